@@ -1,0 +1,80 @@
+"""The channel contract: a rendered message in, a receipt out, or a typed error."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, ClassVar
+
+import requests
+from pydantic import BaseModel, ConfigDict
+
+from channels.errors import ContentRejected, OutcomeUnknown, PermanentChannelError
+from channels.message import Message, Receipt
+
+
+class ChannelConfig(BaseModel):
+    """Settings every channel section has; adapters subclass this with their own keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    enabled: bool = True
+    rate_limit: float | None = None  # publications per second shared by all workers; None = unlimited
+    timeout: float = 15.0            # seconds for one HTTP call
+
+
+class Channel:
+    """One destination. Capabilities are class data, checked before any network call."""
+
+    kind: ClassVar[str]
+    Config: ClassVar[type[ChannelConfig]] = ChannelConfig
+    max_title_chars: ClassVar[int | None] = None
+    max_body_chars: ClassVar[int | None] = None
+    body_part: ClassVar[str] = ""          # which rendered part is the body whose length is limited
+    required_parts: ClassVar[tuple[str, ...]] = ()
+    supports_withdraw: ClassVar[bool] = False
+    supports_lookup: ClassVar[bool] = False
+    needs_cover: ClassVar[bool] = False
+
+    def __init__(self, name: str, config: ChannelConfig, **services: Any) -> None:
+        self.name = name
+        self.config = config
+        self._local = threading.local()
+
+    @property
+    def session(self) -> requests.Session:
+        """One requests.Session per thread (Sessions are not documented as thread-safe)."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def check(self, message: Message) -> None:
+        """Refuse, before any network call, a message this channel cannot carry faithfully."""
+        missing = [p for p in self.required_parts if p not in message.parts]
+        if missing:
+            raise ContentRejected(f"{self.name}: rendered part(s) missing: {', '.join(missing)}")
+        if self.max_title_chars is not None and len(message.title) > self.max_title_chars:
+            raise ContentRejected(
+                f"{self.name}: title has {len(message.title)} characters, "
+                f"the channel allows {self.max_title_chars}"
+            )
+        body = message.parts.get(self.body_part, "")
+        if self.max_body_chars is not None and len(body) > self.max_body_chars:
+            raise ContentRejected(
+                f"{self.name}: body has {len(body)} characters, the channel allows {self.max_body_chars}"
+            )
+        if self.needs_cover and message.cover is None:
+            raise ContentRejected(f"{self.name}: a cover image is required")
+
+    def publish(self, message: Message) -> Receipt:
+        """Publish once; raise a ChannelError subclass on anything but confirmed success."""
+        raise NotImplementedError
+
+    def withdraw(self, receipt: Receipt) -> None:
+        """Take a publication down (only where supports_withdraw)."""
+        raise PermanentChannelError(f"{self.name}: this channel cannot withdraw a publication")
+
+    def lookup(self, message: Message) -> Receipt | None:
+        """After an unknown outcome: the publication's receipt if the channel has it, else None."""
+        raise OutcomeUnknown(f"{self.name}: this channel cannot look a publication up")

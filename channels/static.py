@@ -1,0 +1,136 @@
+"""A static site written into a directory that an ordinary web server serves (the portal, the catalogue).
+
+Pages are written atomically (temporary file, then rename), so a reader never sees half a page, and
+under a file lock, so several worker processes on one machine can publish to one site.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from pydantic import Field
+
+from channels.base import Channel, ChannelConfig
+from channels.errors import ContentRejected, PermanentChannelError, TransientChannelError
+from channels.message import Message, Receipt
+
+Render = Callable[[str, dict[str, Any]], str]
+HOME_ENTRIES = 50
+
+
+class StaticSiteConfig(ChannelConfig):
+    output_dir: Path = Field(description="Directory the site is written to (served by a web server).")
+    public_url: str = Field(description="URL at which the web server serves output_dir.")
+
+
+class StaticSite(Channel):
+    """Article pages plus index pages (home and one per 主题分类), rebuilt from the site's entry list."""
+
+    Config = StaticSiteConfig
+    required_parts = ("article.html",)
+    body_part = "article.html"
+    supports_withdraw = True
+    supports_lookup = True
+    index_templates: ClassVar[tuple[str, str]] = ("index.html", "category.html")
+
+    def __init__(self, name: str, config: StaticSiteConfig, *, render: Render | None = None, **services: Any):
+        super().__init__(name, config)
+        if render is None:
+            raise ValueError(f"{name}: a static site needs a render service for its index pages")
+        self.render = render
+        self.root = Path(config.output_dir)
+
+    def path_of(self, message: Message) -> str:
+        if not message.slug or "/" in message.slug or message.slug.startswith("."):
+            raise ContentRejected(f"{self.name}: unusable page name {message.slug!r}")
+        return f"art/{message.published_on.year}/{message.slug}.html"
+
+    def url_of(self, relative: str) -> str:
+        return f"{self.config.public_url.rstrip('/')}/{quote(relative)}"
+
+    def publish(self, message: Message) -> Receipt:
+        relative = self.path_of(message)
+        entry = {
+            "key": message.idempotency_key, "path": relative, "url": self.url_of(relative),
+            "title": message.title, "index_no": message.index_no, "category": message.category,
+            "published_on": message.published_on.isoformat(), "summary": message.summary,
+            "metadata": dict(message.metadata),
+        }
+        with self._site() as entries:
+            _write_atomically(self.root / relative, message.parts["article.html"])
+            entries[relative] = entry
+            self._write_indexes(entries)
+        return Receipt(relative, entry["url"])
+
+    def withdraw(self, receipt: Receipt) -> None:
+        with self._site() as entries:
+            (self.root / receipt.remote_id).unlink(missing_ok=True)
+            entries.pop(receipt.remote_id, None)
+            self._write_indexes(entries)
+
+    def lookup(self, message: Message) -> Receipt | None:
+        relative = self.path_of(message)
+        with self._site() as entries:
+            entry = entries.get(relative)
+        if entry is None or not (self.root / relative).exists():
+            return None
+        return Receipt(relative, entry["url"])
+
+    @contextmanager
+    def _site(self) -> Iterator[dict[str, dict[str, Any]]]:
+        """The site's entry list, under an exclusive lock; saved when the block ends without error."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            lock = open(self.root / ".gongkai.lock", "a+")  # noqa: SIM115  (held for the block)
+        except OSError as e:
+            raise PermanentChannelError(f"{self.name}: cannot write to {self.root}: {e}") from e
+        with lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            state = self.root / ".gongkai-entries.json"
+            try:
+                entries = json.loads(state.read_text(encoding="utf-8")) if state.exists() else {}
+                yield entries
+                _write_atomically(state, json.dumps(entries, ensure_ascii=False, indent=1))
+            except OSError as e:
+                raise TransientChannelError(f"{self.name}: writing {self.root} failed: {e}") from e
+
+    def _write_indexes(self, entries: dict[str, dict[str, Any]]) -> None:
+        newest = sorted(entries.values(), key=lambda e: (e["published_on"], e["index_no"]), reverse=True)
+        categories: dict[str, list[dict[str, Any]]] = {}
+        for entry in newest:
+            categories.setdefault(entry["category"], []).append(entry)
+        links = [{"name": c, "href": f"category/{quote(c)}.html", "count": len(es)}
+                 for c, es in sorted(categories.items())]
+        home, category_page = self.index_templates
+        _write_atomically(self.root / "index.html",
+                          self.render(home, {"entries": newest[:HOME_ENTRIES], "categories": links, "root": ""}))
+        for category, listed in categories.items():
+            page = self.render(category_page, {"category": category, "entries": listed, "categories": links,
+                                               "root": "../"})
+            _write_atomically(self.root / "category" / f"{category}.html", page)
+        for stale in (self.root / "category").glob("*.html"):
+            if stale.stem not in categories:
+                stale.unlink()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,1 @@
+"""Faithful, stateful stand-ins for external channels, served on loopback. Tests only."""
