@@ -15,11 +15,19 @@ from channels.errors import (
 )
 from channels.message import Message, Receipt
 from channels.portal import Portal
+from channels.webhook import Webhook
+from channels.wechat import WeChat
+from channels.weibo import Weibo
+from channels.wordpress import WordPress
 
 # kind -> adapter class. Adapters register here by hand; nothing is discovered.
 REGISTRY: dict[str, type[Channel]] = {
     "portal": Portal,
     "disclosure": Disclosure,
+    "wechat": WeChat,
+    "weibo": Weibo,
+    "wordpress": WordPress,
+    "webhook": Webhook,
 }
 
 __all__ = [

@@ -6,7 +6,7 @@ import threading
 from typing import Any, ClassVar
 
 import requests
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from channels.errors import ContentRejected, OutcomeUnknown, PermanentChannelError
 from channels.message import Message, Receipt
@@ -17,10 +17,12 @@ class ChannelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: str
-    enabled: bool = True
-    rate_limit: float | None = None  # publications per second shared by all workers; None = unlimited
-    timeout: float = 15.0            # seconds for one HTTP call
+    kind: str = Field(description="Adapter: portal, disclosure, wordpress, wechat, weibo or webhook.")
+    enabled: bool = Field(True, description="false keeps the section but sends nothing to it.")
+    rate_limit: float | None = Field(
+        None, gt=0, description="Publications per second, shared by all workers; empty for no limit."
+    )
+    timeout: float = Field(15.0, gt=0, description="Seconds one HTTP call may take.")
 
 
 class Channel:

@@ -29,6 +29,7 @@ HOME_ENTRIES = 50
 class StaticSiteConfig(ChannelConfig):
     output_dir: Path = Field(description="Directory the site is written to (served by a web server).")
     public_url: str = Field(description="URL at which the web server serves output_dir.")
+    title: str = Field("政府门户网站", description="Site name shown on every page, e.g. 台州市统计局.")
 
 
 class StaticSite(Channel):
@@ -110,11 +111,11 @@ class StaticSite(Channel):
         links = [{"name": c, "href": f"category/{quote(c)}.html", "count": len(es)}
                  for c, es in sorted(categories.items())]
         home, category_page = self.index_templates
+        site = {"categories": links, "site_title": self.config.title}
         _write_atomically(self.root / "index.html",
-                          self.render(home, {"entries": newest[:HOME_ENTRIES], "categories": links, "root": ""}))
+                          self.render(home, {**site, "entries": newest[:HOME_ENTRIES], "root": ""}))
         for category, listed in categories.items():
-            page = self.render(category_page, {"category": category, "entries": listed, "categories": links,
-                                               "root": "../"})
+            page = self.render(category_page, {**site, "category": category, "entries": listed, "root": "../"})
             _write_atomically(self.root / "category" / f"{category}.html", page)
         for stale in (self.root / "category").glob("*.html"):
             if stale.stem not in categories:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,14 +14,19 @@ import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlmodel import select
 
 from pipeline import views, workflow
 from pipeline.agencies import agency_row, sync_agencies
 from pipeline.config import AgencySettings, Settings, config_path, load_settings
 from pipeline.db import make_engine, migrate, session_scope
-from pipeline.errors import GongkaiError, InputRejected
+from pipeline.delivery import Engine, replay_delivery
+from pipeline.dispatcher import run_dispatcher
+from pipeline.errors import GongkaiError
 from pipeline.itemfile import Limits, read_item_files
-from pipeline.models import Decision, ItemStatus
+from pipeline.models import Decision, Delivery, DeliveryStatus, Item, ItemStatus, utcnow
+from pipeline.queueing import enqueue
+from pipeline.takedown import take_down
 
 app = typer.Typer(help="gongkai (公开): review, publish and count a government agency's information.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -99,11 +105,9 @@ def submit(paths: Annotated[list[Path], typer.Argument(help="Item files: .md wit
     code, _ = _agency(agency)
     limits = Limits(ctx.settings.items.max_title_chars, ctx.settings.items.max_body_bytes)
     records, problems = read_item_files(paths, limits=limits)
-    if problems:
-        raise InputRejected(problems)
     with session_scope(ctx.engine) as session:
         done = workflow.submit_items(session, settings=ctx.settings, agency_code=code, actor=_actor(actor),
-                                     records=records)
+                                     records=records, problems=problems)
     if as_json:
         _print_json([d.__dict__ for d in done])
         return
@@ -124,6 +128,8 @@ def review(item_id: Annotated[int, typer.Argument(help="Item id.")],
     with session_scope(ctx.engine) as session:
         result = workflow.review_item(session, settings=ctx.settings, agency_code=code, item_id=item_id,
                                       actor=_actor(actor), decision=decision, comment=comment)
+    if result.status == ItemStatus.APPROVED:
+        _hand_over(ctx, item_id, quiet=as_json)
     if as_json:
         _print_json({**result.__dict__, "decision": str(result.decision), "status": str(result.status)})
     elif result.status == ItemStatus.APPROVED:
@@ -134,17 +140,105 @@ def review(item_id: Annotated[int, typer.Argument(help="Item id.")],
         out.print(f"item {item_id}: {result.level_name} passed; next: {result.next_level}")
 
 
+def _hand_over(ctx: Context, item_id: int, *, quiet: bool) -> None:
+    """After commit: enqueue the item's due deliveries, or without a broker publish them right here."""
+    with session_scope(ctx.engine) as session:
+        due = [d.id for d in session.exec(select(Delivery).where(
+            Delivery.item_id == item_id, Delivery.status == DeliveryStatus.PENDING,
+            Delivery.next_attempt_at <= utcnow()))]
+    if not due:
+        return
+    if ctx.settings.queue.broker_url:
+        sent = enqueue(ctx.settings, ctx.engine, due)
+        if not quiet:
+            out.print(f"queued {sent} deliveries" + ("" if sent == len(due) else "; the sweep sends the rest"))
+        return
+    outcomes = run_dispatcher(Engine.build(ctx.settings, ctx.engine), until_idle=True)
+    if not quiet:
+        for outcome in outcomes:
+            out.print(f"delivery {outcome.delivery_id}: {outcome.status} {outcome.detail}".rstrip(), highlight=False)
+
+
 @app.command()
 def withdraw(item_id: Annotated[int, typer.Argument(help="Item id.")],
-             reason: Annotated[str, typer.Option(help="Why the item is withdrawn (kept on record).")],
-             agency: AgencyOpt = None, actor: ActorOpt = None) -> None:
-    """Withdraw an item; deliveries not yet sent are cancelled."""
+             reason: Annotated[str, typer.Option(help="Why the item is withdrawn (kept on record).")] = "",
+             agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Withdraw an item: cancel what was not sent, take down what was; run again to retry a take-down."""
     ctx = context()
     code, _ = _agency(agency)
     with session_scope(ctx.engine) as session:
-        workflow.withdraw_item(session, settings=ctx.settings, agency_code=code, item_id=item_id,
-                               actor=_actor(actor), reason=reason)
+        item = session.get(Item, item_id)
+        already = item is not None and item.status == ItemStatus.WITHDRAWN
+        if not already:
+            workflow.withdraw_item(session, settings=ctx.settings, agency_code=code, item_id=item_id,
+                                   actor=_actor(actor), reason=reason)
+    results = take_down(Engine.build(ctx.settings, ctx.engine), item_id=item_id)
+    if as_json:
+        _print_json([r.__dict__ for r in results])
+        return
     out.print(f"item {item_id}: withdrawn")
+    for r in results:
+        out.print(f"  {r.channel}: {r.result}{' — ' + r.detail if r.detail else ''}", highlight=False)
+
+
+@app.command()
+def deliveries(failed: Annotated[bool, typer.Option("--failed", help="Only dead letters and unknown outcomes.")]
+               = False,
+               agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
+    """Deliveries not yet published (or, with --failed, the dead letters), with their last error."""
+    ctx = context()
+    code, _ = _agency(agency)
+    with session_scope(ctx.engine) as session:
+        rows = views.list_deliveries(session, agency_id=agency_row(session, code).id, failed_only=failed)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("id", "item", "channel", "status", "tries", "next try", "error / action", box=None)
+    for row in rows:
+        table.add_row(str(row["id"]), str(row["item_id"]), row["channel"], row["status"], str(row["attempts"]),
+                      row["next_attempt_at"] or "", row["manual_action"] or row["last_error"] or "")
+    out.print(table)
+
+
+@app.command()
+def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (see gongkai deliveries).")] = None,
+          all_failed: Annotated[bool, typer.Option("--all-failed", help="Every dead or unknown delivery.")] = False,
+          agency: AgencyOpt = None) -> None:
+    """Replay a dead letter or an unknown outcome; each replay is a new attempt on record."""
+    ctx = context()
+    code, _ = _agency(agency)
+    if (delivery_id is None) == (not all_failed):
+        raise typer.BadParameter("give a delivery id or --all-failed, not both")
+    with session_scope(ctx.engine) as session:
+        agency_id = agency_row(session, code).id
+        ids = [delivery_id] if delivery_id is not None else [
+            row["id"] for row in views.list_deliveries(session, agency_id=agency_id, failed_only=True)]
+        for one in ids:
+            views.check_delivery_agency(session, delivery_id=one, agency_id=agency_id)
+            replay_delivery(session, delivery_id=one, now=utcnow())
+    out.print(f"replaying {len(ids)} deliveries")
+    if ctx.settings.queue.broker_url:
+        enqueue(ctx.settings, ctx.engine, ids)
+    else:
+        for outcome in run_dispatcher(Engine.build(ctx.settings, ctx.engine), until_idle=True):
+            out.print(f"delivery {outcome.delivery_id}: {outcome.status} {outcome.detail}".rstrip(), highlight=False)
+
+
+@app.command()
+def worker(concurrency: Annotated[int | None, typer.Option(help="Threads (default: queue.threads).")] = None,
+           beat: Annotated[bool, typer.Option(help="Also run the sweep schedule (run it in one worker only).")]
+           = False) -> None:
+    """Run a worker: `celery -A worker worker` with a broker, else the in-process dispatcher."""
+    ctx = context()
+    threads = concurrency or ctx.settings.queue.threads
+    if not ctx.settings.queue.broker_url:
+        out.print(f"no queue.broker_url: delivering from the database with {threads} threads (Ctrl-C stops)")
+        ctx.settings.queue.threads = threads
+        run_dispatcher(Engine.build(ctx.settings, ctx.engine), until_idle=False)
+        return
+    argv = [sys.executable, "-m", "celery", "-A", "worker", "worker", "-P", "threads", "-c", str(threads),
+            "-l", "WARNING", "--without-mingle", "--without-gossip"] + (["-B"] if beat else [])
+    os.execv(sys.executable, argv)
 
 
 @app.command(name="list")

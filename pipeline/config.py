@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
 
 from channels import REGISTRY, ChannelConfig
 from pipeline.catalogue import DEFAULT_CATEGORIES, KINDS
@@ -41,6 +42,30 @@ class QueueSettings(Section):
     broker_url: str = Field(
         "", description="redis://HOST:PORT/DB for Celery workers; empty runs the in-process dispatcher."
     )
+    redis_url: str = Field(
+        "", description="Redis for shared rate limits and WeChat tokens (default: broker_url's Redis)."
+    )
+    lease_seconds: int = Field(300, ge=10, description="How long a claimed delivery is held before it may be retried.")
+    max_attempts: int = Field(8, ge=1, description="Tries before a transient failure becomes a dead letter.")
+    retry_base: float = Field(2.0, gt=0, description="First retry delay in seconds; doubles each try, with jitter.")
+    retry_cap: float = Field(300.0, gt=0, description="Longest retry delay a worker holds; longer go to the sweep.")
+    sweep_interval: float = Field(10.0, gt=0, description="Seconds between sweeps for due or lost deliveries.")
+    visibility_timeout: int = Field(
+        3600, ge=60, description="Seconds Redis waits before handing an unacknowledged message to another worker."
+    )
+    sweep_grace: float = Field(60.0, ge=0, description="A due delivery enqueued this recently is not enqueued again.")
+    threads: int = Field(8, ge=1, le=256, description="Deliveries sent at once by one worker or the dispatcher.")
+
+    @model_validator(mode="after")
+    def _below_visibility_timeout(self) -> QueueSettings:
+        # a message held longer than the visibility timeout (running, or waiting out a countdown) runs twice
+        if self.retry_cap * 4 > self.visibility_timeout or self.lease_seconds * 2 > self.visibility_timeout:
+            raise ValueError("queue.retry_cap and queue.lease_seconds must stay far below queue.visibility_timeout")
+        return self
+
+    @property
+    def shared_redis_url(self) -> str:
+        return self.redis_url or (self.broker_url if self.broker_url.startswith("redis") else "")
 
 
 class ItemSettings(Section):
@@ -89,6 +114,9 @@ class AgencySettings(Section):
     publisher: str = Field("", description="发布机构 printed on records (default: the agency name).")
     org_code: str = Field(description="组织机构代码 (9 characters) or 统一社会信用代码 (18), the 索引号 prefix.")
     channels: list[str] = Field(default_factory=list, description="Channel sections this agency publishes to.")
+    portal_url: str = Field(
+        "", description="Canonical URL root of items (default: public_url of the agency's portal channel)."
+    )
     default_channels: list[str] | None = Field(
         None, description="Channels an item goes to when its file names none (default: all of channels)."
     )
@@ -189,7 +217,8 @@ def _channel_config(name: str, section: Any) -> ChannelConfig:
         first = e.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
         hint = ""
-        if first["type"] == "missing":
+        field = adapter.Config.model_fields.get(str(first["loc"][0])) if first["loc"] else None
+        if first["type"] == "missing" and field is not None and field.annotation is SecretStr:
             hint = f" (a secret: set {ENV_PREFIX}CHANNELS__{name.upper()}__{key.upper()} in the environment)"
         raise ValueError(f"channels.{name}.{key}: {first['msg']}{hint}") from None
 
@@ -210,9 +239,22 @@ def load_settings(path: Path | None = None) -> Settings:
             raise ConfigError(f"{path}: {e}") from None
     _check_environment()
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as e:
         raise ConfigError(f"{path}: {_describe(e)}") from None
+    _anchor_paths(settings, path.resolve().parent)
+    return settings
+
+
+def _anchor_paths(settings: Settings, base: Path) -> None:
+    """Relative paths in the configuration mean: relative to the configuration file."""
+    url = make_url(settings.database.url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        settings.database.url = url.set(database=str(base / url.database)).render_as_string(hide_password=False)
+    for channel in settings.channels.values():
+        for key, value in channel:
+            if isinstance(value, Path) and not value.is_absolute():
+                setattr(channel, key, base / value)
 
 
 def _check_environment() -> None:
@@ -237,9 +279,11 @@ def _describe(error: ValidationError) -> str:
 def describe_settings() -> Iterator[tuple[str, str]]:
     """Every setting as (dotted key, help), for the README and its meta-test."""
     yield from _describe_model(Settings, "")
+    yield from _describe_model(ChannelConfig, "channels.<name>.")
     for kind, adapter in sorted(REGISTRY.items()):
         for key, help_text in _describe_model(adapter.Config, "channels.<name>."):
-            yield key, f"({kind}) {help_text}"
+            if key.removeprefix("channels.<name>.") not in ChannelConfig.model_fields:
+                yield key, f"({kind}) {help_text}"
 
 
 def _describe_model(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str]]:

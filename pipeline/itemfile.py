@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -83,6 +83,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# Dates and times stay text, so the item model parses them and a bad one is reported by field and line.
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+
+
 def read_item_files(paths: Iterable[Path], *, limits: Limits) -> tuple[list[ItemRecord], list[Problem]]:
     """Every record of every file, and every problem found; a caller writes nothing if any."""
     records: list[ItemRecord] = []
@@ -139,7 +143,8 @@ def _markdown(name: str, text: str, limits: Limits) -> Iterator[ItemRecord | Pro
     try:
         fields = yaml.load(front, Loader=_UniqueKeyLoader)  # noqa: S506  (a SafeLoader subclass)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        # an unclosed bracket is reported at the end of the text; where it was opened helps more
+        mark = getattr(e, "context_mark", None) or getattr(e, "problem_mark", None)
         line = mark.line + 2 if mark else 2
         reason = getattr(e, "problem", None) or str(e)
         yield Problem(name, line, "", f"front matter is not valid YAML: {reason}")
@@ -230,7 +235,7 @@ def _record(name: str, line: int, fields: dict[str, Any], body: Any, field_lines
     def at(field: str) -> int:
         return field_lines.get(field, line)
 
-    fields = {str(k): _time_as_text(v) for k, v in fields.items()}
+    fields = {str(k): v for k, v in fields.items()}
     try:
         spec = ItemSpec.model_validate(fields)
     except ValidationError as e:
@@ -266,15 +271,6 @@ def _text_problems(title: str, body: Any, limits: Limits, *, at: Any,
     elif match := CONTROL.search(body):
         offset = body.count("\n", 0, match.start()) if body_line else 0
         yield body_at + offset, "body", f"contains the control character U+{ord(match.group()):04X}"
-
-
-def _time_as_text(value: Any) -> Any:
-    # YAML turns 2020-03-05 09:00:00 into a naive datetime; keep the text so one rule decides the zone
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, time):
-        return value.isoformat()
-    return value
 
 
 def _message(error: dict[str, Any]) -> str:

@@ -147,20 +147,25 @@ class IndexCounter(SQLModel, table=True):
 class Delivery(SQLModel, table=True):
     """One item revision on one channel."""
 
-    __table_args__ = (sa.UniqueConstraint("item_id", "revision", "channel", name="uq_delivery_revision_channel"),)
+    __table_args__ = (
+        sa.UniqueConstraint("item_id", "revision", "channel", name="uq_delivery_revision_channel"),
+        sa.Index("ix_delivery_due", "status", "next_attempt_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id", index=True)
     revision: int
     channel: str = Field(max_length=64)
-    status: DeliveryStatus = Field(sa_column=sa.Column(sa.String(16), nullable=False, index=True))
+    status: DeliveryStatus = Field(sa_column=sa.Column(sa.String(16), nullable=False))
     attempts: int = 0
     next_attempt_at: datetime | None = _ts(nullable=True)
     lease_until: datetime | None = _ts(nullable=True)
+    enqueued_at: datetime | None = _ts(nullable=True)               # last time a message was sent for it
     claim_token: str | None = Field(default=None, max_length=64)
     remote_id: str | None = Field(default=None, max_length=200)
     url: str | None = Field(default=None, max_length=1000)
     last_error: str | None = None
+    manual_action: str | None = None                                # what a person must do (e.g. delete by hand)
     idempotency_key: str = Field(max_length=100, sa_column_kwargs={"unique": True}, nullable=False)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()

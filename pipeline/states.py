@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pipeline.errors import WorkflowRefused
+from pipeline.models import Delivery, Item, ItemStatus, utcnow
 from pipeline.models import DeliveryStatus as D
-from pipeline.models import Item, ItemStatus, utcnow
 
 # (state, action) -> new state. Anything not listed is refused.
 ITEM_MOVES: dict[tuple[ItemStatus, str], ItemStatus] = {
@@ -52,6 +52,14 @@ def move_item(item: Item, action: str) -> ItemStatus:
 
 def may_move_delivery(old: D, new: D) -> bool:
     return new in DELIVERY_MOVES[old]
+
+
+def move_delivery(delivery: Delivery, new: D) -> None:
+    """Apply a delivery state change allowed by DELIVERY_MOVES; anything else is a bug, not a user error."""
+    if not may_move_delivery(delivery.status, new):
+        raise RuntimeError(f"delivery {delivery.id}: {delivery.status} -> {new} is not an allowed move")
+    delivery.status = new
+    delivery.updated_at = utcnow()
 
 
 def _past(action: str) -> str:

@@ -69,7 +69,7 @@ def show_item(session: Session, *, item_id: int, agency_id: int, agency: AgencyS
         "deliveries": [{
             "id": d.id, "revision": d.revision, "channel": d.channel, "status": str(d.status),
             "attempts": d.attempts, "next_attempt_at": _iso(d.next_attempt_at), "remote_id": d.remote_id,
-            "url": d.url, "last_error": d.last_error,
+            "url": d.url, "last_error": d.last_error, "manual_action": d.manual_action,
             "tries": [{"number": a.number, "outcome": a.outcome, "at": _iso(a.started_at),
                        "duration_ms": a.duration_ms, "detail": a.detail} for a in attempts if a.delivery_id == d.id],
         } for d in deliveries],
@@ -87,3 +87,25 @@ def _deliveries(session: Session, item_ids: list[int]) -> list[Delivery]:
         return []
     return list(session.exec(select(Delivery).where(Delivery.item_id.in_(item_ids))
                              .order_by(Delivery.item_id, Delivery.revision, Delivery.id)).all())
+
+
+def list_deliveries(session: Session, *, agency_id: int, failed_only: bool, limit: int = 500) -> list[dict[str, Any]]:
+    """Unpublished deliveries of an agency (or only dead letters and unknown outcomes), oldest first."""
+    wanted = [DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN]
+    if not failed_only:
+        wanted += [DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.RETRY_WAIT]
+    query = (select(Delivery).join(Item, Item.id == Delivery.item_id)
+             .where(Item.agency_id == agency_id, Delivery.status.in_(wanted)).order_by(Delivery.id).limit(limit))
+    flagged = select(Delivery).join(Item, Item.id == Delivery.item_id).where(
+        Item.agency_id == agency_id, Delivery.manual_action.is_not(None))
+    rows = {d.id: d for d in session.exec(query)} | {d.id: d for d in session.exec(flagged)}
+    return [{"id": d.id, "item_id": d.item_id, "revision": d.revision, "channel": d.channel, "status": str(d.status),
+             "attempts": d.attempts, "next_attempt_at": _iso(d.next_attempt_at), "last_error": d.last_error,
+             "manual_action": d.manual_action} for d in sorted(rows.values(), key=lambda d: d.id)]
+
+
+def check_delivery_agency(session: Session, *, delivery_id: int, agency_id: int) -> None:
+    found = session.exec(select(Item.agency_id).join(Delivery, Delivery.item_id == Item.id)
+                         .where(Delivery.id == delivery_id)).first()
+    if found != agency_id:
+        raise NotFound(f"no delivery {delivery_id} in this agency")

@@ -51,13 +51,17 @@ class Reviewed:
 
 
 def submit_items(session: Session, *, settings: Settings, agency_code: str, actor: str,
-                 records: list[ItemRecord], today: date | None = None) -> list[Submitted]:
-    """Create items (or new revisions of items whose id exists); all or nothing."""
+                 records: list[ItemRecord], problems: list[Problem] | None = None,
+                 today: date | None = None) -> list[Submitted]:
+    """Create items (or new revisions of items whose id exists); all or nothing.
+
+    `problems` found while reading the files are reported together with those found here.
+    """
     agency = settings.agencies[agency_code]
     _require_role(agency_code, agency, actor, AUTHOR_ROLE, "submit items")
     row = agency_row(session, agency_code)
     today = today or datetime.now(SHANGHAI).date()
-    problems = [p for record in records for p in _check_record(record, settings, agency, today)]
+    problems = list(problems or []) + [p for r in records for p in _check_record(r, settings, agency, today)]
     existing = _items_by_ref(session, row.id, [r.spec.id for r in records if r.spec.id])
     known_refs = {r.spec.id for r in records if r.spec.id} | set(existing)
     for record in records:
@@ -67,7 +71,7 @@ def submit_items(session: Session, *, settings: Settings, agency_code: str, acto
         if record.spec.interprets and not _document_exists(session, row.id, record.spec.interprets, known_refs):
             problems.append(record.problem("interprets", f"no item with id or 索引号 '{record.spec.interprets}'"))
     if problems:
-        raise InputRejected(problems)
+        raise InputRejected(sorted(problems, key=lambda p: (p.file, p.line)))
     return [_store(session, row, agency, actor, record, existing.get(record.spec.id or "")) for record in records]
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 11:47:11.750559
+Create Date: 2026-11-26 11:57:50.023907
 """
 
 from collections.abc import Sequence
@@ -76,10 +76,12 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("claim_token", sa.String(length=64), nullable=True),
         sa.Column("remote_id", sa.String(length=200), nullable=True),
         sa.Column("url", sa.String(length=1000), nullable=True),
         sa.Column("last_error", sa.String(), nullable=True),
+        sa.Column("manual_action", sa.String(), nullable=True),
         sa.Column("idempotency_key", sa.String(length=100), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -92,8 +94,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("item_id", "revision", "channel", name="uq_delivery_revision_channel"),
     )
     with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.create_index("ix_delivery_due", ["status", "next_attempt_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_delivery_item_id"), ["item_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_delivery_status"), ["status"], unique=False)
 
     op.create_table(
         "item_revision",
@@ -225,8 +227,8 @@ def downgrade() -> None:
 
     op.drop_table("item_revision")
     with op.batch_alter_table("delivery", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_delivery_status"))
         batch_op.drop_index(batch_op.f("ix_delivery_item_id"))
+        batch_op.drop_index("ix_delivery_due")
 
     op.drop_table("delivery")
     with op.batch_alter_table("item", schema=None) as batch_op:

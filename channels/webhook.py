@@ -1,0 +1,112 @@
+"""Generic webhook: a signed JSON event per publication (Standard Webhooks, channel-apis.md §5)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import time
+from typing import ClassVar
+
+from pydantic import Field, SecretStr, field_validator
+
+from channels.base import Channel, ChannelConfig
+from channels.errors import ContentRejected, PermanentChannelError, TransientChannelError
+from channels.http import json_body, raise_for_status, send
+from channels.message import Message, Receipt
+
+
+class Webhook(Channel):
+    """POSTs `{"type","timestamp","data"}` signed per Standard Webhooks; `webhook-id` is the idempotency key.
+
+    The body is built only from the message, so every attempt sends the same bytes (receivers that
+    fingerprint an Idempotency-Key answer 422 to a changed body); only `webhook-timestamp` and the
+    signature change per attempt. `data.html` carries the rendered `payload.html` part when the template
+    has one; there is no `payload.json` part because JSON envelopes are built here, not in templates.
+
+    There is no way to ask a receiver what it has (`supports_lookup` is False), but none is needed:
+    receivers dedupe on `webhook-id`, so after OutcomeUnknown the delivery engine may resend the same
+    message (`resend_is_idempotent`); a receiver that already has it answers 2xx again.
+    """
+
+    kind = "webhook"
+    resend_is_idempotent: ClassVar[bool] = True
+
+    class Config(ChannelConfig):
+        url: str = Field(description="receiver endpoint (https); redirects are not followed")
+        secret: SecretStr = Field(description="signing secret shared with the receiver, whsec_<base64>")
+        event_type: str = Field("content.published", description="value of the payload's `type`")
+
+        @field_validator("secret")
+        @classmethod
+        def _whsec(cls, value: SecretStr) -> SecretStr:
+            raw = value.get_secret_value()
+            try:
+                key = base64.b64decode(raw.removeprefix("whsec_"), validate=True)
+            except binascii.Error:
+                key = b""
+            if not raw.startswith("whsec_") or not key:
+                raise ValueError("must be whsec_ followed by the base64 of the key")
+            return value
+
+    config: Config
+
+    def check(self, message: Message) -> None:
+        """Also require an idempotency key that fits a header and an RFC 8941 string (printable ASCII)."""
+        super().check(message)
+        key = message.idempotency_key
+        if not key or not all(" " <= c <= "~" for c in key):
+            raise ContentRejected(f"{self.name}: idempotency key {key!r} is not printable ASCII")
+
+    def publish(self, message: Message) -> Receipt:
+        self.check(message)
+        body = self._body(message)
+        webhook_id = message.idempotency_key
+        timestamp = str(int(time.time()))
+        key = base64.b64decode(self.config.secret.get_secret_value().removeprefix("whsec_"))
+        signature = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": timestamp,
+            "webhook-signature": "v1," + base64.b64encode(signature).decode("ascii"),
+            "Idempotency-Key": '"' + webhook_id.replace("\\", "\\\\").replace('"', '\\"') + '"',
+        }
+        response = send(
+            self.session, "POST", self.config.url, channel=self.name, timeout=self.config.timeout,
+            creates=True, data=body, headers=headers,
+        )
+        status = response.status_code
+        if status == 409:
+            raise TransientChannelError(f"{self.name}: HTTP 409, the receiver is still processing it")
+        if status == 410:
+            raise PermanentChannelError(f"{self.name}: HTTP 410, the endpoint is gone; disable it")
+        if status == 422:
+            raise PermanentChannelError(f"{self.name}: HTTP 422, idempotency key reused with another body")
+        raise_for_status(response, channel=self.name)
+        reply = json_body(response)
+        remote_id = reply.get("id") if isinstance(reply, dict) else None
+        return Receipt(str(remote_id) if remote_id not in (None, "") else webhook_id)
+
+    def _body(self, message: Message) -> bytes:
+        data = {
+            "title": message.title,
+            "index_no": message.index_no,
+            "canonical_url": message.canonical_url,
+            "published_on": message.published_on.isoformat(),
+            "category": message.category,
+            "kind": message.kind,
+            "metadata": dict(message.metadata),
+            "summary": message.summary,
+        }
+        if "payload.html" in message.parts:
+            data["html"] = message.parts["payload.html"]
+        event = {
+            "type": self.config.event_type,
+            # The publication date (Asia/Shanghai), not the send time: the body must not change on retry.
+            "timestamp": f"{message.published_on.isoformat()}T00:00:00+08:00",
+            "data": data,
+        }
+        return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -1,0 +1,119 @@
+"""From the database to what a channel receives: the item's view, its canonical URL and the rendered parts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from channels import REGISTRY, Message
+from pipeline.config import Settings
+from pipeline.itemfile import SHANGHAI
+from pipeline.models import Agency, Delivery, Item, ItemStatus, Revision
+from pipeline.render import (
+    ItemView,
+    Link,
+    kind_name,
+    markdown_to_html,
+    markdown_to_text,
+    render_template,
+    template_names,
+)
+
+
+def slug_of(item_id: int) -> str:
+    return f"art_{item_id}"
+
+
+def portal_root(settings: Settings, agency_code: str) -> str:
+    """Where the agency's items live on its portal: agencies.<code>.portal_url or its portal channel's URL."""
+    agency = settings.agencies[agency_code]
+    if agency.portal_url:
+        return agency.portal_url.rstrip("/")
+    for name in agency.channels:
+        config = settings.channels[name]
+        if config.kind == "portal":
+            return str(getattr(config, "public_url", "")).rstrip("/")
+    return ""
+
+
+def canonical_url(settings: Settings, agency_code: str, item_id: int, published_on_year: int) -> str:
+    """The item's page on the portal; the static portal writes exactly this path."""
+    root = portal_root(settings, agency_code)
+    return f"{root}/art/{published_on_year}/{slug_of(item_id)}.html" if root else ""
+
+
+def item_view(session: Session, settings: Settings, item: Item, revision: Revision,
+              published_at: datetime) -> ItemView:
+    """The plain view every template gets; links to the interpreted document and its interpretations."""
+    agency = session.get(Agency, item.agency_id)
+    assert agency is not None
+    published_on = published_at.astimezone(SHANGHAI).date()
+    return ItemView(
+        id=item.id, index_no=item.index_no or "", title=revision.title, summary=revision.summary,
+        body_html=markdown_to_html(revision.body), body_text=markdown_to_text(revision.body),
+        category=revision.category, kind=revision.kind, kind_name=kind_name(revision.kind),
+        publisher=revision.publisher, agency_name=agency.name, doc_number=revision.doc_number or "",
+        created_on=revision.created_on, published_on=published_on, validity=revision.validity or "",
+        canonical_url=canonical_url(settings, agency.code, item.id, published_on.year), slug=slug_of(item.id),
+        interprets=_interpreted(session, settings, agency, revision.interprets),
+        interpreted_by=tuple(_interpretations(session, settings, agency, item)),
+    )
+
+
+def build_message(session: Session, settings: Settings, delivery: Delivery) -> Message:
+    """The rendered message for one delivery; the same on every retry (published_on is the due date)."""
+    item = session.get(Item, delivery.item_id)
+    revision = session.exec(select(Revision).where(Revision.item_id == delivery.item_id,
+                                                   Revision.number == delivery.revision)).one()
+    config = settings.channels[delivery.channel]
+    due = max(filter(None, [revision.publish_at, delivery.created_at]))
+    view = item_view(session, settings, item, revision, due)
+    adapter = REGISTRY[config.kind]
+    context = {"item": view, "site_title": getattr(config, "title", view.agency_name), "root": "../../../"}
+    page_templates = getattr(adapter, "index_templates", ())
+    parts = {name: render_template(f"{config.kind}/{name}", context)
+             for name in template_names(config.kind, skip=page_templates)}
+    return Message(
+        idempotency_key=delivery.idempotency_key, title=view.title, index_no=view.index_no,
+        canonical_url=view.canonical_url, published_on=view.published_on, category=view.category,
+        kind=view.kind, parts=parts, metadata=view.header, summary=view.summary, slug=view.slug,
+        cover=_cover(config),
+    )
+
+
+def _cover(config: object) -> Path | None:
+    cover = getattr(config, "cover", None)
+    return Path(cover) if cover else None
+
+
+def _interpreted(session: Session, settings: Settings, agency: Agency, ref: str | None) -> Link | None:
+    if not ref:
+        return None
+    target = session.exec(select(Item).where(Item.agency_id == agency.id,
+                                             sa.or_(Item.ref == ref, Item.index_no == ref))).first()
+    if target is None or target.approved_revision is None or target.status == ItemStatus.WITHDRAWN:
+        return None
+    return _link(session, settings, agency, target)
+
+
+def _interpretations(session: Session, settings: Settings, agency: Agency, item: Item) -> list[Link]:
+    names = [n for n in (item.ref, item.index_no) if n]
+    if not names:
+        return []
+    query = (select(Item).join(Revision, (Revision.item_id == Item.id) & (Revision.number == Item.approved_revision))
+             .where(Item.agency_id == agency.id, Item.status == ItemStatus.APPROVED, Revision.interprets.in_(names))
+             .order_by(Item.id))
+    return [_link(session, settings, agency, other) for other in session.exec(query).all()]
+
+
+def _link(session: Session, settings: Settings, agency: Agency, item: Item) -> Link:
+    revision = session.exec(select(Revision).where(Revision.item_id == item.id,
+                                                   Revision.number == item.approved_revision)).one()
+    first = session.exec(select(Delivery.created_at).where(Delivery.item_id == item.id)
+                         .order_by(Delivery.id)).first()
+    due = max(filter(None, [revision.publish_at, first]))
+    year = due.astimezone(SHANGHAI).year
+    return Link(revision.title, canonical_url(settings, agency.code, item.id, year), item.index_no or "")

@@ -1,0 +1,310 @@
+"""The delivery engine: claim a delivery, render it, send it with no transaction open, record the result.
+
+Every path from an approved item to a channel goes through deliver_one(), whether a Celery task or the
+in-process dispatcher calls it. The database is the source of truth: a duplicate or forged message finds
+nothing to claim, and a publication is recorded once, with its ledger entry, in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from channels import (
+    REGISTRY,
+    AlreadyPublished,
+    Channel,
+    ChannelError,
+    Message,
+    OutcomeUnknown,
+    PermanentChannelError,
+    RateLimited,
+    Receipt,
+    TransientChannelError,
+)
+from pipeline.compose import build_message
+from pipeline.config import Settings
+from pipeline.db import session_scope
+from pipeline.errors import NotFound, WorkflowRefused
+from pipeline.itemfile import SHANGHAI
+from pipeline.models import Attempt, Delivery, EntryType, Item, ItemStatus, LedgerEntry, Revision, utcnow
+from pipeline.models import DeliveryStatus as D
+from pipeline.ratelimit import RateLimiter
+from pipeline.render import render_template
+from pipeline.states import move_delivery
+
+log = logging.getLogger("gongkai.delivery")
+RETRYABLE = (D.PENDING, D.RETRY_WAIT)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one delivery; retry_in says when to try again (None: nothing more to do now)."""
+
+    delivery_id: int
+    status: str
+    retry_in: float | None = None
+    detail: str = ""
+
+
+class ChannelSet:
+    """One adapter instance per configured channel, built on first use, with the services it needs."""
+
+    def __init__(self, settings: Settings, *, redis_client: Any = None) -> None:
+        self.settings = settings
+        self.redis = redis_client
+        self._adapters: dict[str, Channel] = {}
+
+    def get(self, name: str) -> Channel:
+        if name not in self._adapters:
+            config = self.settings.channels[name]
+            kind = config.kind
+            render = lambda template, context: render_template(f"{kind}/{template}", context)  # noqa: E731
+            self._adapters[name] = REGISTRY[kind](name, config, render=render, redis=self.redis)
+        return self._adapters[name]
+
+
+@dataclass
+class Engine:
+    """Everything deliver_one needs, built once per worker process."""
+
+    db: sa.Engine
+    settings: Settings
+    channels: ChannelSet
+    limiter: RateLimiter
+    clock: Callable[[], datetime] = utcnow
+
+    @classmethod
+    def build(cls, settings: Settings, db: sa.Engine) -> Engine:
+        """The engine of this process: adapters, shared rate limits and the WeChat token store in Redis."""
+        url = settings.queue.shared_redis_url
+        client = redis.Redis.from_url(url) if url else None
+        limits = {name: config.rate_limit for name, config in settings.channels.items() if config.rate_limit}
+        return cls(db=db, settings=settings, channels=ChannelSet(settings, redis_client=client),
+                   limiter=RateLimiter(limits, redis_url=url))
+
+
+def claim(session: Session, delivery_id: int, *, token: str, now: datetime, lease: float) -> Delivery | None:
+    """One conditional UPDATE: due and not held by anyone (or held past its lease) -> ours. Else None."""
+    table = Delivery.__table__
+    statement = (
+        sa.update(table)
+        .where(table.c.id == delivery_id,
+               sa.or_(sa.and_(table.c.status.in_([str(s) for s in RETRYABLE]), table.c.next_attempt_at <= now),
+                      sa.and_(table.c.status == str(D.SENDING), table.c.lease_until < now)))
+        .values(status=str(D.SENDING), attempts=table.c.attempts + 1, claim_token=token,
+                lease_until=now + timedelta(seconds=lease), updated_at=now)
+        .returning(table.c.id)
+    )
+    if session.execute(statement).first() is None:
+        return None
+    return session.exec(select(Delivery).where(Delivery.id == delivery_id)
+                        .execution_options(populate_existing=True)).one()
+
+
+def deliver_one(engine: Engine, delivery_id: int, *, token: str | None = None) -> Outcome:
+    """Claim -> (look up if the last try's outcome is unknown) -> send -> record. Never a blind re-send."""
+    token = token or uuid.uuid4().hex
+    queue = engine.settings.queue
+    with session_scope(engine.db) as session:
+        delivery = claim(session, delivery_id, token=token, now=engine.clock(), lease=queue.lease_seconds)
+        if delivery is None:
+            return Outcome(delivery_id, "skipped")
+        refusal = _stale(session, delivery)
+        if refusal:
+            log.warning("delivery %s not sent: %s", delivery_id, refusal)
+            _finish(session, delivery, token, D.CANCELLED, outcome="refused", detail=refusal)
+            return Outcome(delivery_id, str(D.CANCELLED), detail=refusal)
+        previous = _unfinished_attempt(session, delivery)
+        message = build_message(session, engine.settings, delivery)
+        attempt = Attempt(delivery_id=delivery.id, number=delivery.attempts, outcome="sending")
+        session.add(attempt)
+    adapter = engine.channels.get(delivery.channel)
+    wait = engine.limiter.acquire(delivery.channel)
+    if wait > 1.0:  # a long wait is not held in a worker thread: back to the queue, due when the limit allows
+        return _record(engine, delivery, token, attempt, D.RETRY_WAIT, outcome="deferred",
+                       detail=f"rate limit: wait {wait:.1f}s", retry_in=wait)
+    if wait > 0:
+        time.sleep(wait)
+    started = time.monotonic()
+    try:
+        receipt = _send(adapter, message, look_first=previous)
+    except ChannelError as error:
+        return _failed(engine, delivery, token, attempt, adapter, error, time.monotonic() - started)
+    return _record(engine, delivery, token, attempt, D.PUBLISHED, outcome="published", receipt=receipt,
+                   duration=time.monotonic() - started)
+
+
+def _send(adapter: Channel, message: Message, *, look_first: bool) -> Receipt:
+    adapter.check(message)
+    if look_first:  # the last try may have reached the channel: ask before sending again
+        found = _look_up(adapter, message)
+        if found is not None:
+            return found
+    try:
+        return adapter.publish(message)
+    except AlreadyPublished as e:
+        return e.receipt
+    except OutcomeUnknown:
+        found = _look_up(adapter, message)
+        if found is not None:
+            return found
+        raise TransientChannelError(f"{adapter.name}: the channel does not have it after an unanswered call; "
+                                    "safe to send again") from None
+
+
+def _look_up(adapter: Channel, message: Message) -> Receipt | None:
+    if getattr(adapter, "resend_is_idempotent", False) and not adapter.supports_lookup:
+        return None  # the receiver dedupes on the idempotency key: sending again is the lookup
+    if not adapter.supports_lookup:
+        raise OutcomeUnknown(f"{adapter.name}: cannot look the publication up; check by hand, then "
+                             "gongkai retry")
+    return adapter.lookup(message)
+
+
+def _failed(engine: Engine, delivery: Delivery, token: str, attempt: Attempt, adapter: Channel,
+            error: ChannelError, duration: float) -> Outcome:
+    queue = engine.settings.queue
+    detail = f"{error.message}{' | ' + error.detail if error.detail else ''}"
+    if isinstance(error, OutcomeUnknown):
+        return _record(engine, delivery, token, attempt, D.UNKNOWN, outcome="unknown", detail=detail,
+                       duration=duration)
+    if isinstance(error, PermanentChannelError):
+        return _record(engine, delivery, token, attempt, D.DEAD, outcome="permanent", detail=detail,
+                       duration=duration)
+    if isinstance(error, RateLimited):
+        engine.limiter.pause(delivery.channel, error.retry_after)
+        return _record(engine, delivery, token, attempt, D.RETRY_WAIT, outcome="rate_limited", detail=detail,
+                       retry_in=error.retry_after + random.uniform(0, 1), duration=duration)
+    failures = _transient_failures(engine, delivery) + 1  # waits for a rate limit are not failures
+    if failures >= queue.max_attempts:
+        return _record(engine, delivery, token, attempt, D.DEAD, outcome="transient",
+                       detail=f"gave up after {failures} failed tries: {detail}", duration=duration)
+    backoff = min(queue.retry_cap * 4, queue.retry_base * 2 ** (failures - 1))
+    retry_in = random.uniform(backoff / 2, backoff)  # jitter: workers that failed together retry apart
+    return _record(engine, delivery, token, attempt, D.RETRY_WAIT, outcome="transient", detail=detail,
+                   retry_in=retry_in, duration=duration)
+
+
+def _transient_failures(engine: Engine, delivery: Delivery) -> int:
+    with session_scope(engine.db) as session:
+        query = select(sa.func.count()).select_from(Attempt).where(Attempt.delivery_id == delivery.id,
+                                                                   Attempt.outcome == "transient")
+        return session.exec(query).one()
+
+
+def _record(engine: Engine, delivery: Delivery, token: str, attempt: Attempt, status: D, *, outcome: str,
+            detail: str = "", receipt: Receipt | None = None, retry_in: float | None = None,
+            duration: float | None = None) -> Outcome:
+    """Write the result; retried as a write only (never the channel call) if the database hiccups."""
+    for pause in (0.2, 1.0, 3.0, None):
+        try:
+            with session_scope(engine.db) as session:
+                row = session.exec(select(Delivery).where(Delivery.id == delivery.id)
+                                   .execution_options(populate_existing=True)).one()
+                if row.claim_token != token or row.status != D.SENDING:
+                    log.warning("delivery %s: lost its claim before recording %s", delivery.id, status)
+                    return Outcome(delivery.id, "lost-claim")
+                _finish(session, row, token, status, outcome=outcome, detail=detail, receipt=receipt,
+                        attempt_id=attempt.id, duration=duration, now=engine.clock(), retry_in=retry_in)
+                if status == D.PUBLISHED:
+                    _write_ledger(session, row, engine.clock())
+            break
+        except sa.exc.OperationalError:
+            if pause is None:
+                raise
+            time.sleep(pause)
+    return Outcome(delivery.id, str(status), retry_in=retry_in, detail=detail)
+
+
+def _finish(session: Session, row: Delivery, token: str, status: D, *, outcome: str, detail: str = "",
+            receipt: Receipt | None = None, attempt_id: int | None = None, duration: float | None = None,
+            now: datetime | None = None, retry_in: float | None = None) -> None:
+    now = now or utcnow()
+    move_delivery(row, status)
+    row.claim_token, row.lease_until = None, None
+    row.last_error = None if status == D.PUBLISHED else detail[:2000]
+    if receipt is not None:
+        row.remote_id, row.url = receipt.remote_id, receipt.url
+    if retry_in is not None:
+        row.next_attempt_at = now + timedelta(seconds=retry_in)
+    session.add(row)
+    attempt = session.get(Attempt, attempt_id) if attempt_id else None
+    if attempt is None:
+        attempt = Attempt(delivery_id=row.id, number=row.attempts, outcome=outcome)
+    attempt.outcome, attempt.finished_at, attempt.detail = outcome, now, detail[:2000]
+    attempt.duration_ms = int(duration * 1000) if duration is not None else None
+    session.add(attempt)
+
+
+def _write_ledger(session: Session, delivery: Delivery, now: datetime) -> None:
+    item = session.get(Item, delivery.item_id)
+    revision = session.exec(select(Revision).where(Revision.item_id == item.id,
+                                                   Revision.number == delivery.revision)).one()
+    local = now.astimezone(SHANGHAI)
+    session.add(LedgerEntry(
+        agency_id=item.agency_id, item_id=item.id, revision=delivery.revision, delivery_id=delivery.id,
+        entry_type=EntryType.PUBLICATION, channel=delivery.channel, category=revision.category,
+        kind=revision.kind, index_no=item.index_no, title=revision.title, published_at=now,
+        local_date=local.date(), year=local.year,
+    ))
+
+
+def _stale(session: Session, delivery: Delivery) -> str:
+    """Why this delivery must not go out (re-checked at send time, whatever the message said), or ''."""
+    item = session.get(Item, delivery.item_id)
+    if item is None:
+        return "no such item"
+    if item.status == ItemStatus.WITHDRAWN:
+        return f"item {item.id} was withdrawn"
+    if item.approved_revision is None or delivery.revision > item.approved_revision:
+        return f"revision {delivery.revision} of item {item.id} is not approved"
+    if delivery.revision < item.approved_revision:
+        return f"revision {delivery.revision} of item {item.id} was superseded"
+    return ""
+
+
+def _unfinished_attempt(session: Session, delivery: Delivery) -> bool:
+    """Did an earlier try end without an answer (worker died mid-call, or the outcome was unknown)?"""
+    last = session.exec(select(Attempt).where(Attempt.delivery_id == delivery.id)
+                        .order_by(Attempt.id.desc())).first()
+    return last is not None and last.outcome in ("sending", "unknown")
+
+
+def due_deliveries(session: Session, *, now: datetime, grace: float, limit: int = 1000) -> list[int]:
+    """Deliveries that should be in flight but may not be: due and not enqueued lately, or past their lease."""
+    recent = now - timedelta(seconds=grace)
+    query = select(Delivery.id).where(sa.or_(
+        sa.and_(Delivery.status.in_(RETRYABLE), Delivery.next_attempt_at <= now,
+                sa.or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at < recent)),
+        sa.and_(Delivery.status == D.SENDING, Delivery.lease_until < now),
+    )).order_by(Delivery.next_attempt_at).limit(limit)
+    return list(session.exec(query).all())
+
+
+def mark_enqueued(session: Session, ids: list[int], now: datetime) -> None:
+    if ids:
+        session.execute(sa.update(Delivery).where(Delivery.id.in_(ids)).values(enqueued_at=now))
+
+
+def replay_delivery(session: Session, *, delivery_id: int, now: datetime) -> Delivery:
+    """gongkai retry: a dead or unknown delivery becomes due again (a new attempt on record)."""
+    row = session.exec(select(Delivery).where(Delivery.id == delivery_id).with_for_update()).first()
+    if row is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    if row.status not in (D.DEAD, D.UNKNOWN):
+        raise WorkflowRefused(f"delivery {delivery_id} is {row.status}; only dead or unknown deliveries are retried")
+    move_delivery(row, D.PENDING)
+    row.next_attempt_at, row.enqueued_at = now, None
+    session.add(row)
+    return row

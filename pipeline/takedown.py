@@ -1,0 +1,75 @@
+"""Taking a withdrawn item down from every channel that published it; each removal reverses its ledger entry."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlmodel import select
+
+from channels import ChannelError, PermanentChannelError, Receipt
+from pipeline.db import session_scope
+from pipeline.delivery import Engine
+from pipeline.itemfile import SHANGHAI
+from pipeline.models import Delivery, EntryType, Item, ItemStatus, LedgerEntry
+from pipeline.models import DeliveryStatus as D
+from pipeline.states import move_delivery
+
+log = logging.getLogger("gongkai.takedown")
+
+
+@dataclass(frozen=True)
+class TakeDown:
+    delivery_id: int
+    channel: str
+    result: str  # withdrawn | manual | failed
+    detail: str = ""
+
+
+def take_down(engine: Engine, *, item_id: int) -> list[TakeDown]:
+    """For each publication of a withdrawn item: delete it at the channel, or flag it for a person to delete."""
+    with session_scope(engine.db) as session:
+        item = session.get(Item, item_id)
+        if item is None or item.status != ItemStatus.WITHDRAWN:
+            return []
+        published = list(session.exec(select(Delivery).where(Delivery.item_id == item_id,
+                                                             Delivery.status == D.PUBLISHED)))
+    return [_take_down_one(engine, delivery) for delivery in published]
+
+
+def _take_down_one(engine: Engine, delivery: Delivery) -> TakeDown:
+    adapter = engine.channels.get(delivery.channel)
+    if not adapter.supports_withdraw:
+        note = f"{delivery.channel} cannot delete through its API: delete {delivery.url or delivery.remote_id} by hand"
+        _flag(engine, delivery, note)
+        return TakeDown(delivery.id, delivery.channel, "manual", note)
+    try:
+        adapter.withdraw(Receipt(delivery.remote_id or "", delivery.url))
+    except PermanentChannelError as e:
+        _flag(engine, delivery, f"take-down refused: {e.message}; delete it by hand")
+        return TakeDown(delivery.id, delivery.channel, "manual", e.message)
+    except ChannelError as e:
+        _flag(engine, delivery, f"take-down failed for now: {e.message}; run gongkai withdraw again")
+        return TakeDown(delivery.id, delivery.channel, "failed", e.message)
+    with session_scope(engine.db) as session:
+        row = session.get(Delivery, delivery.id)
+        move_delivery(row, D.WITHDRAWN)
+        row.manual_action = None
+        session.add(row)
+        original = session.exec(select(LedgerEntry).where(LedgerEntry.delivery_id == row.id,
+                                                          LedgerEntry.entry_type == EntryType.PUBLICATION)).one()
+        now = engine.clock()
+        local = now.astimezone(SHANGHAI)  # the reversal counts on the day it happened, like any entry
+        session.add(LedgerEntry.model_validate(original.model_dump() | {
+            "id": None, "entry_type": EntryType.REVERSAL, "published_at": now, "created_at": now,
+            "local_date": local.date(), "year": local.year,
+        }))
+    log.info("delivery %s withdrawn from %s", delivery.id, delivery.channel)
+    return TakeDown(delivery.id, delivery.channel, "withdrawn")
+
+
+def _flag(engine: Engine, delivery: Delivery, note: str) -> None:
+    with session_scope(engine.db) as session:
+        row = session.get(Delivery, delivery.id)
+        row.manual_action = note[:2000]
+        session.add(row)

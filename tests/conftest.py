@@ -1,0 +1,115 @@
+"""Shared fixtures: configurations, databases on SQLite and PostgreSQL, and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from pipeline import cli
+from pipeline.agencies import sync_agencies
+from pipeline.config import Settings, load_settings
+from pipeline.db import make_engine, migrate, session_scope
+
+EXAMPLE = Path(__file__).parents[1] / "pipeline" / "gongkai.example.toml"
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def write_config(directory: Path, url: str, extra: str = "") -> Path:
+    """The example configuration with this test's database, site directories and any extra TOML."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = text.replace('url = "sqlite:///gongkai.db"', f'url = "{url}"')
+    text = text.replace('output_dir = "site/', f'output_dir = "{directory}/site/')
+    path = directory / "gongkai.toml"
+    path.write_text(text + "\n" + extra, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/gongkai.db"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@dataclass
+class Env:
+    """A configured, migrated platform for one test."""
+
+    directory: Path
+    config: Path
+    settings: Settings
+    engine: sa.Engine
+
+    def session(self):  # type: ignore[no-untyped-def]
+        return session_scope(self.engine)
+
+
+@pytest.fixture
+def make_env(tmp_path: Path, db_url: str) -> Iterator:  # type: ignore[type-arg]
+    engines = []
+
+    def build(extra: str = "") -> Env:
+        config = write_config(tmp_path, db_url, extra)
+        settings = load_settings(config)
+        engine = make_engine(settings.database)
+        engines.append(engine)
+        migrate(engine)
+        with session_scope(engine) as session:
+            sync_agencies(session, settings=settings)
+        return Env(tmp_path, config, settings, engine)
+
+    yield build
+    for engine in engines:
+        engine.dispose()
+
+
+@pytest.fixture
+def env(make_env) -> Env:  # type: ignore[no-untyped-def]
+    return make_env()
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run `gongkai ARGS` in this process, as a user would from the directory holding gongkai.toml."""
+
+    def invoke(args: str | list[str], *, cwd: Path) -> Result:
+        argv = shlex.split(args) if isinstance(args, str) else args
+        monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", ["gongkai", *argv])
+        capsys.readouterr()
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return invoke

@@ -1,0 +1,41 @@
+"""Small builders shared by tests."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pipeline import workflow
+from pipeline.itemfile import ItemRecord, ItemSpec
+from pipeline.models import Decision
+
+LEVEL_REVIEWERS = ["lisi", "wangwu", "zhaoliu"]  # the example configuration's three review levels
+
+
+def record(**fields: Any) -> ItemRecord:
+    body = fields.pop("body", "正文。\n")
+    values = {"title": "关于开展统计执法检查的通知", "category": "通知公告", "kind": "notice",
+              "created_on": date(2020, 3, 1), **fields}
+    return ItemRecord("test.md", 1, ItemSpec(**values), body, {})
+
+
+def submit(env: Any, actor: str = "zhangsan", **fields: Any) -> int:
+    with env.session() as session:
+        [done] = workflow.submit_items(session, settings=env.settings, agency_code="tjj", actor=actor,
+                                       records=[record(**fields)])
+    return done.item_id
+
+
+def review(env: Any, item_id: int, actor: str, decision: Decision = Decision.APPROVE,
+           comment: str = "") -> workflow.Reviewed:
+    with env.session() as session:
+        return workflow.review_item(session, settings=env.settings, agency_code="tjj", item_id=item_id,
+                                    actor=actor, decision=decision, comment=comment)
+
+
+def approve_fully(env: Any, item_id: int) -> workflow.Reviewed:
+    result = None
+    for reviewer in LEVEL_REVIEWERS:
+        result = review(env, item_id, reviewer)
+    assert result is not None
+    return result

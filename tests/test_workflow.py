@@ -1,0 +1,188 @@
+"""Every transition of the review workflow and every refusal, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from helpers import approve_fully, record, review, submit
+from sqlmodel import select
+
+from pipeline import views, workflow
+from pipeline.agencies import agency_row
+from pipeline.errors import InputRejected, NotFound, WorkflowRefused
+from pipeline.models import Decision, Delivery, DeliveryStatus, Item, ItemStatus, ReviewDecision
+
+
+def item(env, item_id: int) -> Item:
+    with env.session() as session:
+        return session.get(Item, item_id)
+
+
+def show(env, item_id: int) -> dict:
+    with env.session() as session:
+        agency = env.settings.agencies["tjj"]
+        return views.show_item(session, item_id=item_id, agency_id=agency_row(session, "tjj").id, agency=agency)
+
+
+def test_levels_in_order_then_approved_with_index_number_and_deliveries(env):
+    item_id = submit(env, channels=["portal", "disclosure"])
+    assert item(env, item_id).status == ItemStatus.SUBMITTED
+    first = review(env, item_id, "lisi")
+    assert (first.status, first.level_name, first.next_level) == (ItemStatus.SUBMITTED, "处室审核", "保密审查")
+    second = review(env, item_id, "wangwu")
+    assert (second.level_name, second.next_level) == ("保密审查", "办公室审发")
+    final = review(env, item_id, "zhaoliu", comment="同意发布")
+    assert final.status == ItemStatus.APPROVED
+    year = date.today().year
+    assert final.index_no == f"002668389/{year}-00001"
+    with env.session() as session:
+        deliveries = session.exec(select(Delivery).where(Delivery.item_id == item_id)).all()
+    assert sorted(d.channel for d in deliveries) == ["disclosure", "portal"]
+    assert {d.status for d in deliveries} == {DeliveryStatus.PENDING}
+
+
+def test_decisions_are_kept_and_shown_with_who_when_and_comment(env):
+    item_id = submit(env)
+    review(env, item_id, "lisi", comment="内容准确")
+    review(env, item_id, "wangwu", comment="不涉密")
+    review(env, item_id, "zhaoliu", comment="同意")
+    decisions = show(env, item_id)["decisions"]
+    assert [(d["level"], d["reviewer"], d["decision"], d["comment"]) for d in decisions] == [
+        ("处室审核", "lisi", "approve", "内容准确"),
+        ("保密审查", "wangwu", "approve", "不涉密"),
+        ("办公室审发", "zhaoliu", "approve", "同意"),
+    ]
+    assert all(d["at"] for d in decisions)
+
+
+def test_rejection_goes_back_to_author_who_revises_and_resubmits(env):
+    item_id = submit(env, id="notice-1")
+    review(env, item_id, "lisi")
+    rejected = review(env, item_id, "wangwu", Decision.REJECT, comment="含内部人员电话，请删除")
+    assert rejected.status == ItemStatus.REJECTED
+    with pytest.raises(WorkflowRefused, match="rejected"):
+        review(env, item_id, "zhaoliu")
+    assert submit(env, id="notice-1", body="修改后的正文。\n") == item_id
+    revised = item(env, item_id)
+    assert (revised.status, revised.current_revision, revised.current_level) == (ItemStatus.SUBMITTED, 2, 0)
+    final = approve_fully(env, item_id)
+    assert final.status == ItemStatus.APPROVED
+    data = show(env, item_id)
+    assert [r["number"] for r in data["revisions"]] == [1, 2]
+    assert [(d["revision"], d["decision"]) for d in data["decisions"]] == [
+        (1, "approve"), (1, "reject"), (2, "approve"), (2, "approve"), (2, "approve")]
+    assert data["decisions"][1]["comment"] == "含内部人员电话，请删除"
+
+
+def test_edit_after_approval_is_a_new_revision_reviewed_again_keeping_the_index_number(env):
+    item_id = submit(env, id="notice-2")
+    index_no = approve_fully(env, item_id).index_no
+    submit(env, id="notice-2", title="关于开展统计执法检查的通知（修订）")
+    again = item(env, item_id)
+    assert (again.status, again.current_revision, again.approved_revision) == (ItemStatus.SUBMITTED, 2, 1)
+    with env.session() as session:
+        pending = session.exec(select(Delivery).where(Delivery.item_id == item_id, Delivery.revision == 2)).all()
+    assert pending == []  # nothing goes out before the new revision passes every level
+    assert approve_fully(env, item_id).index_no == index_no
+    with env.session() as session:
+        by_revision = {(d.revision, d.channel): d.status for d in session.exec(select(Delivery))}
+    assert by_revision[(1, "portal")] == DeliveryStatus.CANCELLED  # superseded before it went out
+    assert by_revision[(2, "portal")] == DeliveryStatus.PENDING
+
+
+def test_nobody_reviews_an_item_they_wrote(make_env):
+    env = make_env('[agencies.tjj.users.sunqi]\nname = "孙七"\nroles = ["author", "section_head"]\n')
+    item_id = submit(env, actor="sunqi")
+    with pytest.raises(WorkflowRefused, match="sunqi wrote item"):
+        review(env, item_id, "sunqi")
+    assert item(env, item_id).current_level == 0
+
+
+def test_one_person_cannot_pass_two_levels_of_the_same_item(make_env):
+    env = make_env('[agencies.tjj.users.qianba]\nname = "钱八"\nroles = ["section_head", "secrecy_officer"]\n')
+    item_id = submit(env)
+    review(env, item_id, "qianba")
+    with pytest.raises(WorkflowRefused, match="already passed 处室审核"):
+        review(env, item_id, "qianba")
+    assert item(env, item_id).current_level == 1
+
+
+def test_only_a_holder_of_the_levels_role_may_pass_it(env):
+    item_id = submit(env)
+    with pytest.raises(WorkflowRefused, match="wangwu does not hold the role 'section_head'"):
+        review(env, item_id, "wangwu")
+    with pytest.raises(WorkflowRefused, match="not a user of agency tjj"):
+        review(env, item_id, "stranger")
+    with env.session() as session:
+        assert session.exec(select(ReviewDecision)).all() == []
+
+
+def test_reviewing_an_approved_or_withdrawn_item_is_refused(env):
+    approved = submit(env)
+    approve_fully(env, approved)
+    with pytest.raises(WorkflowRefused, match="approved"):
+        review(env, approved, "lisi")
+    withdrawn = submit(env, id="gone")
+    with env.session() as session:
+        workflow.withdraw_item(session, settings=env.settings, agency_code="tjj", item_id=withdrawn,
+                               actor="zhangsan", reason="重复提交")
+    with pytest.raises(WorkflowRefused, match="withdrawn"):
+        review(env, withdrawn, "lisi")
+    with pytest.raises(InputRejected, match="was withdrawn and cannot be revised"):
+        submit(env, id="gone", body="新正文\n")
+
+
+def test_rejection_needs_a_reason(env):
+    item_id = submit(env)
+    with pytest.raises(WorkflowRefused, match="needs a reason"):
+        review(env, item_id, "lisi", Decision.REJECT, comment="  ")
+    assert item(env, item_id).status == ItemStatus.SUBMITTED
+
+
+def test_withdrawal_of_an_approved_item_cancels_unsent_deliveries_and_needs_the_final_role(env):
+    item_id = submit(env)
+    approve_fully(env, item_id)
+    with env.session() as session, pytest.raises(WorkflowRefused, match="office_director"):
+        workflow.withdraw_item(session, settings=env.settings, agency_code="tjj", item_id=item_id,
+                               actor="zhangsan", reason="有误")
+    with env.session() as session:
+        workflow.withdraw_item(session, settings=env.settings, agency_code="tjj", item_id=item_id,
+                               actor="zhaoliu", reason="数据有误，撤回")
+    assert item(env, item_id).status == ItemStatus.WITHDRAWN
+    with env.session() as session:
+        assert {d.status for d in session.exec(select(Delivery))} == {DeliveryStatus.CANCELLED}
+
+
+def test_submitting_needs_the_author_role_and_only_the_author_revises(env):
+    with pytest.raises(WorkflowRefused, match="lisi does not hold the role 'author'"):
+        submit(env, actor="lisi")
+    submit(env, id="mine")
+    with pytest.raises(InputRejected, match="only its author may revise it"):
+        with env.session() as session:
+            env.settings.agencies["tjj"].users["lisi"].roles.append("author")
+            workflow.submit_items(session, settings=env.settings, agency_code="tjj", actor="lisi",
+                                  records=[record(id="mine", body="别人的修改\n")])
+
+
+def test_an_unchanged_resubmission_is_refused(env):
+    submit(env, id="same")
+    with pytest.raises(InputRejected, match="unchanged since revision 1"):
+        submit(env, id="same")
+
+
+def test_index_numbers_are_consecutive_per_agency_and_year_and_follow_publish_at(env):
+    numbers = [approve_fully(env, submit(env)).index_no for _ in range(3)]
+    year = date.today().year
+    assert numbers == [f"002668389/{year}-{n:05d}" for n in (1, 2, 3)]
+    scheduled = submit(env, publish_at=f"{year + 1}-01-01T09:00:00+08:00")
+    assert approve_fully(env, scheduled).index_no == f"002668389/{year + 1}-00001"
+
+
+def test_an_item_of_another_agency_is_not_found(make_env):
+    env = make_env('[agencies.fgw]\nname = "台州市发展和改革委员会"\norg_code = "002668346"\nchannels = ["portal"]\n'
+                   '[agencies.fgw.users.lisi]\nroles = ["section_head"]\n')
+    item_id = submit(env)
+    with env.session() as session, pytest.raises(NotFound):
+        workflow.review_item(session, settings=env.settings, agency_code="fgw", item_id=item_id, actor="lisi",
+                             decision=Decision.APPROVE)

@@ -1,0 +1,73 @@
+"""The Celery app: `celery -A worker worker` and `celery -A worker beat`.
+
+Settings follow ../shared/reference/celery-redis-notes.md §1.1: at-least-once delivery on Redis
+(acks_late, reject_on_worker_lost, a deliberate visibility timeout), no result backend. The database is
+the source of truth; a message carries only a delivery id, and a duplicate finds nothing to claim.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from celery import Celery
+
+from pipeline.config import load_settings
+from pipeline.db import make_engine
+from pipeline.delivery import Engine, deliver_one
+from pipeline.queueing import DELIVER, SWEEP, enqueue, sweep
+
+settings = load_settings()
+queue = settings.queue
+
+app = Celery("gongkai", broker=queue.broker_url or "redis://127.0.0.1:6379/0")
+app.conf.update(
+    broker_connection_retry_on_startup=True,
+    broker_transport_options={
+        "visibility_timeout": queue.visibility_timeout,  # set in all three places (celery/celery#7651)
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+        "socket_keepalive": True,
+        "health_check_interval": 25,
+    },
+    visibility_timeout=queue.visibility_timeout,
+    result_backend_transport_options={"visibility_timeout": queue.visibility_timeout},
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,  # with acks_late: reserve only what runs (see BENCHMARKS.md)
+    worker_cancel_long_running_tasks_on_connection_loss=False,
+    task_ignore_result=True,
+    task_serializer="json",
+    accept_content=["json"],
+    worker_send_task_events=False,
+    worker_soft_shutdown_timeout=10.0,
+    task_time_limit=queue.lease_seconds - 30,  # a stuck call ends before its lease does
+    beat_schedule={"sweep": {"task": SWEEP, "schedule": queue.sweep_interval}},
+)
+
+_engine: Engine | None = None
+_lock = threading.Lock()
+
+
+def engine() -> Engine:
+    """Built on first use in each worker process (after any fork)."""
+    global _engine
+    with _lock:
+        if _engine is None:
+            _engine = Engine.build(settings, make_engine(settings.database))
+        return _engine
+
+
+@app.task(name=DELIVER)
+def deliver(delivery_id: int) -> None:
+    """Deliver one; a short wait is a new message with a countdown, a long one is left to the sweep."""
+    outcome = deliver_one(engine(), delivery_id)
+    if outcome.retry_in is not None and outcome.retry_in <= queue.retry_cap:
+        enqueue(settings, engine().db, [delivery_id], countdown=outcome.retry_in)
+
+
+@app.task(name=SWEEP)
+def sweep_due() -> int:
+    """Enqueue deliveries that are due and not in flight (scheduled, retried, lost or abandoned)."""
+    return sweep(settings, engine().db)
