@@ -307,7 +307,7 @@ def demo(workspace: Annotated[Path | None, typer.Option(help="Where to build the
 def main() -> None:
     """Console entry point: user errors exit 1 with one clear message; usage errors exit 2 (Typer's own)."""
     try:
-        app()
+        app(prog_name="gongkai")
     except GongkaiError as e:
         err.print(f"error: {e}", highlight=False, markup=False)
         sys.exit(1)
