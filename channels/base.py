@@ -69,6 +69,10 @@ class Channel:
         if self.needs_cover and message.cover is None:
             raise ContentRejected(f"{self.name}: a cover image is required")
 
+    def payload(self, message: Message) -> dict[str, Any]:
+        """What publish() sends (for `gongkai preview`); adapters with a vendor envelope return that."""
+        return dict(message.parts)
+
     def publish(self, message: Message) -> Receipt:
         """Publish once; raise a ChannelError subclass on anything but confirmed success."""
         raise NotImplementedError

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -89,6 +89,10 @@ class Webhook(Channel):
         reply = json_body(response)
         remote_id = reply.get("id") if isinstance(reply, dict) else None
         return Receipt(str(remote_id) if remote_id not in (None, "") else webhook_id)
+
+    def payload(self, message: Message) -> dict[str, Any]:
+        """The signed JSON event (headers aside)."""
+        return json.loads(self._body(message))
 
     def _body(self, message: Message) -> bytes:
         data = {

@@ -106,15 +106,22 @@ class WeChat(Channel):
                                   f"are rewritten, the channel allows {self.max_body_chars}")
         assert message.cover is not None  # check() refuses a message without one
         thumb = self._upload("material/add_material", message.cover, type="image")["media_id"]
-        article = {"article_type": "news", "title": message.title, "author": self.config.author,
-                   "digest": message.summary, "content": content, "content_source_url": message.canonical_url,
-                   "thumb_media_id": thumb, "need_open_comment": 0, "only_fans_can_comment": 0}
-        draft = self._expect(self._call("draft/add", {"articles": [article]}), "media_id", "draft/add")
+        draft = self._expect(self._call("draft/add", self._draft(message, content, thumb)), "media_id", "draft/add")
         self._pending.remember(message.idempotency_key, draft=draft)
         submitted = self._call("freepublish/submit", {"media_id": draft})
         publish_id = self._expect(submitted, "publish_id", "freepublish/submit")
         self._pending.remember(message.idempotency_key, publish_id=publish_id)
         return self._await_job(message.idempotency_key, publish_id)
+
+    def payload(self, message: Message) -> dict[str, Any]:
+        """The draft/add body; image addresses and the cover id are filled in by the uploads."""
+        return self._draft(message, message.parts[self.body_part], "<permanent media_id of the cover>")
+
+    def _draft(self, message: Message, content: str, thumb: str) -> dict[str, Any]:
+        article = {"article_type": "news", "title": message.title, "author": self.config.author,
+                   "digest": message.summary, "content": content, "content_source_url": message.canonical_url,
+                   "thumb_media_id": thumb, "need_open_comment": 0, "only_fans_can_comment": 0}
+        return {"articles": [article]}
 
     def withdraw(self, receipt: Receipt) -> None:
         self._call("freepublish/delete", {"article_id": receipt.remote_id, "index": 0})

@@ -72,7 +72,7 @@ class Weibo(Channel):
         response = send(
             self.session, "POST", self._url("statuses/share.json"), channel=self.name,
             timeout=self.config.timeout, creates=True, headers=self._auth(),
-            data={"status": _status(message), "rip": self.config.rip},
+            data=self.payload(message),
         )
         body, code = _envelope(response)
         if code == DELAYED:
@@ -92,6 +92,10 @@ class Weibo(Channel):
                 f"{self.name}: HTTP {response.status_code} without a status id", detail=response.text
             )
         return receipt
+
+    def payload(self, message: Message) -> dict[str, Any]:
+        """The form fields of statuses/share (the token travels in the Authorization header)."""
+        return {"status": _status(message), "rip": self.config.rip}
 
     def lookup(self, message: Message) -> Receipt | None:
         """Find the status with exactly this text among the account's recent posts."""

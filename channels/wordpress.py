@@ -52,17 +52,7 @@ class WordPress(Channel):
         found = self.lookup(message)
         if found is not None:
             raise AlreadyPublished(f"{self.name}: post {found.remote_id} has this 索引号", receipt=found)
-        category = self.config.category_ids.get(message.category)
-        post = {
-            "title": message.title,
-            "content": message.parts["article.html"],
-            "excerpt": message.summary,
-            "slug": message.slug,
-            "status": self.config.status,
-            "categories": [category] if category is not None else [],
-            "meta": {**message.metadata, "gov_index_no": message.index_no},
-        }
-        response = self._call("POST", "posts", creates=True, json=post)
+        response = self._call("POST", "posts", creates=True, json=self.payload(message))
         if response.status_code == 500:
             # db_insert_error and friends can follow a committed insert.
             raise OutcomeUnknown(f"{self.name}: HTTP 500 {_error(response)}", detail=response.text)
@@ -73,6 +63,19 @@ class WordPress(Channel):
                 f"{self.name}: HTTP {response.status_code} without a post id", detail=response.text
             )
         return Receipt(str(body["id"]), body.get("link"))
+
+    def payload(self, message: Message) -> dict[str, Any]:
+        """The JSON body of POST /wp/v2/posts."""
+        category = self.config.category_ids.get(message.category)
+        return {
+            "title": message.title,
+            "content": message.parts["article.html"],
+            "excerpt": message.summary,
+            "slug": message.slug,
+            "status": self.config.status,
+            "categories": [category] if category is not None else [],
+            "meta": {**message.metadata, "gov_index_no": message.index_no},
+        }
 
     def lookup(self, message: Message) -> Receipt | None:
         """The post whose slug is ours (or a -N variant of it) and whose meta carries our 索引号."""

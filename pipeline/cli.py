@@ -6,6 +6,7 @@ import getpass
 import json
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from sqlmodel import select
 
 from pipeline import views, workflow
 from pipeline.agencies import agency_row, sync_agencies
+from pipeline.compose import compose_message
 from pipeline.config import AgencySettings, Settings, config_path, load_settings
 from pipeline.db import make_engine, migrate, session_scope
 from pipeline.delivery import Engine, replay_delivery
@@ -293,6 +295,35 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id.")], agency: Agenc
             deliveries.add_row(str(d["id"]), str(d["revision"]), d["channel"], d["status"], str(d["attempts"]),
                                d["remote_id"] or "", d["url"] or "", d["last_error"] or "")
         out.print(deliveries)
+
+
+@app.command()
+def preview(item_id: Annotated[int, typer.Argument(help="Item id.")],
+            channel: Annotated[str, typer.Option(help="Channel name (a [channels.NAME] section).")],
+            out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write HTML parts (default: a "
+                                                                       "temporary directory).")] = None,
+            agency: AgencyOpt = None) -> None:
+    """The exact payload the channel would receive for the item's newest revision; HTML parts as files."""
+    ctx = context()
+    code, agency_settings = _agency(agency)
+    if channel not in agency_settings.channels:
+        raise GongkaiError(f"agency {code} does not publish to '{channel}' ({', '.join(agency_settings.channels)})")
+    with session_scope(ctx.engine) as session:
+        views.show_item(session, item_id=item_id, agency_id=agency_row(session, code).id, agency=agency_settings)
+        item = session.get(Item, item_id)
+        message = compose_message(session, ctx.settings, item_id=item_id, revision=item.current_revision,
+                                  channel=channel, approved_at=utcnow(),
+                                  idempotency_key=f"{item_id}:{item.current_revision}:{channel}")
+    adapter = Engine.build(ctx.settings, ctx.engine).channels.get(channel)
+    adapter.check(message)
+    _print_json(adapter.payload(message))
+    html = {name: text for name, text in message.parts.items() if name.endswith(".html")}
+    if html:
+        folder = out_dir or Path(tempfile.mkdtemp(prefix=f"gongkai-preview-{item_id}-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in html.items():
+            (folder / name).write_text(text, encoding="utf-8")
+            err.print(f"open in a browser: {(folder / name).resolve()}", highlight=False)
 
 
 @app.command()

@@ -52,7 +52,7 @@ def item_view(session: Session, settings: Settings, item: Item, revision: Revisi
     assert agency is not None
     published_on = published_at.astimezone(SHANGHAI).date()
     return ItemView(
-        id=item.id, index_no=item.index_no or "", title=revision.title, summary=revision.summary,
+        id=item.id, index_no=item.index_no or "（审核通过后分配）", title=revision.title, summary=revision.summary,
         body_html=markdown_to_html(revision.body), body_text=markdown_to_text(revision.body),
         category=revision.category, kind=revision.kind, kind_name=kind_name(revision.kind),
         publisher=revision.publisher, agency_name=agency.name, doc_number=revision.doc_number or "",
@@ -65,19 +65,27 @@ def item_view(session: Session, settings: Settings, item: Item, revision: Revisi
 
 def build_message(session: Session, settings: Settings, delivery: Delivery) -> Message:
     """The rendered message for one delivery; the same on every retry (published_on is the due date)."""
-    item = session.get(Item, delivery.item_id)
-    revision = session.exec(select(Revision).where(Revision.item_id == delivery.item_id,
-                                                   Revision.number == delivery.revision)).one()
-    config = settings.channels[delivery.channel]
-    due = max(filter(None, [revision.publish_at, delivery.created_at]))
-    view = item_view(session, settings, item, revision, due)
+    return compose_message(session, settings, item_id=delivery.item_id, revision=delivery.revision,
+                           channel=delivery.channel, approved_at=delivery.created_at,
+                           idempotency_key=delivery.idempotency_key)
+
+
+def compose_message(session: Session, settings: Settings, *, item_id: int, revision: int, channel: str,
+                    approved_at: datetime, idempotency_key: str) -> Message:
+    """The message a channel receives for an item revision (also what `gongkai preview` shows)."""
+    item = session.get(Item, item_id)
+    revision_row = session.exec(select(Revision).where(Revision.item_id == item_id,
+                                                       Revision.number == revision)).one()
+    config = settings.channels[channel]
+    due = max(filter(None, [revision_row.publish_at, approved_at]))
+    view = item_view(session, settings, item, revision_row, due)
     adapter = REGISTRY[config.kind]
     context = {"item": view, "site_title": getattr(config, "title", view.agency_name), "root": "../../../"}
     page_templates = getattr(adapter, "index_templates", ())
     parts = {name: render_template(f"{config.kind}/{name}", context)
              for name in template_names(config.kind, skip=page_templates)}
     return Message(
-        idempotency_key=delivery.idempotency_key, title=view.title, index_no=view.index_no,
+        idempotency_key=idempotency_key, title=view.title, index_no=view.index_no,
         canonical_url=view.canonical_url, published_on=view.published_on, category=view.category,
         kind=view.kind, parts=parts, metadata=view.header, summary=view.summary, slug=view.slug,
         cover=_cover(config),

@@ -30,7 +30,7 @@ WHY_NOT = {
 # except by a withdrawal of a publication; DEAD and UNKNOWN leave only by an explicit replay.
 DELIVERY_MOVES: dict[D, frozenset[D]] = {
     D.PENDING: frozenset({D.SENDING, D.CANCELLED}),
-    D.SENDING: frozenset({D.PUBLISHED, D.RETRY_WAIT, D.DEAD, D.UNKNOWN, D.SENDING}),
+    D.SENDING: frozenset({D.PUBLISHED, D.RETRY_WAIT, D.DEAD, D.UNKNOWN, D.CANCELLED}),
     D.RETRY_WAIT: frozenset({D.SENDING, D.CANCELLED}),
     D.UNKNOWN: frozenset({D.SENDING, D.PUBLISHED, D.PENDING, D.CANCELLED}),
     D.DEAD: frozenset({D.PENDING, D.CANCELLED}),

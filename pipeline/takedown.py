@@ -60,10 +60,12 @@ def _take_down_one(engine: Engine, delivery: Delivery) -> TakeDown:
                                                           LedgerEntry.entry_type == EntryType.PUBLICATION)).one()
         now = engine.clock()
         local = now.astimezone(SHANGHAI)  # the reversal counts on the day it happened, like any entry
-        session.add(LedgerEntry.model_validate(original.model_dump() | {
-            "id": None, "entry_type": EntryType.REVERSAL, "published_at": now, "created_at": now,
-            "local_date": local.date(), "year": local.year,
-        }))
+        session.add(LedgerEntry(
+            agency_id=original.agency_id, item_id=original.item_id, revision=original.revision,
+            delivery_id=original.delivery_id, entry_type=EntryType.REVERSAL, channel=original.channel,
+            category=original.category, kind=original.kind, index_no=original.index_no, title=original.title,
+            published_at=now, local_date=local.date(), year=local.year, source=original.source,
+        ))
     log.info("delivery %s withdrawn from %s", delivery.id, delivery.channel)
     return TakeDown(delivery.id, delivery.channel, "withdrawn")
 

@@ -1,0 +1,242 @@
+"""The delivery engine without a broker: claim -> send -> record, every typed outcome, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from doubles.scripted import (
+    HAS_IT,
+    LOST_ANSWER,
+    LOST_REQUEST,
+    PERMANENT,
+    THROTTLED,
+    TRANSIENT,
+    Scripted,
+    Undeletable,
+)
+from helpers import approve_fully, submit
+from sqlmodel import select
+
+import channels
+from pipeline import workflow
+from pipeline.delivery import Engine, claim, deliver_one, replay_delivery
+from pipeline.dispatcher import run_dispatcher
+from pipeline.models import Attempt, Delivery, DeliveryStatus, EntryType, Item, ItemStatus, LedgerEntry, utcnow
+from pipeline.ratelimit import RateLimiter
+from pipeline.takedown import take_down
+
+CHANNELS = """
+[channels.scripted]
+kind = "scripted"
+[channels.undeletable]
+kind = "undeletable"
+"""
+
+
+@pytest.fixture
+def env(make_env, monkeypatch):
+    monkeypatch.setitem(channels.REGISTRY, "scripted", Scripted)
+    monkeypatch.setitem(channels.REGISTRY, "undeletable", Undeletable)
+    Scripted.reset()
+    built = make_env(CHANNELS)
+    built.settings.agencies["tjj"].channels += ["scripted", "undeletable"]
+    built.settings.queue.max_attempts = 3
+    return built
+
+
+@pytest.fixture
+def engine(env):
+    return Engine.build(env.settings, env.engine)
+
+
+def approved(env, channels_: list[str] = ["scripted"]) -> int:  # noqa: B006
+    item_id = submit(env, channels=channels_)
+    approve_fully(env, item_id)
+    return item_id
+
+
+def delivery_of(env, item_id: int, channel: str = "scripted") -> Delivery:
+    with env.session() as session:
+        return session.exec(select(Delivery).where(Delivery.item_id == item_id, Delivery.channel == channel)).one()
+
+
+def make_due(env, delivery_id: int) -> None:
+    with env.session() as session:
+        row = session.get(Delivery, delivery_id)
+        row.next_attempt_at = utcnow() - timedelta(seconds=1)
+        session.add(row)
+
+
+def ledger(env) -> list[LedgerEntry]:
+    with env.session() as session:
+        return list(session.exec(select(LedgerEntry).order_by(LedgerEntry.id)))
+
+
+def attempts(env, delivery_id: int) -> list[str]:
+    with env.session() as session:
+        return [a.outcome for a in session.exec(select(Attempt).where(Attempt.delivery_id == delivery_id)
+                                                .order_by(Attempt.id))]
+
+
+def test_success_records_receipt_attempt_and_one_ledger_entry(env, engine):
+    delivery = delivery_of(env, approved(env))
+    assert deliver_one(engine, delivery.id).status == "published"
+    row = delivery_of(env, delivery.item_id)
+    assert (row.status, row.remote_id, row.url) == (DeliveryStatus.PUBLISHED, f"r-{row.idempotency_key}",
+                                                    "https://example.test/art_1")
+    [entry] = ledger(env)
+    assert (entry.delivery_id, entry.channel, entry.entry_type) == (row.id, "scripted", EntryType.PUBLICATION)
+    assert attempts(env, row.id) == ["published"]
+
+
+def test_a_duplicate_message_finds_nothing_to_claim(env, engine):
+    delivery = delivery_of(env, approved(env))
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(deliver_one(engine, delivery.id).status))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["published", "skipped", "skipped", "skipped"]
+    assert Scripted.calls == [("publish", delivery.idempotency_key)]
+    assert len(ledger(env)) == 1
+
+
+def test_transient_failures_back_off_then_dead_letter_after_max_attempts(env, engine):
+    Scripted.reset(TRANSIENT, TRANSIENT, TRANSIENT)
+    delivery = delivery_of(env, approved(env))
+    first = deliver_one(engine, delivery.id)
+    assert first.status == "retry_wait" and 1.0 <= first.retry_in <= 2.0
+    assert deliver_one(engine, delivery.id).status == "skipped"  # not due yet
+    make_due(env, delivery.id)
+    second = deliver_one(engine, delivery.id)
+    assert second.status == "retry_wait" and 2.0 <= second.retry_in <= 4.0
+    make_due(env, delivery.id)
+    third = deliver_one(engine, delivery.id)
+    assert third.status == "dead" and "gave up after 3 failed tries" in third.detail
+    assert attempts(env, delivery.id) == ["transient", "transient", "transient"]
+    assert ledger(env) == []
+
+
+def test_a_permanent_error_is_a_dead_letter_with_the_channels_message_and_retry_publishes_once(env, engine):
+    Scripted.reset(PERMANENT)
+    delivery = delivery_of(env, approved(env))
+    assert deliver_one(engine, delivery.id).status == "dead"
+    assert "HTTP 400 invalid field 'title'" in delivery_of(env, delivery.item_id).last_error
+    with env.session() as session:
+        replay_delivery(session, delivery_id=delivery.id, now=utcnow())
+    assert deliver_one(engine, delivery.id).status == "published"
+    assert attempts(env, delivery.id) == ["permanent", "published"]
+    assert len(Scripted.published) == 1 and len(ledger(env)) == 1
+
+
+def test_a_lost_answer_after_the_channel_committed_is_looked_up_not_resent(env, engine):
+    Scripted.reset(LOST_ANSWER)
+    delivery = delivery_of(env, approved(env))
+    assert deliver_one(engine, delivery.id).status == "published"
+    assert [op for op, _ in Scripted.calls] == ["publish", "lookup"]
+    assert len(ledger(env)) == 1
+
+
+def test_a_lost_request_is_looked_up_then_sent_again_once(env, engine):
+    Scripted.reset(LOST_REQUEST)
+    delivery = delivery_of(env, approved(env))
+    assert deliver_one(engine, delivery.id).status == "retry_wait"
+    make_due(env, delivery.id)
+    assert deliver_one(engine, delivery.id).status == "published"
+    assert [op for op, _ in Scripted.calls] == ["publish", "lookup", "publish"]
+
+
+def test_already_published_records_the_channels_receipt(env, engine):
+    Scripted.reset(HAS_IT)
+    delivery = delivery_of(env, approved(env))
+    assert deliver_one(engine, delivery.id).status == "published"
+    assert delivery_of(env, delivery.item_id).remote_id == f"r-{delivery.idempotency_key}"
+
+
+def test_a_worker_that_died_mid_call_is_followed_by_a_lookup_before_any_resend(env, engine):
+    delivery = delivery_of(env, approved(env))
+    with env.session() as session:  # a worker claims, starts the call, and dies: its lease runs out
+        assert claim(session, delivery.id, token="dead-worker", now=utcnow(), lease=10) is not None
+        session.add(Attempt(delivery_id=delivery.id, number=1, outcome="sending"))
+    Scripted.published[delivery.idempotency_key] = channels.Receipt("r-earlier", None)  # its call got through
+    assert deliver_one(engine, delivery.id).status == "skipped"  # the lease still holds
+    with env.session() as session:
+        row = session.get(Delivery, delivery.id)
+        row.lease_until = utcnow() - timedelta(seconds=1)
+        session.add(row)
+    assert deliver_one(engine, delivery.id).status == "published"
+    assert [op for op, _ in Scripted.calls] == ["lookup"]
+    assert delivery_of(env, delivery.item_id).remote_id == "r-earlier"
+
+
+def test_a_rate_limited_answer_pauses_the_channel_and_waits_without_counting_as_a_failure(env, engine):
+    Scripted.reset(THROTTLED)
+    delivery = delivery_of(env, approved(env))
+    outcome = deliver_one(engine, delivery.id)
+    assert outcome.status == "retry_wait" and 30 <= outcome.retry_in <= 31
+    assert engine.limiter.acquire("scripted") == 0.0  # no limit configured: pause applies to limited channels
+    assert delivery_of(env, delivery.item_id).next_attempt_at > utcnow() + timedelta(seconds=29)
+
+
+def test_a_forged_delivery_for_an_unapproved_item_publishes_nothing(env, engine):
+    item_id = submit(env, channels=["scripted"])
+    with env.session() as session:
+        forged = Delivery(item_id=item_id, revision=1, channel="scripted", status=DeliveryStatus.PENDING,
+                          next_attempt_at=utcnow(), idempotency_key="forged")
+        session.add(forged)
+    outcome = deliver_one(engine, forged.id)
+    assert outcome.status == "cancelled" and "not approved" in outcome.detail
+    assert Scripted.calls == [] and ledger(env) == []
+
+
+def test_a_withdrawn_item_is_never_published_by_a_stale_message(env, engine):
+    item_id = approved(env)
+    delivery = delivery_of(env, item_id)
+    with env.session() as session:
+        workflow.withdraw_item(session, settings=env.settings, agency_code="tjj", item_id=item_id,
+                               actor="zhaoliu", reason="撤回")
+    assert deliver_one(engine, delivery.id).status == "skipped"
+    assert Scripted.calls == []
+
+
+def test_withdrawal_takes_down_and_reverses_or_flags_a_channel_that_cannot_delete(env, engine):
+    item_id = approved(env, ["scripted", "undeletable"])
+    run_dispatcher(engine, until_idle=True)
+    with env.session() as session:
+        workflow.withdraw_item(session, settings=env.settings, agency_code="tjj", item_id=item_id,
+                               actor="zhaoliu", reason="数据有误")
+    results = {r.channel: r.result for r in take_down(engine, item_id=item_id)}
+    assert results == {"scripted": "withdrawn", "undeletable": "manual"}
+    entries = [(e.channel, e.entry_type) for e in ledger(env)]
+    assert sorted(entries) == [("scripted", EntryType.PUBLICATION), ("scripted", EntryType.REVERSAL),
+                               ("undeletable", EntryType.PUBLICATION)]
+    assert delivery_of(env, item_id, "scripted").status == DeliveryStatus.WITHDRAWN
+    flagged = delivery_of(env, item_id, "undeletable")
+    assert flagged.status == DeliveryStatus.PUBLISHED and "by hand" in flagged.manual_action
+    assert take_down(engine, item_id=item_id)[0].result == "manual"  # running it again changes nothing
+    assert len(ledger(env)) == 3
+
+
+def test_the_dispatcher_publishes_what_is_due_and_holds_a_scheduled_item(env, engine):
+    now_items = [approved(env) for _ in range(5)]
+    later = submit(env, channels=["scripted"], publish_at=(utcnow() + timedelta(days=1)).isoformat())
+    approve_fully(env, later)
+    outcomes = run_dispatcher(engine, until_idle=True)
+    assert sorted(o.status for o in outcomes) == ["published"] * 5
+    assert delivery_of(env, later).status == DeliveryStatus.PENDING
+    assert {delivery_of(env, i).status for i in now_items} == {DeliveryStatus.PUBLISHED}
+    with env.session() as session:
+        assert session.get(Item, later).status == ItemStatus.APPROVED
+
+
+def test_the_local_rate_limiter_admits_n_per_second_and_honours_a_pause():
+    limiter = RateLimiter({"x": 3})
+    assert [limiter.acquire("x") == 0 for _ in range(4)] == [True, True, True, False]
+    limiter.pause("y", 5)
+    assert limiter.acquire("y") == 0  # y has no limit configured
+    limiter.pause("x", 5)
+    assert 4 < limiter.acquire("x") <= 5
