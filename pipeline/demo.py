@@ -65,7 +65,9 @@ def run_demo(workspace: Path | None, console: Console) -> Path:
     _print_ledger(console, engine)
     portal, disclosure = (Path(str(settings.channels[n].output_dir)) for n in ("portal", "disclosure"))
     console.print(f"\n[bold]Open in a browser[/bold]\n  portal:     {portal / 'index.html'}\n"
-                  f"  disclosure: {disclosure / 'index.html'}")
+                  f"  disclosure: {disclosure / 'index.html'}\n"
+                  f"  or serve both at the configured URLs: python3 -m http.server 8080 -d {workspace / 'site'}"
+                  " and open http://localhost:8080/portal/")
     console.print(f"[bold]Look around[/bold]\n  cd {workspace} && gongkai list && gongkai show {submitted[0].item_id}")
     return workspace
 

@@ -38,3 +38,16 @@ def test_the_readme_starts_with_the_two_commands():
     assert "gongkai demo" in blocks[0] and "pip install" in blocks[0]
     assert blocks[1].strip() == "bash .ci/run"
     assert ".venv/bin/python -m pytest" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_every_registered_channel_has_templates_a_config_and_documented_settings():
+    from channels import REGISTRY
+    from pipeline.render import TEMPLATES, template_names
+
+    for kind, adapter in REGISTRY.items():
+        assert adapter.kind == kind and adapter.__module__ == f"channels.{kind}", kind
+        parts = template_names(kind, skip=getattr(adapter, "index_templates", ()))
+        assert (TEMPLATES / kind).is_dir() and parts, f"templates/{kind}/ has no per-message template"
+        assert set(adapter.required_parts) <= set(parts), f"{kind} needs {adapter.required_parts}"
+        assert f"| {kind} |" in README or not set(adapter.Config.model_fields) - {"kind", "enabled", "rate_limit",
+                                                                                "timeout"}, kind
