@@ -42,7 +42,10 @@ class Scripted(Channel):
 
     @classmethod
     def reset(cls, *script: str) -> None:
+        """Script the answers of this class's channel; forget every publication and call."""
         cls.script[:] = list(script)
+        if cls is Scripted:
+            Undeletable.script.clear()
         cls.published.clear()
         cls.calls.clear()
 
@@ -86,3 +89,4 @@ class Undeletable(Scripted):
 
     kind = "undeletable"
     supports_withdraw = False
+    script: ClassVar[list[str]] = []  # its own answers; it shares `published` and `calls`
