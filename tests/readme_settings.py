@@ -1,6 +1,8 @@
 """Regenerate README.md's settings tables from the code: python tests/readme_settings.py (run from the repo root)."""
 import re
+
 from pipeline.config import describe_settings
+
 rows = list(describe_settings())
 general = [(k, h) for k, h in rows if not h.startswith("(")]
 lines = ["| key | meaning |", "|---|---|"] + [f"| `{k}` | {h} |" for k, h in general]
