@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,6 +55,11 @@ class StaticSite(Channel):
             raise ContentRejected(f"{self.name}: unusable page name {message.slug!r}")
         return f"art/{message.published_on.year}/{message.slug}.html"
 
+    @staticmethod
+    def _folder(relative: str) -> str:
+        """art/2020/art_1.html keeps its images in art/2020/art_1/."""
+        return relative.removesuffix(".html")
+
     def url_of(self, relative: str) -> str:
         return f"{self.config.public_url.rstrip('/')}/{quote(relative)}"
 
@@ -66,6 +72,8 @@ class StaticSite(Channel):
             "metadata": dict(message.metadata),
         }
         with self._site() as entries:
+            for image in message.images:  # beside the page, where the article's <img src> points
+                _copy_atomically(image, self.root / self._folder(relative) / image.name)
             _write_atomically(self.root / relative, message.parts["article.html"])
             entries[relative] = entry
             self._write_indexes(entries)
@@ -74,6 +82,7 @@ class StaticSite(Channel):
     def withdraw(self, receipt: Receipt) -> None:
         with self._site() as entries:
             (self.root / receipt.remote_id).unlink(missing_ok=True)
+            shutil.rmtree(self.root / self._folder(receipt.remote_id), ignore_errors=True)
             entries.pop(receipt.remote_id, None)
             self._write_indexes(entries)
 
@@ -120,6 +129,19 @@ class StaticSite(Channel):
         for stale in (self.root / "category").glob("*.html"):
             if stale.stem not in categories:
                 stale.unlink()
+
+
+def _copy_atomically(source: Path, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _write_atomically(path: Path, text: str) -> None:

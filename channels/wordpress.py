@@ -44,6 +44,8 @@ class WordPress(Channel):
         super().check(message)
         if not message.slug:
             raise ContentRejected(f"{self.name}: a slug is required to find the post again")
+        if message.images:  # the body points at the portal's copies, which a CMS portal does not have
+            raise ContentRejected(f"{self.name}: items with images are not uploaded to WordPress media yet")
         if self.config.category_ids and message.category not in self.config.category_ids:
             raise ContentRejected(f"{self.name}: no category_ids entry for 主题分类 {message.category!r}")
 

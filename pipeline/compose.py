@@ -45,19 +45,26 @@ def canonical_url(settings: Settings, agency_code: str, item_id: int, published_
     return f"{root}/art/{published_on_year}/{slug_of(item_id)}.html" if root else ""
 
 
-def item_view(session: Session, settings: Settings, item: Item, revision: Revision,
-              published_at: datetime) -> ItemView:
-    """The plain view every template gets; links to the interpreted document and its interpretations."""
+def item_view(session: Session, settings: Settings, item: Item, revision: Revision, published_at: datetime,
+              *, local_images: bool = True) -> ItemView:
+    """The plain view every template gets; links to the interpreted document and its interpretations.
+
+    Images: a static site keeps its own copy beside the page (art_N/name); other channels point at the
+    portal's copy, or upload the files themselves (WeChat).
+    """
     agency = session.get(Agency, item.agency_id)
     assert agency is not None
     published_on = published_at.astimezone(SHANGHAI).date()
+    url = canonical_url(settings, agency.code, item.id, published_on.year)
+    folder = f"{slug_of(item.id)}/" if local_images or not url else url.rsplit("/", 1)[0] + f"/{slug_of(item.id)}/"
+    images = {src: folder + Path(stored).name for src, stored in revision.images.items()}
     return ItemView(
         id=item.id, index_no=item.index_no or "（审核通过后分配）", title=revision.title, summary=revision.summary,
-        body_html=markdown_to_html(revision.body), body_text=markdown_to_text(revision.body),
+        body_html=markdown_to_html(revision.body, images), body_text=markdown_to_text(revision.body),
         category=revision.category, kind=revision.kind, kind_name=kind_name(revision.kind),
         publisher=revision.publisher, agency_name=agency.name, doc_number=revision.doc_number or "",
         created_on=revision.created_on, published_on=published_on, validity=revision.validity or "",
-        canonical_url=canonical_url(settings, agency.code, item.id, published_on.year), slug=slug_of(item.id),
+        canonical_url=url, slug=slug_of(item.id),
         interprets=_interpreted(session, settings, agency, revision.interprets),
         interpreted_by=tuple(_interpretations(session, settings, agency, item)),
     )
@@ -78,22 +85,24 @@ def compose_message(session: Session, settings: Settings, *, item_id: int, revis
                                                        Revision.number == revision)).one()
     config = settings.channels[channel]
     due = max(filter(None, [revision_row.publish_at, approved_at]))
-    view = item_view(session, settings, item, revision_row, due)
     adapter = REGISTRY[config.kind]
-    context = {"item": view, "site_title": getattr(config, "title", view.agency_name), "root": "../../../"}
     page_templates = getattr(adapter, "index_templates", ())
+    view = item_view(session, settings, item, revision_row, due, local_images=bool(page_templates))
+    root = settings.items.attachments_dir
+    context = {"item": view, "site_title": getattr(config, "title", view.agency_name), "root": "../../../"}
     parts = {name: render_template(f"{config.kind}/{name}", context)
              for name in template_names(config.kind, skip=page_templates)}
     return Message(
         idempotency_key=idempotency_key, title=view.title, index_no=view.index_no,
         canonical_url=view.canonical_url, published_on=view.published_on, category=view.category,
         kind=view.kind, parts=parts, metadata=view.header, summary=view.summary, slug=view.slug,
-        cover=_cover(config),
+        images=tuple(root / stored for stored in revision_row.images.values()),
+        cover=root / revision_row.cover if revision_row.cover else _cover(config),
     )
 
 
 def _cover(config: object) -> Path | None:
-    cover = getattr(config, "cover", None)
+    cover = getattr(config, "cover", None)  # the channel's default cover (WeChat needs one per article)
     return Path(cover) if cover else None
 
 

@@ -71,6 +71,9 @@ class QueueSettings(Section):
 class ItemSettings(Section):
     max_title_chars: int = Field(200, ge=1, description="Longest title an item file may have.")
     max_body_bytes: int = Field(1_000_000, ge=1, description="Largest body (UTF-8 bytes) an item may have.")
+    attachments_dir: Path = Field(
+        Path("attachments"), description="Where the images of submitted items are kept (content-addressed)."
+    )
 
 
 class CatalogueSettings(Section):
@@ -251,6 +254,8 @@ def _anchor_paths(settings: Settings, base: Path) -> None:
     url = make_url(settings.database.url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         settings.database.url = url.set(database=str(base / url.database)).render_as_string(hide_password=False)
+    if not settings.items.attachments_dir.is_absolute():
+        settings.items.attachments_dir = base / settings.items.attachments_dir
     for channel in settings.channels.values():
         for key, value in channel:
             if isinstance(value, Path) and not value.is_absolute():

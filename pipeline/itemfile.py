@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
+from markdown_it import MarkdownIt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.catalogue import VALIDITY
@@ -21,6 +22,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 MARKDOWN = (".md", ".markdown")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 REF = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+IMAGE_TYPES = (".jpg", ".jpeg", ".png", ".gif")
+MAX_IMAGE_BYTES = 10_000_000
 
 
 class ItemSpec(BaseModel):
@@ -40,6 +43,7 @@ class ItemSpec(BaseModel):
     summary: str = Field("", max_length=500)
     validity: Literal[VALIDITY] | None = None  # type: ignore[valid-type]
     interprets: str | None = Field(None, max_length=64)
+    cover: str | None = Field(None, max_length=300)  # an image file next to the item, for channels that need one
     body: str | None = None  # JSON records carry the body here; Markdown files after the front matter
 
 
@@ -50,6 +54,8 @@ class ItemRecord:
     spec: ItemSpec
     body: str
     field_lines: dict[str, int]
+    images: dict[str, Path] = field(default_factory=dict)  # image src as written in the body -> the file
+    cover: Path | None = None
 
     @property
     def source(self) -> str:
@@ -248,7 +254,17 @@ def _record(name: str, line: int, fields: dict[str, Any], body: Any, field_lines
     if problems:
         yield from (Problem(name, *p) for p in problems)
         return
-    yield ItemRecord(name, line, spec.model_copy(update={"title": title}), body.strip() + "\n", field_lines)
+    folder = Path(name).resolve().parent
+    images, image_problems = find_images(body, folder, line=body_line or at("body"))
+    cover = None
+    if spec.cover is not None:
+        cover, cover_problems = resolve_image(spec.cover, folder, line=at("cover"), field="cover")
+        image_problems += cover_problems
+    if image_problems:
+        yield from (Problem(name, *p) for p in image_problems)
+        return
+    yield ItemRecord(name, line, spec.model_copy(update={"title": title}), body.strip() + "\n", field_lines,
+                     images, cover)
 
 
 def _text_problems(title: str, body: Any, limits: Limits, *, at: Any,
@@ -271,6 +287,53 @@ def _text_problems(title: str, body: Any, limits: Limits, *, at: Any,
     elif match := CONTROL.search(body):
         offset = body.count("\n", 0, match.start()) if body_line else 0
         yield body_at + offset, "body", f"contains the control character U+{ord(match.group()):04X}"
+
+
+def find_images(body: str, folder: Path, *, line: int) -> tuple[dict[str, Path], list[tuple[int, str, str]]]:
+    """Images the Markdown body shows: each a file beside the item, with alt text; every problem found."""
+    images: dict[str, Path] = {}
+    problems: list[tuple[int, str, str]] = []
+    for token in _image_tokens(body):
+        src = token.attrGet("src") or ""
+        at = line + (token.map[0] if token.map else 0)
+        if not token.content.strip():
+            problems.append((at, "body", f"image {src} has no alt text; describe it: ![描述]({src})"))
+        path, found = resolve_image(src, folder, line=at, field="body")
+        problems += found
+        if path is not None:
+            if any(p.name == path.name and p != path for p in images.values()):
+                problems.append((at, "body", f"two different images are named {path.name}"))
+            images[src] = path
+    return images, problems
+
+
+def resolve_image(src: str, folder: Path, *, line: int, field: str) -> tuple[Path | None, list[tuple[int, str, str]]]:
+    """An image path from an item file, checked: relative, inside the item's folder, an image, not too big."""
+    def refuse(reason: str) -> tuple[None, list[tuple[int, str, str]]]:
+        return None, [(line, field, f"image {src}: {reason}")]
+
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:|^//", src):
+        return refuse("only files beside the item are published; a remote image is not copied")
+    if src.startswith("/") or "\\" in src:
+        return refuse("use a path relative to the item file")
+    path = (folder / src).resolve()
+    if not path.is_relative_to(folder):
+        return refuse("the path leaves the item's folder")
+    if path.suffix.lower() not in IMAGE_TYPES:
+        return refuse(f"not an image file ({', '.join(IMAGE_TYPES)})")
+    if not path.is_file():
+        return refuse("no such file")
+    if path.stat().st_size > MAX_IMAGE_BYTES:
+        return refuse(f"larger than {MAX_IMAGE_BYTES // 1_000_000} MB")
+    return path, []
+
+
+def _image_tokens(body: str) -> Iterator[Any]:
+    for block in MarkdownIt("commonmark").enable("table").parse(body):
+        for child in block.children or []:
+            if child.type == "image":
+                child.map = block.map
+                yield child
 
 
 def _message(error: dict[str, Any]) -> str:

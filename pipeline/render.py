@@ -6,6 +6,7 @@ Templates get a plain ItemView, never an ORM row. `.html` templates are autoesca
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
@@ -98,10 +99,14 @@ def _markdown() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
 
 
-def markdown_to_html(text: str) -> Markup:
-    """Markdown to sanitised HTML; body headings start at h2 because the page title is the h1."""
+def markdown_to_html(text: str, images: Mapping[str, str] | None = None) -> Markup:
+    """Markdown to sanitised HTML; body headings start at h2 (the title is the h1); image sources mapped."""
     md = _markdown()
     tokens = md.parse(text)
+    for child in (c for t in tokens for c in (t.children or []) if c.type == "image"):
+        src = child.attrGet("src")
+        if images and src in images:
+            child.attrSet("src", images[src])
     headings = [t for t in tokens if t.type in ("heading_open", "heading_close")]
     shift = 2 - min((int(t.tag[1]) for t in headings), default=2)  # the body's top level becomes h2
     for token in headings:
@@ -114,7 +119,7 @@ def markdown_to_html(text: str) -> Markup:
 
 def markdown_to_text(text: str) -> str:
     """A plain-text rendition (Weibo, digests): the text of the sanitised HTML, blocks on their own lines."""
-    html = str(markdown_to_html(text))
+    html = re.sub(r"<img[^>]*>", "", str(markdown_to_html(text)))
     html = re.sub(r"</(p|h\d|li|tr|blockquote|pre)>", "\n", html)
     plain = nh3.clean(html, tags=set())
     plain = plain.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")

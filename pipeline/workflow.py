@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -12,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from pipeline.agencies import agency_row
+from pipeline.attachments import file_digest, store_file
 from pipeline.config import AgencySettings, Settings
 from pipeline.errors import InputRejected, NotFound, Problem, WorkflowRefused
 from pipeline.itemfile import SHANGHAI, ItemRecord, local_datetime
@@ -72,7 +74,8 @@ def submit_items(session: Session, *, settings: Settings, agency_code: str, acto
             problems.append(record.problem("interprets", f"no item with id or 索引号 '{record.spec.interprets}'"))
     if problems:
         raise InputRejected(sorted(problems, key=lambda p: (p.file, p.line)))
-    return [_store(session, row, agency, actor, record, existing.get(record.spec.id or "")) for record in records]
+    return [_store(session, row, agency, actor, record, existing.get(record.spec.id or ""),
+                   settings.items.attachments_dir) for record in records]
 
 
 def _check_record(record: ItemRecord, settings: Settings, agency: AgencySettings, today: date) -> list[Problem]:
@@ -140,11 +143,13 @@ def _document_exists(session: Session, agency_id: int, ref: str, batch_refs: set
 
 def _content_hash(record: ItemRecord) -> str:
     spec = record.spec.model_dump(mode="json", exclude={"id", "body"})
-    return hashlib.sha256(repr((sorted(spec.items()), record.body)).encode()).hexdigest()
+    files = sorted((src, file_digest(path)) for src, path in record.images.items())
+    cover = file_digest(record.cover) if record.cover else None
+    return hashlib.sha256(repr((sorted(spec.items()), record.body, files, cover)).encode()).hexdigest()
 
 
 def _store(session: Session, agency_row_: Agency, agency: AgencySettings, actor: str, record: ItemRecord,
-           item: Item | None) -> Submitted:
+           item: Item | None, attachments: Path) -> Submitted:
     now = utcnow()
     if item is None:
         item = Item(agency_id=agency_row_.id, ref=record.spec.id, author=actor, status=ItemStatus.SUBMITTED,
@@ -164,6 +169,8 @@ def _store(session: Session, agency_row_: Agency, agency: AgencySettings, actor:
         created_on=spec.created_on,
         publish_at=local_datetime(spec.publish_at).astimezone(UTC) if spec.publish_at else None,
         summary=spec.summary, validity=spec.validity, interprets=spec.interprets, body=record.body,
+        images={src: store_file(path, root=attachments) for src, path in record.images.items()},
+        cover=store_file(record.cover, root=attachments) if record.cover else None,
         source=record.source, content_hash=_content_hash(record), submitted_by=actor, submitted_at=now,
     )
     session.add_all([item, revision])

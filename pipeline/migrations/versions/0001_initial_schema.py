@@ -114,6 +114,8 @@ def upgrade() -> None:
         sa.Column("validity", sa.String(length=8), nullable=True),
         sa.Column("interprets", sa.String(length=64), nullable=True),
         sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("images", sa.JSON(), nullable=False),
+        sa.Column("cover", sa.String(length=300), nullable=True),
         sa.Column("source", sa.String(length=1000), nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("submitted_by", sa.String(length=64), nullable=False),

@@ -1,0 +1,115 @@
+"""Images in item bodies: checked at submission, stored once, published beside the page or uploaded."""
+
+from __future__ import annotations
+
+import base64
+from datetime import date
+
+import pytest
+
+PNG = base64.b64decode(  # a 1x1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
+
+FRONT = """---
+title: 2020年1月份全市规模以上工业生产情况
+category: 统计数据
+kind: statistics
+channels: [portal, disclosure]
+created_on: 2020-02-20
+{extra}---
+一月份，全市规模以上工业增加值同比增长。
+
+{body}
+"""
+
+
+def item(directory, body: str, extra: str = "") -> None:
+    (directory / "item.md").write_text(FRONT.format(body=body, extra=extra), encoding="utf-8")
+
+
+BAD = {
+    "path leaves the folder": ("![图](../secret.png)", "", 10, "the path leaves the item's folder"),
+    "absolute path": ("![图](/etc/hosts.png)", "", 10, "use a path relative to the item file"),
+    "remote image": ("![图](https://example.test/a.png)", "", 10, "a remote image is not copied"),
+    "missing file": ("![图](nothere.png)", "", 10, "no such file"),
+    "not an image": ("![图](notes.txt)", "", 10, "not an image file"),
+    "no alt text": ("![](chart.png)", "", 10, "has no alt text"),
+    "same name twice": ("![一](chart.png)\n\n![二](sub/chart.png)", "", 12, "two different images are named chart.png"),
+    "cover outside": ("正文", "cover: ../cover.png\n", 7, "cover: image ../cover.png: the path leaves"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_a_bad_image_reference_is_refused_by_line_and_writes_nothing(env, run, case):
+    body, extra, line, expected = BAD[case]
+    (env.directory / "chart.png").write_bytes(PNG)
+    (env.directory / "sub").mkdir()
+    (env.directory / "sub" / "chart.png").write_bytes(PNG + b"\0")
+    (env.directory / "notes.txt").write_text("x", encoding="utf-8")
+    (env.directory.parent / "secret.png").write_bytes(PNG)
+    item(env.directory, body, extra)
+    result = run("submit item.md --as zhangsan", cwd=env.directory)
+    assert result.code == 1
+    assert result.err.startswith(f"error: item.md:{line}: ") and expected in result.err, result.err
+    assert not (env.directory / "attachments").exists()
+
+
+def test_an_image_is_stored_once_and_published_beside_the_page_on_both_sites(env, run):
+    (env.directory / "chart.png").write_bytes(PNG)
+    item(env.directory, "![1月份工业增加值增速](chart.png)")
+    assert run("submit item.md --as zhangsan", cwd=env.directory).code == 0
+    for reviewer in ("lisi", "wangwu", "zhaoliu"):
+        assert run(f"review 1 --approve --as {reviewer}", cwd=env.directory).code == 0
+    stored = list((env.directory / "attachments").rglob("chart.png"))
+    assert len(stored) == 1 and stored[0].read_bytes() == PNG
+    year = date.today().year
+    for site in ("portal", "disclosure"):
+        page = (env.directory / "site" / site / "art" / str(year) / "art_1.html").read_text(encoding="utf-8")
+        assert '<img src="art_1/chart.png" alt="1月份工业增加值增速"' in page
+        assert (env.directory / "site" / site / "art" / str(year) / "art_1" / "chart.png").read_bytes() == PNG
+    assert run("withdraw 1 --reason 有误 --as zhaoliu", cwd=env.directory).code == 0
+    assert not (env.directory / "site" / "portal" / "art" / str(year) / "art_1").exists()
+
+
+def test_a_changed_image_alone_makes_a_new_revision(env, run):
+    (env.directory / "chart.png").write_bytes(PNG)
+    item(env.directory, "![图](chart.png)", "id: with-image\n")
+    assert run("submit item.md --as zhangsan", cwd=env.directory).code == 0
+    assert run("submit item.md --as zhangsan", cwd=env.directory).code == 1  # unchanged
+    (env.directory / "chart.png").write_bytes(PNG + b"\0")
+    result = run("submit item.md --as zhangsan", cwd=env.directory)
+    assert result.code == 0 and "revision 2" in result.out
+
+
+def test_wechat_gets_the_image_uploaded_and_the_items_cover_through_the_engine(make_env, run):
+    from doubles.wechat import WeChatDouble
+
+    from pipeline.delivery import Engine
+    from pipeline.dispatcher import run_dispatcher
+
+    double = WeChatDouble(app_id="wx00000000000e2e01").start()
+    try:
+        env = make_env(f'[channels.wechat]\nkind = "wechat"\nbase_url = "{double.base_url}"\n'
+                       f'app_id = "{double.app_id}"\napp_secret = "{double.app_secret}"\n'
+                       'poll_attempts = 3\npoll_interval = 0.01\ntimeout = 2\n')
+        config = env.config.read_text(encoding="utf-8").replace(
+            'channels = ["portal", "disclosure"]', 'channels = ["portal", "disclosure", "wechat"]')
+        env.config.write_text(config, encoding="utf-8")
+        (env.directory / "chart.png").write_bytes(PNG)
+        (env.directory / "cover.png").write_bytes(PNG + b"cover")
+        text = FRONT.format(body="![增速图](chart.png)", extra="cover: cover.png\n")
+        (env.directory / "item.md").write_text(text.replace("[portal, disclosure]", "[wechat]"), encoding="utf-8")
+        assert run("submit item.md --as zhangsan", cwd=env.directory).code == 0
+        for reviewer in ("lisi", "wangwu", "zhaoliu"):
+            result = run(f"review 1 --approve --as {reviewer}", cwd=env.directory)
+            assert result.code == 0, result.err
+        assert "published" in result.out, result.out
+        [article] = double.articles.values()
+        [(image_url, image)] = double.images.items()
+        assert image == PNG and f'src="{image_url}"' in article.news[0]["content"]
+        assert double.dropped_images == []
+        assert article.news[0]["content_source_url"].endswith("/portal/art/%d/art_1.html" % date.today().year)
+        run_dispatcher(Engine.build(env.settings, env.engine), until_idle=True)
+        assert len(double.articles) == 1
+    finally:
+        double.stop()
