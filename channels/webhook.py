@@ -78,13 +78,14 @@ class Webhook(Channel):
             self.session, "POST", self.config.url, channel=self.name, timeout=self.config.timeout,
             creates=True, data=body, headers=headers,
         )
-        status = response.status_code
+        status, detail = response.status_code, response.text  # the receiver's own words go to the dead letter
         if status == 409:
-            raise TransientChannelError(f"{self.name}: HTTP 409, the receiver is still processing it")
+            raise TransientChannelError(f"{self.name}: HTTP 409, the receiver is still processing it", detail=detail)
         if status == 410:
-            raise PermanentChannelError(f"{self.name}: HTTP 410, the endpoint is gone; disable it")
+            raise PermanentChannelError(f"{self.name}: HTTP 410, the endpoint is gone; disable it", detail=detail)
         if status == 422:
-            raise PermanentChannelError(f"{self.name}: HTTP 422, idempotency key reused with another body")
+            raise PermanentChannelError(f"{self.name}: HTTP 422, idempotency key reused with another body",
+                                        detail=detail)
         raise_for_status(response, channel=self.name)
         reply = json_body(response)
         remote_id = reply.get("id") if isinstance(reply, dict) else None

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from channels import REGISTRY, Message
 from pipeline.config import Settings
 from pipeline.itemfile import SHANGHAI
-from pipeline.models import Agency, Delivery, Item, ItemStatus, Revision
+from pipeline.models import Agency, Delivery, DeliveryStatus, Item, ItemStatus, Revision
 from pipeline.render import (
     ItemView,
     Link,
@@ -134,3 +134,19 @@ def _link(session: Session, settings: Settings, agency: Agency, item: Item) -> L
     due = max(filter(None, [revision.publish_at, first]))
     year = due.astimezone(SHANGHAI).year
     return Link(revision.title, canonical_url(settings, agency.code, item.id, year), item.index_no or "")
+
+
+def interpreted_delivery(session: Session, delivery: Delivery) -> Delivery | None:
+    """If this delivery is of a 政策解读, the published delivery of the document it interprets on the same channel."""
+    revision = session.exec(select(Revision).where(Revision.item_id == delivery.item_id,
+                                                   Revision.number == delivery.revision)).one()
+    item = session.get(Item, delivery.item_id)
+    if not revision.interprets or item is None:
+        return None
+    target = session.exec(select(Item).where(Item.agency_id == item.agency_id, sa.or_(
+        Item.ref == revision.interprets, Item.index_no == revision.interprets))).first()
+    if target is None:
+        return None
+    return session.exec(select(Delivery).where(
+        Delivery.item_id == target.id, Delivery.channel == delivery.channel,
+        Delivery.revision == target.approved_revision, Delivery.status == DeliveryStatus.PUBLISHED)).first()

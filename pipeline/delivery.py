@@ -32,7 +32,7 @@ from channels import (
     Receipt,
     TransientChannelError,
 )
-from pipeline.compose import build_message
+from pipeline.compose import build_message, interpreted_delivery
 from pipeline.config import Settings
 from pipeline.db import session_scope
 from pipeline.errors import NotFound, WorkflowRefused
@@ -126,23 +126,48 @@ def deliver_one(engine: Engine, delivery_id: int, *, token: str | None = None) -
             _finish(session, delivery, token, D.CANCELLED, outcome="refused", detail=refusal)
             return Outcome(delivery_id, str(D.CANCELLED), detail=refusal)
         previous = _unfinished_attempt(session, delivery)
-        message = build_message(session, engine.settings, delivery)
         attempt = Attempt(delivery_id=delivery.id, number=delivery.attempts, outcome="sending")
         session.add(attempt)
+        try:
+            message = build_message(session, engine.settings, delivery)
+        except Exception as e:  # a template or data bug: retrying cannot help, a person must look
+            log.exception("delivery %s could not be rendered", delivery_id)
+            session.flush()
+            _finish(session, delivery, token, D.DEAD, outcome="permanent", detail=f"rendering failed: {e!r}",
+                    attempt_id=attempt.id)
+            return Outcome(delivery_id, str(D.DEAD), detail=f"rendering failed: {e!r}")
     adapter = engine.channels.get(delivery.channel)
     wait = engine.limiter.acquire(delivery.channel)
-    if wait > 1.0:  # a long wait is not held in a worker thread: back to the queue, due when the limit allows
+    if 0 < wait <= 1.0:  # a short wait is held in the thread; then the slot is asked for again, never assumed
+        time.sleep(wait)
+        wait = engine.limiter.acquire(delivery.channel)
+    if wait > 0:  # a long wait is not held in a worker thread: back to the queue, due when the limit allows
         return _record(engine, delivery, token, attempt, D.RETRY_WAIT, outcome="deferred",
                        detail=f"rate limit: wait {wait:.1f}s", retry_in=wait)
-    if wait > 0:
-        time.sleep(wait)
     started = time.monotonic()
     try:
         receipt = _send(adapter, message, look_first=previous)
     except ChannelError as error:
         return _failed(engine, delivery, token, attempt, adapter, error, time.monotonic() - started)
-    return _record(engine, delivery, token, attempt, D.PUBLISHED, outcome="published", receipt=receipt,
-                   duration=time.monotonic() - started)
+    outcome = _record(engine, delivery, token, attempt, D.PUBLISHED, outcome="published", receipt=receipt,
+                      duration=time.monotonic() - started)
+    if outcome.status == D.PUBLISHED and getattr(adapter, "index_templates", None):
+        _refresh_interpreted(engine, delivery, adapter)
+    return outcome
+
+
+def _refresh_interpreted(engine: Engine, delivery: Delivery, adapter: Channel) -> None:
+    """A 政策解读 just went up on a static site: rewrite the interpreted document's page there so that it
+    links back. Rewriting a static page is idempotent; it is not a new publication, so no ledger entry."""
+    with session_scope(engine.db) as session:
+        target = interpreted_delivery(session, delivery)
+        message = build_message(session, engine.settings, target) if target else None
+    if message is None:
+        return
+    try:
+        adapter.publish(message)
+    except ChannelError as e:
+        log.warning("delivery %s: could not add the link to its interpretation: %s", target.id, e.message)
 
 
 def _send(adapter: Channel, message: Message, *, look_first: bool) -> Receipt:

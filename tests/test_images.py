@@ -108,7 +108,7 @@ def test_wechat_gets_the_image_uploaded_and_the_items_cover_through_the_engine(m
         [(image_url, image)] = double.images.items()
         assert image == PNG and f'src="{image_url}"' in article.news[0]["content"]
         assert double.dropped_images == []
-        assert article.news[0]["content_source_url"].endswith("/portal/art/%d/art_1.html" % date.today().year)
+        assert article.news[0]["content_source_url"].endswith(f"/portal/art/{date.today().year}/art_1.html")
         run_dispatcher(Engine.build(env.settings, env.engine), until_idle=True)
         assert len(double.articles) == 1
     finally:

@@ -117,3 +117,24 @@ def test_list_shows_delivery_states_and_overdue_scheduled_items(env, run):
     approve(run, env)
     rows = json.loads(run("list --json", cwd=env.directory).out)
     assert rows[0]["channels"]["portal"] == "published" and rows[0]["overdue"] == []
+
+
+def test_a_document_published_before_its_interpretation_gets_the_link_back(env, run):
+    from datetime import date
+
+    (env.directory / "doc.md").write_text(ITEM.replace("channels: [portal, scripted, undeletable]",
+                                                       "channels: [portal, disclosure]"), encoding="utf-8")
+    (env.directory / "jd.md").write_text(
+        ITEM.replace("id: op-1", "id: op-1-jd").replace("title: 关于", "title: 解读：关于")
+        .replace("kind: notice", "kind: interpretation\ninterprets: op-1")
+        .replace("category: 通知公告", "category: 政策解读")
+        .replace("channels: [portal, scripted, undeletable]", "channels: [portal, disclosure]"), encoding="utf-8")
+    for name, item_id in (("doc.md", 1), ("jd.md", 2)):
+        assert run(f"submit {name} --as zhangsan", cwd=env.directory).code == 0
+        for reviewer in ("lisi", "wangwu", "zhaoliu"):
+            assert run(f"review {item_id} --approve --as {reviewer}", cwd=env.directory).code == 0
+    for site in ("portal", "disclosure"):
+        page = env.directory / "site" / site / "art" / str(date.today().year) / "art_1.html"
+        html = page.read_text(encoding="utf-8")
+        assert "相关解读" in html and "art_2.html" in html and "解读：关于开展" in html
+    assert len(json.loads(run("show 1 --json", cwd=env.directory).out)["deliveries"]) == 2  # no new publication
