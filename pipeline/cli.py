@@ -32,7 +32,7 @@ from pipeline.takedown import take_down
 
 app = typer.Typer(help="gongkai (公开): review, publish and count a government agency's information.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)  # piped: don't cut titles at 80
 err = Console(stderr=True, soft_wrap=True)
 
 AgencyOpt = Annotated[str | None, typer.Option("--agency", help="Agency code (default: platform.default_agency).")]
@@ -333,6 +333,11 @@ def demo(workspace: Annotated[Path | None, typer.Option(help="Where to build the
     from pipeline.demo import run_demo
 
     run_demo(workspace, out)
+
+
+from pipeline.cli_records import register_commands  # noqa: E402  (ledger, request, appeal, figures, report)
+
+register_commands(app)
 
 
 def main() -> None:
