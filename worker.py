@@ -18,8 +18,11 @@ from pipeline.queueing import DELIVER, SWEEP, enqueue, sweep
 
 settings = load_settings()
 queue = settings.queue
+if not queue.broker_url:
+    raise SystemExit("queue.broker_url is empty: set it (GONGKAI_QUEUE__BROKER_URL), or run `gongkai worker`, "
+                     "which delivers from the database without a broker")
 
-app = Celery("gongkai", broker=queue.broker_url or "redis://127.0.0.1:6379/0")
+app = Celery("gongkai", broker=queue.broker_url)
 app.conf.update(
     broker_connection_retry_on_startup=True,
     broker_transport_options={
@@ -42,7 +45,6 @@ app.conf.update(
     accept_content=["json"],
     worker_send_task_events=False,
     worker_soft_shutdown_timeout=10.0,
-    task_time_limit=queue.lease_seconds - 30,  # a stuck call ends before its lease does
     beat_schedule={"sweep": {"task": SWEEP, "schedule": queue.sweep_interval}},
 )
 

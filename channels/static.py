@@ -90,8 +90,8 @@ class StaticSite(Channel):
         relative = self.path_of(message)
         with self._site() as entries:
             entry = entries.get(relative)
-        if entry is None or not (self.root / relative).exists():
-            return None
+        if entry is None or entry["key"] != message.idempotency_key or not (self.root / relative).exists():
+            return None  # not there, or the page of another revision
         return Receipt(relative, entry["url"])
 
     @contextmanager

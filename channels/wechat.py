@@ -57,7 +57,7 @@ class WeChat(Channel):
         app_id: str = Field(description="the account's AppID (开发者ID)")
         app_secret: SecretStr = Field(description="the account's AppSecret; pass it through the environment")
         author: str = Field("", max_length=16, description="author line of every article (at most 16 characters)")
-        cover: str = Field("", description="image file (jpg/png) used as every article's cover; required to publish")
+        cover: Path | None = Field(None, description="default cover image (jpg/png) of articles whose item has none")
         poll_attempts: int = Field(6, ge=0, description="freepublish/get polls before the outcome is reported unknown")
         poll_interval: float = Field(10.0, ge=0, description="seconds before each poll (freepublish/get: 100 a day)")
         token_refresh_margin: float = Field(60.0, ge=0, description="refresh the access token this early (seconds)")
@@ -94,6 +94,13 @@ class WeChat(Channel):
                  if _file_name(m.group(3)) not in names and not m.group(3).startswith(UPLOAD_HOST)]
         if stray:  # WeChat silently drops images from other hosts
             raise ContentRejected(f"{self.name}: image(s) not among the message's files: {', '.join(stray)}")
+        for image in message.images:  # media/uploadimg: jpg/png under 1 MB (40005, 40009)
+            if image.suffix.lower() not in (".jpg", ".jpeg", ".png") or image.stat().st_size >= 1_000_000:
+                raise ContentRejected(f"{self.name}: {image.name}: inline images must be jpg or png under 1 MB")
+        cover = message.cover
+        if cover is not None and (cover.suffix.lower() not in (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+                                  or cover.stat().st_size > 10_000_000):
+            raise ContentRejected(f"{self.name}: {cover.name}: the cover must be an image of at most 10 MB")
 
     def publish(self, message: Message) -> Receipt:
         self.check(message)

@@ -50,11 +50,15 @@ class WordPress(Channel):
             raise ContentRejected(f"{self.name}: no category_ids entry for 主题分类 {message.category!r}")
 
     def publish(self, message: Message) -> Receipt:
+        """Create the post; a new revision of an item updates the post of the earlier one (same 索引号)."""
         self.check(message)
-        found = self.lookup(message)
-        if found is not None:
-            raise AlreadyPublished(f"{self.name}: post {found.remote_id} has this 索引号", receipt=found)
-        response = self._call("POST", "posts", creates=True, json=self.payload(message))
+        post = self._find(message)
+        if post is not None and post["meta"].get("gov_delivery_key") == message.idempotency_key:
+            raise AlreadyPublished(f"{self.name}: post {post['id']} has this revision", receipt=_receipt(post))
+        if post is not None:
+            response = self._call("POST", f"posts/{post['id']}", creates=True, json=self.payload(message))
+        else:
+            response = self._call("POST", "posts", creates=True, json=self.payload(message))
         if response.status_code == 500:
             # db_insert_error and friends can follow a committed insert.
             raise OutcomeUnknown(f"{self.name}: HTTP 500 {_error(response)}", detail=response.text)
@@ -76,11 +80,19 @@ class WordPress(Channel):
             "slug": message.slug,
             "status": self.config.status,
             "categories": [category] if category is not None else [],
-            "meta": {**message.metadata, "gov_index_no": message.index_no},
+            "meta": {**message.metadata, "gov_index_no": message.index_no,
+                     "gov_delivery_key": message.idempotency_key},
         }
 
     def lookup(self, message: Message) -> Receipt | None:
-        """The post whose slug is ours (or a -N variant of it) and whose meta carries our 索引号."""
+        """The post of exactly this revision (slug or a -N variant, our 索引号 and our delivery key)."""
+        post = self._find(message)
+        if post is None or post["meta"].get("gov_delivery_key") != message.idempotency_key:
+            return None
+        return _receipt(post)
+
+    def _find(self, message: Message) -> dict[str, Any] | None:
+        """The post of this item, whatever its revision: slug or a -N variant, and our 索引号 in its meta."""
         slugs = [message.slug] + [f"{message.slug}-{n}" for n in range(2, SLUG_SUFFIXES + 1)]
         query = {"slug": ",".join(slugs), "status": "any", "context": "edit", "per_page": 100}
         response = self._call("GET", "posts", params=query)
@@ -88,15 +100,15 @@ class WordPress(Channel):
         posts = json_body(response)
         for post in posts if isinstance(posts, list) else []:
             meta = post.get("meta") if isinstance(post, dict) else None
-            if not isinstance(meta, dict) or "gov_index_no" not in meta:
-                # WordPress drops meta keys not registered with show_in_rest; without this one
+            if not isinstance(meta, dict) or "gov_index_no" not in meta or "gov_delivery_key" not in meta:
+                # WordPress drops meta keys not registered with show_in_rest; without these
                 # nothing can be found again, and every retry would be a second post.
                 raise PermanentChannelError(
-                    f"{self.name}: post {post.get('id') if isinstance(post, dict) else '?'} has no "
-                    "gov_index_no meta; register it with show_in_rest on the site"
+                    f"{self.name}: post {post.get('id') if isinstance(post, dict) else '?'} lacks the "
+                    "gov_index_no or gov_delivery_key meta; register both with show_in_rest on the site"
                 )
-            if meta["gov_index_no"] == message.index_no:
-                return Receipt(str(post["id"]), post.get("link"))
+            if meta["gov_index_no"] == message.index_no and post.get("status") != "trash":
+                return post
         return None
 
     def withdraw(self, receipt: Receipt) -> None:
@@ -118,6 +130,10 @@ class WordPress(Channel):
             channel=self.name, timeout=self.config.timeout, creates=creates,
             headers={"Authorization": f"Basic {token}"}, **kwargs,
         )
+
+
+def _receipt(post: dict[str, Any]) -> Receipt:
+    return Receipt(str(post["id"]), post.get("link"))
 
 
 def _error(response: requests.Response) -> str:

@@ -28,7 +28,7 @@ from pipeline.errors import GongkaiError
 from pipeline.itemfile import Limits, read_item_files
 from pipeline.models import Decision, Delivery, DeliveryStatus, Item, ItemStatus, utcnow
 from pipeline.queueing import enqueue
-from pipeline.takedown import take_down
+from pipeline.takedown import confirm_deleted_by_hand, take_down
 
 app = typer.Typer(help="gongkai (公开): review, publish and count a government agency's information.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -164,16 +164,18 @@ def _hand_over(ctx: Context, item_id: int, *, quiet: bool) -> None:
 @app.command()
 def withdraw(item_id: Annotated[int, typer.Argument(help="Item id.")],
              reason: Annotated[str, typer.Option(help="Why the item is withdrawn (kept on record).")] = "",
+             deleted_by_hand: Annotated[list[str] | None, typer.Option(
+                 "--deleted-by-hand", help="Channel where a person deleted the publication (may repeat).")] = None,
              agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Withdraw an item: cancel what was not sent, take down what was; run again to retry a take-down."""
     ctx = context()
     code, _ = _agency(agency)
     with session_scope(ctx.engine) as session:
-        item = session.get(Item, item_id)
-        already = item is not None and item.status == ItemStatus.WITHDRAWN
-        if not already:
-            workflow.withdraw_item(session, settings=ctx.settings, agency_code=code, item_id=item_id,
-                                   actor=_actor(actor), reason=reason)
+        workflow.withdraw_item(session, settings=ctx.settings, agency_code=code, item_id=item_id,
+                               actor=_actor(actor), reason=reason)
+        for channel in deleted_by_hand or []:
+            confirm_deleted_by_hand(session, item_id=item_id, channel=channel, now=utcnow())
+    _hand_over(ctx, item_id, quiet=True)  # deliveries whose outcome was unknown: asked, then taken down
     results = take_down(Engine.build(ctx.settings, ctx.engine), item_id=item_id)
     if as_json:
         _print_json([r.__dict__ for r in results])
@@ -214,7 +216,8 @@ def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (s
     with session_scope(ctx.engine) as session:
         agency_id = agency_row(session, code).id
         ids = [delivery_id] if delivery_id is not None else [
-            row["id"] for row in views.list_deliveries(session, agency_id=agency_id, failed_only=True)]
+            row["id"] for row in views.list_deliveries(session, agency_id=agency_id, failed_only=True)
+            if row["status"] in (DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN)]  # not those flagged for a person
         for one in ids:
             views.check_delivery_agency(session, delivery_id=one, agency_id=agency_id)
             replay_delivery(session, delivery_id=one, now=utcnow())

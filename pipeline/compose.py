@@ -39,6 +39,11 @@ def portal_root(settings: Settings, agency_code: str) -> str:
     return ""
 
 
+def page_year(item: Item, fallback: int) -> int:
+    """The year in an item's page path: its 索引号's, so that every revision keeps one address."""
+    return int(item.index_no.rsplit("/", 1)[1][:4]) if item.index_no else fallback
+
+
 def canonical_url(settings: Settings, agency_code: str, item_id: int, published_on_year: int) -> str:
     """The item's page on the portal; the static portal writes exactly this path."""
     root = portal_root(settings, agency_code)
@@ -55,11 +60,13 @@ def item_view(session: Session, settings: Settings, item: Item, revision: Revisi
     agency = session.get(Agency, item.agency_id)
     assert agency is not None
     published_on = published_at.astimezone(SHANGHAI).date()
-    url = canonical_url(settings, agency.code, item.id, published_on.year)
+    url = canonical_url(settings, agency.code, item.id, page_year(item, published_on.year))
     folder = f"{slug_of(item.id)}/" if local_images or not url else url.rsplit("/", 1)[0] + f"/{slug_of(item.id)}/"
     images = {src: folder + Path(stored).name for src, stored in revision.images.items()}
     return ItemView(
-        id=item.id, index_no=item.index_no or "（审核通过后分配）", title=revision.title, summary=revision.summary,
+        # before approval: a placeholder as long as the real number, so that length limits hold
+        id=item.id, index_no=item.index_no or f"{agency.org_code}/{published_on.year}-○○○○○",
+        title=revision.title, summary=revision.summary,
         body_html=markdown_to_html(revision.body, images), body_text=markdown_to_text(revision.body),
         category=revision.category, kind=revision.kind, kind_name=kind_name(revision.kind),
         publisher=revision.publisher, agency_name=agency.name, doc_number=revision.doc_number or "",
@@ -120,8 +127,10 @@ def _interpretations(session: Session, settings: Settings, agency: Agency, item:
     names = [n for n in (item.ref, item.index_no) if n]
     if not names:
         return []
+    published = select(Delivery.item_id).where(Delivery.status == DeliveryStatus.PUBLISHED)
     query = (select(Item).join(Revision, (Revision.item_id == Item.id) & (Revision.number == Item.approved_revision))
-             .where(Item.agency_id == agency.id, Item.status == ItemStatus.APPROVED, Revision.interprets.in_(names))
+             .where(Item.agency_id == agency.id, Item.status == ItemStatus.APPROVED, Revision.interprets.in_(names),
+                    Item.id.in_(published))  # a scheduled interpretation is not announced before it is out
              .order_by(Item.id))
     return [_link(session, settings, agency, other) for other in session.exec(query).all()]
 
@@ -129,10 +138,7 @@ def _interpretations(session: Session, settings: Settings, agency: Agency, item:
 def _link(session: Session, settings: Settings, agency: Agency, item: Item) -> Link:
     revision = session.exec(select(Revision).where(Revision.item_id == item.id,
                                                    Revision.number == item.approved_revision)).one()
-    first = session.exec(select(Delivery.created_at).where(Delivery.item_id == item.id)
-                         .order_by(Delivery.id)).first()
-    due = max(filter(None, [revision.publish_at, first]))
-    year = due.astimezone(SHANGHAI).year
+    year = page_year(item, datetime.now(SHANGHAI).year)
     return Link(revision.title, canonical_url(settings, agency.code, item.id, year), item.index_no or "")
 
 

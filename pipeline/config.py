@@ -45,7 +45,10 @@ class QueueSettings(Section):
     redis_url: str = Field(
         "", description="Redis for shared rate limits and WeChat tokens (default: broker_url's Redis)."
     )
-    lease_seconds: int = Field(300, ge=10, description="How long a claimed delivery is held before it may be retried.")
+    lease_seconds: int = Field(
+        900, ge=60, description="How long a claimed delivery is held before another worker may take it over; "
+        "longer than the slowest channel call (WeChat: uploads, draft, submit and polls)."
+    )
     max_attempts: int = Field(8, ge=1, description="Tries before a transient failure becomes a dead letter.")
     retry_base: float = Field(2.0, gt=0, description="First retry delay in seconds; doubles each try, with jitter.")
     retry_cap: float = Field(300.0, gt=0, description="Longest retry delay a worker holds; longer go to the sweep.")

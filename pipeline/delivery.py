@@ -42,9 +42,12 @@ from pipeline.models import DeliveryStatus as D
 from pipeline.ratelimit import RateLimiter
 from pipeline.render import render_template
 from pipeline.states import move_delivery
+from pipeline.takedown import take_down_one
 
 log = logging.getLogger("gongkai.delivery")
 RETRYABLE = (D.PENDING, D.RETRY_WAIT)
+AMBIGUOUS = ("sending", "unknown", "lookup_failed")  # attempt outcomes after which the channel may have it
+FAILURES = ("transient", "lookup_failed")
 
 
 @dataclass(frozen=True)
@@ -113,30 +116,34 @@ def claim(session: Session, delivery_id: int, *, token: str, now: datetime, leas
 
 
 def deliver_one(engine: Engine, delivery_id: int, *, token: str | None = None) -> Outcome:
-    """Claim -> (look up if the last try's outcome is unknown) -> send -> record. Never a blind re-send."""
+    """Claim -> (look up if an earlier try may have landed) -> send -> record. Never a blind re-send."""
     token = token or uuid.uuid4().hex
-    queue = engine.settings.queue
     with session_scope(engine.db) as session:
-        delivery = claim(session, delivery_id, token=token, now=engine.clock(), lease=queue.lease_seconds)
+        lease = engine.settings.queue.lease_seconds
+        delivery = claim(session, delivery_id, token=token, now=engine.clock(), lease=lease)
         if delivery is None:
             return Outcome(delivery_id, "skipped")
+        ambiguous = _ambiguous(session, delivery)
         refusal = _stale(session, delivery)
-        if refusal:
-            log.warning("delivery %s not sent: %s", delivery_id, refusal)
-            _finish(session, delivery, token, D.CANCELLED, outcome="refused", detail=refusal)
-            return Outcome(delivery_id, str(D.CANCELLED), detail=refusal)
-        previous = _unfinished_attempt(session, delivery)
         attempt = Attempt(delivery_id=delivery.id, number=delivery.attempts, outcome="sending")
         session.add(attempt)
+        session.flush()
+        off = _channel_off(engine.settings, delivery)
+        if off or (refusal and not ambiguous):
+            status, detail = (D.UNKNOWN if ambiguous else D.DEAD, off) if off else (D.CANCELLED, refusal)
+            log.warning("delivery %s not sent: %s", delivery_id, detail)
+            _finish(session, delivery, token, status, outcome="refused", detail=detail, attempt_id=attempt.id)
+            return Outcome(delivery_id, str(status), detail=detail)
         try:
             message = build_message(session, engine.settings, delivery)
         except Exception as e:  # a template or data bug: retrying cannot help, a person must look
             log.exception("delivery %s could not be rendered", delivery_id)
-            session.flush()
             _finish(session, delivery, token, D.DEAD, outcome="permanent", detail=f"rendering failed: {e!r}",
                     attempt_id=attempt.id)
             return Outcome(delivery_id, str(D.DEAD), detail=f"rendering failed: {e!r}")
     adapter = engine.channels.get(delivery.channel)
+    if refusal:  # withdrawn or superseded, but an earlier try may have reached the channel: ask it
+        return _settle(engine, delivery, token, attempt, adapter, message, refusal)
     wait = engine.limiter.acquire(delivery.channel)
     if 0 < wait <= 1.0:  # a short wait is held in the thread; then the slot is asked for again, never assumed
         time.sleep(wait)
@@ -146,34 +153,66 @@ def deliver_one(engine: Engine, delivery_id: int, *, token: str | None = None) -
                        detail=f"rate limit: wait {wait:.1f}s", retry_in=wait)
     started = time.monotonic()
     try:
-        receipt = _send(adapter, message, look_first=previous)
+        receipt = _send(adapter, message, look_first=ambiguous)
     except ChannelError as error:
-        return _failed(engine, delivery, token, attempt, adapter, error, time.monotonic() - started)
+        return _failed(engine, delivery, token, attempt, error, time.monotonic() - started)
     outcome = _record(engine, delivery, token, attempt, D.PUBLISHED, outcome="published", receipt=receipt,
                       duration=time.monotonic() - started)
-    if outcome.status == D.PUBLISHED and getattr(adapter, "index_templates", None):
-        _refresh_interpreted(engine, delivery, adapter)
+    if outcome.status == D.PUBLISHED:
+        _after_publication(engine, delivery, adapter)
     return outcome
 
 
+def _settle(engine: Engine, delivery: Delivery, token: str, attempt: Attempt, adapter: Channel, message: Message,
+            refusal: str) -> Outcome:
+    """A stale delivery whose earlier try may have landed: published if the channel has it (then taken down
+    if withdrawn), else cancelled; unknown if the channel cannot be asked now."""
+    try:
+        found = _look_up(adapter, message)
+    except ChannelError as e:
+        return _record(engine, delivery, token, attempt, D.UNKNOWN, outcome="unknown",
+                       detail=f"{refusal}, and an earlier try may have published it: {e.message}")
+    if found is None:
+        return _record(engine, delivery, token, attempt, D.CANCELLED, outcome="refused", detail=refusal)
+    outcome = _record(engine, delivery, token, attempt, D.PUBLISHED, outcome="published", receipt=found)
+    _after_publication(engine, delivery, adapter)
+    return outcome
+
+
+def _after_publication(engine: Engine, delivery: Delivery, adapter: Channel) -> None:
+    """Withdrawn while it was being sent: take it down now. A 政策解读 on a static site: link it back."""
+    try:
+        with session_scope(engine.db) as session:
+            row = session.get(Delivery, delivery.id)
+            withdrawn = session.get(Item, delivery.item_id).status == ItemStatus.WITHDRAWN
+        if withdrawn:
+            take_down_one(engine, row)
+        elif getattr(adapter, "index_templates", None):
+            _refresh_interpreted(engine, delivery, adapter)
+    except Exception:  # the publication is recorded; what follows it must not turn it into an error
+        log.exception("delivery %s: follow-up after publication failed", delivery.id)
+
+
 def _refresh_interpreted(engine: Engine, delivery: Delivery, adapter: Channel) -> None:
-    """A 政策解读 just went up on a static site: rewrite the interpreted document's page there so that it
-    links back. Rewriting a static page is idempotent; it is not a new publication, so no ledger entry."""
+    """Rewrite the interpreted document's page on this static site so that it links back. Rewriting a
+    static page is idempotent and not a new publication, so no ledger entry."""
     with session_scope(engine.db) as session:
         target = interpreted_delivery(session, delivery)
         message = build_message(session, engine.settings, target) if target else None
-    if message is None:
-        return
-    try:
-        adapter.publish(message)
-    except ChannelError as e:
-        log.warning("delivery %s: could not add the link to its interpretation: %s", target.id, e.message)
+    if message is not None:
+        try:
+            adapter.publish(message)
+        except ChannelError as e:
+            log.warning("delivery %s: could not add the link to its interpretation: %s", target.id, e.message)
+
+
+class _LookupFailed(TransientChannelError):
+    """Asking the channel whether it has the publication failed: still ambiguous, try again later."""
 
 
 def _send(adapter: Channel, message: Message, *, look_first: bool) -> Receipt:
-    adapter.check(message)
     if look_first:  # the last try may have reached the channel: ask before sending again
-        found = _look_up(adapter, message)
+        found = _look_up_or_retry(adapter, message)
         if found is not None:
             return found
     try:
@@ -181,11 +220,19 @@ def _send(adapter: Channel, message: Message, *, look_first: bool) -> Receipt:
     except AlreadyPublished as e:
         return e.receipt
     except OutcomeUnknown:
-        found = _look_up(adapter, message)
+        found = _look_up_or_retry(adapter, message)
         if found is not None:
             return found
         raise TransientChannelError(f"{adapter.name}: the channel does not have it after an unanswered call; "
                                     "safe to send again") from None
+
+
+def _look_up_or_retry(adapter: Channel, message: Message) -> Receipt | None:
+    try:
+        return _look_up(adapter, message)
+    except TransientChannelError as e:
+        raise _LookupFailed(f"{adapter.name}: could not ask whether it has the publication: {e.message}",
+                            detail=e.detail) from e
 
 
 def _look_up(adapter: Channel, message: Message) -> Receipt | None:
@@ -197,8 +244,8 @@ def _look_up(adapter: Channel, message: Message) -> Receipt | None:
     return adapter.lookup(message)
 
 
-def _failed(engine: Engine, delivery: Delivery, token: str, attempt: Attempt, adapter: Channel,
-            error: ChannelError, duration: float) -> Outcome:
+def _failed(engine: Engine, delivery: Delivery, token: str, attempt: Attempt, error: ChannelError,
+            duration: float) -> Outcome:
     queue = engine.settings.queue
     detail = f"{error.message}{' | ' + error.detail if error.detail else ''}"
     if isinstance(error, OutcomeUnknown):
@@ -211,21 +258,29 @@ def _failed(engine: Engine, delivery: Delivery, token: str, attempt: Attempt, ad
         engine.limiter.pause(delivery.channel, error.retry_after)
         return _record(engine, delivery, token, attempt, D.RETRY_WAIT, outcome="rate_limited", detail=detail,
                        retry_in=error.retry_after + random.uniform(0, 1), duration=duration)
-    failures = _transient_failures(engine, delivery) + 1  # waits for a rate limit are not failures
+    kind = "lookup_failed" if isinstance(error, _LookupFailed) else "transient"  # the former stays ambiguous
+    failures = _recent_failures(engine, delivery) + 1
     if failures >= queue.max_attempts:
-        return _record(engine, delivery, token, attempt, D.DEAD, outcome="transient",
+        return _record(engine, delivery, token, attempt, D.DEAD, outcome=kind,
                        detail=f"gave up after {failures} failed tries: {detail}", duration=duration)
     backoff = min(queue.retry_cap * 4, queue.retry_base * 2 ** (failures - 1))
     retry_in = random.uniform(backoff / 2, backoff)  # jitter: workers that failed together retry apart
-    return _record(engine, delivery, token, attempt, D.RETRY_WAIT, outcome="transient", detail=detail,
+    return _record(engine, delivery, token, attempt, D.RETRY_WAIT, outcome=kind, detail=detail,
                    retry_in=retry_in, duration=duration)
 
 
-def _transient_failures(engine: Engine, delivery: Delivery) -> int:
+def _recent_failures(engine: Engine, delivery: Delivery) -> int:
+    """Transient failures since the last replay or other answer; waits for a rate limit are not failures."""
     with session_scope(engine.db) as session:
-        query = select(sa.func.count()).select_from(Attempt).where(Attempt.delivery_id == delivery.id,
-                                                                   Attempt.outcome == "transient")
-        return session.exec(query).one()
+        outcomes = session.exec(select(Attempt.outcome).where(Attempt.delivery_id == delivery.id)
+                                .order_by(Attempt.id.desc()).limit(100)).all()
+    count = 0
+    for outcome in outcomes[1:]:  # [0] is this try, still "sending"
+        if outcome in FAILURES:
+            count += 1
+        elif outcome != "deferred":
+            break
+    return count
 
 
 def _record(engine: Engine, delivery: Delivery, token: str, attempt: Attempt, status: D, *, outcome: str,
@@ -299,11 +354,22 @@ def _stale(session: Session, delivery: Delivery) -> str:
     return ""
 
 
-def _unfinished_attempt(session: Session, delivery: Delivery) -> bool:
-    """Did an earlier try end without an answer (worker died mid-call, or the outcome was unknown)?"""
-    last = session.exec(select(Attempt).where(Attempt.delivery_id == delivery.id)
-                        .order_by(Attempt.id.desc())).first()
-    return last is not None and last.outcome in ("sending", "unknown")
+def _ambiguous(session: Session, delivery: Delivery) -> bool:
+    """May an earlier try have reached the channel unanswered? Until a later try settles it, yes: a worker
+    that died mid-call, an unknown outcome, or a lookup that failed. Deferrals and replays settle nothing."""
+    outcomes = session.exec(select(Attempt.outcome).where(Attempt.delivery_id == delivery.id)
+                            .order_by(Attempt.id.desc()).limit(100)).all()
+    settled = next((o for o in outcomes if o not in ("deferred", "replay")), None)
+    return settled in AMBIGUOUS
+
+
+def _channel_off(settings: Settings, delivery: Delivery) -> str:
+    config = settings.channels.get(delivery.channel)
+    if config is None:
+        return f"channel {delivery.channel} is no longer configured; configure it and gongkai retry"
+    if not config.enabled:
+        return f"channel {delivery.channel} is disabled; enable it and gongkai retry"
+    return ""
 
 
 def due_deliveries(session: Session, *, now: datetime, grace: float, limit: int = 1000) -> list[int]:
@@ -332,4 +398,6 @@ def replay_delivery(session: Session, *, delivery_id: int, now: datetime) -> Del
     move_delivery(row, D.PENDING)
     row.next_attempt_at, row.enqueued_at = now, None
     session.add(row)
+    session.add(Attempt(delivery_id=row.id, number=row.attempts, outcome="replay", finished_at=now,
+                        detail="replayed with gongkai retry"))
     return row

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from pipeline.db import session_scope
@@ -40,8 +39,6 @@ def run_dispatcher(engine: Engine, *, until_idle: bool, stop: threading.Event | 
                 if future in done:
                     del in_flight[delivery_id]
                     outcomes.append(_result(delivery_id, future))
-            if until_idle and not in_flight and not due:
-                time.sleep(0)  # loop once more: a retry may be due already
     return outcomes
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -36,7 +37,7 @@ class ItemSpec(BaseModel):
     category: str
     kind: str
     channels: list[str] | None = None
-    publisher: str | None = None
+    publisher: str | None = Field(None, max_length=200)
     doc_number: str | None = Field(None, max_length=100)
     created_on: date
     publish_at: datetime | None = None
@@ -294,11 +295,11 @@ def find_images(body: str, folder: Path, *, line: int) -> tuple[dict[str, Path],
     images: dict[str, Path] = {}
     problems: list[tuple[int, str, str]] = []
     for token in _image_tokens(body):
-        src = token.attrGet("src") or ""
+        src = token.attrGet("src") or ""  # as markdown-it normalised it (图表.png becomes %E5%9B%BE…)
         at = line + (token.map[0] if token.map else 0)
         if not token.content.strip():
             problems.append((at, "body", f"image {src} has no alt text; describe it: ![描述]({src})"))
-        path, found = resolve_image(src, folder, line=at, field="body")
+        path, found = resolve_image(unquote(src), folder, line=at, field="body")
         problems += found
         if path is not None:
             if any(p.name == path.name and p != path for p in images.values()):
@@ -319,6 +320,8 @@ def resolve_image(src: str, folder: Path, *, line: int, field: str) -> tuple[Pat
     path = (folder / src).resolve()
     if not path.is_relative_to(folder):
         return refuse("the path leaves the item's folder")
+    if len(path.name) > 200:
+        return refuse("the file name is longer than 200 characters")
     if path.suffix.lower() not in IMAGE_TYPES:
         return refuse(f"not an image file ({', '.join(IMAGE_TYPES)})")
     if not path.is_file():

@@ -32,7 +32,7 @@ DELIVERY_MOVES: dict[D, frozenset[D]] = {
     D.PENDING: frozenset({D.SENDING, D.CANCELLED}),
     D.SENDING: frozenset({D.PUBLISHED, D.RETRY_WAIT, D.DEAD, D.UNKNOWN, D.CANCELLED}),
     D.RETRY_WAIT: frozenset({D.SENDING, D.CANCELLED}),
-    D.UNKNOWN: frozenset({D.SENDING, D.PUBLISHED, D.PENDING, D.CANCELLED}),
+    D.UNKNOWN: frozenset({D.PENDING}),                 # only by a replay: the channel is asked first
     D.DEAD: frozenset({D.PENDING, D.CANCELLED}),
     D.PUBLISHED: frozenset({D.WITHDRAWN}),
     D.CANCELLED: frozenset(),

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from channels import ChannelError, PermanentChannelError, Receipt
 from pipeline.db import session_scope
-from pipeline.delivery import Engine
+from pipeline.errors import NotFound, WorkflowRefused
 from pipeline.itemfile import SHANGHAI
 from pipeline.models import Delivery, EntryType, Item, ItemStatus, LedgerEntry
 from pipeline.models import DeliveryStatus as D
 from pipeline.states import move_delivery
+
+if TYPE_CHECKING:  # delivery.py calls take_down_one for a publication that lands after a withdrawal
+    from pipeline.delivery import Engine
 
 log = logging.getLogger("gongkai.takedown")
 
@@ -22,7 +27,7 @@ log = logging.getLogger("gongkai.takedown")
 class TakeDown:
     delivery_id: int
     channel: str
-    result: str  # withdrawn | manual | failed
+    result: str  # withdrawn | manual | failed | done already
     detail: str = ""
 
 
@@ -34,40 +39,62 @@ def take_down(engine: Engine, *, item_id: int) -> list[TakeDown]:
             return []
         published = list(session.exec(select(Delivery).where(Delivery.item_id == item_id,
                                                              Delivery.status == D.PUBLISHED)))
-    return [_take_down_one(engine, delivery) for delivery in published]
+    return [take_down_one(engine, delivery) for delivery in published]
 
 
-def _take_down_one(engine: Engine, delivery: Delivery) -> TakeDown:
+def take_down_one(engine: Engine, delivery: Delivery) -> TakeDown:
     adapter = engine.channels.get(delivery.channel)
     if not adapter.supports_withdraw:
-        note = f"{delivery.channel} cannot delete through its API: delete {delivery.url or delivery.remote_id} by hand"
+        note = (f"{delivery.channel} cannot delete through its API: delete {delivery.url or delivery.remote_id} by "
+                f"hand, then gongkai withdraw {delivery.item_id} --deleted-by-hand {delivery.channel}")
         _flag(engine, delivery, note)
         return TakeDown(delivery.id, delivery.channel, "manual", note)
     try:
         adapter.withdraw(Receipt(delivery.remote_id or "", delivery.url))
     except PermanentChannelError as e:
-        _flag(engine, delivery, f"take-down refused: {e.message}; delete it by hand")
+        _flag(engine, delivery, f"take-down refused: {e.message}; delete it by hand, then gongkai withdraw "
+                                f"{delivery.item_id} --deleted-by-hand {delivery.channel}")
         return TakeDown(delivery.id, delivery.channel, "manual", e.message)
     except ChannelError as e:
-        _flag(engine, delivery, f"take-down failed for now: {e.message}; run gongkai withdraw again")
+        _flag(engine, delivery, f"take-down failed for now: {e.message}; run gongkai withdraw {delivery.item_id} "
+                                "again")
         return TakeDown(delivery.id, delivery.channel, "failed", e.message)
     with session_scope(engine.db) as session:
-        row = session.get(Delivery, delivery.id)
-        move_delivery(row, D.WITHDRAWN)
-        row.manual_action = None
-        session.add(row)
-        original = session.exec(select(LedgerEntry).where(LedgerEntry.delivery_id == row.id,
-                                                          LedgerEntry.entry_type == EntryType.PUBLICATION)).one()
-        now = engine.clock()
-        local = now.astimezone(SHANGHAI)  # the reversal counts on the day it happened, like any entry
-        session.add(LedgerEntry(
-            agency_id=original.agency_id, item_id=original.item_id, revision=original.revision,
-            delivery_id=original.delivery_id, entry_type=EntryType.REVERSAL, channel=original.channel,
-            category=original.category, kind=original.kind, index_no=original.index_no, title=original.title,
-            published_at=now, local_date=local.date(), year=local.year, source=original.source,
-        ))
+        done = record_take_down(session, delivery_id=delivery.id, now=engine.clock())
     log.info("delivery %s withdrawn from %s", delivery.id, delivery.channel)
-    return TakeDown(delivery.id, delivery.channel, "withdrawn")
+    return TakeDown(delivery.id, delivery.channel, "withdrawn" if done else "done already")
+
+
+def confirm_deleted_by_hand(session: Session, *, item_id: int, channel: str, now: datetime) -> None:
+    """A person deleted the publication at a channel that cannot do it through its API: record it."""
+    delivery = session.exec(select(Delivery).where(Delivery.item_id == item_id, Delivery.channel == channel,
+                                                   Delivery.status == D.PUBLISHED)).first()
+    if delivery is None:
+        raise NotFound(f"item {item_id} has no publication on {channel} to take down")
+    if session.get(Item, item_id).status != ItemStatus.WITHDRAWN:
+        raise WorkflowRefused(f"item {item_id} is not withdrawn")
+    record_take_down(session, delivery_id=delivery.id, now=now)
+
+
+def record_take_down(session: Session, *, delivery_id: int, now: datetime) -> bool:
+    """The publication is gone: the delivery is withdrawn and its ledger entry reversed, once."""
+    row = session.exec(select(Delivery).where(Delivery.id == delivery_id).with_for_update()
+                       .execution_options(populate_existing=True)).one()
+    if row.status != D.PUBLISHED:  # another take-down got here first
+        return False
+    move_delivery(row, D.WITHDRAWN)
+    row.manual_action = None
+    session.add(row)
+    original = session.exec(select(LedgerEntry).where(LedgerEntry.delivery_id == row.id,
+                                                      LedgerEntry.entry_type == EntryType.PUBLICATION)).one()
+    local = now.astimezone(SHANGHAI)  # the reversal counts on the day it happened, like any entry
+    session.add(LedgerEntry(
+        agency_id=original.agency_id, item_id=original.item_id, revision=original.revision,
+        delivery_id=original.delivery_id, entry_type=EntryType.REVERSAL, channel=original.channel,
+        category=original.category, kind=original.kind, index_no=original.index_no, title=original.title,
+        published_at=now, local_date=local.date(), year=local.year, source=original.source,
+    ))
+    return True
 
 
 def _flag(engine: Engine, delivery: Delivery, note: str) -> None:

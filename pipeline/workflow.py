@@ -12,13 +12,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
+from channels import ContentRejected
 from pipeline.agencies import agency_row
 from pipeline.attachments import file_digest, store_file
+from pipeline.compose import compose_message
 from pipeline.config import AgencySettings, Settings
+from pipeline.delivery import ChannelSet
 from pipeline.errors import InputRejected, NotFound, Problem, WorkflowRefused
 from pipeline.itemfile import SHANGHAI, ItemRecord, local_datetime
 from pipeline.models import (
     Agency,
+    Attempt,
     Decision,
     Delivery,
     DeliveryStatus,
@@ -29,7 +33,7 @@ from pipeline.models import (
     Revision,
     utcnow,
 )
-from pipeline.states import move_item
+from pipeline.states import move_delivery, move_item
 
 AUTHOR_ROLE = "author"
 
@@ -40,6 +44,7 @@ class Submitted:
     revision: int
     title: str
     source: str
+    channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,28 @@ def submit_items(session: Session, *, settings: Settings, agency_code: str, acto
             problems.append(record.problem("interprets", f"no item with id or 索引号 '{record.spec.interprets}'"))
     if problems:
         raise InputRejected(sorted(problems, key=lambda p: (p.file, p.line)))
-    return [_store(session, row, agency, actor, record, existing.get(record.spec.id or ""),
+    done = [_store(session, row, agency, actor, record, existing.get(record.spec.id or ""),
                    settings.items.attachments_dir) for record in records]
+    problems = [p for record, stored in zip(records, done, strict=True)
+                for p in _channel_problems(session, settings, record, stored)]
+    if problems:  # the transaction rolls back: nothing is written
+        raise InputRejected(problems)
+    return done
+
+
+def _channel_problems(session: Session, settings: Settings, record: ItemRecord, stored: Submitted) -> list[Problem]:
+    """What each channel would refuse (title too long for WeChat, a Weibo post over 140 characters …),
+    found now rather than after three review levels. Nothing is sent."""
+    channels = ChannelSet(settings)
+    problems = []
+    for name in stored.channels:
+        message = compose_message(session, settings, item_id=stored.item_id, revision=stored.revision,
+                                  channel=name, approved_at=utcnow(), idempotency_key=f"check:{name}")
+        try:
+            channels.get(name).check(message)
+        except ContentRejected as e:
+            problems.append(record.problem("channels", e.message))
+    return problems
 
 
 def _check_record(record: ItemRecord, settings: Settings, agency: AgencySettings, today: date) -> list[Problem]:
@@ -175,7 +200,7 @@ def _store(session: Session, agency_row_: Agency, agency: AgencySettings, actor:
     )
     session.add_all([item, revision])
     session.flush()
-    return Submitted(item.id, revision.number, revision.title, record.source)
+    return Submitted(item.id, revision.number, revision.title, record.source, tuple(revision.channels))
 
 
 def review_item(session: Session, *, settings: Settings, agency_code: str, item_id: int, actor: str,
@@ -223,7 +248,7 @@ def _approve(session: Session, item: Item, agency: Agency) -> None:
         item.index_no = allocate_index_no(session, agency=agency, year=year)
     for stale in session.exec(select(Delivery).where(
             Delivery.item_id == item.id, Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.RETRY_WAIT]))):
-        stale.status = DeliveryStatus.CANCELLED  # superseded by this revision before it went out
+        move_delivery(stale, DeliveryStatus.CANCELLED)  # superseded by this revision before it went out
         stale.last_error = f"superseded by revision {revision.number}"
         session.add(stale)
     item.approved_revision = revision.number
@@ -253,19 +278,26 @@ def withdraw_item(session: Session, *, settings: Settings, agency_code: str, ite
                   reason: str) -> Item:
     """Mark an item withdrawn; deliveries not yet sent are cancelled. The author or the final approver may."""
     agency = settings.agencies[agency_code]
-    if not reason.strip():
-        raise WorkflowRefused("a withdrawal needs a reason: --reason TEXT")
     item = _lock_item(session, item_id, agency_id=agency_row(session, agency_code).id)
     final_role = agency.review_levels[-1].role
-    if item.status == ItemStatus.APPROVED or actor != item.author:
+    if item.status in (ItemStatus.APPROVED, ItemStatus.WITHDRAWN) or actor != item.author:
         _require_role(agency_code, agency, actor, final_role, f"withdraw item {item.id}")
+    if item.status == ItemStatus.WITHDRAWN:
+        return item  # run again: only the take-downs are retried
+    if not reason.strip():
+        raise WorkflowRefused("a withdrawal needs a reason: --reason TEXT")
     move_item(item, "withdraw")
     item.withdrawn_at, item.withdraw_reason = utcnow(), reason.strip()
     for delivery in session.exec(select(Delivery).where(Delivery.item_id == item.id)):
         if delivery.status in (DeliveryStatus.PENDING, DeliveryStatus.RETRY_WAIT, DeliveryStatus.DEAD):
-            delivery.status = DeliveryStatus.CANCELLED
+            move_delivery(delivery, DeliveryStatus.CANCELLED)
             delivery.last_error = "item withdrawn before publication"
-            session.add(delivery)
+        elif delivery.status == DeliveryStatus.UNKNOWN:  # may be live: a worker asks the channel, then takes it down
+            move_delivery(delivery, DeliveryStatus.PENDING)
+            delivery.next_attempt_at = utcnow()
+            session.add(Attempt(delivery_id=delivery.id, number=delivery.attempts, outcome="replay",
+                                finished_at=utcnow(), detail="item withdrawn: ask the channel, take it down"))
+        session.add(delivery)
     session.add(item)
     session.flush()
     return item

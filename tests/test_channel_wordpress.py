@@ -68,7 +68,17 @@ def test_success_creates_one_post_with_the_disclosure_header(wp: WordPressDouble
     assert receipt == Receipt(str(post["id"]), post["link"])
     assert post["link"].endswith("/notice-2025-0001/")
     assert post["status"] == "publish" and post["categories"] == [3]
-    assert post["meta"] == {**make_message().metadata, "gov_index_no": INDEX_NO}
+    assert post["meta"] == {**make_message().metadata, "gov_index_no": INDEX_NO, "gov_delivery_key": "41:wordpress"}
+
+
+def test_a_new_revision_updates_the_post_of_the_earlier_one(wp: WordPressDouble, channel: WordPress) -> None:
+    first = channel.publish(make_message())
+    revised = make_message(idempotency_key="41:2:wordpress", parts={"article.html": "<p>修订后的正文</p>"})
+    assert channel.lookup(revised) is None  # the site has the item, not this revision
+    second = channel.publish(revised)
+    [post] = wp.with_index_no(INDEX_NO)
+    assert second.remote_id == first.remote_id and "修订后的正文" in post["content"]["raw"]
+    assert channel.lookup(revised) == second
 
 
 def test_non_ascii_round_trip(wp: WordPressDouble) -> None:
@@ -199,7 +209,7 @@ def test_unregistered_index_meta_stops_a_second_post(wp: WordPressDouble, channe
     channel.publish(make_message())
     with pytest.raises(PermanentChannelError) as caught:
         channel.publish(make_message())
-    assert "register it" in caught.value.message
+    assert "register both with show_in_rest" in caught.value.message
     assert len(wp.posts) == 1
 
 

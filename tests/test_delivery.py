@@ -20,7 +20,9 @@ from helpers import approve_fully, submit
 from sqlmodel import select
 
 import channels
+from channels import ChannelConfig, Receipt, TransientChannelError
 from pipeline import workflow
+from pipeline.config import _channel_config
 from pipeline.delivery import Engine, claim, deliver_one, replay_delivery
 from pipeline.dispatcher import run_dispatcher
 from pipeline.models import Attempt, Delivery, DeliveryStatus, EntryType, Item, ItemStatus, LedgerEntry, utcnow
@@ -129,7 +131,7 @@ def test_a_permanent_error_is_a_dead_letter_with_the_channels_message_and_retry_
     with env.session() as session:
         replay_delivery(session, delivery_id=delivery.id, now=utcnow())
     assert deliver_one(engine, delivery.id).status == "published"
-    assert attempts(env, delivery.id) == ["permanent", "published"]
+    assert attempts(env, delivery.id) == ["permanent", "replay", "published"]
     assert len(Scripted.published) == 1 and len(ledger(env)) == 1
 
 
@@ -240,3 +242,123 @@ def test_the_local_rate_limiter_admits_n_per_second_and_honours_a_pause():
     assert limiter.acquire("y") == 0  # y has no limit configured
     limiter.pause("x", 5)
     assert 4 < limiter.acquire("x") <= 5
+
+
+# ---- races and stale states (each once a defect found in review) ---------------------------------
+
+
+def expire_lease(env, delivery_id):
+    with env.session() as session:
+        row = session.get(Delivery, delivery_id)
+        row.lease_until = utcnow() - timedelta(seconds=1)
+        row.next_attempt_at = utcnow() - timedelta(seconds=1)
+        session.add(row)
+
+
+def withdraw(env, item_id):
+    with env.session() as session:
+        workflow.withdraw_item(session, settings=env.settings, agency_code="tjj", item_id=item_id,
+                               actor="zhaoliu", reason="涉密")
+
+
+def test_a_failed_lookup_keeps_the_doubt_so_the_next_try_asks_again(env, engine, monkeypatch):
+    delivery = delivery_of(env, approved(env))
+    with env.session() as session:  # a worker claims, its call lands, it dies
+        claim(session, delivery.id, token="dead", now=utcnow(), lease=10)
+        session.add(Attempt(delivery_id=delivery.id, number=1, outcome="sending"))
+    Scripted.published[delivery.idempotency_key] = Receipt("r-earlier", None)
+    expire_lease(env, delivery.id)
+    real_lookup, calls = Scripted.lookup, []
+
+    def flaky_lookup(self, message):
+        calls.append(1)
+        if len(calls) == 1:
+            raise TransientChannelError("scripted: lookup timed out")
+        return real_lookup(self, message)
+
+    monkeypatch.setattr(Scripted, "lookup", flaky_lookup)
+    assert deliver_one(engine, delivery.id).status == "retry_wait"
+    expire_lease(env, delivery.id)
+    assert deliver_one(engine, delivery.id).status == "published"  # it asked again instead of sending blind
+    assert [op for op, _ in Scripted.calls] == ["lookup"]
+    assert delivery_of(env, delivery.item_id).remote_id == "r-earlier"
+
+
+def test_a_publication_that_lands_after_the_withdrawal_is_taken_down_at_once(env, engine, monkeypatch):
+    item_id = approved(env)
+    delivery = delivery_of(env, item_id)
+    real_publish = Scripted.publish
+
+    def publish_while_withdrawn(self, message):
+        withdraw(env, item_id)  # `gongkai withdraw` runs while the call is in flight
+        assert take_down(engine, item_id=item_id) == []
+        return real_publish(self, message)
+
+    monkeypatch.setattr(Scripted, "publish", publish_while_withdrawn)
+    assert deliver_one(engine, delivery.id).status == "published"
+    assert delivery_of(env, item_id).status == DeliveryStatus.WITHDRAWN
+    assert delivery.idempotency_key not in Scripted.published
+    assert sorted(e.entry_type for e in ledger(env)) == [EntryType.PUBLICATION, EntryType.REVERSAL]
+
+
+class NoLookup(Scripted):
+    kind = "nolookup"
+    supports_lookup = False
+
+
+def test_an_unknown_outcome_of_a_withdrawn_item_stays_unknown_when_the_channel_cannot_be_asked(env, monkeypatch):
+    monkeypatch.setitem(channels.REGISTRY, "nolookup", NoLookup)
+    env.settings.channels["nolookup"] = _channel_config("nolookup", {"kind": "nolookup"})
+    env.settings.agencies["tjj"].channels.append("nolookup")
+    engine = Engine.build(env.settings, env.engine)
+    Scripted.reset(LOST_ANSWER)
+    item_id = approved(env, ["nolookup"])
+    delivery = delivery_of(env, item_id, "nolookup")
+    assert deliver_one(engine, delivery.id).status == "unknown"
+    withdraw(env, item_id)  # an unknown delivery of a withdrawn item is put back to be settled
+    assert delivery_of(env, item_id, "nolookup").status == DeliveryStatus.PENDING
+    outcome = deliver_one(engine, delivery.id)
+    assert outcome.status == "unknown" and "may have published it" in outcome.detail  # not silently cancelled
+
+
+def test_an_unknown_outcome_of_a_withdrawn_item_is_looked_up_and_taken_down(env, engine):
+    Scripted.reset(LOST_ANSWER)
+    item_id = approved(env)
+    delivery = delivery_of(env, item_id)
+    with env.session() as session:  # the answer was lost and the worker died before it could look
+        claim(session, delivery.id, token="dead", now=utcnow(), lease=10)
+        session.add(Attempt(delivery_id=delivery.id, number=1, outcome="unknown"))
+        row = session.get(Delivery, delivery.id)
+        row.status = DeliveryStatus.UNKNOWN
+        session.add(row)
+    Scripted.published[delivery.idempotency_key] = Receipt(f"r-{delivery.idempotency_key}", None)
+    withdraw(env, item_id)
+    assert deliver_one(engine, delivery.id).status == "published"  # the truth: it had been published …
+    assert delivery_of(env, item_id).status == DeliveryStatus.WITHDRAWN  # … and now it is down again
+    assert delivery.idempotency_key not in Scripted.published
+
+
+def test_a_disabled_channel_dead_letters_its_queued_deliveries_instead_of_crashing(make_env):
+    env = make_env()
+    item_id = submit(env, channels=["portal"])
+    approve_fully(env, item_id)
+    env.settings.channels["portal"] = ChannelConfig(kind="portal", enabled=False)
+    engine = Engine.build(env.settings, env.engine)
+    delivery = delivery_of(env, item_id, "portal")
+    outcome = deliver_one(engine, delivery.id)
+    assert outcome.status == "dead" and "disabled" in outcome.detail
+    assert delivery_of(env, item_id, "portal").lease_until is None
+
+
+def test_retries_after_a_replay_start_counting_afresh(env, engine):
+    Scripted.reset("transient", "transient", "transient", "transient")
+    delivery = delivery_of(env, approved(env))
+    for _ in range(3):
+        expire_lease(env, delivery.id)
+        deliver_one(engine, delivery.id)
+    assert delivery_of(env, delivery.item_id).status == DeliveryStatus.DEAD  # max_attempts = 3
+    with env.session() as session:
+        replay_delivery(session, delivery_id=delivery.id, now=utcnow())
+    assert deliver_one(engine, delivery.id).status == "retry_wait"  # one more failure is not the end
+    expire_lease(env, delivery.id)
+    assert deliver_one(engine, delivery.id).status == "published"

@@ -113,3 +113,14 @@ def test_wechat_gets_the_image_uploaded_and_the_items_cover_through_the_engine(m
         assert len(double.articles) == 1
     finally:
         double.stop()
+
+
+def test_an_image_with_a_chinese_file_name_is_found_and_published(env, run):
+    (env.directory / "图表.png").write_bytes(PNG)
+    item(env.directory, "![增长图](图表.png)")
+    result = run("submit item.md --as zhangsan", cwd=env.directory)
+    assert result.code == 0, result.err
+    for reviewer in ("lisi", "wangwu", "zhaoliu"):
+        assert run(f"review 1 --approve --as {reviewer}", cwd=env.directory).code == 0
+    folder = env.directory / "site" / "portal" / "art" / str(date.today().year) / "art_1"
+    assert (folder / "图表.png").read_bytes() == PNG

@@ -70,7 +70,8 @@ def test_dead_letters_are_listed_and_a_retry_publishes_once_as_a_new_attempt(env
     assert [(d["channel"], d["status"]) for d in failed] == [("scripted", "dead")]
     assert run(f"retry {failed[0]['id']}", cwd=env.directory).code == 0
     dead = {d["channel"]: d for d in show(run, env)["deliveries"]}["scripted"]
-    assert dead["status"] == "published" and [t["outcome"] for t in dead["tries"]] == ["permanent", "published"]
+    assert dead["status"] == "published"
+    assert [t["outcome"] for t in dead["tries"]] == ["permanent", "replay", "published"]
     assert json.loads(run("deliveries --failed --json", cwd=env.directory).out) == []
     again = run(f"retry {failed[0]['id']}", cwd=env.directory)
     assert again.code == 1 and "only dead or unknown deliveries are retried" in again.err
@@ -138,3 +139,17 @@ def test_a_document_published_before_its_interpretation_gets_the_link_back(env, 
         html = page.read_text(encoding="utf-8")
         assert "相关解读" in html and "art_2.html" in html and "解读：关于开展" in html
     assert len(json.loads(run("show 1 --json", cwd=env.directory).out)["deliveries"]) == 2  # no new publication
+
+
+def test_a_deletion_by_hand_is_recorded_and_retry_all_failed_still_works(env, run):
+    Scripted.reset(PERMANENT)
+    approve(run, env)
+    assert run("withdraw 1 --reason 有误 --as zhaoliu", cwd=env.directory).code == 0
+    assert run("retry --all-failed", cwd=env.directory).code == 0  # the flagged take-down is not in the way
+    again = run("withdraw 1 --as lisi", cwd=env.directory)
+    assert again.code == 1 and "office_director" in again.err  # running it again needs the role too
+    result = run("withdraw 1 --deleted-by-hand undeletable --as zhaoliu", cwd=env.directory)
+    assert result.code == 0, result.err
+    statuses = {d["channel"]: d["status"] for d in show(run, env)["deliveries"]}
+    assert statuses["undeletable"] == "withdrawn"
+    assert json.loads(run("deliveries --failed --json", cwd=env.directory).out) == []

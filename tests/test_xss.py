@@ -50,6 +50,7 @@ kind = "wechat"
 base_url = "http://127.0.0.1:9"
 app_id = "wx0000000000000000"
 app_secret = "secret"
+cover = "cover.png"
 """
 
 
@@ -88,12 +89,14 @@ def active_parts(html: str) -> list[str]:
 
 
 @pytest.fixture
-def hostile(make_env):
+def hostile(make_env, tmp_path):
+    (tmp_path / "cover.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     env = make_env(HTML_CHANNELS)
     env.settings.agencies["tjj"].channels += ["cms", "partner", "wechat"]
     ids = []
     for i, (title, body) in enumerate(zip(TITLES * 3, BODIES, strict=False)):
-        item_id = submit(env, title=title, body=body, channels=["portal", "disclosure", "cms", "partner", "wechat"],
+        wechat = ["wechat"] if len(title) <= 32 else []  # WeChat refuses longer titles at submission
+        item_id = submit(env, title=title, body=body, channels=["portal", "disclosure", "cms", "partner", *wechat],
                          id=f"x{i}")
         approve_fully(env, item_id)
         ids.append(item_id)
@@ -111,7 +114,7 @@ def test_every_html_rendition_of_every_payload_is_inert(hostile):
             if name.endswith(".html"):
                 assert active_parts(html) == [], (message.title, name)
                 checked += 1
-    assert checked == len(BODIES) * 5
+    assert checked == len(deliveries) >= len(BODIES) * 4
 
 
 def test_titles_are_shown_as_text_not_markup(hostile):
