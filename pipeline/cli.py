@@ -338,6 +338,11 @@ def demo(workspace: Annotated[Path | None, typer.Option(help="Where to build the
     run_demo(workspace, out)
 
 
+from pipeline.cli_records import register_commands  # noqa: E402  (ledger, request, appeal, figures, report)
+
+register_commands(app)
+
+
 def main() -> None:
     """Console entry point: user errors exit 1 with one clear message; usage errors exit 2 (Typer's own)."""
     try:

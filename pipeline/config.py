@@ -115,6 +115,21 @@ class UserSettings(Section):
     roles: list[str] = Field(default_factory=list, description="Roles: author, and the roles of review levels.")
 
 
+class ReportTexts(Section):
+    narrative_template: Path | None = Field(
+        None, description="Jinja2 template of section 一 of the annual report (default: the built-in one)."
+    )
+    overview_file: Path | None = Field(
+        None, description="Text added to section 一 after the figures ({year} is replaced by the report's year)."
+    )
+    problems_file: Path | None = Field(
+        None, description="Text of section 五, 存在的主要问题及改进情况 ({year} is replaced by the report's year)."
+    )
+    other_file: Path | None = Field(
+        None, description="Text of section 六, 其他需要报告的事项 ({year} is replaced by the report's year)."
+    )
+
+
 class AgencySettings(Section):
     name: str = Field(description="Full official name, e.g. 台州市统计局.")
     publisher: str = Field("", description="发布机构 printed on records (default: the agency name).")
@@ -131,6 +146,7 @@ class AgencySettings(Section):
         default_factory=lambda: list(DEFAULT_LEVELS), description="Review steps in order (先审后发)."
     )
     users: dict[str, UserSettings] = Field(default_factory=dict, description="Users of this agency by login.")
+    report: ReportTexts = Field(default_factory=ReportTexts, description="The agency's texts of the annual report.")
 
     @field_validator("org_code")
     @classmethod
@@ -259,10 +275,10 @@ def _anchor_paths(settings: Settings, base: Path) -> None:
         settings.database.url = url.set(database=str(base / url.database)).render_as_string(hide_password=False)
     if not settings.items.attachments_dir.is_absolute():
         settings.items.attachments_dir = base / settings.items.attachments_dir
-    for channel in settings.channels.values():
-        for key, value in channel:
+    for section in [*settings.channels.values(), *(agency.report for agency in settings.agencies.values())]:
+        for key, value in section:
             if isinstance(value, Path) and not value.is_absolute():
-                setattr(channel, key, base / value)
+                setattr(section, key, base / value)
 
 
 def _check_environment() -> None:

@@ -209,3 +209,75 @@ class LedgerEntry(SQLModel, table=True):
     source: str = Field(default="pipeline", max_length=16)          # pipeline | import
     import_key: str | None = Field(default=None, max_length=100, sa_column_kwargs={"unique": True})
     created_at: datetime = _ts()
+
+
+class DisclosureRequest(SQLModel, table=True):
+    """依申请公开: one application, from receipt to its closing outcome (see pipeline.register)."""
+
+    __tablename__ = "disclosure_request"
+    __table_args__ = (sa.UniqueConstraint("agency_id", "ref", name="uq_request_agency_ref"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: int = Field(foreign_key="agency.id", index=True)
+    ref: str | None = Field(default=None, max_length=64)             # the agency's own register number
+    received_on: date = Field(index=True)                           # 收到申请之日 (第三十一条)
+    channel: str = Field(max_length=16)                             # in_person | post | online | fax | other
+    applicant_type: str = Field(max_length=16)                      # a column of table 三
+    applicant: str = Field(default="", max_length=200)
+    subject: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
+    closed_on: date | None = None
+    outcome: str | None = Field(default=None, max_length=32)        # maps to one row of table 三
+    recorded_by: str = Field(max_length=64)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class RequestEvent(SQLModel, table=True):
+    """What happened to a request and when: 补正, extension, consultation, closing. Kept forever."""
+
+    __tablename__ = "request_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="disclosure_request.id", index=True)
+    kind: str = Field(max_length=32)
+    event_on: date
+    days: int | None = None                                         # an extension's working days
+    deadline: date | None = None                                    # the 补正 period given to the applicant
+    note: str = ""
+    actor: str = Field(max_length=64)
+    created_at: datetime = _ts()
+
+
+class Appeal(SQLModel, table=True):
+    """行政复议 or 行政诉讼 about the agency's disclosure work (table 四)."""
+
+    __table_args__ = (sa.UniqueConstraint("agency_id", "ref", name="uq_appeal_agency_ref"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: int = Field(foreign_key="agency.id", index=True)
+    ref: str | None = Field(default=None, max_length=64)
+    kind: str = Field(max_length=32)                                # reconsideration | litigation | litigation_after
+    filed_on: date
+    request_id: int | None = Field(default=None, foreign_key="disclosure_request.id")
+    result: str | None = Field(default=None, max_length=16)         # upheld | corrected | other; None: 尚未审结
+    closed_on: date | None = None
+    note: str = ""
+    recorded_by: str = Field(max_length=64)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class AnnualFigure(SQLModel, table=True):
+    """A per-year figure that is no publication (事项 counts, fee amounts, overrides of table 二 cells)."""
+
+    __tablename__ = "annual_figure"
+    __table_args__ = (sa.UniqueConstraint("agency_id", "year", "key", name="uq_figure_agency_year_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: int = Field(foreign_key="agency.id", index=True)
+    year: int
+    key: str = Field(max_length=64)
+    value: str = Field(max_length=32)                               # a decimal in text: exact on every database
+    note: str = ""
+    set_by: str = Field(max_length=64)
+    updated_at: datetime = _ts()

@@ -12,25 +12,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from helpers import write_config
 
 from pipeline import cli
 from pipeline.agencies import sync_agencies
 from pipeline.config import Settings, load_settings
 from pipeline.db import make_engine, migrate, session_scope
 
-EXAMPLE = Path(__file__).parents[1] / "pipeline" / "gongkai.example.toml"
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
-
-
-def write_config(directory: Path, url: str, extra: str = "") -> Path:
-    """The example configuration with this test's database, site directories and any extra TOML."""
-    text = EXAMPLE.read_text(encoding="utf-8")
-    text = text.replace('url = "sqlite:///gongkai.db"', f'url = "{url}"')
-    text = text.replace('output_dir = "site/', f'output_dir = "{directory}/site/')
-    path = directory / "gongkai.toml"
-    path.write_text(text + "\n" + extra, encoding="utf-8")
-    return path
 
 
 @pytest.fixture(params=BACKENDS)

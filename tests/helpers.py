@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from pipeline import workflow
 from pipeline.itemfile import ItemRecord, ItemSpec
 from pipeline.models import Decision
 
+EXAMPLE = Path(__file__).parents[1] / "pipeline" / "gongkai.example.toml"
 LEVEL_REVIEWERS = ["lisi", "wangwu", "zhaoliu"]  # the example configuration's three review levels
 
 
@@ -39,3 +41,13 @@ def approve_fully(env: Any, item_id: int) -> workflow.Reviewed:
         result = review(env, item_id, reviewer)
     assert result is not None
     return result
+
+
+def write_config(directory: Path, url: str, extra: str = "") -> Path:
+    """The example configuration with this test's database, site directories and any extra TOML."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = text.replace('url = "sqlite:///gongkai.db"', f'url = "{url}"')
+    text = text.replace('output_dir = "site/', f'output_dir = "{directory}/site/')
+    path = directory / "gongkai.toml"
+    path.write_text(text + "\n" + extra, encoding="utf-8")
+    return path

@@ -479,7 +479,7 @@ def test_registered_as_wechat() -> None:
     assert WeChat.supports_withdraw and WeChat.supports_lookup and WeChat.needs_cover
     config = WeChat.Config(kind="wechat", app_id="wx1", app_secret=SecretStr("s"), cover="cover.jpg")
     adapter = REGISTRY["wechat"]("wechat", config, render=lambda template, context: "", redis=None)
-    assert adapter.config.cover == "cover.jpg"          # the delivery engine passes every service by name
+    assert adapter.config.cover == Path("cover.jpg")    # the delivery engine passes every service by name
 
 
 # ---- the double itself ----------------------------------------------------------------------------

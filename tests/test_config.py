@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import write_config
+from helpers import write_config
 
 from pipeline.config import load_settings
 from pipeline.errors import ConfigError

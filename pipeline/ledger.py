@@ -1,0 +1,82 @@
+"""Ledger queries: net publication counts by agency, year, channel, 主题分类, 第二十条 kind and month.
+
+A reversal (withdrawal) counts -1 on the day it happened, so every count is net. Years and months are
+the Asia/Shanghai calendar (LedgerEntry.year and local_date are already local).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from channels import REGISTRY
+from pipeline.config import Settings
+from pipeline.models import Agency, EntryType, LedgerEntry
+
+DIMENSIONS = ("channel", "category", "kind", "month")
+
+# what the narrative calls each kind of channel
+CHANNEL_KIND_NAMES = {"portal": "门户网站", "wordpress": "门户网站", "disclosure": "政府信息公开目录",
+                      "wechat": "微信公众号", "weibo": "政务微博", "webhook": "合作媒体"}
+
+
+def net() -> Any:
+    """+1 per publication, -1 per reversal: sum it for a net count."""
+    return sa.case((LedgerEntry.entry_type == EntryType.REVERSAL, -1), else_=1)
+
+
+def month_of() -> Any:
+    return sa.extract("month", LedgerEntry.local_date)
+
+
+def item_key() -> Any:
+    """One publication across channels and revisions: the item, else its 索引号, else the imported row."""
+    def tag(letter: str) -> Any:  # a literal, not a bound parameter: GROUP BY must repeat the same text
+        return sa.literal_column(f"'{letter}'", sa.String)
+
+    return sa.case(
+        (LedgerEntry.item_id.is_not(None), tag("i") + sa.cast(LedgerEntry.item_id, sa.String)),
+        (LedgerEntry.index_no.is_not(None), tag("n") + LedgerEntry.index_no),
+        else_=tag("k") + sa.func.coalesce(LedgerEntry.import_key, sa.cast(LedgerEntry.id, sa.String)),
+    )
+
+
+def count_ledger(session: Session, *, agency_ids: list[int], by: str,
+                 year: int | None = None) -> list[dict[str, Any]]:
+    """Net counts per (agency, year, `by`) in one grouped query; rows whose net is 0 are kept."""
+    if by not in DIMENSIONS:
+        raise ValueError(f"by must be one of {DIMENSIONS}")
+    dimension = month_of() if by == "month" else getattr(LedgerEntry, by)
+    query = (select(Agency.code, LedgerEntry.year, dimension.label(by), sa.func.sum(net()).label("count"))
+             .join(Agency, Agency.id == LedgerEntry.agency_id)
+             .where(LedgerEntry.agency_id.in_(agency_ids))
+             .group_by(Agency.code, LedgerEntry.year, dimension)
+             .order_by(Agency.code, LedgerEntry.year, dimension))
+    if year is not None:
+        query = query.where(LedgerEntry.year == year)
+    return [{"agency": code, "year": y, by: int(value) if by == "month" else value, "count": int(count)}
+            for code, y, value, count in session.exec(query).all()]
+
+
+def channel_kind(settings: Settings, name: str) -> str:
+    """The adapter kind of a channel: from its section, or the name itself for a channel no longer configured."""
+    if name in settings.channels:
+        return settings.channels[name].kind
+    return name if name in REGISTRY else ""
+
+
+def channel_label(settings: Settings, name: str) -> str:
+    return CHANNEL_KIND_NAMES.get(channel_kind(settings, name), name)
+
+
+def ledger_rows(session: Session, *, agency_id: int, year: int, where: Any = None) -> list[dict[str, Any]]:
+    """The entries behind a number, for --explain: oldest first."""
+    query = select(LedgerEntry).where(LedgerEntry.agency_id == agency_id, LedgerEntry.year == year)
+    if where is not None:
+        query = query.where(where)
+    entries = session.exec(query.order_by(LedgerEntry.local_date, LedgerEntry.id)).all()
+    return [{"entry": e.id, "type": str(e.entry_type), "date": e.local_date.isoformat(), "channel": e.channel,
+             "category": e.category, "kind": e.kind, "index_no": e.index_no, "title": e.title,
+             "item_id": e.item_id, "source": e.source} for e in entries]

@@ -1,0 +1,38 @@
+"""`gongkai report`: the annual report of one or all agencies, built, checked and turned into documents."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import Session
+
+from pipeline.config import Settings
+from pipeline.errors import GongkaiError
+from pipeline.report_check import check_report
+from pipeline.report_data import ReportData, build_reports
+from pipeline.report_format import VERSIONS, version_for
+from pipeline.report_render import Document, build_document
+
+FIRST_YEAR = 2008  # the first year of the 2007 Regulations' annual reports
+
+
+def make_documents(session: Session, *, settings: Settings, codes: list[str], year: int,
+                   version: str | None, today: date) -> list[Document]:
+    """One checked document per agency; the previous year is built too, for the cross-year rules."""
+    reports, previous = make_reports(session, settings=settings, codes=codes, year=year, version=version)
+    return [build_document(report, settings.agencies[report.agency_code],
+                           findings=check_report(report, previous=before), today=today)
+            for report, before in zip(reports, previous, strict=True)]
+
+
+def make_reports(session: Session, *, settings: Settings, codes: list[str], year: int,
+                 version: str | None) -> tuple[list[ReportData], list[ReportData]]:
+    """This year's and last year's reports in the same format version (a constant number of queries)."""
+    if year < FIRST_YEAR or year > date.today().year:
+        raise GongkaiError(f"year {year} is outside {FIRST_YEAR}-{date.today().year}")
+    version = version or version_for(year)
+    if version not in VERSIONS:
+        raise GongkaiError(f"format version must be one of {', '.join(VERSIONS)}")
+    reports = build_reports(session, settings=settings, codes=codes, year=year, version=version)
+    previous = build_reports(session, settings=settings, codes=codes, year=year - 1, version=version)
+    return reports, previous

@@ -1,0 +1,116 @@
+"""Ledger counts (net of withdrawals, Beijing calendar) and the history import, on both databases."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+
+import pytest
+from report_helpers import beijing, publish, withdraw, write_history
+from sqlmodel import select
+
+from pipeline.agencies import agency_row
+from pipeline.errors import InputRejected
+from pipeline.ledger import count_ledger
+from pipeline.ledger_import import import_ledger
+from pipeline.models import LedgerEntry
+
+
+def counts(env, by: str, year: int | None = None) -> dict:
+    with env.session() as session:
+        rows = count_ledger(session, agency_ids=[agency_row(session, "tjj").id], by=by, year=year)
+    return {(r["year"], r[by]): r["count"] for r in rows}
+
+
+def test_publications_count_per_channel_category_kind_and_month_and_withdrawals_net_out(env, run):
+    publish(env, beijing(2020, 3, 5, 9), kind="statistics", category="统计数据")
+    news = publish(env, beijing(2020, 3, 20, 9), kind="news", category="政务动态", channels=["disclosure"])
+    publish(env, beijing(2020, 6, 1, 9), kind="notice", category="通知公告", channels=["portal"])
+    # 1 January 2021 01:00 in Beijing is still 31 December 2020 in UTC: it counts in 2021
+    publish(env, beijing(2021, 1, 1, 1), kind="news", category="政务动态", channels=["disclosure"])
+    withdraw(env, news, beijing(2020, 7, 2, 10))
+    assert counts(env, "channel", 2020) == {(2020, "disclosure"): 1, (2020, "portal"): 2}
+    assert counts(env, "month", 2020) == {(2020, 3): 3, (2020, 6): 1, (2020, 7): -1}
+    assert counts(env, "category", 2020) == {(2020, "统计数据"): 2, (2020, "政务动态"): 0, (2020, "通知公告"): 1}
+    assert counts(env, "kind") == {(2020, "statistics"): 2, (2020, "news"): 0, (2020, "notice"): 1,
+                                   (2021, "news"): 1}
+    as_json = run(["ledger", "--year", "2021", "--by", "month", "--json"], cwd=env.directory)
+    assert json.loads(as_json.out) == [{"agency": "tjj", "year": 2021, "month": 1, "count": 1}]
+    as_csv = run(["ledger", "--year", "2020", "--by", "channel", "--csv"], cwd=env.directory)
+    assert list(csv.reader(io.StringIO(as_csv.out))) == [
+        ["agency", "year", "channel", "count"], ["tjj", "2020", "disclosure", "1"], ["tjj", "2020", "portal", "2"]]
+    table = run(["ledger", "--by", "kind"], cwd=env.directory)
+    assert table.code == 0 and "statistics" in table.out
+
+
+def test_import_backfills_history_and_a_second_import_changes_nothing(env, run):
+    path = write_history(env.directory / "history.csv", [
+        ["002668389/2019-00001", "2018年统计公报", "portal", "统计数据", "statistics", "2019-03-01"],
+        ["002668389/2019-00001", "2018年统计公报", "disclosure", "统计数据", "统计信息", "2019-03-01"],
+        ["", "统计开放日", "wechat", "政务动态", "news", "2019-09-20 18:30"],
+        ["", "统计开放日", "wechat", "政务动态", "news", "2019-09-20 18:30"],  # posted twice: two entries
+    ])
+    first = run(["ledger", "import", str(path), "--json"], cwd=env.directory)
+    assert first.code == 0, first.err
+    assert json.loads(first.out) == {"file": str(path), "imported": 4, "already_present": 0}
+    again = run(["ledger", "import", str(path)], cwd=env.directory)
+    assert "imported 0 entries; 4 were imported before" in again.out
+    assert counts(env, "channel", 2019) == {(2019, "disclosure"): 1, (2019, "portal"): 1, (2019, "wechat"): 2}
+    with env.session() as session:
+        entries = session.exec(select(LedgerEntry).order_by(LedgerEntry.id)).all()
+    assert {e.source for e in entries} == {"import"}
+    assert entries[1].kind == "statistics" and entries[2].local_date == date(2019, 9, 20)
+    # a longer file with the same rows plus one adds exactly one
+    write_history(path, [["", "新一条", "portal", "通知公告", "notice", "2019-12-31"]] + [
+        ["002668389/2019-00001", "2018年统计公报", "portal", "统计数据", "statistics", "2019-03-01"]])
+    assert json.loads(run(["ledger", "import", str(path), "--json"], cwd=env.directory).out)["imported"] == 1
+
+
+def test_import_reports_every_bad_row_by_line_and_writes_nothing(env, run):
+    path = write_history(env.directory / "bad.csv", [
+        ["", "好的一条", "portal", "通知公告", "notice", "2019-05-01"],
+        ["", "", "portal", "通知公告", "notice", "2019-05-01"],
+        ["", "未知渠道", "fax_machine", "通知公告", "notice", "2019-05-01"],
+        ["", "未知分类", "portal", "杂项", "notice", "2019-05-01"],
+        ["", "未知类别", "portal", "通知公告", "memo", "2019-05-01"],
+        ["", "坏日期", "portal", "通知公告", "notice", "2019-02-30"],
+        ["002668389/2019-00009", "重复", "portal", "通知公告", "notice", "2019-05-01"],
+        ["002668389/2019-00009", "重复", "portal", "通知公告", "notice", "2019-05-02"],
+        ["", "将来", "portal", "通知公告", "notice", "2099-01-01"],
+    ])
+    result = run(["ledger", "import", str(path)], cwd=env.directory)
+    assert result.code == 1
+    for line, field in [(3, "title"), (4, "channel"), (5, "category"), (6, "kind"), (7, "published_on"),
+                        (9, "index_no"), (10, "published_on")]:
+        assert f"{path}:{line}: {field}:" in result.err, (line, field, result.err)
+    assert "7 problems; nothing was written" in result.err
+    assert counts(env, "channel") == {}
+
+
+def test_import_refuses_bad_headers_ragged_rows_and_other_encodings(env):
+    def rejected(name: str, content: bytes) -> str:
+        path = env.directory / name
+        path.write_bytes(content)
+        with env.session() as session, pytest.raises(InputRejected) as caught:
+            import_ledger(session, settings=env.settings, agency_code="tjj", agency_id=agency_row(session, "tjj").id,
+                          path=path, today=date(2021, 1, 1))
+        return str(caught.value)
+
+    assert "missing column(s): kind" in rejected("a.csv", "标题,渠道,主题分类,公开日期\nx,portal,通知公告,2019-01-02\n"
+                                                         .encode())
+    assert "unknown column" in rejected("b.csv", "标题,渠道,主题分类,类别,公开日期,作者\n".encode())
+    assert "b2.csv:2: 4 fields; the header has 5" in rejected(
+        "b2.csv", "标题,渠道,主题分类,类别,公开日期\nx,portal,通知公告,notice\n".encode())
+    gbk = "标题,渠道,主题分类,类别,公开日期\n通知,portal,通知公告,notice,2019-01-02\n".encode("gbk")
+    assert "not valid UTF-8" in rejected("c.csv", gbk)
+
+
+def test_an_index_number_published_by_gongkai_cannot_be_imported_again(env, run):
+    item = publish(env, beijing(2020, 3, 5, 9), channels=["portal"])
+    with env.session() as session:
+        index_no = session.exec(select(LedgerEntry.index_no).where(LedgerEntry.item_id == item)).first()
+    path = write_history(env.directory / "dup.csv", [[index_no, "标题", "portal", "通知公告", "notice", "2020-03-05"]])
+    result = run(["ledger", "import", str(path)], cwd=env.directory)
+    assert result.code == 1 and "is in the ledger already, published on portal by gongkai" in result.err
