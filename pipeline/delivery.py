@@ -122,6 +122,7 @@ def deliver_one(engine: Engine, delivery_id: int, *, token: str | None = None) -
         lease = engine.settings.queue.lease_seconds
         delivery = claim(session, delivery_id, token=token, now=engine.clock(), lease=lease)
         if delivery is None:
+            _log_unclaimable(session, delivery_id)
             return Outcome(delivery_id, "skipped")
         ambiguous = _ambiguous(session, delivery)
         refusal = _stale(session, delivery)
@@ -167,6 +168,10 @@ def _settle(engine: Engine, delivery: Delivery, token: str, attempt: Attempt, ad
             refusal: str) -> Outcome:
     """A stale delivery whose earlier try may have landed: published if the channel has it (then taken down
     if withdrawn), else cancelled; unknown if the channel cannot be asked now."""
+    if getattr(adapter, "resend_is_idempotent", False) and not adapter.supports_lookup:
+        # sending again is how such a channel is asked, and a stale item must not be sent: a person decides
+        return _record(engine, delivery, token, attempt, D.UNKNOWN, outcome="unknown",
+                       detail=f"{refusal}, and the receiver may have it from an earlier try: ask its operator")
     try:
         found = _look_up(adapter, message)
     except ChannelError as e:
@@ -177,6 +182,15 @@ def _settle(engine: Engine, delivery: Delivery, token: str, attempt: Attempt, ad
     outcome = _record(engine, delivery, token, attempt, D.PUBLISHED, outcome="published", receipt=found)
     _after_publication(engine, delivery, adapter)
     return outcome
+
+
+def _log_unclaimable(session: Session, delivery_id: int) -> None:
+    """A message found nothing to claim: normal for a duplicate; worth a warning for a cancelled delivery."""
+    row = session.get(Delivery, delivery_id)
+    if row is None:
+        log.warning("message for delivery %s ignored: no such delivery", delivery_id)
+    elif row.status == D.CANCELLED:
+        log.warning("message for delivery %s ignored: cancelled (%s)", delivery_id, row.last_error)
 
 
 def _after_publication(engine: Engine, delivery: Delivery, adapter: Channel) -> None:
