@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from pipeline import audit
 from pipeline.errors import NotFound, WorkflowRefused
 from pipeline.models import Appeal, DisclosureRequest, utcnow
 from pipeline.register import vocabulary_key
@@ -37,6 +38,8 @@ def add_appeal(session: Session, *, agency_id: int, kind: str, filed_on: date, a
                     request_id=request_id, ref=ref or None, note=note.strip(), recorded_by=actor)
     session.add(appeal)
     session.flush()
+    audit.record_event(session, actor=actor, action="appeal_add", subject=f"appeal:{appeal.id}",
+                       details={"kind": appeal.kind, "filed_on": filed_on, "request": request_id}, now=utcnow())
     return appeal
 
 
@@ -58,6 +61,8 @@ def close_appeal(session: Session, *, agency_id: int, appeal_id: int, result: st
     appeal.updated_at = utcnow()
     session.add(appeal)
     session.flush()
+    audit.record_event(session, actor=actor, action="appeal_close", subject=f"appeal:{appeal.id}",
+                       details={"result": appeal.result, "closed_on": closed_on}, now=appeal.updated_at)
     return appeal
 
 

@@ -174,7 +174,7 @@ def withdraw(item_id: Annotated[int, typer.Argument(help="Item id.")],
         workflow.withdraw_item(session, settings=ctx.settings, agency_code=code, item_id=item_id,
                                actor=_actor(actor), reason=reason)
         for channel in deleted_by_hand or []:
-            confirm_deleted_by_hand(session, item_id=item_id, channel=channel, now=utcnow())
+            confirm_deleted_by_hand(session, item_id=item_id, channel=channel, now=utcnow(), actor=_actor(actor))
     _hand_over(ctx, item_id, quiet=True)  # deliveries whose outcome was unknown: asked, then taken down
     results = take_down(Engine.build(ctx.settings, ctx.engine), item_id=item_id)
     if as_json:
@@ -207,7 +207,7 @@ def deliveries(failed: Annotated[bool, typer.Option("--failed", help="Only dead 
 @app.command()
 def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (see gongkai deliveries).")] = None,
           all_failed: Annotated[bool, typer.Option("--all-failed", help="Every dead or unknown delivery.")] = False,
-          agency: AgencyOpt = None) -> None:
+          agency: AgencyOpt = None, actor: ActorOpt = None) -> None:
     """Replay a dead letter or an unknown outcome; each replay is a new attempt on record."""
     ctx = context()
     code, _ = _agency(agency)
@@ -220,7 +220,7 @@ def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (s
             if row["status"] in (DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN)]  # not those flagged for a person
         for one in ids:
             views.check_delivery_agency(session, delivery_id=one, agency_id=agency_id)
-            replay_delivery(session, delivery_id=one, now=utcnow())
+            replay_delivery(session, delivery_id=one, now=utcnow(), actor=_actor(actor))
     out.print(f"replaying {len(ids)} deliveries")
     if ctx.settings.queue.broker_url:
         enqueue(ctx.settings, ctx.engine, ids)

@@ -81,7 +81,7 @@ def ledger(ctx: typer.Context, year: Annotated[int | None, typer.Option(help="On
 
 @ledger_app.command("import")
 def ledger_import(path: Annotated[Path, typer.Argument(help="CSV file (UTF-8) of past publications.")],
-                  agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
+                  agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Backfill publications made before gongkai; all rows or none, and a second import adds nothing.
 
     Columns: index_no/索引号 (may be empty), title/标题, channel/渠道, category/主题分类, kind/类别,
@@ -91,7 +91,7 @@ def ledger_import(path: Annotated[Path, typer.Argument(help="CSV file (UTF-8) of
     code, _ = settings.agency(agency)
     with session_scope(context().engine) as session:
         done = import_ledger(session, settings=settings, agency_code=code, agency_id=agency_row(session, code).id,
-                             path=path, today=today())
+                             path=path, today=today(), actor=actor or getpass.getuser())
     if as_json:
         print_json(done.__dict__)
     else:
@@ -300,11 +300,13 @@ def appeal_list(year: Annotated[int | None, typer.Option(help="Appeals open at s
 
 
 def register_commands(app: typer.Typer) -> None:
-    """Add ledger, request, appeal, figures and report to the main app."""
+    """Add ledger, request, appeal, figures, audit and report to the main app."""
+    from pipeline.cli_audit import audit_app
     from pipeline.cli_report import figures_app, report
 
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(request_app, name="request")
     app.add_typer(appeal_app, name="appeal")
     app.add_typer(figures_app, name="figures")
+    app.add_typer(audit_app, name="audit")
     app.command()(report)

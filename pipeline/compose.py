@@ -15,9 +15,9 @@ from pipeline.models import Agency, Delivery, DeliveryStatus, Item, ItemStatus, 
 from pipeline.render import (
     ItemView,
     Link,
+    html_to_text,
     kind_name,
     markdown_to_html,
-    markdown_to_text,
     render_template,
     template_names,
 )
@@ -63,11 +63,12 @@ def item_view(session: Session, settings: Settings, item: Item, revision: Revisi
     url = canonical_url(settings, agency.code, item.id, page_year(item, published_on.year))
     folder = f"{slug_of(item.id)}/" if local_images or not url else url.rsplit("/", 1)[0] + f"/{slug_of(item.id)}/"
     images = {src: folder + Path(stored).name for src, stored in revision.images.items()}
+    body_html = markdown_to_html(revision.body, images)
     return ItemView(
         # before approval: a placeholder as long as the real number, so that length limits hold
         id=item.id, index_no=item.index_no or f"{agency.org_code}/{published_on.year}-○○○○○",
         title=revision.title, summary=revision.summary,
-        body_html=markdown_to_html(revision.body, images), body_text=markdown_to_text(revision.body),
+        body_html=body_html, body_text=html_to_text(body_html),  # one Markdown pass for both
         category=revision.category, kind=revision.kind, kind_name=kind_name(revision.kind),
         publisher=revision.publisher, agency_name=agency.name, doc_number=revision.doc_number or "",
         created_on=revision.created_on, published_on=published_on, validity=revision.validity or "",

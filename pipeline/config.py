@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -255,9 +256,13 @@ def load_settings(path: Path | None = None) -> Settings:
     path = path or config_path()
     data: dict[str, Any] = {}
     if path.exists():
+        raw = path.read_bytes()
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            line = raw[: e.start].count(b"\n") + 1
+            raise ConfigError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[e.start]:02x}); save it as UTF-8") from None
+        except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: {e}") from None
     _check_environment()
     try:
@@ -265,7 +270,23 @@ def load_settings(path: Path | None = None) -> Settings:
     except ValidationError as e:
         raise ConfigError(f"{path}: {_describe(e)}") from None
     _anchor_paths(settings, path.resolve().parent)
+    if data:
+        _warn_readable_secrets(path, data, settings)
     return settings
+
+
+def _warn_readable_secrets(path: Path, data: dict[str, Any], settings: Settings) -> None:
+    """Secrets belong in the environment or in a file only its owner can read: warn, naming key and mode."""
+    mode = path.stat().st_mode & 0o777
+    if not mode & 0o077:
+        return
+    for name, config in settings.channels.items():
+        section = data.get("channels", {}).get(name, {})
+        for key, field in type(config).model_fields.items():
+            if SecretStr in (field.annotation, *get_args(field.annotation)) and section.get(key):
+                print(f"warning: {path} holds the secret channels.{name}.{key} and is readable by group or "
+                      f"others (mode {mode:04o}): chmod 600 {path}, or set "
+                      f"{ENV_PREFIX}CHANNELS__{name.upper()}__{key.upper()} in the environment", file=sys.stderr)
 
 
 def _anchor_paths(settings: Settings, base: Path) -> None:

@@ -32,6 +32,7 @@ from channels import (
     Receipt,
     TransientChannelError,
 )
+from pipeline.audit import SYSTEM, ledger_refs, record_event
 from pipeline.compose import build_message, interpreted_delivery
 from pipeline.config import Settings
 from pipeline.db import session_scope
@@ -196,10 +197,10 @@ def _log_unclaimable(session: Session, delivery_id: int) -> None:
 def _after_publication(engine: Engine, delivery: Delivery, adapter: Channel) -> None:
     """Withdrawn while it was being sent: take it down now. A 政策解读 on a static site: link it back."""
     try:
-        with session_scope(engine.db) as session:
-            row = session.get(Delivery, delivery.id)
-            withdrawn = session.get(Item, delivery.item_id).status == ItemStatus.WITHDRAWN
-        if withdrawn:
+        with session_scope(engine.db) as session:  # the item's status only: the delivery row is read if needed
+            status = session.exec(select(Item.status).where(Item.id == delivery.item_id)).one()
+            row = session.get(Delivery, delivery.id) if status == ItemStatus.WITHDRAWN else None
+        if row is not None:
             take_down_one(engine, row)
         elif getattr(adapter, "index_templates", None):
             _refresh_interpreted(engine, delivery, adapter)
@@ -312,7 +313,11 @@ def _record(engine: Engine, delivery: Delivery, token: str, attempt: Attempt, st
                 _finish(session, row, token, status, outcome=outcome, detail=detail, receipt=receipt,
                         attempt_id=attempt.id, duration=duration, now=engine.clock(), retry_in=retry_in)
                 if status == D.PUBLISHED:
-                    _write_ledger(session, row, engine.clock())
+                    entry = _write_ledger(session, row, engine.clock())
+                    record_event(session, actor=SYSTEM, action="publish", subject=f"delivery:{row.id}",
+                                 details={"item": row.item_id, "revision": row.revision, "channel": row.channel,
+                                          "remote_id": row.remote_id, "ledger": ledger_refs([entry])},
+                                 now=engine.clock())
             break
         except sa.exc.OperationalError:
             if pause is None:
@@ -341,17 +346,20 @@ def _finish(session: Session, row: Delivery, token: str, status: D, *, outcome: 
     session.add(attempt)
 
 
-def _write_ledger(session: Session, delivery: Delivery, now: datetime) -> None:
+def _write_ledger(session: Session, delivery: Delivery, now: datetime) -> LedgerEntry:
     item = session.get(Item, delivery.item_id)
     revision = session.exec(select(Revision).where(Revision.item_id == item.id,
                                                    Revision.number == delivery.revision)).one()
     local = now.astimezone(SHANGHAI)
-    session.add(LedgerEntry(
+    entry = LedgerEntry(
         agency_id=item.agency_id, item_id=item.id, revision=delivery.revision, delivery_id=delivery.id,
         entry_type=EntryType.PUBLICATION, channel=delivery.channel, category=revision.category,
         kind=revision.kind, index_no=item.index_no, title=revision.title, published_at=now,
         local_date=local.date(), year=local.year,
-    ))
+    )
+    session.add(entry)
+    session.flush()
+    return entry
 
 
 def _stale(session: Session, delivery: Delivery) -> str:
@@ -402,7 +410,7 @@ def mark_enqueued(session: Session, ids: list[int], now: datetime) -> None:
         session.execute(sa.update(Delivery).where(Delivery.id.in_(ids)).values(enqueued_at=now))
 
 
-def replay_delivery(session: Session, *, delivery_id: int, now: datetime) -> Delivery:
+def replay_delivery(session: Session, *, delivery_id: int, now: datetime, actor: str = SYSTEM) -> Delivery:
     """gongkai retry: a dead or unknown delivery becomes due again (a new attempt on record)."""
     row = session.exec(select(Delivery).where(Delivery.id == delivery_id).with_for_update()).first()
     if row is None:
@@ -414,4 +422,6 @@ def replay_delivery(session: Session, *, delivery_id: int, now: datetime) -> Del
     session.add(row)
     session.add(Attempt(delivery_id=row.id, number=row.attempts, outcome="replay", finished_at=now,
                         detail="replayed with gongkai retry"))
+    record_event(session, actor=actor, action="retry", subject=f"delivery:{row.id}",
+                 details={"item": row.item_id, "channel": row.channel, "last_error": row.last_error}, now=now)
     return row

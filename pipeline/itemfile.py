@@ -82,6 +82,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool | None):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a field name must be plain text", key_node.start_mark
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key '{key}' is given twice", key_node.start_mark
@@ -129,12 +133,11 @@ def _read_file(path: Path, limits: Limits) -> Iterator[ItemRecord | Problem]:
         line = data[: e.start].count(b"\n") + 1
         yield Problem(name, line, "", f"not valid UTF-8 (byte 0x{data[e.start]:02x}); save the file as UTF-8")
         return
-    if suffix in MARKDOWN:
-        yield from _markdown(name, text, limits)
-    elif suffix == ".json":
-        yield from _json(name, text, limits)
-    else:
-        yield from _json_lines(name, text, limits)
+    reader = _markdown if suffix in MARKDOWN else _json if suffix == ".json" else _json_lines
+    try:
+        yield from list(reader(name, text, limits))
+    except RecursionError:
+        yield Problem(name, 0, "", "nested too deeply to be an item file")
 
 
 def _markdown(name: str, text: str, limits: Limits) -> Iterator[ItemRecord | Problem]:

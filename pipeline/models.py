@@ -112,7 +112,7 @@ class Revision(SQLModel, table=True):
     publish_at: datetime | None = _ts(nullable=True)
     summary: str = ""
     validity: str | None = Field(default=None, max_length=8)
-    interprets: str | None = Field(default=None, max_length=64)  # ref or 索引号 of the interpreted document
+    interprets: str | None = Field(default=None, max_length=64, index=True)  # ref or 索引号 of the interpreted doc
     body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     images: dict[str, str] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     cover: str | None = Field(default=None, max_length=300)        # stored attachment path of the cover image
@@ -281,3 +281,19 @@ class AnnualFigure(SQLModel, table=True):
     note: str = ""
     set_by: str = Field(max_length=64)
     updated_at: datetime = _ts()
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only, hash-chained record of every human and system action (see pipeline.audit)."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _ts()
+    actor: str = Field(max_length=64)                               # the --as user, or "system" for workers
+    os_user: str = Field(max_length=64)                             # who ran the command: shows impersonation
+    action: str = Field(max_length=32, index=True)
+    subject: str = Field(max_length=100)                            # "item:12", "delivery:40" …
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from pipeline import audit
 from pipeline.deadlines import MAX_EXTENSION_DAYS, ClockState, EventKind, clock_of, working_days_left
 from pipeline.errors import GongkaiError, NotFound, WorkflowRefused
 from pipeline.models import DisclosureRequest, RequestEvent, utcnow
@@ -53,6 +54,8 @@ def add_request(session: Session, *, agency_id: int, received_on: date, channel:
         applicant=applicant.strip(), subject=subject.strip(), recorded_by=actor)
     session.add(request)
     session.flush()
+    audit.record_event(session, actor=actor, action="request_add", subject=f"request:{request.id}",
+                       details={"received_on": received_on, "ref": request.ref}, now=utcnow())
     return request
 
 
@@ -76,6 +79,9 @@ def record_event(session: Session, *, agency_id: int, request_id: int, kind: Eve
     request.updated_at = utcnow()
     session.add(request)
     session.flush()
+    audit.record_event(session, actor=actor, action=f"request_{kind}", subject=f"request:{request.id}",
+                       details={"on": on, "days": days, "deadline": deadline, "outcome": outcome,
+                                "note": note.strip()}, now=request.updated_at)
     return request
 
 

@@ -119,7 +119,12 @@ def markdown_to_html(text: str, images: Mapping[str, str] | None = None) -> Mark
 
 def markdown_to_text(text: str) -> str:
     """A plain-text rendition (Weibo, digests): the text of the sanitised HTML, blocks on their own lines."""
-    html = re.sub(r"<img[^>]*>", "", str(markdown_to_html(text)))
+    return html_to_text(markdown_to_html(text))
+
+
+def html_to_text(body_html: Markup) -> str:
+    """The plain text of HTML from markdown_to_html (images dropped, so their sources do not matter)."""
+    html = re.sub(r"<img[^>]*>", "", str(body_html))
     html = re.sub(r"</(p|h\d|li|tr|blockquote|pre)>", "\n", html)
     plain = nh3.clean(html, tags=set())
     plain = plain.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")

@@ -7,9 +7,12 @@ import json
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from markupsafe import Markup
 
 from pipeline.config import AgencySettings
@@ -38,6 +41,7 @@ class Document:
     has_other: bool
     grids: dict[str, Grid]
     findings: list[Finding] = field(default_factory=list)
+    ledger_hash: str = ""  # sha256 of the year's ledger rows the report was built from (pipeline.audit)
 
     @property
     def year(self) -> int:
@@ -45,7 +49,7 @@ class Document:
 
 
 def build_document(report: ReportData, agency: AgencySettings, *, findings: list[Finding],
-                   today: date) -> Document:
+                   today: date, ledger_hash: str = "") -> Document:
     """Everything an output needs, with section 一 rendered from the (agency's or built-in) template."""
     texts = agency.report
     problems, other = _text(texts.problems_file, report.year), _text(texts.other_file, report.year)
@@ -56,13 +60,14 @@ def build_document(report: ReportData, agency: AgencySettings, *, findings: list
         header=[("索引号", index_no), ("公开方式", "主动公开"), ("发布机构", report.publisher),
                 ("公开日期", published_on.isoformat() if published_on else "（发布时填写）"),
                 ("统计时限", f"{year}年1月1日至{year}年12月31日"), ("生成日期", today.isoformat()),
-                ("格式", f"国办公开办函〔{report.version}〕{'60' if report.version == '2019' else '30'}号")],
+                ("格式", f"国办公开办函〔{report.version}〕{'60' if report.version == '2019' else '30'}号"),
+                *([("台账校验值", ledger_hash)] if ledger_hash else [])],
         narrative=_narrative(report, texts.narrative_template, _text(texts.overview_file, year)),
         problems=problems or [MISSING], other=other or [MISSING], has_problems=bool(problems),
         has_other=bool(other),
         grids={"二": table2(report.version, report.cells), "三": table3(report.version, report.cells),
                "四": table4(report.cells)},
-        findings=findings,
+        findings=findings, ledger_hash=ledger_hash,
     )
 
 
@@ -105,7 +110,20 @@ def _narrative(report: ReportData, template: Path | None, overview: list[str]) -
     real = Path(str(template).replace("{year}", str(report.year)))
     if not real.is_file():
         raise ConfigError(f"agencies.{report.agency_code}.report.narrative_template: no file {real}")
-    return paragraphs(environment().from_string(real.read_text(encoding="utf-8")).render(**context))
+    try:
+        return paragraphs(_agency_environment().from_string(real.read_text(encoding="utf-8")).render(**context))
+    except SecurityError as e:
+        raise ConfigError(f"{real}: refused by the template sandbox: {e}") from None
+    except TemplateError as e:
+        raise ConfigError(f"{real}: {e}") from None
+
+
+@cache
+def _agency_environment() -> SandboxedEnvironment:
+    """Agency-editable templates run sandboxed: no access to Python internals (__class__, __globals__ …)."""
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.filters.update(environment().filters)
+    return env
 
 
 def _tables(doc: Document) -> dict[str, Markup]:
@@ -149,6 +167,7 @@ def to_data(doc: Document) -> dict[str, Any]:
                      "六": doc.other if doc.has_other else []},
         "check": [{"rule": f.rule, "level": f.level, "ok": f.ok, "cell": f.cell, "message": f.message}
                   for f in doc.findings],
+        "metadata": {"ledger_hash": doc.ledger_hash},
     }
 
 

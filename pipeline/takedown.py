@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session, select
 
 from channels import ChannelError, PermanentChannelError, Receipt
+from pipeline.audit import SYSTEM, ledger_refs, record_event
 from pipeline.db import session_scope
 from pipeline.errors import NotFound, WorkflowRefused
 from pipeline.itemfile import SHANGHAI
@@ -65,7 +66,8 @@ def take_down_one(engine: Engine, delivery: Delivery) -> TakeDown:
     return TakeDown(delivery.id, delivery.channel, "withdrawn" if done else "done already")
 
 
-def confirm_deleted_by_hand(session: Session, *, item_id: int, channel: str, now: datetime) -> None:
+def confirm_deleted_by_hand(session: Session, *, item_id: int, channel: str, now: datetime,
+                            actor: str = SYSTEM) -> None:
     """A person deleted the publication at a channel that cannot do it through its API: record it."""
     delivery = session.exec(select(Delivery).where(Delivery.item_id == item_id, Delivery.channel == channel,
                                                    Delivery.status == D.PUBLISHED)).first()
@@ -73,10 +75,11 @@ def confirm_deleted_by_hand(session: Session, *, item_id: int, channel: str, now
         raise NotFound(f"item {item_id} has no publication on {channel} to take down")
     if session.get(Item, item_id).status != ItemStatus.WITHDRAWN:
         raise WorkflowRefused(f"item {item_id} is not withdrawn")
-    record_take_down(session, delivery_id=delivery.id, now=now)
+    record_take_down(session, delivery_id=delivery.id, now=now, actor=actor, by_hand=True)
 
 
-def record_take_down(session: Session, *, delivery_id: int, now: datetime) -> bool:
+def record_take_down(session: Session, *, delivery_id: int, now: datetime, actor: str = SYSTEM,
+                     by_hand: bool = False) -> bool:
     """The publication is gone: the delivery is withdrawn and its ledger entry reversed, once."""
     row = session.exec(select(Delivery).where(Delivery.id == delivery_id).with_for_update()
                        .execution_options(populate_existing=True)).one()
@@ -88,12 +91,17 @@ def record_take_down(session: Session, *, delivery_id: int, now: datetime) -> bo
     original = session.exec(select(LedgerEntry).where(LedgerEntry.delivery_id == row.id,
                                                       LedgerEntry.entry_type == EntryType.PUBLICATION)).one()
     local = now.astimezone(SHANGHAI)  # the reversal counts on the day it happened, like any entry
-    session.add(LedgerEntry(
+    reversal = LedgerEntry(
         agency_id=original.agency_id, item_id=original.item_id, revision=original.revision,
         delivery_id=original.delivery_id, entry_type=EntryType.REVERSAL, channel=original.channel,
         category=original.category, kind=original.kind, index_no=original.index_no, title=original.title,
         published_at=now, local_date=local.date(), year=local.year, source=original.source,
-    ))
+    )
+    session.add(reversal)
+    session.flush()
+    record_event(session, actor=actor, action="take_down", subject=f"delivery:{row.id}",
+                 details={"item": row.item_id, "channel": row.channel, "by_hand": by_hand,
+                          "ledger": ledger_refs([reversal])}, now=now)
     return True
 
 

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from channels import ContentRejected
 from pipeline.agencies import agency_row
 from pipeline.attachments import file_digest, store_file
+from pipeline.audit import record_event
 from pipeline.compose import compose_message
 from pipeline.config import AgencySettings, Settings
 from pipeline.delivery import ChannelSet
@@ -85,6 +86,10 @@ def submit_items(session: Session, *, settings: Settings, agency_code: str, acto
                 for p in _channel_problems(session, settings, record, stored)]
     if problems:  # the transaction rolls back: nothing is written
         raise InputRejected(problems)
+    for stored in done:
+        record_event(session, actor=actor, action="submit", subject=f"item:{stored.item_id}",
+                     details={"revision": stored.revision, "title": stored.title, "source": stored.source},
+                     now=utcnow())
     return done
 
 
@@ -235,6 +240,12 @@ def review_item(session: Session, *, settings: Settings, agency_code: str, item_
         _approve(session, item, agency_row(session, agency_code))
     session.add(item)
     session.flush()
+    details = {"revision": item.current_revision, "level": level.name, "comment": comment.strip()}
+    record_event(session, actor=actor, action="reject" if decision == Decision.REJECT else "review",
+                 subject=f"item:{item.id}", details=details, now=utcnow())
+    if item.status == ItemStatus.APPROVED:
+        record_event(session, actor=actor, action="approve", subject=f"item:{item.id}",
+                     details={"revision": item.approved_revision, "index_no": item.index_no}, now=utcnow())
     next_level = levels[item.current_level].name if item.status == ItemStatus.SUBMITTED else None
     return Reviewed(item.id, level.name, decision, item.status, next_level, item.index_no)
 
@@ -300,6 +311,8 @@ def withdraw_item(session: Session, *, settings: Settings, agency_code: str, ite
         session.add(delivery)
     session.add(item)
     session.flush()
+    record_event(session, actor=actor, action="withdraw", subject=f"item:{item.id}",
+                 details={"reason": item.withdraw_reason}, now=item.withdrawn_at)
     return item
 
 

@@ -1,0 +1,138 @@
+"""The audit trail: every action appended, hash-chained, in the transaction of the action it records.
+
+hash = sha256(prev_hash + canonical JSON of the event's fields). Ledger rows are covered too: an event
+that writes ledger entries lists each entry's id and content hash under details["ledger"], so that
+`gongkai audit verify` finds an edited, deleted or unrecorded ledger row and names it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from pipeline.models import AuditEvent, LedgerEntry
+
+GENESIS = "0" * 64
+SYSTEM = "system"  # the actor of workers and sweeps
+_LOCK_KEY = 0x676F6E67  # "gong": one advisory lock serializes appends on PostgreSQL
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def canonical(data: Any) -> str:
+    """Sorted keys, no spaces, dates as ISO text: the same bytes on every database."""
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_plain)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def ledger_row_hash(entry: LedgerEntry) -> str:
+    """The content hash of one ledger row (every column)."""
+    return _sha(canonical({c.name: getattr(entry, c.name) for c in LedgerEntry.__table__.columns}))
+
+
+def ledger_refs(entries: list[LedgerEntry]) -> list[list[Any]]:
+    """[[id, content hash], …] for an event's details["ledger"]; the entries must be flushed."""
+    return [[entry.id, ledger_row_hash(entry)] for entry in entries]
+
+
+def event_hash(event: AuditEvent) -> str:
+    fields = {"at": event.at, "actor": event.actor, "os_user": event.os_user, "action": event.action,
+              "subject": event.subject, "details": event.details}
+    return _sha(event.prev_hash + canonical(fields))
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()[:64]
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        return "unknown"
+
+
+def record_event(session: Session, *, actor: str, action: str, subject: str, details: dict[str, Any],
+                 now: datetime) -> AuditEvent:
+    """Append one event to the chain, in the caller's transaction (so it commits or rolls back with it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    # on SQLite every writing transaction began with BEGIN IMMEDIATE: appends are serialized already
+    last = session.exec(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()
+    event = AuditEvent(at=now, actor=actor[:64], os_user=os_user(), action=action, subject=subject[:100],
+                       details=json.loads(canonical(details)), prev_hash=last or GENESIS, hash="")
+    event.hash = event_hash(event)
+    session.add(event)
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class Verdict:
+    events: int
+    ledger_entries: int
+    table: str = ""      # the first bad row's table, "" when intact
+    row_id: int | None = None
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+
+def verify_trail(session: Session) -> Verdict:
+    """Walk the chain in order, then check every ledger row against the hash its event recorded."""
+    prev, prev_id, count, covered = GENESIS, None, 0, {}
+    query = select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=1000)
+    for event in session.exec(query):
+        count += 1
+        if event.prev_hash != prev:
+            after = f"audit event {prev_id}" if prev_id else "the start of the chain"
+            return Verdict(count, 0, "audit_event", event.id, f"does not follow {after} (an event before it "
+                                                              "was edited, removed or reordered)")
+        if event_hash(event) != event.hash:
+            return Verdict(count, 0, "audit_event", event.id, "its content does not match its hash (edited)")
+        prev, prev_id = event.hash, event.id
+        for entry_id, digest in (event.details or {}).get("ledger", []):
+            covered[entry_id] = (digest, event.id)
+    return _verify_ledger(session, count, covered)
+
+
+def _verify_ledger(session: Session, count: int, covered: dict[int, tuple[str, int]]) -> Verdict:
+    seen = 0
+    query = select(LedgerEntry).order_by(LedgerEntry.id).execution_options(yield_per=1000)
+    for entry in session.exec(query):
+        seen += 1
+        recorded = covered.pop(entry.id, None)
+        if recorded is None:
+            return Verdict(count, seen, "ledger_entry", entry.id, "is not recorded in the audit trail")
+        if ledger_row_hash(entry) != recorded[0]:
+            return Verdict(count, seen, "ledger_entry", entry.id,
+                           f"its content differs from what audit event {recorded[1]} recorded (edited)")
+    if covered:
+        missing = min(covered)
+        return Verdict(count, seen, "ledger_entry", missing,
+                       f"was recorded by audit event {covered[missing][1]} but is gone (deleted)")
+    return Verdict(count, seen)
+
+
+def ledger_state_hashes(session: Session, *, agency_ids: list[int], year: int) -> dict[int, str]:
+    """Per agency, the hash of its ledger rows of one year in id order: what an annual report was built from."""
+    digests = {agency_id: hashlib.sha256() for agency_id in agency_ids}
+    query = select(LedgerEntry).where(LedgerEntry.agency_id.in_(agency_ids), LedgerEntry.year == year) \
+        .order_by(LedgerEntry.id)
+    for entry in session.exec(query):
+        digests[entry.agency_id].update(f"{entry.id}:{ledger_row_hash(entry)}\n".encode())
+    return {agency_id: digest.hexdigest() for agency_id, digest in digests.items()}
