@@ -1,0 +1,342 @@
+"""Chaos run: a mixed workload under faults, then a check that nothing was lost or published twice.
+
+For M minutes the driver submits items (some scheduled a little ahead), passes them through the three
+review levels, withdraws some scheduled ones before they are due and replays dead letters, while it
+SIGKILLs celery workers at random, SIGKILLs and restarts its own redis-server, cuts every PostgreSQL
+connection of its own database (pg_terminate_backend: the machine's server is shared and is not
+restarted), and the webhook receiver fails (5xx, hangs past the client's timeout), throttles (429 with
+Retry-After) and "commits, then drops the connection". Then the faults stop, the queue drains, and the
+invariants are checked and printed as a table; the exit status is 1 if any fails.
+
+    python bench/chaos.py               # 5 minutes
+    python bench/chaos.py --minutes 10
+    python bench/chaos.py --smoke       # CI: about 45 s of chaos, then the drain and the check
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from common import (
+    BODY,
+    REVIEWERS,
+    ROOT,
+    SECRET,
+    RedisServer,
+    database,
+    make_platform,
+    print_machine,
+    print_table,
+    start_celery,
+    stop,
+    wait_for,
+    write_config,
+)
+from sqlmodel import select
+
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from sink import Sink  # noqa: E402  (the integration tests' receiver, imported unchanged)
+
+from pipeline import workflow  # noqa: E402
+from pipeline.db import session_scope  # noqa: E402
+from pipeline.delivery import replay_delivery  # noqa: E402
+from pipeline.itemfile import ItemRecord, ItemSpec  # noqa: E402
+from pipeline.models import (  # noqa: E402
+    Decision,
+    Delivery,
+    DeliveryStatus,
+    EntryType,
+    Item,
+    ItemStatus,
+    LedgerEntry,
+    utcnow,
+)
+from pipeline.queueing import enqueue  # noqa: E402
+
+QUEUE = {"visibility_timeout": 120, "lease_seconds": 60, "retry_base": 0.2, "retry_cap": 10.0,
+         "sweep_interval": 1.0, "sweep_grace": 10.0, "max_attempts": 25, "threads": 8}
+WORKERS = 2
+FAULT_RATE, THROTTLE_RATE = 0.15, 0.08
+
+
+class ChaosSink(Sink):
+    """The integration sink, plus throttling: a share of verified POSTs gets 429 with Retry-After."""
+
+    def __init__(self) -> None:
+        super().__init__(secret=SECRET)
+        self.throttle_rate = 0.0
+        self.hang_seconds = 6.0  # past the webhook channel's 5 s timeout
+
+    def _handler(self) -> type:
+        base = super()._handler()
+        sink = self
+
+        class Handler(base):  # type: ignore[misc, valid-type]
+            def do_POST(self) -> None:  # noqa: N802
+                with sink.lock:
+                    throttle = sink.throttle_rate and sink.random.random() < sink.throttle_rate
+                if not throttle:
+                    super().do_POST()
+                    return
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                sink._record(time.time(), self.path.removeprefix("/hooks/"), self.headers.get("webhook-id", ""),
+                             "throttled", False)
+                self.send_response(429)
+                self.send_header("Retry-After", "1")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        return Handler
+
+    def accepted_posts(self) -> Counter[str]:
+        with self.lock:
+            return Counter(p.webhook_id for p in self.posts if p.verdict == "accepted")
+
+
+class Chaos:
+    """The platform, its processes and the faults of one run."""
+
+    def __init__(self, directory: Path, db_url: str, seed: int) -> None:
+        self.directory = directory
+        self.random = random.Random(seed)
+        self.redis = RedisServer(directory / "redis").__enter__()
+        self.sink = ChaosSink().start()
+        config = write_config(directory, db_url=db_url, broker_url=self.redis.url, sink=self.sink, queue=QUEUE)
+        config.chmod(0o600)  # it holds the channels' signing secret
+        self.platform = make_platform(config)
+        self.settings, self.engine = self.platform.settings, self.platform.engine
+        self.db_name = sa.make_url(db_url).database
+        self.workers = [self._worker(n) for n in range(WORKERS)]
+        self.beat = self._beat()
+        self.faults: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter()
+        self.scheduled: list[tuple[int, float]] = []  # (item id, publish time) of approved scheduled items
+        self.refused: set[str] = set()
+
+    def _worker(self, n: int) -> subprocess.Popen[bytes]:
+        return start_celery("worker", self.platform.config, self.directory, f"worker{n}", concurrency=8)
+
+    def _beat(self) -> subprocess.Popen[bytes]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GONGKAI_")}
+        env.update(GONGKAI_CONFIG=str(self.platform.config), PYTHONUNBUFFERED="1")
+        with open(self.directory / "beat.log", "ab") as log:
+            return subprocess.Popen([sys.executable, "-m", "celery", "-A", "worker", "beat", "-l", "WARNING",
+                                     "-s", str(self.directory / "beat-schedule")], cwd=ROOT, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+
+    def close(self) -> None:
+        for proc in [*self.workers, self.beat]:
+            stop(proc, grace=5)
+        self.redis.__exit__()
+        self.sink.stop()
+        self.engine.dispose()
+
+    # --- faults ---------------------------------------------------------------------------------------
+
+    def kill_worker(self) -> None:
+        n = self.random.randrange(len(self.workers))
+        os.killpg(self.workers[n].pid, signal.SIGKILL)
+        self.workers[n].wait(timeout=10)
+        self.workers[n] = self._worker(n)
+        self.faults["worker SIGKILLed"] += 1
+
+    def restart_redis(self) -> None:
+        assert self.redis.process is not None
+        os.killpg(self.redis.process.pid, signal.SIGKILL)
+        self.redis.process.wait(timeout=10)
+        time.sleep(self.random.uniform(1, 4))
+        self.redis.__enter__()  # same port and directory: the AOF brings the queue back
+        self.faults["redis SIGKILLed and restarted"] += 1
+
+    def cut_postgres(self) -> None:
+        statement = sa.text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE datname = :name AND pid <> pg_backend_pid()")
+        with self.engine.connect() as connection:
+            cut = connection.execute(statement, {"name": self.db_name}).scalar_one()
+        self.engine.dispose()
+        self.faults["postgres connections terminated"] += 1
+        self.counts["postgres backends cut"] += cut
+
+    # --- workload -------------------------------------------------------------------------------------
+
+    def submit(self, count: int) -> list[int]:
+        now = utcnow()
+        records = []
+        for i in range(count):
+            later = self.random.random() < 0.25
+            publish_at = now + timedelta(seconds=self.random.uniform(30, 60)) if later else None
+            spec = ItemSpec(title=f"2026年第{self.counts['submitted'] + i + 1}期统计信息", category="通知公告",
+                            kind="notice", created_on=date.today(), publish_at=publish_at)
+            records.append(ItemRecord("chaos.md", 1, spec, BODY, {}))
+        with session_scope(self.engine) as session:
+            done = workflow.submit_items(session, settings=self.settings, agency_code="tjj", actor="zhangsan",
+                                         records=records)
+        self.counts["submitted"] += count
+        return [d.item_id for d in done]
+
+    def review(self, item_ids: list[int]) -> None:
+        for reviewer in REVIEWERS:
+            with session_scope(self.engine) as session:
+                for item_id in item_ids:
+                    workflow.review_item(session, settings=self.settings, agency_code="tjj", item_id=item_id,
+                                         actor=reviewer, decision=Decision.APPROVE)
+        self.counts["approved"] += len(item_ids)
+        with session_scope(self.engine) as session:
+            rows = session.exec(select(Delivery.id, Delivery.item_id, Delivery.next_attempt_at,
+                                       Delivery.idempotency_key).where(Delivery.item_id.in_(item_ids))).all()
+        now = utcnow()
+        due = [d for d, _, at, _ in rows if at <= now]
+        keys = [key for *_, key in rows]
+        self.scheduled += list({(i, at.timestamp()) for _, i, at, _ in rows if at > now})
+        for key in keys:  # a few publications the channel refuses for good: dead letters, replayed later
+            if self.random.random() < 0.01:
+                with self.sink.lock:
+                    self.sink.refuse[key] = (400, "payload refused by the receiver")
+                self.refused.add(key)
+        enqueue(self.settings, self.engine, due)  # after the commit, as `gongkai review` does
+
+    def withdraw_scheduled(self) -> None:
+        """Withdraw an approved item at least 15 s before it is due: its deliveries are cancelled."""
+        ready = [(i, t) for i, t in self.scheduled if t - time.time() > 15]
+        if not ready:
+            return
+        item_id, when = self.random.choice(ready)
+        self.scheduled.remove((item_id, when))
+        with session_scope(self.engine) as session:
+            workflow.withdraw_item(session, settings=self.settings, agency_code="tjj", item_id=item_id,
+                                   actor=REVIEWERS[-1], reason="chaos: withdrawn before publication")
+        self.counts["withdrawn"] += 1
+
+    def replay_dead(self) -> None:
+        """Let the receiver accept some refused publications again, and replay those dead letters."""
+        with session_scope(self.engine) as session:
+            dead = session.exec(select(Delivery.id, Delivery.idempotency_key)
+                                .where(Delivery.status == DeliveryStatus.DEAD)).all()
+            chosen = [(i, key) for i, key in dead if self.random.random() < 0.5]
+            for delivery_id, key in chosen:
+                with self.sink.lock:
+                    self.sink.refuse.pop(key, None)
+                replay_delivery(session, delivery_id=delivery_id, now=utcnow(), actor=REVIEWERS[-1])
+        if chosen:
+            enqueue(self.settings, self.engine, [i for i, _ in chosen])
+        self.counts["dead letters replayed"] += len(chosen)
+
+    def step(self) -> None:
+        ids = self.submit(self.random.randint(2, 6))
+        self.review(ids[: max(1, len(ids) - 1)])  # one may stay in review
+        if self.random.random() < 0.3:
+            self.withdraw_scheduled()
+        if self.random.random() < 0.1:
+            self.replay_dead()
+
+
+def run(minutes: float, seed: int) -> int:
+    with tempfile.TemporaryDirectory(prefix="gongkai-chaos-") as folder, database("chaos") as db_url:
+        chaos = Chaos(Path(folder), db_url, seed)
+        try:
+            return drive(chaos, minutes)
+        finally:
+            chaos.close()
+
+
+def drive(chaos: Chaos, minutes: float) -> int:
+    chaos.sink.fail_rate, chaos.sink.throttle_rate = FAULT_RATE, THROTTLE_RATE
+    faults = {"worker": (chaos.kill_worker, 8, 20), "redis": (chaos.restart_redis, 40, 70),
+              "postgres": (chaos.cut_postgres, 20, 45)}
+    started = time.monotonic()
+    next_fault = {name: started + chaos.random.uniform(low, high) for name, (_, low, high) in faults.items()}
+    while time.monotonic() - started < minutes * 60:
+        chaos.step()
+        for name, (fault, low, high) in faults.items():
+            if time.monotonic() >= next_fault[name]:
+                fault()
+                next_fault[name] = time.monotonic() + chaos.random.uniform(low, high)
+        time.sleep(chaos.random.uniform(0.2, 0.8))
+    chaos.sink.fail_rate = chaos.sink.throttle_rate = 0.0
+    chaos.replay_dead()
+    workload = time.monotonic() - started
+    settled = wait_settled(chaos)
+    return report(chaos, workload, settled)
+
+
+def wait_settled(chaos: Chaos) -> bool:
+    """Wait until no delivery is pending, sending or waiting to retry (a cut try waits out its lease)."""
+    def settled() -> bool:
+        with chaos.engine.connect() as connection:
+            return connection.execute(sa.select(sa.func.count()).select_from(Delivery).where(
+                Delivery.status.in_(["pending", "sending", "retry_wait"]))).scalar_one() == 0
+    try:
+        wait_for(settled, timeout=300, what="every delivery in a final state", every=1.0)
+    except TimeoutError:
+        return False
+    return True
+
+
+def report(chaos: Chaos, workload: float, settled: bool) -> int:
+    with session_scope(chaos.engine) as session:
+        deliveries = list(session.exec(select(Delivery)))
+        approved = session.exec(select(sa.func.count()).select_from(Item).where(
+            Item.status.in_([ItemStatus.APPROVED, ItemStatus.WITHDRAWN]), Item.index_no.is_not(None))).one()
+        entries = list(session.exec(select(LedgerEntry).where(LedgerEntry.entry_type == EntryType.PUBLICATION,
+                                                              LedgerEntry.source == "pipeline")))
+    status = Counter(str(d.status) for d in deliveries)
+    expected = [d for d in deliveries if d.status != DeliveryStatus.CANCELLED]
+    confirmed = {d.idempotency_key for d in deliveries if d.status in (DeliveryStatus.PUBLISHED,
+                                                                      DeliveryStatus.WITHDRAWN)}
+    duplicates = sum(n - 1 for n in chaos.sink.accepted_posts().values() if n > 1)
+    held = chaos.sink.accepted()  # every webhook-id the receiver committed (answered or dropped)
+    unrecorded = held - confirmed  # the channel has it, the ledger does not
+    lost = [d for d in expected if d.status not in ("published", "withdrawn", "dead")
+            or (d.idempotency_key in confirmed and d.idempotency_key not in held)]
+    reasons = Counter((d.last_error or "?").split(":", 1)[-1].strip().replace("|", "/")[:60] for d in deliveries
+                      if d.status == DeliveryStatus.DEAD)
+    ledger_ok = len(entries) == len(confirmed) == len({e.delivery_id for e in entries})
+    checks = {"duplicates seen by channels": duplicates == 0, "accepted but not recorded": not unrecorded,
+              "ledger = confirmed publications": ledger_ok, "lost": not lost, "settled": settled}
+    rows = [
+        ("chaos workload (s)", f"{workload:.0f}"),
+        ("faults", ", ".join(f"{k} x{v}" for k, v in sorted(chaos.faults.items()))),
+        ("receiver verdicts", ", ".join(f"{k} {v}" for k, v in sorted(chaos.sink.verdicts().items()))),
+        ("items submitted / approved / withdrawn before due", f"{chaos.counts['submitted']} / {approved} / "
+                                                                f"{chaos.counts['withdrawn']}"),
+        ("deliveries (3 webhook channels per item)", f"{len(deliveries)}: "
+                                                     + ", ".join(f"{k} {v}" for k, v in sorted(status.items()))),
+        ("deliveries expected (not cancelled)", len(expected)),
+        ("published", len(confirmed)),
+        ("dead-lettered", status["dead"]),
+        *[(f"  dead: {reason}", n) for reason, n in reasons.most_common()],
+        ("dead letters replayed", chaos.counts["dead letters replayed"]),
+        ("duplicates seen by channels (must be 0)", duplicates),
+        ("accepted by channels, not recorded (must be 0)", len(unrecorded)),
+        ("ledger entries vs confirmed publications", f"{len(entries)} vs {len(confirmed)}"),
+        ("lost (must be 0)", len(lost)),
+        ("invariants", "all hold" if all(checks.values()) else
+         "FAILED: " + ", ".join(k for k, ok in checks.items() if not ok)),
+    ]
+    print_table("chaos run", ["", "value"], rows)
+    return 0 if all(checks.values()) else 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=5.0, help="length of the chaos phase (default 5)")
+    parser.add_argument("--smoke", action="store_true", help="CI: about 45 s of chaos")
+    parser.add_argument("--seed", type=int, default=20261126, help="seed of the faults and the workload")
+    args = parser.parse_args()
+    print_machine()
+    sys.exit(run(0.75 if args.smoke else args.minutes, args.seed))
+
+
+if __name__ == "__main__":
+    main()
