@@ -7,6 +7,7 @@ the source of truth; a message carries only a delivery id, and a duplicate finds
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -16,7 +17,7 @@ from kombu.transport import redis as kombu_redis
 
 from pipeline.config import load_settings
 from pipeline.db import make_engine
-from pipeline.delivery import Engine, deliver_one
+from pipeline.delivery import Engine, deliver_batch
 from pipeline.queueing import DELIVER, SWEEP, enqueue, sweep
 
 
@@ -40,6 +41,7 @@ def _closed_broker_is_a_connection_error() -> None:
     kombu_redis.Channel._connparams = checked
 
 
+log = logging.getLogger("gongkai.worker")
 _closed_broker_is_a_connection_error()
 settings = load_settings()
 queue = settings.queue
@@ -87,11 +89,16 @@ def engine() -> Engine:
 
 
 @app.task(name=DELIVER)
-def deliver(delivery_id: int) -> None:
-    """Deliver one; a short wait is a new message with a countdown, a long one is left to the sweep."""
-    outcome = deliver_one(engine(), delivery_id)
-    if outcome.retry_in is not None and outcome.retry_in <= queue.retry_cap:
-        enqueue(settings, engine().db, [delivery_id], countdown=outcome.retry_in)
+def deliver(delivery_ids: int | list[int]) -> None:
+    """Deliver a batch (a single id: a message from before batches); a short wait is a new message with a
+    countdown, a long one is left to the sweep."""
+    ids = [delivery_ids] if isinstance(delivery_ids, int) else delivery_ids
+    if not isinstance(ids, list) or not ids or not all(type(i) is int for i in ids):
+        log.warning("message ignored: %r is not a list of delivery ids", delivery_ids)
+        return
+    for outcome in deliver_batch(engine(), ids):
+        if outcome.retry_in is not None and outcome.retry_in <= queue.retry_cap:
+            enqueue(settings, engine().db, [outcome.delivery_id], countdown=outcome.retry_in)
 
 
 @app.task(name=SWEEP)

@@ -65,18 +65,37 @@ def os_user() -> str:
 
 
 def record_event(session: Session, *, actor: str, action: str, subject: str, details: dict[str, Any],
-                 now: datetime) -> AuditEvent:
+                 now: datetime) -> None:
     """Append one event to the chain, in the caller's transaction (so it commits or rolls back with it)."""
+    record_events(session, [Action(actor, action, subject, details)], now=now)
+
+
+@dataclass(frozen=True)
+class Action:
+    actor: str
+    action: str
+    subject: str
+    details: dict[str, Any]
+
+
+def record_events(session: Session, actions: list[Action], *, now: datetime) -> None:
+    """Append several events to the chain in order, in the caller's transaction: one lock, one read of the
+    chain's end and one INSERT for all of them (a worker records a batch of publications at once)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
     # on SQLite every writing transaction began with BEGIN IMMEDIATE: appends are serialized already
-    last = session.exec(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()
-    event = AuditEvent(at=now, actor=actor[:64], os_user=os_user(), action=action, subject=subject[:100],
-                       details=json.loads(canonical(details)), prev_hash=last or GENESIS, hash="")
-    event.hash = event_hash(event)
-    session.add(event)
-    session.flush()
-    return event
+    prev = session.exec(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first() or GENESIS
+    rows, user = [], os_user()
+    for a in actions:
+        event = AuditEvent(at=now, actor=a.actor[:64], os_user=user, action=a.action, subject=a.subject[:100],
+                           details=json.loads(canonical(a.details)), prev_hash=prev, hash="")
+        event.hash = prev = event_hash(event)
+        rows.append({c: getattr(event, c) for c in _COLUMNS})
+    # in order: ids follow the chain (SQLAlchemy keeps the rows' order in a multi-row INSERT)
+    session.execute(sa.insert(AuditEvent.__table__).returning(AuditEvent.id, sort_by_parameter_order=True), rows)
+
+
+_COLUMNS = ("at", "actor", "os_user", "action", "subject", "details", "prev_hash", "hash")
 
 
 @dataclass(frozen=True)

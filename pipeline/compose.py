@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -78,24 +79,33 @@ def item_view(session: Session, settings: Settings, item: Item, revision: Revisi
     )
 
 
-def build_message(session: Session, settings: Settings, delivery: Delivery) -> Message:
-    """The rendered message for one delivery; the same on every retry (published_on is the due date)."""
+def build_message(session: Session, settings: Settings, delivery: Delivery, *,
+                  rows: tuple[Item, Revision] | None = None, views: dict[tuple[Any, ...], ItemView] | None = None
+                  ) -> Message:
+    """The rendered message for one delivery; the same on every retry (published_on is the due date).
+    `rows`: the item and revision when the caller has them; `views`: shared by the deliveries of a batch,
+    so that a revision's body is rendered once for all its channels."""
     return compose_message(session, settings, item_id=delivery.item_id, revision=delivery.revision,
                            channel=delivery.channel, approved_at=delivery.created_at,
-                           idempotency_key=delivery.idempotency_key)
+                           idempotency_key=delivery.idempotency_key, rows=rows, views=views)
 
 
 def compose_message(session: Session, settings: Settings, *, item_id: int, revision: int, channel: str,
-                    approved_at: datetime, idempotency_key: str) -> Message:
+                    approved_at: datetime, idempotency_key: str, rows: tuple[Item, Revision] | None = None,
+                    views: dict[tuple[Any, ...], ItemView] | None = None) -> Message:
     """The message a channel receives for an item revision (also what `gongkai preview` shows)."""
-    item = session.get(Item, item_id)
-    revision_row = session.exec(select(Revision).where(Revision.item_id == item_id,
-                                                       Revision.number == revision)).one()
+    item, revision_row = rows or (session.get(Item, item_id), session.exec(
+        select(Revision).where(Revision.item_id == item_id, Revision.number == revision)).one())
     config = settings.channels[channel]
     due = max(filter(None, [revision_row.publish_at, approved_at]))
     adapter = REGISTRY[config.kind]
     page_templates = getattr(adapter, "index_templates", ())
-    view = item_view(session, settings, item, revision_row, due, local_images=bool(page_templates))
+    key = (item.id, revision_row.number, due.astimezone(SHANGHAI).date(), bool(page_templates))  # what the view shows
+    view = views.get(key) if views is not None else None
+    if view is None:
+        view = item_view(session, settings, item, revision_row, due, local_images=bool(page_templates))
+        if views is not None:
+            views[key] = view
     root = settings.items.attachments_dir
     context = {"item": view, "site_title": getattr(config, "title", view.agency_name), "root": "../../../"}
     parts = {name: render_template(f"{config.kind}/{name}", context)

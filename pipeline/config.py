@@ -59,6 +59,10 @@ class QueueSettings(Section):
     )
     sweep_grace: float = Field(60.0, ge=0, description="A due delivery enqueued this recently is not enqueued again.")
     threads: int = Field(8, ge=1, le=256, description="Deliveries sent at once by one worker or the dispatcher.")
+    batch_size: int = Field(
+        8, ge=1, le=100, description="Most deliveries in one message (an approval sends its channels together); "
+        "claimed and recorded in one transaction each, sent one after another."
+    )
 
     @model_validator(mode="after")
     def _below_visibility_timeout(self) -> QueueSettings:

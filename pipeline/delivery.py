@@ -32,17 +32,17 @@ from channels import (
     Receipt,
     TransientChannelError,
 )
-from pipeline.audit import SYSTEM, ledger_refs, record_event
+from pipeline.audit import SYSTEM, Action, ledger_refs, record_event, record_events
 from pipeline.compose import build_message, interpreted_delivery
 from pipeline.config import Settings
 from pipeline.db import session_scope
 from pipeline.errors import NotFound, WorkflowRefused
 from pipeline.itemfile import SHANGHAI
-from pipeline.models import Attempt, Delivery, EntryType, Item, ItemStatus, LedgerEntry, Revision, utcnow
+from pipeline.models import Agency, Attempt, Delivery, EntryType, Item, ItemStatus, LedgerEntry, Revision, utcnow
 from pipeline.models import DeliveryStatus as D
 from pipeline.ratelimit import RateLimiter
 from pipeline.render import render_template
-from pipeline.states import move_delivery
+from pipeline.states import may_move_delivery, move_delivery
 from pipeline.takedown import take_down_one
 
 log = logging.getLogger("gongkai.delivery")
@@ -99,110 +99,182 @@ class Engine:
 
 
 def claim(session: Session, delivery_id: int, *, token: str, now: datetime, lease: float) -> Delivery | None:
-    """One conditional UPDATE: due and not held by anyone (or held past its lease) -> ours. Else None."""
-    table = Delivery.__table__
+    """One delivery: ours if due and not held by anyone (or held past its lease), else None."""
+    return next(iter(claim_many(session, [delivery_id], token=token, now=now, lease=lease)), None)
+
+
+def claim_many(session: Session, ids: list[int], *, token: str, now: datetime, lease: float) -> list[Delivery]:
+    """One conditional UPDATE ... RETURNING for a batch: those due and not held (or held past their lease)."""
     statement = (
-        sa.update(table)
-        .where(table.c.id == delivery_id,
-               sa.or_(sa.and_(table.c.status.in_([str(s) for s in RETRYABLE]), table.c.next_attempt_at <= now),
-                      sa.and_(table.c.status == str(D.SENDING), table.c.lease_until < now)))
-        .values(status=str(D.SENDING), attempts=table.c.attempts + 1, claim_token=token,
+        sa.update(Delivery)
+        .where(Delivery.id.in_(ids),
+               sa.or_(sa.and_(Delivery.status.in_([str(s) for s in RETRYABLE]), Delivery.next_attempt_at <= now),
+                      sa.and_(Delivery.status == str(D.SENDING), Delivery.lease_until < now)))
+        .values(status=str(D.SENDING), attempts=Delivery.attempts + 1, claim_token=token,
                 lease_until=now + timedelta(seconds=lease), updated_at=now)
-        .returning(table.c.id)
+        .returning(Delivery)
+        .execution_options(synchronize_session=False)
     )
-    if session.execute(statement).first() is None:
-        return None
-    return session.exec(select(Delivery).where(Delivery.id == delivery_id)
-                        .execution_options(populate_existing=True)).one()
+    return sorted(session.scalars(statement), key=lambda row: row.id)
+
+
+@dataclass
+class Job:
+    """One claimed delivery of a batch, with what was read for it while the claim's transaction was open."""
+
+    delivery: Delivery
+    attempt_id: int
+    doubt: bool            # an earlier try may have reached the channel unanswered
+    refusal: str           # why it must not go out now ('' if it may)
+    off: str               # why its channel cannot be used now ('' if it can)
+    item: Item | None
+    revision: Revision | None
+    message: Message | None = None
+    render_error: str = ""
+    withdrawn: bool = False  # the item, as read when the publication was recorded
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a try came to, before it is recorded."""
+
+    job: Job
+    status: D
+    outcome: str
+    detail: str = ""
+    receipt: Receipt | None = None
+    retry_in: float | None = None
+    duration: float | None = None
 
 
 def deliver_one(engine: Engine, delivery_id: int, *, token: str | None = None) -> Outcome:
-    """Claim -> (look up if an earlier try may have landed) -> send -> record. Never a blind re-send."""
+    return deliver_batch(engine, [delivery_id], token=token)[0]
+
+
+def deliver_batch(engine: Engine, delivery_ids: list[int], *, token: str | None = None) -> list[Outcome]:
+    """Claim -> (look up if an earlier try may have landed) -> send -> record, for a batch (a revision's
+    channels, or a chunk of what the sweep found). Claims and records are one transaction each for the batch;
+    each send happens with no transaction open and is never a blind re-send. One outcome per id, in order."""
     token = token or uuid.uuid4().hex
+    ids = list(dict.fromkeys(delivery_ids))
     with session_scope(engine.db) as session:
-        lease = engine.settings.queue.lease_seconds
-        delivery = claim(session, delivery_id, token=token, now=engine.clock(), lease=lease)
-        if delivery is None:
-            _log_unclaimable(session, delivery_id)
-            return Outcome(delivery_id, "skipped")
-        ambiguous = _ambiguous(session, delivery)
-        refusal = _stale(session, delivery)
-        attempt = Attempt(delivery_id=delivery.id, number=delivery.attempts, outcome="sending")
-        session.add(attempt)
-        session.flush()
-        off = _channel_off(engine.settings, delivery)
-        if off or (refusal and not ambiguous):
-            status, detail = (D.UNKNOWN if ambiguous else D.DEAD, off) if off else (D.CANCELLED, refusal)
-            log.warning("delivery %s not sent: %s", delivery_id, detail)
-            _finish(session, delivery, token, status, outcome="refused", detail=detail, attempt_id=attempt.id)
-            return Outcome(delivery_id, str(status), detail=detail)
-        try:
-            message = build_message(session, engine.settings, delivery)
-        except Exception as e:  # a template or data bug: retrying cannot help, a person must look
-            log.exception("delivery %s could not be rendered", delivery_id)
-            _finish(session, delivery, token, D.DEAD, outcome="permanent", detail=f"rendering failed: {e!r}",
-                    attempt_id=attempt.id)
-            return Outcome(delivery_id, str(D.DEAD), detail=f"rendering failed: {e!r}")
+        claimed = claim_many(session, ids, token=token, now=engine.clock(), lease=engine.settings.queue.lease_seconds)
+        _log_unclaimable(session, sorted(set(ids) - {row.id for row in claimed}))
+        jobs = _prepare(session, engine, claimed) if claimed else []
+    results = [_try(engine, job) for job in jobs]
+    outcomes = {o.delivery_id: o for o in _record(engine, token, results)}
+    for result in results:
+        if outcomes[result.job.delivery.id].status == D.PUBLISHED:
+            _after_publication(engine, result.job)
+    return [outcomes.get(i) or Outcome(i, "skipped") for i in ids]
+
+
+def _prepare(session: Session, engine: Engine, claimed: list[Delivery]) -> list[Job]:
+    """Everything the sends need, read at once for the batch: doubts, items, revisions, attempts, messages."""
+    first_tries = all(row.attempts == 1 for row in claimed)  # never claimed before: nothing can be in doubt
+    doubts = set() if first_tries else _doubtful(session, [row.id for row in claimed])
+    pairs = {(row.item_id, row.revision) for row in claimed}
+    items: dict[int, Item] = {}
+    revisions: dict[tuple[int, int], Revision] = {}
+    rows = session.execute(  # the agency comes along into the session, where rendering finds it
+        select(Item, Revision, Agency).join(Agency, Agency.id == Item.agency_id)
+        .outerjoin(Revision, sa.and_(Revision.item_id == Item.id,
+                                     sa.tuple_(Revision.item_id, Revision.number).in_(pairs)))
+        .where(Item.id.in_({item_id for item_id, _ in pairs})))
+    for item, revision, _agency in rows:
+        items[item.id] = item
+        if revision is not None:
+            revisions[(revision.item_id, revision.number)] = revision
+    attempt_ids = session.scalars(
+        sa.insert(Attempt).returning(Attempt.id, sort_by_parameter_order=True),
+        [{"delivery_id": row.id, "number": row.attempts, "outcome": "sending", "started_at": row.updated_at,
+          "detail": ""} for row in claimed]).all()
+    jobs, views = [], {}
+    for row, attempt_id in zip(claimed, attempt_ids, strict=True):
+        item, revision = items.get(row.item_id), revisions.get((row.item_id, row.revision))
+        job = Job(row, attempt_id, row.id in doubts, _stale(item, row), _channel_off(engine.settings, row),
+                  item, revision)
+        if not job.off and (job.doubt or not job.refusal):
+            try:
+                job.message = build_message(session, engine.settings, row, rows=(item, revision), views=views)
+            except sa.exc.DBAPIError:  # the database, not the template: the claims roll back, the sweep retries
+                raise
+            except Exception as e:  # a template or data bug: retrying cannot help, a person must look
+                log.exception("delivery %s could not be rendered", row.id)
+                job.render_error = f"rendering failed: {e!r}"
+        jobs.append(job)
+    return jobs
+
+
+def _try(engine: Engine, job: Job) -> Result:
+    """One delivery's try; every path ends in a Result (recorded with the rest of the batch)."""
+    delivery = job.delivery
+    if job.off or (job.refusal and not job.doubt):
+        status, detail = (D.UNKNOWN if job.doubt else D.DEAD, job.off) if job.off else (D.CANCELLED, job.refusal)
+        log.warning("delivery %s not sent: %s", delivery.id, detail)
+        return Result(job, status, "refused", detail)
+    if job.message is None:
+        return Result(job, D.DEAD, "permanent", job.render_error)
     adapter = engine.channels.get(delivery.channel)
-    if refusal:  # withdrawn or superseded, but an earlier try may have reached the channel: ask it
-        return _settle(engine, delivery, token, attempt, adapter, message, refusal)
+    if job.refusal:  # withdrawn or superseded, but an earlier try may have reached the channel: ask it
+        return _settle(adapter, job)
+    if delivery.lease_until - engine.clock() < timedelta(seconds=engine.settings.queue.lease_seconds / 2):
+        # the sends before it in the batch used half its lease: the call might outlast it and another worker
+        # take the delivery over, so it is not started
+        return Result(job, D.RETRY_WAIT, "deferred", "its lease ran out while the batch was being sent", retry_in=0)
     wait = engine.limiter.acquire(delivery.channel)
     if 0 < wait <= 1.0:  # a short wait is held in the thread; then the slot is asked for again, never assumed
         time.sleep(wait)
         wait = engine.limiter.acquire(delivery.channel)
     if wait > 0:  # a long wait is not held in a worker thread: back to the queue, due when the limit allows
-        return _record(engine, delivery, token, attempt, D.RETRY_WAIT, outcome="deferred",
-                       detail=f"rate limit: wait {wait:.1f}s", retry_in=wait)
+        return Result(job, D.RETRY_WAIT, "deferred", f"rate limit: wait {wait:.1f}s", retry_in=wait)
     started = time.monotonic()
     try:
-        receipt = _send(adapter, message, look_first=ambiguous)
+        receipt = _send(adapter, job.message, look_first=job.doubt)
     except ChannelError as error:
-        return _failed(engine, delivery, token, attempt, error, time.monotonic() - started)
-    outcome = _record(engine, delivery, token, attempt, D.PUBLISHED, outcome="published", receipt=receipt,
-                      duration=time.monotonic() - started)
-    if outcome.status == D.PUBLISHED:
-        _after_publication(engine, delivery, adapter)
-    return outcome
+        return _failed(engine, job, error, time.monotonic() - started)
+    return Result(job, D.PUBLISHED, "published", receipt=receipt, duration=time.monotonic() - started)
 
 
-def _settle(engine: Engine, delivery: Delivery, token: str, attempt: Attempt, adapter: Channel, message: Message,
-            refusal: str) -> Outcome:
+def _settle(adapter: Channel, job: Job) -> Result:
     """A stale delivery whose earlier try may have landed: published if the channel has it (then taken down
     if withdrawn), else cancelled; unknown if the channel cannot be asked now."""
     if getattr(adapter, "resend_is_idempotent", False) and not adapter.supports_lookup:
         # sending again is how such a channel is asked, and a stale item must not be sent: a person decides
-        return _record(engine, delivery, token, attempt, D.UNKNOWN, outcome="unknown",
-                       detail=f"{refusal}, and the receiver may have it from an earlier try: ask its operator")
+        return Result(job, D.UNKNOWN, "unknown",
+                      f"{job.refusal}, and the receiver may have it from an earlier try: ask its operator")
     try:
-        found = _look_up(adapter, message)
+        found = _look_up(adapter, job.message)
     except ChannelError as e:
-        return _record(engine, delivery, token, attempt, D.UNKNOWN, outcome="unknown",
-                       detail=f"{refusal}, and an earlier try may have published it: {e.message}")
+        return Result(job, D.UNKNOWN, "unknown", f"{job.refusal}, and an earlier try may have published it: "
+                                                 f"{e.message}")
     if found is None:
-        return _record(engine, delivery, token, attempt, D.CANCELLED, outcome="refused", detail=refusal)
-    outcome = _record(engine, delivery, token, attempt, D.PUBLISHED, outcome="published", receipt=found)
-    _after_publication(engine, delivery, adapter)
-    return outcome
+        return Result(job, D.CANCELLED, "refused", job.refusal)
+    return Result(job, D.PUBLISHED, "published", receipt=found)
 
 
-def _log_unclaimable(session: Session, delivery_id: int) -> None:
-    """A message found nothing to claim: normal for a duplicate; worth a warning for a cancelled delivery."""
-    row = session.get(Delivery, delivery_id)
-    if row is None:
-        log.warning("message for delivery %s ignored: no such delivery", delivery_id)
-    elif row.status == D.CANCELLED:
-        log.warning("message for delivery %s ignored: cancelled (%s)", delivery_id, row.last_error)
+def _log_unclaimable(session: Session, ids: list[int]) -> None:
+    """Messages that found nothing to claim: normal for a duplicate; worth a warning for a cancelled delivery."""
+    if not ids:
+        return
+    found = {row.id: row for row in session.execute(
+        select(Delivery.id, Delivery.status, Delivery.last_error).where(Delivery.id.in_(ids)))}
+    for delivery_id in ids:
+        row = found.get(delivery_id)
+        if row is None:
+            log.warning("message for delivery %s ignored: no such delivery", delivery_id)
+        elif row.status == D.CANCELLED:
+            log.warning("message for delivery %s ignored: cancelled (%s)", delivery_id, row.last_error)
 
 
-def _after_publication(engine: Engine, delivery: Delivery, adapter: Channel) -> None:
+def _after_publication(engine: Engine, job: Job) -> None:
     """Withdrawn while it was being sent: take it down now. A 政策解读 on a static site: link it back."""
+    delivery = job.delivery
     try:
-        with session_scope(engine.db) as session:  # the item's status only: the delivery row is read if needed
-            status = session.exec(select(Item.status).where(Item.id == delivery.item_id)).one()
-            row = session.get(Delivery, delivery.id) if status == ItemStatus.WITHDRAWN else None
-        if row is not None:
-            take_down_one(engine, row)
-        elif getattr(adapter, "index_templates", None):
+        adapter = engine.channels.get(delivery.channel)
+        if job.withdrawn:
+            take_down_one(engine, delivery)
+        elif getattr(adapter, "index_templates", None) and job.revision is not None and job.revision.interprets:
             _refresh_interpreted(engine, delivery, adapter)
     except Exception:  # the publication is recorded; what follows it must not turn it into an error
         log.exception("delivery %s: follow-up after publication failed", delivery.id)
@@ -259,38 +331,34 @@ def _look_up(adapter: Channel, message: Message) -> Receipt | None:
     return adapter.lookup(message)
 
 
-def _failed(engine: Engine, delivery: Delivery, token: str, attempt: Attempt, error: ChannelError,
-            duration: float) -> Outcome:
+def _failed(engine: Engine, job: Job, error: ChannelError, duration: float) -> Result:
     queue = engine.settings.queue
     detail = f"{error.message}{' | ' + error.detail if error.detail else ''}"
     if isinstance(error, OutcomeUnknown):
-        return _record(engine, delivery, token, attempt, D.UNKNOWN, outcome="unknown", detail=detail,
-                       duration=duration)
+        return Result(job, D.UNKNOWN, "unknown", detail, duration=duration)
     if isinstance(error, PermanentChannelError):
-        return _record(engine, delivery, token, attempt, D.DEAD, outcome="permanent", detail=detail,
-                       duration=duration)
+        return Result(job, D.DEAD, "permanent", detail, duration=duration)
     if isinstance(error, RateLimited):
-        engine.limiter.pause(delivery.channel, error.retry_after)
-        return _record(engine, delivery, token, attempt, D.RETRY_WAIT, outcome="rate_limited", detail=detail,
-                       retry_in=error.retry_after + random.uniform(0, 1), duration=duration)
+        engine.limiter.pause(job.delivery.channel, error.retry_after)
+        return Result(job, D.RETRY_WAIT, "rate_limited", detail, retry_in=error.retry_after + random.uniform(0, 1),
+                      duration=duration)
     kind = "lookup_failed" if isinstance(error, _LookupFailed) else "transient"  # the former stays ambiguous
-    failures = _recent_failures(engine, delivery) + 1
+    failures = _recent_failures(engine, job) + 1
     if failures >= queue.max_attempts:
-        return _record(engine, delivery, token, attempt, D.DEAD, outcome=kind,
-                       detail=f"gave up after {failures} failed tries: {detail}", duration=duration)
+        return Result(job, D.DEAD, kind, f"gave up after {failures} failed tries: {detail}", duration=duration)
     backoff = min(queue.retry_cap * 4, queue.retry_base * 2 ** (failures - 1))
     retry_in = random.uniform(backoff / 2, backoff)  # jitter: workers that failed together retry apart
-    return _record(engine, delivery, token, attempt, D.RETRY_WAIT, outcome=kind, detail=detail,
-                   retry_in=retry_in, duration=duration)
+    return Result(job, D.RETRY_WAIT, kind, detail, retry_in=retry_in, duration=duration)
 
 
-def _recent_failures(engine: Engine, delivery: Delivery) -> int:
+def _recent_failures(engine: Engine, job: Job) -> int:
     """Transient failures since the last replay or other answer; waits for a rate limit are not failures."""
     with session_scope(engine.db) as session:
-        outcomes = session.exec(select(Attempt.outcome).where(Attempt.delivery_id == delivery.id)
+        outcomes = session.exec(select(Attempt.outcome).where(Attempt.delivery_id == job.delivery.id,
+                                                              Attempt.id < job.attempt_id)
                                 .order_by(Attempt.id.desc()).limit(100)).all()
     count = 0
-    for outcome in outcomes[1:]:  # [0] is this try, still "sending"
+    for outcome in outcomes:
         if outcome in FAILURES:
             count += 1
         elif outcome != "deferred":
@@ -298,73 +366,97 @@ def _recent_failures(engine: Engine, delivery: Delivery) -> int:
     return count
 
 
-def _record(engine: Engine, delivery: Delivery, token: str, attempt: Attempt, status: D, *, outcome: str,
-            detail: str = "", receipt: Receipt | None = None, retry_in: float | None = None,
-            duration: float | None = None) -> Outcome:
-    """Write the result; retried as a write only (never the channel call) if the database hiccups."""
+def _record(engine: Engine, token: str, results: list[Result]) -> list[Outcome]:
+    """Write a batch's results in one transaction; retried as a write only (never the channel calls) if the
+    database hiccups. A delivery whose claim another worker took over meanwhile is left to that worker."""
     for pause in (0.2, 1.0, 3.0, None):
         try:
             with session_scope(engine.db) as session:
-                row = session.exec(select(Delivery).where(Delivery.id == delivery.id)
-                                   .execution_options(populate_existing=True)).one()
-                if row.claim_token != token or row.status != D.SENDING:
-                    log.warning("delivery %s: lost its claim before recording %s", delivery.id, status)
-                    return Outcome(delivery.id, "lost-claim")
-                _finish(session, row, token, status, outcome=outcome, detail=detail, receipt=receipt,
-                        attempt_id=attempt.id, duration=duration, now=engine.clock(), retry_in=retry_in)
-                if status == D.PUBLISHED:
-                    entry = _write_ledger(session, row, engine.clock())
-                    record_event(session, actor=SYSTEM, action="publish", subject=f"delivery:{row.id}",
-                                 details={"item": row.item_id, "revision": row.revision, "channel": row.channel,
-                                          "remote_id": row.remote_id, "ledger": ledger_refs([entry])},
-                                 now=engine.clock())
-            break
+                return _write_results(session, engine.clock(), token, results)
         except sa.exc.OperationalError:
             if pause is None:
                 raise
             time.sleep(pause)
-    return Outcome(delivery.id, str(status), retry_in=retry_in, detail=detail)
+    raise AssertionError("unreachable")
 
 
-def _finish(session: Session, row: Delivery, token: str, status: D, *, outcome: str, detail: str = "",
-            receipt: Receipt | None = None, attempt_id: int | None = None, duration: float | None = None,
-            now: datetime | None = None, retry_in: float | None = None) -> None:
-    now = now or utcnow()
-    move_delivery(row, status)
-    row.claim_token, row.lease_until = None, None
-    row.last_error = None if status == D.PUBLISHED else detail[:2000]
-    if receipt is not None:
-        row.remote_id, row.url = receipt.remote_id, receipt.url
-    if retry_in is not None:
-        row.next_attempt_at = now + timedelta(seconds=retry_in)
-    session.add(row)
-    attempt = session.get(Attempt, attempt_id) if attempt_id else None
-    if attempt is None:
-        attempt = Attempt(delivery_id=row.id, number=row.attempts, outcome=outcome)
-    attempt.outcome, attempt.finished_at, attempt.detail = outcome, now, detail[:2000]
-    attempt.duration_ms = int(duration * 1000) if duration is not None else None
-    session.add(attempt)
+def _write_results(session: Session, now: datetime, token: str, results: list[Result]) -> list[Outcome]:
+    if not results:
+        return []
+    changes: dict[int, dict[str, Any]] = {}
+    for r in results:
+        d = r.job.delivery
+        if not may_move_delivery(D.SENDING, r.status):
+            raise RuntimeError(f"delivery {d.id}: sending -> {r.status} is not an allowed move")
+        receipt = r.receipt or Receipt(d.remote_id or "", d.url)
+        changes[d.id] = {
+            "status": str(r.status), "last_error": None if r.status == D.PUBLISHED else r.detail[:2000],
+            "remote_id": receipt.remote_id or None, "url": receipt.url,
+            "next_attempt_at": now + timedelta(seconds=r.retry_in) if r.retry_in is not None else d.next_attempt_at}
+    table, items = Delivery.__table__, Item.__table__
+    ours = dict(session.execute(  # one UPDATE for the batch; only rows still claimed by us are changed
+        sa.update(table)
+        .where(table.c.id.in_(changes), table.c.claim_token == token, table.c.status == str(D.SENDING))
+        .values(claim_token=None, lease_until=None, updated_at=now, **_by_row(table, changes))
+        .returning(table.c.id, select(items.c.status).where(items.c.id == table.c.item_id).scalar_subquery())
+    ).all())  # and each item's status now: withdrawn while it was being sent?
+    kept = [r for r in results if r.job.delivery.id in ours]
+    outcomes = [Outcome(r.job.delivery.id, "lost-claim") for r in results if r.job.delivery.id not in ours]
+    for outcome in outcomes:
+        log.warning("delivery %s: lost its claim before its result was recorded", outcome.delivery_id)
+    if not kept:
+        return outcomes
+    for r in kept:
+        d = r.job.delivery
+        for name, value in changes[d.id].items():
+            setattr(d, name, value)
+        d.claim_token, d.lease_until, d.updated_at = None, None, now
+        r.job.withdrawn = ours[d.id] == ItemStatus.WITHDRAWN
+    attempts = Attempt.__table__
+    tries = {r.job.attempt_id: {"outcome": r.outcome, "detail": r.detail[:2000],
+                                "duration_ms": int(r.duration * 1000) if r.duration is not None else None}
+             for r in kept}
+    session.execute(sa.update(attempts).where(attempts.c.id.in_(tries))
+                    .values(finished_at=now, **_by_row(attempts, tries)))
+    published = [r.job for r in kept if r.status == D.PUBLISHED]
+    if published:
+        _write_publications(session, now, published)
+    return outcomes + [Outcome(r.job.delivery.id, str(r.status), retry_in=r.retry_in, detail=r.detail) for r in kept]
 
 
-def _write_ledger(session: Session, delivery: Delivery, now: datetime) -> LedgerEntry:
-    item = session.get(Item, delivery.item_id)
-    revision = session.exec(select(Revision).where(Revision.item_id == item.id,
-                                                   Revision.number == delivery.revision)).one()
+def _by_row(table: sa.Table, changes: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """SET values for an UPDATE of several rows by id: a constant where all rows agree, else CASE id WHEN ..."""
+    values = {}
+    for name in next(iter(changes.values())):
+        column = table.c[name]
+        distinct = {row[name] for row in changes.values()}
+        if len(distinct) == 1:
+            values[name] = sa.literal(distinct.pop(), column.type)
+        else:
+            values[name] = sa.case({key: sa.literal(row[name], column.type) for key, row in changes.items()},
+                                   value=table.c.id)
+    return values
+
+
+def _write_publications(session: Session, now: datetime, jobs: list[Job]) -> None:
+    """One ledger entry and one audit event per publication."""
     local = now.astimezone(SHANGHAI)
-    entry = LedgerEntry(
-        agency_id=item.agency_id, item_id=item.id, revision=delivery.revision, delivery_id=delivery.id,
-        entry_type=EntryType.PUBLICATION, channel=delivery.channel, category=revision.category,
-        kind=revision.kind, index_no=item.index_no, title=revision.title, published_at=now,
-        local_date=local.date(), year=local.year,
-    )
-    session.add(entry)
-    session.flush()
-    return entry
+    ledger = LedgerEntry.__table__
+    entries = session.execute(sa.insert(ledger).returning(*ledger.c, sort_by_parameter_order=True), [
+        {"agency_id": j.item.agency_id, "item_id": j.item.id, "revision": j.delivery.revision,
+         "delivery_id": j.delivery.id, "entry_type": EntryType.PUBLICATION, "channel": j.delivery.channel,
+         "category": j.revision.category, "kind": j.revision.kind, "index_no": j.item.index_no,
+         "title": j.revision.title, "published_at": now, "local_date": local.date(), "year": local.year,
+         "source": "pipeline", "created_at": now} for j in jobs]).all()
+    record_events(session, [
+        Action(SYSTEM, "publish", f"delivery:{j.delivery.id}",
+               {"item": j.item.id, "revision": j.delivery.revision, "channel": j.delivery.channel,
+                "remote_id": j.delivery.remote_id, "ledger": ledger_refs([entry])})
+        for j, entry in zip(jobs, entries, strict=True)], now=now)
 
 
-def _stale(session: Session, delivery: Delivery) -> str:
+def _stale(item: Item | None, delivery: Delivery) -> str:
     """Why this delivery must not go out (re-checked at send time, whatever the message said), or ''."""
-    item = session.get(Item, delivery.item_id)
     if item is None:
         return "no such item"
     if item.status == ItemStatus.WITHDRAWN:
@@ -376,13 +468,15 @@ def _stale(session: Session, delivery: Delivery) -> str:
     return ""
 
 
-def _ambiguous(session: Session, delivery: Delivery) -> bool:
-    """May an earlier try have reached the channel unanswered? Until a later try settles it, yes: a worker
-    that died mid-call, an unknown outcome, or a lookup that failed. Deferrals and replays settle nothing."""
-    outcomes = session.exec(select(Attempt.outcome).where(Attempt.delivery_id == delivery.id)
-                            .order_by(Attempt.id.desc()).limit(100)).all()
-    settled = next((o for o in outcomes if o not in ("deferred", "replay")), None)
-    return settled in AMBIGUOUS
+def _doubtful(session: Session, ids: list[int]) -> set[int]:
+    """Those of `ids` an earlier try of which may have reached the channel unanswered, until a later try
+    settled it: a worker that died mid-call, an unknown outcome, or a lookup that failed. Deferrals and
+    replays settle nothing. Read before this try's attempt is written."""
+    latest = (select(Attempt.delivery_id, sa.func.max(Attempt.id).label("last"))
+              .where(Attempt.delivery_id.in_(ids), Attempt.outcome.not_in(("deferred", "replay")))
+              .group_by(Attempt.delivery_id).subquery())
+    query = select(Attempt.delivery_id).join(latest, Attempt.id == latest.c.last).where(Attempt.outcome.in_(AMBIGUOUS))
+    return set(session.scalars(query))
 
 
 def _channel_off(settings: Settings, delivery: Delivery) -> str:
@@ -392,6 +486,11 @@ def _channel_off(settings: Settings, delivery: Delivery) -> str:
     if not config.enabled:
         return f"channel {delivery.channel} is disabled; enable it and gongkai retry"
     return ""
+
+
+def batches(delivery_ids: list[int], size: int) -> list[list[int]]:
+    """Batches of ids, in order (a message's, or a dispatcher thread's): an approval's deliveries go together."""
+    return [delivery_ids[i:i + size] for i in range(0, len(delivery_ids), size)]
 
 
 def due_deliveries(session: Session, *, now: datetime, grace: float, limit: int = 1000) -> list[int]:
@@ -406,6 +505,13 @@ def due_deliveries(session: Session, *, now: datetime, grace: float, limit: int 
 
 
 def mark_enqueued(session: Session, ids: list[int], now: datetime) -> None:
+    """A hint for the sweep's grace period. Rows are locked in id order and rows another transaction holds are
+    skipped: concurrent sweeps and approvals marking overlapping ids deadlocked on PostgreSQL (bench/chaos.py)."""
+    if not ids:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        locked = select(Delivery.id).where(Delivery.id.in_(ids)).order_by(Delivery.id).with_for_update(skip_locked=True)
+        ids = list(session.scalars(locked))
     if ids:
         session.execute(sa.update(Delivery).where(Delivery.id.in_(ids)).values(enqueued_at=now))
 

@@ -14,7 +14,7 @@ from celery import Celery
 
 from pipeline.config import Settings
 from pipeline.db import session_scope
-from pipeline.delivery import due_deliveries, mark_enqueued
+from pipeline.delivery import batches, due_deliveries, mark_enqueued
 from pipeline.models import utcnow
 
 log = logging.getLogger("gongkai.queue")
@@ -31,20 +31,24 @@ def _producer(broker_url: str) -> Celery:
 
 
 def enqueue(settings: Settings, db: sa.Engine, delivery_ids: list[int], *, countdown: float | None = None) -> int:
-    """Send one message per delivery (after commit). A failed send is logged: the sweep covers it."""
+    """Send the ids in messages of up to queue.batch_size (after commit). A failed send is logged: the sweep
+    covers it."""
     if not settings.queue.broker_url or not delivery_ids:
         return 0
     producer = _producer(settings.queue.broker_url)
-    sent = []
+    sent: list[int] = []
     try:
-        for delivery_id in delivery_ids:
-            producer.send_task(DELIVER, args=[delivery_id], countdown=countdown)
-            sent.append(delivery_id)
+        for batch in batches(delivery_ids, settings.queue.batch_size):
+            producer.send_task(DELIVER, args=[batch], countdown=countdown)
+            sent.extend(batch)
     except Exception as e:  # noqa: BLE001  (the broker is down: the sweep will enqueue them later)
         missed = len(delivery_ids) - len(sent)
         log.warning("could not enqueue %d deliveries (%s); the sweep will pick them up", missed, e)
-    with session_scope(db) as session:
-        mark_enqueued(session, sent, utcnow())
+    try:
+        with session_scope(db) as session:
+            mark_enqueued(session, sent, utcnow())
+    except sa.exc.DBAPIError as e:  # the messages are out; the hint only spares the sweep a duplicate message
+        log.warning("sent %d deliveries but could not mark them enqueued (%s)", len(sent), e)
     return len(sent)
 
 

@@ -78,6 +78,7 @@ def environment() -> Environment:
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
         keep_trailing_newline=True,
+        auto_reload=False,  # templates ship with the package: no stat() of the file on every render
     )
     env.filters["date"] = lambda value: value.strftime(SHANGHAI_DATE) if isinstance(value, date | datetime) else ""
     return env
@@ -87,11 +88,12 @@ def render_template(name: str, context: dict[str, Any]) -> str:
     return environment().get_template(name).render(**context)
 
 
-def template_names(kind: str, *, skip: tuple[str, ...] = ()) -> list[str]:
+@cache  # templates/ is part of the installed package: read once per process, not once per delivery
+def template_names(kind: str, *, skip: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The per-message templates of a channel kind: every file in templates/<kind>/ not starting with '_'."""
     folder = TEMPLATES / kind
-    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("_")
-                  and p.name not in skip) if folder.is_dir() else []
+    return tuple(sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("_")
+                        and p.name not in skip)) if folder.is_dir() else ()
 
 
 @cache

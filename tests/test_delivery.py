@@ -10,6 +10,7 @@ from doubles.scripted import (
     HAS_IT,
     LOST_ANSWER,
     LOST_REQUEST,
+    OK,
     PERMANENT,
     THROTTLED,
     TRANSIENT,
@@ -21,9 +22,12 @@ from sqlmodel import select
 
 import channels
 from channels import ChannelConfig, Receipt, TransientChannelError
+from pipeline import delivery as delivery_module
+from pipeline import dispatcher as dispatcher_module
 from pipeline import workflow
+from pipeline.audit import verify_trail
 from pipeline.config import _channel_config
-from pipeline.delivery import Engine, claim, deliver_one, replay_delivery
+from pipeline.delivery import Engine, claim, deliver_batch, deliver_one, replay_delivery
 from pipeline.dispatcher import run_dispatcher
 from pipeline.models import Attempt, Delivery, DeliveryStatus, EntryType, Item, ItemStatus, LedgerEntry, utcnow
 from pipeline.ratelimit import RateLimiter
@@ -362,3 +366,88 @@ def test_retries_after_a_replay_start_counting_afresh(env, engine):
     assert deliver_one(engine, delivery.id).status == "retry_wait"  # one more failure is not the end
     expire_lease(env, delivery.id)
     assert deliver_one(engine, delivery.id).status == "published"
+
+
+# --- batches: one message, one claim and one record for several deliveries -------------------------------
+
+
+def test_a_batch_publishes_each_of_its_deliveries_once_and_skips_what_it_cannot_claim(env, engine):
+    ids = [delivery_of(env, approved(env)).id for _ in range(3)]
+    outcomes = deliver_batch(engine, [*ids, ids[0], 999_999])  # a repeated id and one that does not exist
+    assert [(o.delivery_id, o.status) for o in outcomes] == [*((i, "published") for i in ids), (999_999, "skipped")]
+    assert [e.delivery_id for e in ledger(env)] == ids
+    assert [op for op, _ in Scripted.calls] == ["publish"] * 3
+    assert all(attempts(env, i) == ["published"] for i in ids)
+    with env.session() as session:
+        assert verify_trail(session).ok  # one publish event per delivery, chained in order
+
+
+def test_each_delivery_of_a_batch_gets_its_own_outcome(env, engine):
+    Scripted.reset(OK, TRANSIENT, PERMANENT)
+    ids = [delivery_of(env, approved(env)).id for _ in range(3)]
+    gone = approved(env)
+    withdraw(env, gone)  # cancelled before any worker ran: nothing to claim
+    outcomes = deliver_batch(engine, [*ids, delivery_of(env, gone).id])
+    assert [o.status for o in outcomes] == ["published", "retry_wait", "dead", "skipped"]
+    assert [e.delivery_id for e in ledger(env)] == ids[:1]
+    assert [attempts(env, i) for i in ids] == [["published"], ["transient"], ["permanent"]]
+
+
+def test_a_delivery_whose_lease_runs_out_while_its_batch_is_sent_is_not_sent(env, engine, monkeypatch):
+    first, second = (delivery_of(env, approved(env)).id for _ in range(2))
+    now = utcnow()
+    engine.clock = lambda: now
+    real_publish = Scripted.publish
+
+    def slow_publish(self, message):  # the first call takes over half the lease
+        nonlocal now
+        receipt = real_publish(self, message)
+        now += timedelta(seconds=env.settings.queue.lease_seconds / 2 + 1)
+        return receipt
+
+    monkeypatch.setattr(Scripted, "publish", slow_publish)
+    outcomes = deliver_batch(engine, [first, second])
+    assert [o.status for o in outcomes] == ["published", "retry_wait"]
+    assert len(Scripted.calls) == 1  # another worker may take the second over: it was not sent
+    assert attempts(env, second) == ["deferred"]
+    assert delivery_of(env, approved_item_of(env, second)).claim_token is None
+
+
+def test_a_batch_records_only_what_it_still_holds(env, engine, monkeypatch):
+    first, second = (delivery_of(env, approved(env)).id for _ in range(2))
+    real_publish = Scripted.publish
+
+    def taken_over(self, message):  # meanwhile another worker takes the second over (its lease had expired)
+        if len(Scripted.calls) == 0:
+            expire_lease(env, second)
+            with env.session() as session:
+                assert claim(session, second, token="other", now=utcnow(), lease=60) is not None
+        return real_publish(self, message)
+
+    monkeypatch.setattr(Scripted, "publish", taken_over)
+    outcomes = deliver_batch(engine, [first, second])
+    assert [o.status for o in outcomes] == ["published", "lost-claim"]
+    assert [e.delivery_id for e in ledger(env)] == [first]  # the second is the other worker's to record
+    row = delivery_of(env, approved_item_of(env, second))
+    assert (row.status, row.claim_token) == (DeliveryStatus.SENDING, "other")
+
+
+def approved_item_of(env, delivery_id: int) -> int:
+    with env.session() as session:
+        return session.get(Delivery, delivery_id).item_id
+
+
+def test_the_dispatcher_delivers_in_batches_of_queue_batch_size(env, engine, monkeypatch):
+    env.settings.queue.batch_size = 2
+    ids = [delivery_of(env, approved(env)).id for _ in range(5)]
+    batches = []
+    real = delivery_module.deliver_batch
+
+    def recording(engine_, batch, **kwargs):
+        batches.append(list(batch))
+        return real(engine_, batch, **kwargs)
+
+    monkeypatch.setattr(dispatcher_module, "deliver_batch", recording)
+    outcomes = run_dispatcher(engine, until_idle=True)
+    assert sorted(o.delivery_id for o in outcomes if o.status == "published") == ids
+    assert sorted(batches) == [ids[0:2], ids[2:4], ids[4:5]]

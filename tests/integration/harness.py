@@ -238,10 +238,10 @@ class Platform:
         assert done.returncode == 0, f"gongkai {' '.join(args)} exited {done.returncode}: {done.stderr}"
         return done
 
-    def forge(self, delivery_id: int) -> None:
+    def forge(self, payload: object) -> None:
         """A deliver message from outside the pipeline: straight onto the broker, no enqueue(), no outbox."""
         with Celery("forger", broker=self.redis.url) as app:
-            app.send_task(DELIVER, args=[delivery_id])
+            app.send_task(DELIVER, args=[payload])
 
     def broker_idle(self) -> bool:
         """Nothing waiting in the queue and nothing delivered but unacknowledged."""

@@ -103,8 +103,9 @@ def test_forged_messages_for_an_item_in_review_or_withdrawn_publish_nothing(make
     with session_scope(platform.engine) as session:  # withdrawn after approval, before any worker ran
         workflow.withdraw_item(session, settings=platform.settings, agency_code="tjj", item_id=withdrawn_item,
                                actor="zhaoliu", reason="数据有误，撤回")
-    platform.forge(forged.id)
-    platform.forge(withdrawn.id)
+    platform.forge(forged.id)  # a message of one id, as before batches
+    platform.forge([withdrawn.id, forged.id])  # a batch
+    platform.forge("1; drop table delivery")  # not ids at all
     enqueue(platform.settings, platform.engine, [control.id])
     wait_for(lambda: platform.statuses() == Counter(cancelled=2, published=1) and platform.broker_idle(),
              timeout=60, what="the forged messages handled and the control published", explain=platform.explain)
@@ -117,6 +118,7 @@ def test_forged_messages_for_an_item_in_review_or_withdrawn_publish_nothing(make
     assert withdrawn_row.attempts == 0  # the worker found nothing to claim: the withdrawal had cancelled it
     log = platform.processes.started[0].log.read_text(encoding="utf-8")
     assert f"delivery {forged.id} not sent: revision 1 of item {in_review.item_id} is not approved" in log
+    assert "message ignored: '1; drop table delivery' is not a list of delivery ids" in log
 
 
 def busiest_second(arrivals: list[float]) -> int:
