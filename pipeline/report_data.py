@@ -71,32 +71,37 @@ class ReportData:
 
 
 def build_reports(session: Session, *, settings: Settings, codes: list[str], year: int,
-                  version: str) -> list[ReportData]:
-    """Reports of the agencies `codes` (in that order): seven queries however many agencies there are."""
+                  version: str) -> tuple[list[ReportData], list[ReportData]]:
+    """Reports of the agencies `codes` (in that order) for `year`, and for the year before only the tables the
+    cross-year rules compare (二 and 三): eight queries however many agencies there are."""
     rows = {a.code: a for a in session.exec(select(Agency).where(Agency.code.in_(codes))).all()}
     missing = [code for code in codes if code not in rows]
     if missing:
         raise ConfigError(f"agency {', '.join(missing)} has no database row; run gongkai init")
     ids = [rows[code].id for code in codes]
-    kinds = kind_counts(session, agency_ids=ids, year=year)
+    kinds = kind_counts(session, agency_ids=ids, years=[year, year - 1])
     channels = channel_counts(session, agency_ids=ids, year=year)
     figures = figures_upto(session, agency_ids=ids, year=year)
-    requests = request_counts(session, agency_ids=ids, year=year)
+    requests = {y: request_counts(session, agency_ids=ids, year=y) for y in (year, year - 1)}
     appeals = appeal_counts(session, agency_ids=ids, year=year)
     published = published_reports(session, agency_ids=ids, year=year)
-    reports = []
+    reports, previous = [], []
     for code in codes:
         agency, row = settings.agencies[code], rows[code]
+        values = _figure_values(figures[row.id])
         report = ReportData(row.id, code, agency.name, agency.display_publisher, year, version,
                             published=published.get(row.id))
-        values = _figure_values(figures[row.id])
-        _table2(report, kinds[row.id], values)
-        _table3(report, requests[row.id])
+        _table2(report, kinds[year][row.id], values)
+        _table3(report, requests[year][row.id])
         _table4(report, appeals[row.id])
         report.channels = _channels(settings, code, channels[row.id])
-        _numbers(report, kinds[row.id], values)
+        _numbers(report, kinds[year][row.id], values)
         reports.append(report)
-    return reports
+        before = ReportData(row.id, code, agency.name, agency.display_publisher, year - 1, version)
+        _table2(before, kinds[year - 1][row.id], {y: keys for y, keys in values.items() if y < year})
+        _table3(before, requests[year - 1][row.id])
+        previous.append(before)
+    return reports, previous
 
 
 def _figure_values(by_year: dict[int, dict[str, Any]]) -> dict[int, dict[str, Decimal]]:
@@ -167,7 +172,7 @@ def _table4(report: ReportData, counts: dict[tuple[str, str], int]) -> None:
         report.sources.update({f"t4.{block}.{column}": "register" for column, _ in T4_COLUMNS})
 
 
-def _channels(settings: Settings, code: str, counts: dict[tuple[str, str, str, int], int]) -> list[ChannelFigures]:
+def _channels(settings: Settings, code: str, counts: dict[tuple[str, str, int], int]) -> list[ChannelFigures]:
     configured = settings.agencies[code].channels
     names = list(configured) + sorted({key[0] for key in counts} - set(configured))
     result = []
@@ -177,7 +182,7 @@ def _channels(settings: Settings, code: str, counts: dict[tuple[str, str, str, i
             continue
         categories: dict[str, int] = {}
         months = [0] * 12
-        for (_, category, _, month), n in mine.items():
+        for (_, category, month), n in mine.items():
             categories[category] = categories.get(category, 0) + n
             months[month - 1] += n
         result.append(ChannelFigures(name, channel_kind(settings, name), channel_label(settings, name),

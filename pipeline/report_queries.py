@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from json.encoder import encode_basestring
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from pipeline.audit import canonical
 from pipeline.ledger import item_key, month_of, net
 from pipeline.models import Appeal, DisclosureRequest, EntryType, LedgerEntry, Revision
 
@@ -31,44 +36,60 @@ def _bounds(year: int) -> tuple[date, date]:
     return date(year, 1, 1), date(year, 12, 31)
 
 
-def kind_counts(session: Session, *, agency_ids: list[int], year: int) -> dict[int, dict[str, KindCounts]]:
-    """Per agency and kind: distinct items (one item = all its channels and revisions)."""
-    validity = Revision.validity
+def kind_counts(session: Session, *, agency_ids: list[int],
+                years: list[int]) -> dict[int, dict[int, dict[str, KindCounts]]]:
+    """Per year, agency and kind: distinct items (one item = all its channels and revisions), every year
+    from one pass over the agencies' history (a report needs its year's and the year before's)."""
     inner = (
         select(LedgerEntry.agency_id, LedgerEntry.kind, item_key().label("item"),
                sa.func.min(sa.case((LedgerEntry.entry_type == EntryType.PUBLICATION, LedgerEntry.year))).label("first"),
-               sa.func.sum(net()).label("net"),
-               sa.func.max(sa.case(((LedgerEntry.year == year) & (validity == "废止"), 1), else_=0)).label("abolished"),
-               sa.func.max(sa.case((validity.in_(INVALID), 1), else_=0)).label("invalid"))
+               *[column for year in years for column in _item_state(year)])
         .select_from(LedgerEntry)
         .outerjoin(Revision, (Revision.item_id == LedgerEntry.item_id) & (Revision.number == LedgerEntry.revision))
-        .where(LedgerEntry.agency_id.in_(agency_ids), LedgerEntry.kind.in_(COUNTED_KINDS), LedgerEntry.year <= year)
+        .where(LedgerEntry.agency_id.in_(agency_ids), LedgerEntry.kind.in_(COUNTED_KINDS),
+               LedgerEntry.year <= max(years))
         .group_by(LedgerEntry.agency_id, LedgerEntry.kind, item_key())
     ).subquery()
-    alive = inner.c.net > 0
-    query = (select(inner.c.agency_id, inner.c.kind,
-                    sa.func.sum(sa.case((alive & (inner.c.first == year), 1), else_=0)),
-                    sa.func.sum(sa.case((alive, 1), else_=0)),
-                    sa.func.sum(inner.c.abolished),
-                    sa.func.sum(sa.case((alive & (inner.c.invalid == 0), 1), else_=0)))
+    query = (select(inner.c.agency_id, inner.c.kind, *[column for year in years for column in _counts(inner, year)])
              .group_by(inner.c.agency_id, inner.c.kind))
-    result: dict[int, dict[str, KindCounts]] = {agency_id: {} for agency_id in agency_ids}
+    result: dict[int, dict[int, dict[str, KindCounts]]] = {y: {a: {} for a in agency_ids} for y in years}
     for agency_id, kind, *numbers in session.exec(query).all():
-        result[agency_id][kind] = KindCounts(*(int(n or 0) for n in numbers))
+        for n, year in enumerate(years):
+            result[year][agency_id][kind] = KindCounts(*(int(v or 0) for v in numbers[4 * n:4 * n + 4]))
     return result
 
 
+def _item_state(year: int) -> list[Any]:
+    """An item at the end of `year`: its net count, a revision marked 废止 published in the year, any published
+    revision marked 废止 or 失效 (rows of later years count for nothing)."""
+    validity, entry_year = Revision.validity, LedgerEntry.year
+    return [sa.func.sum(sa.case((entry_year <= year, net()), else_=0)).label(f"net_{year}"),
+            sa.func.max(sa.case(((entry_year == year) & (validity == "废止"), 1), else_=0)).label(f"abolished_{year}"),
+            sa.func.max(sa.case(((entry_year <= year) & validity.in_(INVALID), 1), else_=0)).label(f"invalid_{year}")]
+
+
+def _counts(items: Any, year: int) -> list[Any]:
+    """KindCounts of `year` over the items (an item first published in a later year adds zeros)."""
+    c = items.c
+    alive = c[f"net_{year}"] > 0
+    return [sa.func.sum(sa.case((alive & (c.first == year), 1), else_=0)),         # new
+            sa.func.sum(sa.case((alive, 1), else_=0)),                             # total
+            sa.func.sum(c[f"abolished_{year}"]),                                   # abolished
+            sa.func.sum(sa.case((alive & (c[f"invalid_{year}"] == 0), 1), else_=0))]  # in_force
+
+
 def channel_counts(session: Session, *, agency_ids: list[int],
-                   year: int) -> dict[int, dict[tuple[str, str, str, int], int]]:
-    """Per agency: net entries by (channel, category, kind, month) in the year."""
+                   year: int) -> dict[int, dict[tuple[str, str, int], int]]:
+    """Per agency: net entries by (channel, category, month) in the year, in that order (the order in which the
+    report lists a channel's categories)."""
     month = month_of()
-    query = (select(LedgerEntry.agency_id, LedgerEntry.channel, LedgerEntry.category, LedgerEntry.kind, month,
-                    sa.func.sum(net()))
+    groups = (LedgerEntry.agency_id, LedgerEntry.channel, LedgerEntry.category, month)
+    query = (select(*groups, sa.func.sum(net()))
              .where(LedgerEntry.agency_id.in_(agency_ids), LedgerEntry.year == year)
-             .group_by(LedgerEntry.agency_id, LedgerEntry.channel, LedgerEntry.category, LedgerEntry.kind, month))
-    result: dict[int, dict[tuple[str, str, str, int], int]] = {agency_id: {} for agency_id in agency_ids}
-    for agency_id, channel, category, kind, m, count in session.exec(query).all():
-        result[agency_id][(channel, category, kind, int(m))] = int(count)
+             .group_by(*groups).order_by(*groups))
+    result: dict[int, dict[tuple[str, str, int], int]] = {agency_id: {} for agency_id in agency_ids}
+    for agency_id, channel, category, m, count in session.exec(query).all():
+        result[agency_id][(channel, category, int(m))] = int(count)
     return result
 
 
@@ -125,3 +146,27 @@ def published_reports(session: Session, *, agency_ids: list[int], year: int) -> 
     for agency_id, index_no, published_on in session.exec(query).all():
         found.setdefault(agency_id, (index_no, published_on))
     return found
+
+
+_LEDGER = LedgerEntry.__table__
+_COLUMNS = sorted(_LEDGER.columns, key=lambda column: column.name)  # canonical() sorts the keys
+_ROW = "{" + ",".join(f"{encode_basestring(column.name)}:%s" for column in _COLUMNS) + "}"
+# a value as canonical() writes it (dates as pipeline.audit._plain does); any other type goes through canonical()
+_VALUE: dict[type, Callable[[Any], str]] = {
+    str: encode_basestring, int: int.__repr__, type(None): lambda _: "null",
+    date: lambda value: f'"{value.isoformat()}"', datetime: lambda value: f'"{value.astimezone(UTC).isoformat()}"'}
+
+
+def ledger_hashes(session: Session, *, agency_ids: list[int], year: int) -> dict[int, str]:
+    """Per agency, pipeline.audit.ledger_state_hashes (its rows of the year in id order, each row's content hash),
+    the same digests from plain rows instead of ORM objects: a year of every agency is a million rows."""
+    digests = {agency_id: hashlib.sha256() for agency_id in agency_ids}
+    # streamed; ordered by agency first, so that PostgreSQL's cursor walks the (agency_id, year) index instead
+    # of the whole table in id order
+    query = (select(*_COLUMNS).where(_LEDGER.c.agency_id.in_(agency_ids), _LEDGER.c.year == year)
+             .order_by(_LEDGER.c.agency_id, _LEDGER.c.id).execution_options(yield_per=10_000))
+    encoder, sha256 = _VALUE.get, hashlib.sha256
+    for row in session.execute(query):
+        content = sha256((_ROW % tuple([encoder(type(v), canonical)(v) for v in row])).encode()).hexdigest()
+        digests[row.agency_id].update(f"{row.id}:{content}\n".encode())
+    return {agency_id: digest.hexdigest() for agency_id, digest in digests.items()}
