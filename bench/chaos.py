@@ -2,11 +2,12 @@
 
 For M minutes the driver submits items (some scheduled a little ahead), passes them through the three
 review levels, withdraws some scheduled ones before they are due and replays dead letters, while it
-SIGKILLs celery workers at random, SIGKILLs and restarts its own redis-server, cuts every PostgreSQL
-connection of its own database (pg_terminate_backend: the machine's server is shared and is not
-restarted), and the webhook receiver fails (5xx, hangs past the client's timeout), throttles (429 with
-Retry-After) and "commits, then drops the connection". Then the faults stop, the queue drains, and the
-invariants are checked and printed as a table; the exit status is 1 if any fails.
+SIGKILLs celery workers at random, SIGKILLs and restarts its own redis-server, crashes its own PostgreSQL
+cluster (bench/pgcluster.py: `pg_ctl stop -m immediate`, down for a few seconds, then started again, which
+runs crash recovery) while the workload goes on, and the webhook receiver fails (5xx, hangs past the
+client's timeout), throttles (429 with Retry-After) and "commits, then drops the connection". Then the
+faults stop, the queue drains, and the invariants are checked and printed as a table; the exit status is 1
+if any fails.
 
     python bench/chaos.py               # 5 minutes
     python bench/chaos.py --minutes 10
@@ -18,10 +19,12 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from datetime import date, timedelta
@@ -34,7 +37,6 @@ from common import (
     ROOT,
     SECRET,
     RedisServer,
-    database,
     make_platform,
     print_machine,
     print_table,
@@ -43,6 +45,7 @@ from common import (
     wait_for,
     write_config,
 )
+from pgcluster import RECOVERY, PgCluster
 from sqlmodel import select
 
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
@@ -107,22 +110,28 @@ class ChaosSink(Sink):
 class Chaos:
     """The platform, its processes and the faults of one run."""
 
-    def __init__(self, directory: Path, db_url: str, seed: int) -> None:
+    def __init__(self, directory: Path, cluster: PgCluster, seed: int) -> None:
         self.directory = directory
         self.random = random.Random(seed)
+        self.cluster = cluster
+        self.pg_restart: threading.Thread | None = None
+        self.pg_down: list[float] = []  # seconds from each crash until PostgreSQL accepted connections again
+        self.pg_error: BaseException | None = None
+        db_url = cluster.create_database("gongkai_chaos")
         self.redis = RedisServer(directory / "redis").__enter__()
         self.sink = ChaosSink().start()
         config = write_config(directory, db_url=db_url, broker_url=self.redis.url, sink=self.sink, queue=QUEUE)
         config.chmod(0o600)  # it holds the channels' signing secret
         self.platform = make_platform(config)
         self.settings, self.engine = self.platform.settings, self.platform.engine
-        self.db_name = sa.make_url(db_url).database
         self.workers = [self._worker(n) for n in range(WORKERS)]
         self.beat = self._beat()
         self.faults: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
         self.scheduled: list[tuple[int, float]] = []  # (item id, publish time) of approved scheduled items
         self.refused: set[str] = set()
+        self.exited: list[str] = []  # workers found dead that no fault killed
+        self.step_errors: Counter[str] = Counter()  # workload steps that failed on other database errors
 
     def _worker(self, n: int) -> subprocess.Popen[bytes]:
         return start_celery("worker", self.platform.config, self.directory, f"worker{n}", concurrency=8)
@@ -136,6 +145,8 @@ class Chaos:
                                     stderr=subprocess.STDOUT, start_new_session=True)
 
     def close(self) -> None:
+        if self.pg_restart is not None:
+            self.pg_restart.join(timeout=300)  # a start in progress ends before the cluster is removed
         for proc in [*self.workers, self.beat]:
             stop(proc, grace=5)
         self.redis.__exit__()
@@ -145,6 +156,7 @@ class Chaos:
     # --- faults ---------------------------------------------------------------------------------------
 
     def kill_worker(self) -> None:
+        self.exited += [f"worker{n} (exit {w.returncode})" for n, w in enumerate(self.workers) if w.poll() is not None]
         n = self.random.randrange(len(self.workers))
         os.killpg(self.workers[n].pid, signal.SIGKILL)
         self.workers[n].wait(timeout=10)
@@ -159,14 +171,29 @@ class Chaos:
         self.redis.__enter__()  # same port and directory: the AOF brings the queue back
         self.faults["redis SIGKILLed and restarted"] += 1
 
-    def cut_postgres(self) -> None:
-        statement = sa.text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                            "WHERE datname = :name AND pid <> pg_backend_pid()")
-        with self.engine.connect() as connection:
-            cut = connection.execute(statement, {"name": self.db_name}).scalar_one()
-        self.engine.dispose()
-        self.faults["postgres connections terminated"] += 1
-        self.counts["postgres backends cut"] += cut
+    def restart_postgres(self) -> None:
+        """Crash PostgreSQL in a thread of its own, so that the workload meets the outage as a CLI user would."""
+        if self.pg_restart is None or not self.pg_restart.is_alive():
+            self.pg_restart = threading.Thread(target=self._restart_postgres, args=(self.random.uniform(1, 4),),
+                                               name="postgres-restart", daemon=True)
+            self.pg_restart.start()
+
+    def _restart_postgres(self, down_for: float) -> None:
+        started = time.monotonic()
+        try:
+            self.cluster.restart(mode="immediate", down_for=down_for)
+        except BaseException as e:  # noqa: BLE001  (reported by the driver, which ends the run)
+            self.pg_error = e
+            return
+        self.pg_down.append(time.monotonic() - started)
+        self.faults["postgres crashed and restarted"] += 1
+
+    def wait_postgres(self) -> None:
+        """Wait for a restart in progress; raise if one failed (the server did not come back)."""
+        if self.pg_restart is not None:
+            self.pg_restart.join(timeout=300)
+        if self.pg_error is not None:
+            raise RuntimeError("PostgreSQL did not come back after a crash") from self.pg_error
 
     # --- workload -------------------------------------------------------------------------------------
 
@@ -233,27 +260,52 @@ class Chaos:
         self.counts["dead letters replayed"] += len(chosen)
 
     def step(self) -> None:
-        ids = self.submit(self.random.randint(2, 6))
-        self.review(ids[: max(1, len(ids) - 1)])  # one may stay in review
-        if self.random.random() < 0.3:
-            self.withdraw_scheduled()
-        if self.random.random() < 0.1:
-            self.replay_dead()
+        """One round of CLI work; a round the PostgreSQL outage cuts short is abandoned, as a user would
+        give up on a failed command (what it committed stays, and the sweep sends what it approved)."""
+        try:
+            ids = self.submit(self.random.randint(2, 6))
+            self.review(ids[: max(1, len(ids) - 1)])  # one may stay in review
+            if self.random.random() < 0.3:
+                self.withdraw_scheduled()
+            if self.random.random() < 0.1:
+                self.replay_dead()
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as e:
+            message = str(e.orig or e).splitlines()[0]
+            state = getattr(e.orig, "sqlstate", None) or ""
+            if state[:2] in ("", "08", "57"):  # no server answer, a connection exception, or shutting/starting
+                self.counts["steps cut by postgres"] += 1
+            else:  # not the restart: a deadlock, say; shown in the table
+                self.step_errors[message] += 1
+            print(f"workload step cut short: {message}", file=sys.stderr)
+            time.sleep(0.5)
 
 
-def run(minutes: float, seed: int) -> int:
-    with tempfile.TemporaryDirectory(prefix="gongkai-chaos-") as folder, database("chaos") as db_url:
-        chaos = Chaos(Path(folder), db_url, seed)
+def run(minutes: float, seed: int, logs: Path | None) -> int:
+    with tempfile.TemporaryDirectory(prefix="gongkai-chaos-") as folder, PgCluster() as cluster:
+        print(f"run's database: a private PostgreSQL {cluster.version} cluster on 127.0.0.1:{cluster.port} "
+              "(fsync on, synchronous_commit on)")
+        chaos = Chaos(Path(folder), cluster, seed)
         try:
             return drive(chaos, minutes)
         finally:
             chaos.close()
+            if logs is not None:
+                keep_logs(Path(folder), cluster, logs)
+
+
+def keep_logs(folder: Path, cluster: PgCluster, logs: Path) -> None:
+    """Copy the run's logs (workers, beat, redis, PostgreSQL) before their directories are removed."""
+    logs.mkdir(parents=True, exist_ok=True)
+    for path in [*folder.glob("*.log"), *folder.glob("redis/*.log"), cluster.log]:
+        if path.exists():
+            shutil.copy(path, logs / path.name)
+    print(f"logs kept in {logs}")
 
 
 def drive(chaos: Chaos, minutes: float) -> int:
     chaos.sink.fail_rate, chaos.sink.throttle_rate = FAULT_RATE, THROTTLE_RATE
     faults = {"worker": (chaos.kill_worker, 8, 20), "redis": (chaos.restart_redis, 40, 70),
-              "postgres": (chaos.cut_postgres, 20, 45)}
+              "postgres": (chaos.restart_postgres, 15, 35)}
     started = time.monotonic()
     next_fault = {name: started + chaos.random.uniform(low, high) for name, (_, low, high) in faults.items()}
     while time.monotonic() - started < minutes * 60:
@@ -262,7 +314,10 @@ def drive(chaos: Chaos, minutes: float) -> int:
             if time.monotonic() >= next_fault[name]:
                 fault()
                 next_fault[name] = time.monotonic() + chaos.random.uniform(low, high)
+        if chaos.pg_error is not None:
+            chaos.wait_postgres()  # raises: the server did not come back
         time.sleep(chaos.random.uniform(0.2, 0.8))
+    chaos.wait_postgres()
     chaos.sink.fail_rate = chaos.sink.throttle_rate = 0.0
     chaos.replay_dead()
     workload = time.monotonic() - started
@@ -288,6 +343,7 @@ def report(chaos: Chaos, workload: float, settled: bool) -> int:
         deliveries = list(session.exec(select(Delivery)))
         approved = session.exec(select(sa.func.count()).select_from(Item).where(
             Item.status.in_([ItemStatus.APPROVED, ItemStatus.WITHDRAWN]), Item.index_no.is_not(None))).one()
+        submitted = session.exec(select(sa.func.count()).select_from(Item)).one()
         entries = list(session.exec(select(LedgerEntry).where(LedgerEntry.entry_type == EntryType.PUBLICATION,
                                                               LedgerEntry.source == "pipeline")))
     status = Counter(str(d.status) for d in deliveries)
@@ -302,13 +358,25 @@ def report(chaos: Chaos, workload: float, settled: bool) -> int:
     reasons = Counter((d.last_error or "?").split(":", 1)[-1].strip().replace("|", "/")[:60] for d in deliveries
                       if d.status == DeliveryStatus.DEAD)
     ledger_ok = len(entries) == len(confirmed) == len({e.delivery_id for e in entries})
+    restarts, recoveries = len(chaos.pg_down), chaos.cluster.log_count(RECOVERY)
+    died = chaos.exited + [f"worker{n}" for n, w in enumerate(chaos.workers) if w.poll() is not None]
+    died += ["beat"] if chaos.beat.poll() is not None else []
     checks = {"duplicates seen by channels": duplicates == 0, "accepted but not recorded": not unrecorded,
-              "ledger = confirmed publications": ledger_ok, "lost": not lost, "settled": settled}
+              "ledger = confirmed publications": ledger_ok, "lost": not lost, "settled": settled,
+              "a crash recovery per postgres restart": recoveries == restarts,
+              "workers and beat still running": not died}
     rows = [
         ("chaos workload (s)", f"{workload:.0f}"),
         ("faults", ", ".join(f"{k} x{v}" for k, v in sorted(chaos.faults.items()))),
+        ("PostgreSQL restarts (immediate shutdown = crash)", f"{restarts}, down {_span(chaos.pg_down)} s each, "
+                                                             f"crash recoveries in its log: {recoveries}"),
+        ("workload steps cut short by a restart", chaos.counts["steps cut by postgres"]),
+        ("workload steps failed on another database error", ", ".join(f"{k} x{v}" for k, v in
+                                                                     chaos.step_errors.items()) or 0),
+        ("deadlocks in the PostgreSQL log", chaos.cluster.log_count("deadlock detected")),
+        ("workers or beat that exited on their own (must be 0)", ", ".join(died) or 0),
         ("receiver verdicts", ", ".join(f"{k} {v}" for k, v in sorted(chaos.sink.verdicts().items()))),
-        ("items submitted / approved / withdrawn before due", f"{chaos.counts['submitted']} / {approved} / "
+        ("items submitted / approved / withdrawn before due", f"{submitted} / {approved} / "
                                                                 f"{chaos.counts['withdrawn']}"),
         ("deliveries (3 webhook channels per item)", f"{len(deliveries)}: "
                                                      + ", ".join(f"{k} {v}" for k, v in sorted(status.items()))),
@@ -328,14 +396,20 @@ def report(chaos: Chaos, workload: float, settled: bool) -> int:
     return 0 if all(checks.values()) else 1
 
 
+def _span(values: list[float]) -> str:
+    return f"{min(values):.1f}-{max(values):.1f}" if values else "-"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=5.0, help="length of the chaos phase (default 5)")
     parser.add_argument("--smoke", action="store_true", help="CI: about 45 s of chaos")
     parser.add_argument("--seed", type=int, default=20261126, help="seed of the faults and the workload")
+    parser.add_argument("--logs", type=Path, help="copy the run's logs (workers, beat, redis, PostgreSQL) there")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # SIGTERM, like Ctrl-C, runs the cleanup below
     print_machine()
-    sys.exit(run(0.75 if args.smoke else args.minutes, args.seed))
+    sys.exit(run(0.75 if args.smoke else args.minutes, args.seed, args.logs))
 
 
 if __name__ == "__main__":
