@@ -10,8 +10,10 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,6 +46,21 @@ def _sha(text: str) -> str:
 def ledger_row_hash(entry: LedgerEntry) -> str:
     """The content hash of one ledger row (every column)."""
     return _sha(canonical({c.name: getattr(entry, c.name) for c in LedgerEntry.__table__.columns}))
+
+
+LEDGER_COLUMNS = sorted(LedgerEntry.__table__.columns, key=lambda column: column.name)  # canonical() sorts keys
+_ROW = "{" + ",".join(f"{encode_basestring(column.name)}:%s" for column in LEDGER_COLUMNS) + "}"
+# a value as canonical() writes it (dates as _plain does); any other type goes through canonical()
+_VALUE: dict[type, Callable[[Any], str]] = {
+    str: encode_basestring, int: int.__repr__, type(None): lambda _: "null",
+    date: lambda value: f'"{value.isoformat()}"', datetime: lambda value: f'"{value.astimezone(UTC).isoformat()}"'}
+
+
+def plain_row_hash(row: Any) -> str:
+    """ledger_row_hash of a plain row of LEDGER_COLUMNS (in that order), without ORM objects: for the million
+    rows of a report year or an import (tests/test_report_hash.py checks that the two agree)."""
+    encoder = _VALUE.get
+    return _sha(_ROW % tuple([encoder(type(v), canonical)(v) for v in row]))
 
 
 def ledger_refs(entries: list[LedgerEntry]) -> list[list[Any]]:

@@ -190,10 +190,13 @@ class LedgerEntry(SQLModel, table=True):
     """Append-only: one entry per confirmed publication, and one reversal per withdrawal."""
 
     __tablename__ = "ledger_entry"
-    __table_args__ = (sa.UniqueConstraint("delivery_id", "entry_type", name="uq_ledger_delivery_type"),)
+    __table_args__ = (
+        sa.UniqueConstraint("delivery_id", "entry_type", name="uq_ledger_delivery_type"),
+        sa.Index("ix_ledger_entry_agency_year", "agency_id", "year"),  # one agency's year: a report's reads
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    agency_id: int = Field(foreign_key="agency.id", index=True)
+    agency_id: int = Field(foreign_key="agency.id")
     item_id: int | None = Field(default=None, foreign_key="item.id")
     revision: int | None = None
     delivery_id: int | None = Field(default=None, foreign_key="delivery.id")

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from json.encoder import encode_basestring
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from pipeline.audit import canonical
+from pipeline.audit import LEDGER_COLUMNS, plain_row_hash
 from pipeline.ledger import item_key, month_of, net
 from pipeline.models import Appeal, DisclosureRequest, EntryType, LedgerEntry, Revision
 
@@ -148,25 +146,15 @@ def published_reports(session: Session, *, agency_ids: list[int], year: int) -> 
     return found
 
 
-_LEDGER = LedgerEntry.__table__
-_COLUMNS = sorted(_LEDGER.columns, key=lambda column: column.name)  # canonical() sorts the keys
-_ROW = "{" + ",".join(f"{encode_basestring(column.name)}:%s" for column in _COLUMNS) + "}"
-# a value as canonical() writes it (dates as pipeline.audit._plain does); any other type goes through canonical()
-_VALUE: dict[type, Callable[[Any], str]] = {
-    str: encode_basestring, int: int.__repr__, type(None): lambda _: "null",
-    date: lambda value: f'"{value.isoformat()}"', datetime: lambda value: f'"{value.astimezone(UTC).isoformat()}"'}
-
-
 def ledger_hashes(session: Session, *, agency_ids: list[int], year: int) -> dict[int, str]:
     """Per agency, pipeline.audit.ledger_state_hashes (its rows of the year in id order, each row's content hash),
     the same digests from plain rows instead of ORM objects: a year of every agency is a million rows."""
     digests = {agency_id: hashlib.sha256() for agency_id in agency_ids}
     # streamed; ordered by agency first, so that PostgreSQL's cursor walks the (agency_id, year) index instead
     # of the whole table in id order
-    query = (select(*_COLUMNS).where(_LEDGER.c.agency_id.in_(agency_ids), _LEDGER.c.year == year)
-             .order_by(_LEDGER.c.agency_id, _LEDGER.c.id).execution_options(yield_per=10_000))
-    encoder, sha256 = _VALUE.get, hashlib.sha256
+    ledger = LedgerEntry.__table__
+    query = (select(*LEDGER_COLUMNS).where(ledger.c.agency_id.in_(agency_ids), ledger.c.year == year)
+             .order_by(ledger.c.agency_id, ledger.c.id).execution_options(yield_per=10_000))
     for row in session.execute(query):
-        content = sha256((_ROW % tuple([encoder(type(v), canonical)(v) for v in row])).encode()).hexdigest()
-        digests[row.agency_id].update(f"{row.id}:{content}\n".encode())
+        digests[row.agency_id].update(f"{row.id}:{plain_row_hash(row)}\n".encode())
     return {agency_id: digest.hexdigest() for agency_id, digest in digests.items()}
