@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
+
+from pipeline.itemfile import SHANGHAI
 
 GOOD_FRONT = """title: 2019年台州市国民经济和社会发展统计公报
 category: 统计数据
@@ -44,7 +46,7 @@ def jsonl(*records: dict) -> bytes:
     return "\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode()
 
 
-TOMORROW = (date.today() + timedelta(days=1)).isoformat()
+TOMORROW = (datetime.now(SHANGHAI).date() + timedelta(days=1)).isoformat()  # the agency's tomorrow
 
 # name -> (file name, content, expected line, text the message must contain)
 MALFORMED = {
