@@ -64,6 +64,9 @@ def _version(name: str) -> str:
 
 
 def print_machine() -> None:
+    """Print the machine's facts; and from now on SIGTERM ends the script through its `finally` blocks (which
+    stop every process and drop every database it started), as Ctrl-C does."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     facts = machine()
     print("machine: " + "; ".join(f"{k} {v}" for k, v in facts.items()))
 
@@ -373,6 +376,17 @@ def pending_deliveries(p: Platform) -> list[int]:
     with session_scope(p.engine) as session:
         return list(session.exec(select(Delivery.id).where(Delivery.status == DeliveryStatus.PENDING,
                                                           Delivery.enqueued_at.is_(None)).order_by(Delivery.id)))
+
+
+def pending_by_item(p: Platform) -> list[list[int]]:
+    """The pending deliveries grouped by item, as each approval enqueues them (one message per item)."""
+    with p.engine.connect() as connection:
+        rows = connection.exec_driver_sql("select item_id, id from delivery where status = 'pending' and "
+                                          "enqueued_at is null order by item_id, id").all()
+    groups: dict[int, list[int]] = {}
+    for item_id, delivery_id in rows:
+        groups.setdefault(item_id, []).append(delivery_id)
+    return list(groups.values())
 
 
 def published_count(p: Platform) -> int:
