@@ -161,11 +161,19 @@ def deliver_batch(engine: Engine, delivery_ids: list[int], *, token: str | None 
         claimed = claim_many(session, ids, token=token, now=engine.clock(), lease=engine.settings.queue.lease_seconds)
         _log_unclaimable(session, sorted(set(ids) - {row.id for row in claimed}))
         jobs = _prepare(session, engine, claimed) if claimed else []
-    results = [_try(engine, job) for job in jobs]
+    results, error = [], None
+    for job in jobs:
+        try:
+            results.append(_try(engine, job))
+        except Exception as e:  # a bug or an outage outside the channel's typed errors: stop the batch, but
+            error = e           # record what was done; the rest stay claimed until their lease, then in doubt
+            break
     outcomes = {o.delivery_id: o for o in _record(engine, token, results)}
     for result in results:
         if outcomes[result.job.delivery.id].status == D.PUBLISHED:
             _after_publication(engine, result.job)
+    if error is not None:
+        raise error
     return [outcomes.get(i) or Outcome(i, "skipped") for i in ids]
 
 

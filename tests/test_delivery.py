@@ -451,3 +451,22 @@ def test_the_dispatcher_delivers_in_batches_of_queue_batch_size(env, engine, mon
     outcomes = run_dispatcher(engine, until_idle=True)
     assert sorted(o.delivery_id for o in outcomes if o.status == "published") == ids
     assert sorted(batches) == [ids[0:2], ids[2:4], ids[4:5]]
+
+
+def test_an_unexpected_error_in_a_batch_still_records_what_was_published_before_it(env, engine, monkeypatch):
+    first, second, third = (delivery_of(env, approved(env)).id for _ in range(3))
+    real_publish = Scripted.publish
+
+    def broken_second(self, message):  # an adapter bug, not a typed channel error
+        if len(Scripted.calls) == 1:
+            raise ValueError("adapter bug")
+        return real_publish(self, message)
+
+    monkeypatch.setattr(Scripted, "publish", broken_second)
+    with pytest.raises(ValueError, match="adapter bug"):
+        deliver_batch(engine, [first, second, third])
+    assert [e.delivery_id for e in ledger(env)] == [first]  # the publication before the error is on record
+    assert attempts(env, first) == ["published"]
+    for held in (second, third):  # left claimed: after the lease the next try asks the channel first
+        assert delivery_of(env, approved_item_of(env, held)).status == DeliveryStatus.SENDING
+        assert attempts(env, held) == ["sending"]
