@@ -19,6 +19,7 @@ from pipeline.config import load_settings
 from pipeline.db import make_engine
 from pipeline.delivery import Engine, deliver_batch
 from pipeline.queueing import DELIVER, SWEEP, enqueue, sweep
+from pipeline.takedown import take_down_owed
 
 
 def _closed_broker_is_a_connection_error() -> None:
@@ -103,5 +104,8 @@ def deliver(delivery_ids: int | list[int]) -> None:
 
 @app.task(name=SWEEP)
 def sweep_due() -> int:
-    """Enqueue deliveries that are due and not in flight (scheduled, retried, lost or abandoned)."""
-    return sweep(settings, engine().db)
+    """Enqueue deliveries that are due and not in flight (scheduled, retried, lost or abandoned); take down
+    publications of withdrawn items that nobody took down."""
+    sent = sweep(settings, engine().db)
+    take_down_owed(engine())
+    return sent

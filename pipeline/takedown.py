@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
@@ -41,6 +41,23 @@ def take_down(engine: Engine, *, item_id: int) -> list[TakeDown]:
         published = list(session.exec(select(Delivery).where(Delivery.item_id == item_id,
                                                              Delivery.status == D.PUBLISHED)))
     return [take_down_one(engine, delivery) for delivery in published]
+
+
+def take_down_owed(engine: Engine, *, limit: int = 100) -> list[TakeDown]:
+    """Publications of items withdrawn more than queue.sweep_grace ago that nobody took down and nobody was asked
+    to: a worker died between recording a publication that raced the withdrawal and taking it down, or the
+    command that withdrew the item died mid-way. Run by every sweep."""
+    before = engine.clock() - timedelta(seconds=engine.settings.queue.sweep_grace)
+    with session_scope(engine.db) as session:
+        owed = list(session.exec(
+            select(Delivery).join(Item, Item.id == Delivery.item_id)
+            .where(Delivery.status == D.PUBLISHED, Delivery.manual_action.is_(None),
+                   Item.status == ItemStatus.WITHDRAWN, Item.updated_at < before)
+            .order_by(Delivery.id).limit(limit)))
+    for delivery in owed:
+        log.warning("delivery %s: item %s was withdrawn but this publication is still up: taking it down",
+                    delivery.id, delivery.item_id)
+    return [take_down_one(engine, delivery) for delivery in owed]
 
 
 def take_down_one(engine: Engine, delivery: Delivery) -> TakeDown:

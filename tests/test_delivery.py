@@ -31,7 +31,7 @@ from pipeline.delivery import Engine, claim, deliver_batch, deliver_one, replay_
 from pipeline.dispatcher import run_dispatcher
 from pipeline.models import Attempt, Delivery, DeliveryStatus, EntryType, Item, ItemStatus, LedgerEntry, utcnow
 from pipeline.ratelimit import RateLimiter
-from pipeline.takedown import take_down
+from pipeline.takedown import take_down, take_down_owed
 
 CHANNELS = """
 [channels.scripted]
@@ -470,3 +470,20 @@ def test_an_unexpected_error_in_a_batch_still_records_what_was_published_before_
     for held in (second, third):  # left claimed: after the lease the next try asks the channel first
         assert delivery_of(env, approved_item_of(env, held)).status == DeliveryStatus.SENDING
         assert attempts(env, held) == ["sending"]
+
+
+def test_the_sweep_takes_down_a_publication_of_a_withdrawn_item_that_nobody_took_down(env, engine):
+    owed, fresh = approved(env), approved(env)
+    for item_id in (owed, fresh):
+        assert deliver_one(engine, delivery_of(env, item_id).id).status == "published"
+        withdraw(env, item_id)  # and the process dies before take_down(): the publications stay up
+    with env.session() as session:  # one was withdrawn long ago, the other just now (its command may be busy)
+        row = session.get(Item, owed)
+        row.updated_at = utcnow() - timedelta(seconds=env.settings.queue.sweep_grace + 1)
+        session.add(row)
+    done = take_down_owed(engine)
+    assert [(t.delivery_id, t.result) for t in done] == [(delivery_of(env, owed).id, "withdrawn")]
+    assert delivery_of(env, owed).status == DeliveryStatus.WITHDRAWN
+    assert delivery_of(env, fresh).status == DeliveryStatus.PUBLISHED
+    assert [e.entry_type for e in ledger(env)].count(EntryType.REVERSAL) == 1
+    assert take_down_owed(engine) == []  # once
