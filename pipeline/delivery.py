@@ -32,7 +32,7 @@ from channels import (
     Receipt,
     TransientChannelError,
 )
-from pipeline.audit import SYSTEM, Action, ledger_refs, record_event, record_events
+from pipeline.audit import LEDGER_COLUMNS, SYSTEM, Action, plain_row_hash, record_event, record_events
 from pipeline.compose import build_message, interpreted_delivery
 from pipeline.config import Settings
 from pipeline.db import session_scope
@@ -450,7 +450,7 @@ def _write_publications(session: Session, now: datetime, jobs: list[Job]) -> Non
     """One ledger entry and one audit event per publication."""
     local = now.astimezone(SHANGHAI)
     ledger = LedgerEntry.__table__
-    entries = session.execute(sa.insert(ledger).returning(*ledger.c, sort_by_parameter_order=True), [
+    entries = session.execute(sa.insert(ledger).returning(*LEDGER_COLUMNS, sort_by_parameter_order=True), [
         {"agency_id": j.item.agency_id, "item_id": j.item.id, "revision": j.delivery.revision,
          "delivery_id": j.delivery.id, "entry_type": EntryType.PUBLICATION, "channel": j.delivery.channel,
          "category": j.revision.category, "kind": j.revision.kind, "index_no": j.item.index_no,
@@ -459,7 +459,7 @@ def _write_publications(session: Session, now: datetime, jobs: list[Job]) -> Non
     record_events(session, [
         Action(SYSTEM, "publish", f"delivery:{j.delivery.id}",
                {"item": j.item.id, "revision": j.delivery.revision, "channel": j.delivery.channel,
-                "remote_id": j.delivery.remote_id, "ledger": ledger_refs([entry])})
+                "remote_id": j.delivery.remote_id, "ledger": [[entry.id, plain_row_hash(entry)]]})
         for j, entry in zip(jobs, entries, strict=True)], now=now)
 
 
@@ -517,11 +517,11 @@ def mark_enqueued(session: Session, ids: list[int], now: datetime) -> None:
     skipped: concurrent sweeps and approvals marking overlapping ids deadlocked on PostgreSQL (bench/chaos.py)."""
     if not ids:
         return
+    targets = Delivery.id.in_(ids)
     if session.get_bind().dialect.name == "postgresql":
-        locked = select(Delivery.id).where(Delivery.id.in_(ids)).order_by(Delivery.id).with_for_update(skip_locked=True)
-        ids = list(session.scalars(locked))
-    if ids:
-        session.execute(sa.update(Delivery).where(Delivery.id.in_(ids)).values(enqueued_at=now))
+        targets = Delivery.id.in_(select(Delivery.id).where(targets).order_by(Delivery.id)
+                                  .with_for_update(skip_locked=True))
+    session.execute(sa.update(Delivery).where(targets).values(enqueued_at=now))
 
 
 def replay_delivery(session: Session, *, delivery_id: int, now: datetime, actor: str = SYSTEM) -> Delivery:

@@ -6,12 +6,12 @@ from datetime import date
 
 from sqlmodel import Session
 
+from pipeline.audit import ledger_state_hashes
 from pipeline.config import Settings
 from pipeline.errors import GongkaiError
 from pipeline.report_check import check_report
 from pipeline.report_data import ReportData, build_reports
 from pipeline.report_format import VERSIONS, version_for
-from pipeline.report_queries import ledger_hashes
 from pipeline.report_render import Document, build_document
 
 FIRST_YEAR = 2008  # the first year of the 2007 Regulations' annual reports
@@ -21,7 +21,7 @@ def make_documents(session: Session, *, settings: Settings, codes: list[str], ye
                    version: str | None, today: date) -> list[Document]:
     """One checked document per agency; the previous year is built too, for the cross-year rules."""
     reports, previous = make_reports(session, settings=settings, codes=codes, year=year, version=version)
-    hashes = ledger_hashes(session, agency_ids=[r.agency_id for r in reports], year=year)
+    hashes = ledger_state_hashes(session, agency_ids=[r.agency_id for r in reports], year=year)
     return [build_document(report, settings.agencies[report.agency_code],
                            findings=check_report(report, previous=before), today=today,
                            ledger_hash=hashes[report.agency_id])

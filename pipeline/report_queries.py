@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -11,7 +10,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from pipeline.audit import LEDGER_COLUMNS, plain_row_hash
 from pipeline.ledger import item_key, month_of, net
 from pipeline.models import Appeal, DisclosureRequest, EntryType, LedgerEntry, Revision
 
@@ -144,17 +142,3 @@ def published_reports(session: Session, *, agency_ids: list[int], year: int) -> 
     for agency_id, index_no, published_on in session.exec(query).all():
         found.setdefault(agency_id, (index_no, published_on))
     return found
-
-
-def ledger_hashes(session: Session, *, agency_ids: list[int], year: int) -> dict[int, str]:
-    """Per agency, pipeline.audit.ledger_state_hashes (its rows of the year in id order, each row's content hash),
-    the same digests from plain rows instead of ORM objects: a year of every agency is a million rows."""
-    digests = {agency_id: hashlib.sha256() for agency_id in agency_ids}
-    # streamed; ordered by agency first, so that PostgreSQL's cursor walks the (agency_id, year) index instead
-    # of the whole table in id order
-    ledger = LedgerEntry.__table__
-    query = (select(*LEDGER_COLUMNS).where(ledger.c.agency_id.in_(agency_ids), ledger.c.year == year)
-             .order_by(ledger.c.agency_id, ledger.c.id).execution_options(yield_per=10_000))
-    for row in session.execute(query):
-        digests[row.agency_id].update(f"{row.id}:{plain_row_hash(row)}\n".encode())
-    return {agency_id: digest.hexdigest() for agency_id, digest in digests.items()}

@@ -1,14 +1,17 @@
 """The report's ledger hash (台账校验值) is computed from plain rows for speed; it must stay the digest that
-pipeline.audit defines, whatever the rows hold."""
+its definition gives (ORM rows and audit.ledger_row_hash), whatever the rows hold."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime, timedelta, timezone
 
+from sqlmodel import select
+
 from pipeline.agencies import agency_row
-from pipeline.audit import ledger_state_hashes
+from pipeline.audit import ledger_row_hash
+from pipeline.audit import ledger_state_hashes as ledger_hashes
 from pipeline.models import EntryType, LedgerEntry
-from pipeline.report_queries import ledger_hashes
 
 OTHER_AGENCY = """
 [agencies.fgw]
@@ -22,6 +25,16 @@ TEXTS = ['引号"与反斜杠\\', "换行\n制表\t回车\r退格\b换页\f", "�
 # whole seconds, trailing zeros in the microseconds, and a time given in another zone
 TIMES = [datetime(2021, 3, 1, 1, 2, 3, tzinfo=UTC), datetime(2021, 3, 1, 1, 2, 3, 500000, tzinfo=UTC),
          datetime(2021, 12, 31, 23, 59, 59, 7, tzinfo=timezone(timedelta(hours=8)))]
+
+
+def ledger_state_hashes(session, *, agency_ids: list[int], year: int) -> dict[int, str]:
+    """The digest by its definition: ORM rows in id order, each row's canonical content hash."""
+    digests = {agency_id: hashlib.sha256() for agency_id in agency_ids}
+    query = select(LedgerEntry).where(LedgerEntry.agency_id.in_(agency_ids), LedgerEntry.year == year) \
+        .order_by(LedgerEntry.id)
+    for entry in session.exec(query):
+        digests[entry.agency_id].update(f"{entry.id}:{ledger_row_hash(entry)}\n".encode())
+    return {agency_id: digest.hexdigest() for agency_id, digest in digests.items()}
 
 
 def _entries(agency_id: int, year: int) -> list[LedgerEntry]:
