@@ -4,7 +4,8 @@ The file: N past publications of one agency over 2016-2025 (an 索引号 on thre
 rows, Chinese kind names, dates without a time). The import runs as an operator runs it, `gongkai ledger
 import FILE` in its own process, start-up included: read, validate every row, check 索引号 against the
 pipeline's entries, derive import keys, skip keys imported before, insert. The baseline is the insert
-alone: the same rows, already parsed into the values the import writes, sent with psycopg's
+alone: the same rows, already parsed into the values the import writes (content hash included, computed
+before the clock starts), sent with psycopg's
 cursor.executemany() in one transaction. The ledger is emptied (TRUNCATE) before each run; runs alternate.
 
     python bench/import_bench.py               # 1,000,000 rows, 2 of each
@@ -28,13 +29,14 @@ import psycopg
 import sqlalchemy as sa
 from common import database, make_platform, median, print_machine, print_table, write_config
 
+from pipeline.audit import hashed
 from pipeline.catalogue import DEFAULT_CATEGORIES, KINDS
 from pipeline.itemfile import SHANGHAI
 from pipeline.models import utcnow
 
 CHANNELS = ("portal", "disclosure", "wechat")
 COLUMNS = ("agency_id", "entry_type", "channel", "category", "kind", "index_no", "title", "published_at",
-           "local_date", "year", "source", "import_key", "created_at")
+           "local_date", "year", "source", "import_key", "created_at", "content_hash")
 
 
 def write_csv(path: Path, rows: int, org_code: str) -> None:
@@ -59,8 +61,11 @@ def parsed_rows(path: Path, agency_id: int) -> list[tuple]:
         for number, (index_no, title, channel, category, kind, day) in enumerate(list(csv.reader(f))[1:]):
             published = datetime.combine(date.fromisoformat(day), datetime.min.time(), SHANGHAI)
             key = "import:" + hashlib.sha256(f"{number}".encode()).hexdigest()[:40]
-            rows.append((agency_id, "publication", channel, category, names[kind], index_no, title, published,
-                         published.date(), published.year, "import", key, utcnow()))
+            row = {"agency_id": agency_id, "item_id": None, "revision": None, "delivery_id": None,
+                   "entry_type": "publication", "channel": channel, "category": category, "kind": names[kind],
+                   "index_no": index_no, "title": title, "published_at": published, "local_date": published.date(),
+                   "year": published.year, "source": "import", "import_key": key, "created_at": utcnow()}
+            rows.append(tuple(hashed(row)[column] for column in COLUMNS))  # the hash is not timed
     return rows
 
 

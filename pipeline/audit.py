@@ -1,12 +1,16 @@
 """The audit trail: every action appended, hash-chained, in the transaction of the action it records.
 
-hash = sha256(prev_hash + canonical JSON of the event's fields). Ledger rows are covered too: an event
-that writes ledger entries lists each entry's id and content hash under details["ledger"], so that
-`gongkai audit verify` finds an edited, deleted or unrecorded ledger row and names it.
+hash = sha256(prev_hash + canonical JSON of the event's fields). Ledger rows are covered too: each row
+stores its content hash (sha256 of the canonical JSON of every column but id and content_hash), computed
+when it is written, and the event that writes it lists [id, content hash] under details["ledger"], so that
+`gongkai audit verify` finds an edited, deleted or unrecorded ledger row and names it. A report's ledger
+hash is built from the stored hashes (a year of a platform is a million rows); `audit verify` is what
+checks them against the rows.
 """
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import json
@@ -43,43 +47,56 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def ledger_row_hash(entry: LedgerEntry) -> str:
-    """The content hash of one ledger row (every column)."""
-    return _sha(canonical({c.name: getattr(entry, c.name) for c in LedgerEntry.__table__.columns}))
-
-
-LEDGER_COLUMNS = sorted(LedgerEntry.__table__.columns, key=lambda column: column.name)  # canonical() sorts keys
-_ROW = "{" + ",".join(f"{encode_basestring(column.name)}:%s" for column in LEDGER_COLUMNS) + "}"
+# what a content hash covers, in canonical() order (sorted): fixed, since every stored hash and recorded event
+# depends on it; a column added later is outside it (hashing it too would need a second version of the hash)
+CONTENT_NAMES = ("agency_id", "category", "channel", "created_at", "delivery_id", "entry_type", "import_key",
+                 "index_no", "item_id", "kind", "local_date", "published_at", "revision", "source", "title", "year")
+CONTENT_COLUMNS = [LedgerEntry.__table__.c[name] for name in CONTENT_NAMES]
+# events written before migration 0006 recorded the hash of the whole row, id included
+_LEGACY_COLUMNS = sorted([*CONTENT_COLUMNS, LedgerEntry.__table__.c.id], key=lambda column: column.name)
 # a value as canonical() writes it (dates as _plain does); any other type goes through canonical()
 _VALUE: dict[type, Callable[[Any], str]] = {
     str: encode_basestring, int: int.__repr__, type(None): lambda _: "null",
-    date: lambda value: f'"{value.isoformat()}"', datetime: lambda value: f'"{value.astimezone(UTC).isoformat()}"'}
+    date: lambda value: f'"{value.isoformat()}"',
+    # isoformat() of an aware time is a fifth of a row's hash; a batch, an import or a year repeats its times
+    datetime: functools.lru_cache(maxsize=4096)(lambda value: f'"{value.astimezone(UTC).isoformat()}"')}
 
 
-def _column_encoder(column: sa.Column[Any]) -> Callable[[Any], str]:
-    """canonical()'s text of one column's values, chosen once per column; NULL and any surprise go the long way."""
+def _hasher(names: list[str]) -> Callable[[Any], str]:
+    """sha256 of canonical({name: value}) for values given in the order of `names` (sorted), without building the
+    dict: each value encoded by its type, anything unexpected through canonical() (a report year or an import is
+    a million rows; tests/test_report_hash.py checks it against canonical())."""
+    template = "{" + ",".join(f"{encode_basestring(name)}:%s" for name in names) + "}"
+    encoder = _VALUE.get
+    return lambda values: _sha(template % tuple([encoder(type(value), canonical)(value) for value in values]))
+
+
+_content_hash = _hasher(list(CONTENT_NAMES))
+_legacy_hash = _hasher([column.name for column in _LEGACY_COLUMNS])
+
+
+def content_hash(values: Any) -> str:
+    """The content hash of a ledger row given as its CONTENT_NAMES values, in that order."""
+    return _content_hash(values)
+
+
+def hashed(row: dict[str, Any]) -> dict[str, Any]:
+    """A ledger row to insert, with its content hash: every content column must be given (a default filled
+    in by the INSERT would not be in the hash)."""
     try:
-        encode = _VALUE.get(column.type.python_type)
-    except NotImplementedError:
-        encode = None
-    if encode is None:
-        return lambda value: _VALUE.get(type(value), canonical)(value)
-    python_type = column.type.python_type
-    return lambda value: encode(value) if type(value) is python_type else _VALUE.get(type(value), canonical)(value)
+        values = [row[name] for name in CONTENT_NAMES]
+    except KeyError as e:
+        raise ValueError(f"ledger row without {e.args[0]}: every column must be given to hash it") from e
+    return {**row, "content_hash": content_hash(values)}
 
 
-_ENCODERS = tuple(_column_encoder(column) for column in LEDGER_COLUMNS)
-
-
-def plain_row_hash(row: Any) -> str:
-    """ledger_row_hash of a plain row of LEDGER_COLUMNS (in that order), without ORM objects: for the million
-    rows of a report year or an import (tests/test_report_hash.py checks that the two agree)."""
-    return _sha(_ROW % tuple([encode(value) for encode, value in zip(_ENCODERS, row, strict=True)]))
-
-
-def ledger_refs(entries: list[LedgerEntry]) -> list[list[Any]]:
-    """[[id, content hash], …] for an event's details["ledger"]; the entries must be flushed."""
-    return [[entry.id, ledger_row_hash(entry)] for entry in entries]
+def insert_ledger_entries(session: Session, rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """Insert ledger rows (each with its content hash) in order; returns their [id, content hash] for an event's
+    details["ledger"]. Bulk imports COPY rows made by hashed() instead."""
+    ledger = LedgerEntry.__table__
+    return [list(r) for r in session.execute(
+        sa.insert(ledger).returning(ledger.c.id, ledger.c.content_hash, sort_by_parameter_order=True),
+        [hashed(row) for row in rows]).all()]
 
 
 def event_hash(event: AuditEvent) -> str:
@@ -162,14 +179,20 @@ def verify_trail(session: Session) -> Verdict:
 
 def _verify_ledger(session: Session, count: int, covered: dict[int, tuple[str, int]]) -> Verdict:
     seen = 0
-    query = select(LedgerEntry).order_by(LedgerEntry.id).execution_options(yield_per=1000)
-    for entry in session.exec(query):
+    ledger = LedgerEntry.__table__
+    query = (select(ledger.c.id, ledger.c.content_hash, *CONTENT_COLUMNS).order_by(ledger.c.id)
+             .execution_options(yield_per=10_000))
+    for row in session.execute(query):
         seen += 1
-        recorded = covered.pop(entry.id, None)
+        content = content_hash(row[2:])
+        if row.content_hash != content:
+            return Verdict(count, seen, "ledger_entry", row.id, "its content differs from its stored content hash "
+                                                                "(edited)")
+        recorded = covered.pop(row.id, None)
         if recorded is None:
-            return Verdict(count, seen, "ledger_entry", entry.id, "is not recorded in the audit trail")
-        if ledger_row_hash(entry) != recorded[0]:
-            return Verdict(count, seen, "ledger_entry", entry.id,
+            return Verdict(count, seen, "ledger_entry", row.id, "is not recorded in the audit trail")
+        if recorded[0] != content and recorded[0] != _legacy_hash(_legacy_values(row)):
+            return Verdict(count, seen, "ledger_entry", row.id,
                            f"its content differs from what audit event {recorded[1]} recorded (edited)")
     if covered:
         missing = min(covered)
@@ -178,14 +201,49 @@ def _verify_ledger(session: Session, count: int, covered: dict[int, tuple[str, i
     return Verdict(count, seen)
 
 
+def _legacy_values(row: Any) -> list[Any]:
+    values = dict(zip(CONTENT_NAMES, row[2:], strict=True), id=row.id)
+    return [values[column.name] for column in _LEGACY_COLUMNS]
+
+
 def ledger_state_hashes(session: Session, *, agency_ids: list[int], year: int) -> dict[int, str]:
-    """Per agency, the hash of its ledger rows of one year in id order, each as "id:content hash": what an
-    annual report was built from. From plain rows streamed in (agency_id, id) order, so that PostgreSQL walks
-    the (agency_id, year) index: a year of every agency is a million rows."""
+    """Per agency, the hash of its ledger rows of one year in id order, each as "id:content hash\n" with the
+    content hash stored in the row: what an annual report was built from. Streamed in (agency_id, id) order,
+    so that PostgreSQL walks the (agency_id, year) index."""
     digests = {agency_id: hashlib.sha256() for agency_id in agency_ids}
     ledger = LedgerEntry.__table__
-    query = (select(*LEDGER_COLUMNS).where(ledger.c.agency_id.in_(agency_ids), ledger.c.year == year)
+    query = (select(ledger.c.agency_id, ledger.c.id, ledger.c.content_hash)
+             .where(ledger.c.agency_id.in_(agency_ids), ledger.c.year == year)
              .order_by(ledger.c.agency_id, ledger.c.id).execution_options(yield_per=10_000))
-    for row in session.execute(query):
-        digests[row.agency_id].update(f"{row.id}:{plain_row_hash(row)}\n".encode())
+    for agency_id, entry_id, digest in session.execute(query):
+        digests[agency_id].update(f"{entry_id}:{digest}\n".encode())
     return {agency_id: digest.hexdigest() for agency_id, digest in digests.items()}
+
+
+def backfill_content_hashes(connection: sa.Connection) -> int:
+    """Store the content hash of every ledger row that has none (migration 0006; bulk-loaded benchmark data),
+    in chunks of rows read by id. On PostgreSQL through COPY into a temporary table and one UPDATE."""
+    ledger = LedgerEntry.__table__
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:
+        connection.exec_driver_sql("CREATE TEMPORARY TABLE ledger_hash_fill (id integer, digest text)")
+    done, last = 0, 0
+    while rows := connection.execute(select(ledger.c.id, *CONTENT_COLUMNS)
+                                     .where(ledger.c.content_hash.is_(None), ledger.c.id > last)
+                                     .order_by(ledger.c.id).limit(50_000)).all():
+        pairs = [(row.id, content_hash(row[1:])) for row in rows]
+        if postgres:
+            with connection.connection.cursor() as cursor, \
+                    cursor.copy("COPY ledger_hash_fill (id, digest) FROM STDIN") as copy:
+                for pair in pairs:
+                    copy.write_row(pair)
+        else:
+            connection.execute(sa.update(ledger).where(ledger.c.id == sa.bindparam("row_id"))
+                               .values(content_hash=sa.bindparam("digest")),
+                               [{"row_id": row_id, "digest": digest} for row_id, digest in pairs])
+        done, last = done + len(rows), rows[-1].id
+    if postgres:
+        connection.exec_driver_sql("UPDATE ledger_entry SET content_hash = f.digest FROM ledger_hash_fill f "
+                                   "WHERE ledger_entry.id = f.id")
+        connection.exec_driver_sql("DROP TABLE ledger_hash_fill")
+    return done

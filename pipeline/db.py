@@ -58,10 +58,10 @@ def session_scope(engine: sa.Engine) -> Iterator[Session]:
             raise
 
 
-def migrate(engine: sa.Engine) -> None:
-    """Create or upgrade the schema to the newest Alembic revision."""
+def migrate(engine: sa.Engine, revision: str = "head") -> None:
+    """Create or upgrade the schema to the newest Alembic revision (or to `revision`)."""
     config = AlembicConfig()
     config.set_main_option("script_location", "pipeline:migrations")
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)

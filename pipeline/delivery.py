@@ -32,13 +32,13 @@ from channels import (
     Receipt,
     TransientChannelError,
 )
-from pipeline.audit import LEDGER_COLUMNS, SYSTEM, Action, plain_row_hash, record_event, record_events
+from pipeline.audit import SYSTEM, Action, insert_ledger_entries, record_event, record_events
 from pipeline.compose import build_message, interpreted_delivery
 from pipeline.config import Settings
 from pipeline.db import session_scope
 from pipeline.errors import NotFound, WorkflowRefused
 from pipeline.itemfile import SHANGHAI
-from pipeline.models import Agency, Attempt, Delivery, EntryType, Item, ItemStatus, LedgerEntry, Revision, utcnow
+from pipeline.models import Agency, Attempt, Delivery, EntryType, Item, ItemStatus, Revision, utcnow
 from pipeline.models import DeliveryStatus as D
 from pipeline.ratelimit import RateLimiter
 from pipeline.render import render_template
@@ -449,18 +449,17 @@ def _by_row(table: sa.Table, changes: dict[int, dict[str, Any]]) -> dict[str, An
 def _write_publications(session: Session, now: datetime, jobs: list[Job]) -> None:
     """One ledger entry and one audit event per publication."""
     local = now.astimezone(SHANGHAI)
-    ledger = LedgerEntry.__table__
-    entries = session.execute(sa.insert(ledger).returning(*LEDGER_COLUMNS, sort_by_parameter_order=True), [
+    refs = insert_ledger_entries(session, [
         {"agency_id": j.item.agency_id, "item_id": j.item.id, "revision": j.delivery.revision,
-         "delivery_id": j.delivery.id, "entry_type": EntryType.PUBLICATION, "channel": j.delivery.channel,
+         "delivery_id": j.delivery.id, "entry_type": EntryType.PUBLICATION.value, "channel": j.delivery.channel,
          "category": j.revision.category, "kind": j.revision.kind, "index_no": j.item.index_no,
          "title": j.revision.title, "published_at": now, "local_date": local.date(), "year": local.year,
-         "source": "pipeline", "created_at": now} for j in jobs]).all()
+         "source": "pipeline", "import_key": None, "created_at": now} for j in jobs])
     record_events(session, [
         Action(SYSTEM, "publish", f"delivery:{j.delivery.id}",
                {"item": j.item.id, "revision": j.delivery.revision, "channel": j.delivery.channel,
-                "remote_id": j.delivery.remote_id, "ledger": [[entry.id, plain_row_hash(entry)]]})
-        for j, entry in zip(jobs, entries, strict=True)], now=now)
+                "remote_id": j.delivery.remote_id, "ledger": [ref]})
+        for j, ref in zip(jobs, refs, strict=True)], now=now)
 
 
 def _stale(item: Item | None, delivery: Delivery) -> str:

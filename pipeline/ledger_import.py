@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from pipeline.audit import LEDGER_COLUMNS, SYSTEM, plain_row_hash, record_event
+from pipeline.audit import SYSTEM, hashed, record_event
 from pipeline.catalogue import KINDS
 from pipeline.config import Settings
 from pipeline.errors import InputRejected, Problem
@@ -57,9 +57,9 @@ def import_ledger(session: Session, *, settings: Settings, agency_code: str, age
     """Validate every row, then insert the rows not imported before; InputRejected names every bad row."""
     name = str(path)
     rows, problems = _read(path, name)
-    entries = []
+    entries, now = [], utcnow()
     for line, row in rows:
-        entry, found = _entry(row, line, name, settings, agency_code, today)
+        entry, found = _entry(row, line, name, settings, agency_code, today, now)
         problems.extend(found)
         if entry is not None:
             entries.append((line, entry))
@@ -68,26 +68,26 @@ def import_ledger(session: Session, *, settings: Settings, agency_code: str, age
         raise InputRejected(sorted(problems, key=lambda p: p.line))
     keyed = _keys(agency_code, [entry for _, entry in entries])
     present = _existing_keys(session, agency_id, list(keyed))
-    new = [dict(entry, agency_id=agency_id, import_key=key) for key, entry in keyed.items() if key not in present]
+    new = [hashed(dict(entry, agency_id=agency_id, import_key=key)) for key, entry in keyed.items()
+           if key not in present]
     if new:
         before = session.exec(select(sa.func.max(LedgerEntry.id))).one() or 0
         _insert(session, new)
         _record_import(session, actor=actor, agency_code=agency_code, agency_id=agency_id, name=name, after_id=before,
-                       keys={entry["import_key"] for entry in new})
+                       keys={entry["import_key"] for entry in new}, now=now)
     return Imported(name, len(new), len(keyed) - len(new))
 
 
 def _record_import(session: Session, *, actor: str, agency_code: str, agency_id: int, name: str, after_id: int,
-                   keys: set[str]) -> None:
-    """One audit event listing every imported row with its content hash (read back as plain rows: a history
-    can be a million of them)."""
+                   keys: set[str], now: datetime) -> None:
+    """One audit event listing every imported row with its content hash (stored in the row as it was written)."""
     ledger = LedgerEntry.__table__
-    query = (select(*LEDGER_COLUMNS).where(ledger.c.id > after_id, ledger.c.agency_id == agency_id,
-                                           ledger.c.import_key.is_not(None))
+    query = (select(ledger.c.id, ledger.c.content_hash, ledger.c.import_key)
+             .where(ledger.c.id > after_id, ledger.c.agency_id == agency_id, ledger.c.import_key.is_not(None))
              .order_by(ledger.c.id).execution_options(yield_per=10_000))
-    refs = [[row.id, plain_row_hash(row)] for row in session.execute(query) if row.import_key in keys]
+    refs = [[row.id, row.content_hash] for row in session.execute(query) if row.import_key in keys]
     record_event(session, actor=actor, action="import", subject=f"agency:{agency_code}",
-                 details={"file": name, "rows": len(refs), "ledger": refs}, now=utcnow())
+                 details={"file": name, "rows": len(refs), "ledger": refs}, now=now)
 
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -153,8 +153,8 @@ def _columns(header: list[str], name: str) -> tuple[dict[int, str], list[Problem
     return columns, problems
 
 
-def _entry(row: dict[str, str], line: int, name: str, settings: Settings, agency_code: str,
-           today: date) -> tuple[dict[str, Any] | None, list[Problem]]:
+def _entry(row: dict[str, str], line: int, name: str, settings: Settings, agency_code: str, today: date,
+           now: datetime) -> tuple[dict[str, Any] | None, list[Problem]]:
     problems: list[Problem] = []
 
     def bad(field: str, message: str) -> None:
@@ -190,7 +190,8 @@ def _entry(row: dict[str, str], line: int, name: str, settings: Settings, agency
     local = published.astimezone(SHANGHAI)
     return {"entry_type": EntryType.PUBLICATION.value, "channel": channel, "category": category, "kind": kind,
             "index_no": index_no, "title": title, "published_at": published, "local_date": local.date(),
-            "year": local.year, "source": "import", "created_at": utcnow()}, []
+            "year": local.year, "source": "import", "item_id": None, "revision": None, "delivery_id": None,
+            "created_at": now}, []
 
 
 def _kind(value: str, settings: Settings) -> str | None:

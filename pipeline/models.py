@@ -212,6 +212,7 @@ class LedgerEntry(SQLModel, table=True):
     source: str = Field(default="pipeline", max_length=16)          # pipeline | import
     import_key: str | None = Field(default=None, max_length=100, sa_column_kwargs={"unique": True})
     created_at: datetime = _ts()
+    content_hash: str = Field(max_length=64)                        # pipeline.audit.content_hash, set on write
 
 
 class DisclosureRequest(SQLModel, table=True):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session, select
 
 from channels import ChannelError, PermanentChannelError, Receipt
-from pipeline.audit import SYSTEM, ledger_refs, record_event
+from pipeline.audit import SYSTEM, insert_ledger_entries, record_event
 from pipeline.db import session_scope
 from pipeline.errors import NotFound, WorkflowRefused
 from pipeline.itemfile import SHANGHAI
@@ -108,17 +108,14 @@ def record_take_down(session: Session, *, delivery_id: int, now: datetime, actor
     original = session.exec(select(LedgerEntry).where(LedgerEntry.delivery_id == row.id,
                                                       LedgerEntry.entry_type == EntryType.PUBLICATION)).one()
     local = now.astimezone(SHANGHAI)  # the reversal counts on the day it happened, like any entry
-    reversal = LedgerEntry(
-        agency_id=original.agency_id, item_id=original.item_id, revision=original.revision,
-        delivery_id=original.delivery_id, entry_type=EntryType.REVERSAL, channel=original.channel,
-        category=original.category, kind=original.kind, index_no=original.index_no, title=original.title,
-        published_at=now, local_date=local.date(), year=local.year, source=original.source,
-    )
-    session.add(reversal)
-    session.flush()
+    refs = insert_ledger_entries(session, [{
+        "agency_id": original.agency_id, "item_id": original.item_id, "revision": original.revision,
+        "delivery_id": original.delivery_id, "entry_type": EntryType.REVERSAL.value, "channel": original.channel,
+        "category": original.category, "kind": original.kind, "index_no": original.index_no,
+        "title": original.title, "published_at": now, "local_date": local.date(), "year": local.year,
+        "source": original.source, "import_key": None, "created_at": now}])
     record_event(session, actor=actor, action="take_down", subject=f"delivery:{row.id}",
-                 details={"item": row.item_id, "channel": row.channel, "by_hand": by_hand,
-                          "ledger": ledger_refs([reversal])}, now=now)
+                 details={"item": row.item_id, "channel": row.channel, "by_hand": by_hand, "ledger": refs}, now=now)
     return True
 
 

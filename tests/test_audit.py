@@ -16,7 +16,15 @@ from sqlmodel import select
 import channels
 from pipeline import appeals, register, workflow
 from pipeline.agencies import agency_row
-from pipeline.audit import GENESIS, ledger_state_hashes, record_event, verify_trail
+from pipeline.audit import (
+    CONTENT_NAMES,
+    GENESIS,
+    content_hash,
+    insert_ledger_entries,
+    ledger_state_hashes,
+    record_event,
+    verify_trail,
+)
 from pipeline.deadlines import EventKind
 from pipeline.delivery import Engine, deliver_one, replay_delivery
 from pipeline.errors import WorkflowRefused
@@ -135,9 +143,11 @@ def test_adding_editing_or_deleting_a_ledger_row_fails_verify_naming_the_row(env
     published_env(env)
     with env.session() as session:
         first, second = session.exec(select(LedgerEntry.id).order_by(LedgerEntry.id)).all()
-    execute(env, "INSERT INTO ledger_entry (agency_id, entry_type, channel, category, kind, title, published_at, "
-                 "local_date, year, source, created_at) SELECT agency_id, entry_type, channel, category, kind, title, "
-                 f"published_at, local_date, year, source, created_at FROM ledger_entry WHERE id = {first}")
+    # a forged row with a valid content hash, written without an audit event
+    with env.session() as session:
+        original = session.get(LedgerEntry, first)
+        insert_ledger_entries(session, [{**{name: getattr(original, name) for name in CONTENT_NAMES},
+                                         "delivery_id": None}])
     with env.session() as session:
         forged = session.exec(select(sa.func.max(LedgerEntry.id))).one()
     result = run(["audit", "verify"], cwd=env.directory)
@@ -183,7 +193,14 @@ def test_the_annual_report_records_the_hash_of_the_ledger_it_was_built_from(env,
         expected = ledger_state_hashes(session, agency_ids=[agency_id], year=2021)[agency_id]
     assert data["metadata"] == {"ledger_hash": expected}
     assert f"台账校验值：{expected}" in run(["report", "2021", "--format", "md"], cwd=env.directory).out
+    # the hash is built from the rows' stored content hashes: an edit that keeps them is what audit verify finds,
+    # an edit that rewrites them too changes the report's hash
     execute(env, "UPDATE ledger_entry SET title = '篡改'")
+    assert "its content differs from its stored content hash" in run(["audit", "verify"], cwd=env.directory).err
+    with env.session() as session:
+        for entry in session.exec(select(LedgerEntry)):
+            entry.content_hash = content_hash([getattr(entry, name) for name in CONTENT_NAMES])
+            session.add(entry)
     changed = json.loads(run(["report", "2021", "--format", "json"], cwd=env.directory).out)
     assert changed["metadata"]["ledger_hash"] != expected
 
