@@ -36,9 +36,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from common import database, make_platform, median, percentile, print_machine, print_table, write_config
 
-from pipeline.audit import backfill_content_hashes
+from pipeline.audit import CONTENT_COLUMNS, CONTENT_NAMES, content_hash
 from pipeline.catalogue import DEFAULT_CATEGORIES, KINDS
 from pipeline.db import session_scope
+from pipeline.models import LedgerEntry
 from pipeline.report import make_documents, make_reports
 from pipeline.report_format import APPLICANT_TYPES, OUTCOMES
 
@@ -87,33 +88,31 @@ def generate(engine: sa.Engine, *, rows_per_year: int, requests_per_agency: int)
         c.commit()
         took["items and revisions"] = time.monotonic() - started
         dropped = _drop_indexes(c, "ledger_entry")
-        c.exec_driver_sql("ALTER TABLE ledger_entry ALTER COLUMN content_hash DROP NOT NULL")  # filled in below
         c.commit()
         started = time.monotonic()
         for y in range(FIRST, YEAR + 1):
             pipeline = y >= PIPELINE_FROM
             _run(c, f"""
-                INSERT INTO ledger_entry (agency_id, item_id, revision, entry_type, channel, category, kind, index_no,
-                                          title, published_at, local_date, year, source, import_key, created_at)
-                SELECT a.id, {item_id if pipeline else 'NULL'}, {1 if pipeline else 'NULL'},
-                       CASE WHEN g % 101 = 100 THEN 'reversal' ELSE 'publication' END,
-                       ({_array(CHANNELS)})[1 + g % 3], ({categories})[1 + (k * 3) % {len(DEFAULT_CATEGORIES)}],
-                       ({kinds})[1 + k % {len(KINDS)}], a.org_code || '/' || y || '-' || lpad(k::text, 5, '0'),
-                       '关于印发' || y || '年第' || k || '号统计工作要点的通知',
-                       (make_date(y, 1, 1) + (k * 37) % 365)::timestamp + interval '2 hours',
-                       make_date(y, 1, 1) + (k * 37) % 365, y, '{'pipeline' if pipeline else 'import'}',
-                       {'NULL' if pipeline else "'import:' || md5(a.id || '/' || y || '/' || g)"}, now()
-                FROM agency a, (SELECT {y} AS y) yy, generate_series(0, {rows_per_year - 1}) g,
-                     LATERAL (SELECT g / 3 + 1 AS k) kk""")
+                INSERT INTO ledger_entry ({", ".join(CONTENT_NAMES)}, content_hash)
+                SELECT r.*, {_CONTENT_HASH_SQL}
+                FROM (SELECT a.id AS agency_id, ({categories})[1 + (k * 3) % {len(DEFAULT_CATEGORIES)}] AS category,
+                             ({_array(CHANNELS)})[1 + g % 3] AS channel, timestamptz '{LOADED_AT}' AS created_at,
+                             NULL::integer AS delivery_id,
+                             CASE WHEN g % 101 = 100 THEN 'reversal' ELSE 'publication' END AS entry_type,
+                             {'NULL' if pipeline else "'import:' || md5(a.id || '/' || y || '/' || g)"} AS import_key,
+                             a.org_code || '/' || y || '-' || lpad(k::text, 5, '0') AS index_no,
+                             {item_id if pipeline else 'NULL::integer'} AS item_id,
+                             ({kinds})[1 + k % {len(KINDS)}] AS kind,
+                             make_date(y, 1, 1) + (k * 37) % 365 AS local_date,
+                             ((make_date(y, 1, 1) + (k * 37) % 365)::timestamp + interval '2 hours')
+                                 AT TIME ZONE 'UTC' AS published_at, {1 if pipeline else 'NULL::integer'} AS revision,
+                             '{'pipeline' if pipeline else 'import'}' AS source,
+                             '关于印发' || y || '年第' || k || '号统计工作要点的通知' AS title, y AS year
+                      FROM agency a, (SELECT {y} AS y) yy, generate_series(0, {rows_per_year - 1}) g,
+                           LATERAL (SELECT g / 3 + 1 AS k) kk) r""")
             c.commit()
         took["ledger rows"] = time.monotonic() - started
-        started = time.monotonic()
-        backfill_content_hashes(c)  # what migration 0006 does: each row's content hash, computed in Python
-        c.exec_driver_sql("ALTER TABLE ledger_entry ALTER COLUMN content_hash SET NOT NULL")
-        c.commit()
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as vacuum:
-            vacuum.exec_driver_sql("VACUUM FULL ledger_entry")  # the UPDATE left every row twice
-        took["ledger content hashes"] = time.monotonic() - started
+        _check_content_hashes(c)
         started = time.monotonic()
         for statement in dropped:
             c.exec_driver_sql(statement)
@@ -129,6 +128,35 @@ def generate(engine: sa.Engine, *, rows_per_year: int, requests_per_agency: int)
         c.exec_driver_sql("VACUUM ANALYZE")
     took["vacuum analyze"] = time.monotonic() - started
     return took
+
+
+LOADED_AT = "2026-01-05 08:30:00.123456+00"
+_STRING = "to_json(r.{0})::text"
+_NULLABLE = "coalesce(to_json(r.{0})::text, 'null')"
+_TIME = ("'\"' || to_char(r.{0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+         "extract(microseconds FROM r.{0})::bigint % 1000000 <> 0 THEN to_char(r.{0} AT TIME ZONE 'UTC', '.US') "
+         "ELSE '' END || '+00:00\"'")
+_SQL_VALUE = {"agency_id": "r.{0}::text", "category": _STRING, "channel": _STRING, "created_at": _TIME,
+              "delivery_id": _NULLABLE, "entry_type": _STRING, "import_key": _NULLABLE, "index_no": _NULLABLE,
+              "item_id": _NULLABLE, "kind": _STRING, "local_date": "'\"' || to_char(r.{0}, 'YYYY-MM-DD') || '\"'",
+              "published_at": _TIME, "revision": _NULLABLE, "source": _STRING, "title": _STRING, "year": "r.{0}::text"}
+# audit.content_hash written in SQL for these generated rows (plain text, no character JSON must escape), so that
+# ten million rows are loaded with their hashes in one pass; _check_content_hashes compares a sample with Python's
+_CONTENT_HASH_SQL = ("encode(sha256(convert_to('{' || " + " || ',' || ".join(
+    f"'\"{name}\":' || {_SQL_VALUE[name].format(name)}" for name in CONTENT_NAMES) + " || '}', 'UTF8')), 'hex')")
+
+
+def _check_content_hashes(c: sa.Connection) -> None:
+    """The SQL-made content hashes of 2,000 rows spread over the ledger must be what the pipeline computes."""
+    ledger = LedgerEntry.__table__
+    rows = c.execute(sa.select(ledger.c.content_hash, *CONTENT_COLUMNS)
+                     .where(ledger.c.id % max(1, c.execute(sa.select(sa.func.count()).select_from(ledger))
+                                                  .scalar_one() // 2000) == 0)).all()
+    wrong = [row for row in rows if row.content_hash != content_hash(row[1:])]
+    if not rows or wrong:
+        raise RuntimeError(f"{len(wrong)} of {len(rows)} generated content hashes differ from audit.content_hash: "
+                           f"{wrong[:1]}")
+    print(f"  {len(rows):,} generated content hashes checked against audit.content_hash", flush=True)
 
 
 def _run(c: sa.Connection, statement: str) -> None:

@@ -221,29 +221,23 @@ def ledger_state_hashes(session: Session, *, agency_ids: list[int], year: int) -
 
 
 def backfill_content_hashes(connection: sa.Connection) -> int:
-    """Store the content hash of every ledger row that has none (migration 0006; bulk-loaded benchmark data),
-    in chunks of rows read by id. On PostgreSQL through COPY into a temporary table and one UPDATE."""
+    """Store the content hash of every ledger row that has none (migration 0006), 20,000 rows at a time read by
+    id and written back by id (on PostgreSQL one UPDATE per chunk from two arrays)."""
     ledger = LedgerEntry.__table__
-    postgres = connection.dialect.name == "postgresql"
-    if postgres:
-        connection.exec_driver_sql("CREATE TEMPORARY TABLE ledger_hash_fill (id integer, digest text)")
+    if connection.dialect.name == "postgresql":
+        update = sa.text("UPDATE ledger_entry SET content_hash = v.digest FROM unnest(CAST(:ids AS integer[]), "
+                         "CAST(:digests AS text[])) AS v(id, digest) WHERE ledger_entry.id = v.id")
+    else:
+        update = sa.update(ledger).where(ledger.c.id == sa.bindparam("row_id")).values(
+            content_hash=sa.bindparam("digest"))
     done, last = 0, 0
     while rows := connection.execute(select(ledger.c.id, *CONTENT_COLUMNS)
                                      .where(ledger.c.content_hash.is_(None), ledger.c.id > last)
-                                     .order_by(ledger.c.id).limit(50_000)).all():
-        pairs = [(row.id, content_hash(row[1:])) for row in rows]
-        if postgres:
-            with connection.connection.cursor() as cursor, \
-                    cursor.copy("COPY ledger_hash_fill (id, digest) FROM STDIN") as copy:
-                for pair in pairs:
-                    copy.write_row(pair)
+                                     .order_by(ledger.c.id).limit(20_000)).all():
+        ids, digests = [row.id for row in rows], [content_hash(row[1:]) for row in rows]
+        if connection.dialect.name == "postgresql":
+            connection.execute(update, {"ids": ids, "digests": digests})
         else:
-            connection.execute(sa.update(ledger).where(ledger.c.id == sa.bindparam("row_id"))
-                               .values(content_hash=sa.bindparam("digest")),
-                               [{"row_id": row_id, "digest": digest} for row_id, digest in pairs])
-        done, last = done + len(rows), rows[-1].id
-    if postgres:
-        connection.exec_driver_sql("UPDATE ledger_entry SET content_hash = f.digest FROM ledger_hash_fill f "
-                                   "WHERE ledger_entry.id = f.id")
-        connection.exec_driver_sql("DROP TABLE ledger_hash_fill")
+            connection.execute(update, [{"row_id": i, "digest": d} for i, d in zip(ids, digests, strict=True)])
+        done, last = done + len(rows), ids[-1]
     return done
