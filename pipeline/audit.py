@@ -71,13 +71,8 @@ def _hasher(names: list[str]) -> Callable[[Any], str]:
     return lambda values: _sha(template % tuple([encoder(type(value), canonical)(value) for value in values]))
 
 
-_content_hash = _hasher(list(CONTENT_NAMES))
+content_hash = _hasher(list(CONTENT_NAMES))  # of a ledger row given as its CONTENT_NAMES values, in that order
 _legacy_hash = _hasher([column.name for column in _LEGACY_COLUMNS])
-
-
-def content_hash(values: Any) -> str:
-    """The content hash of a ledger row given as its CONTENT_NAMES values, in that order."""
-    return _content_hash(values)
 
 
 def hashed(row: dict[str, Any]) -> dict[str, Any]:
@@ -224,7 +219,8 @@ def backfill_content_hashes(connection: sa.Connection) -> int:
     """Store the content hash of every ledger row that has none (migration 0006), 20,000 rows at a time read by
     id and written back by id (on PostgreSQL one UPDATE per chunk from two arrays)."""
     ledger = LedgerEntry.__table__
-    if connection.dialect.name == "postgresql":
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:
         update = sa.text("UPDATE ledger_entry SET content_hash = v.digest FROM unnest(CAST(:ids AS integer[]), "
                          "CAST(:digests AS text[])) AS v(id, digest) WHERE ledger_entry.id = v.id")
     else:
@@ -235,7 +231,7 @@ def backfill_content_hashes(connection: sa.Connection) -> int:
                                      .where(ledger.c.content_hash.is_(None), ledger.c.id > last)
                                      .order_by(ledger.c.id).limit(20_000)).all():
         ids, digests = [row.id for row in rows], [content_hash(row[1:]) for row in rows]
-        if connection.dialect.name == "postgresql":
+        if postgres:
             connection.execute(update, {"ids": ids, "digests": digests})
         else:
             connection.execute(update, [{"row_id": i, "digest": d} for i, d in zip(ids, digests, strict=True)])

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session, select
 
 from channels import ChannelError, PermanentChannelError, Receipt
-from pipeline.audit import SYSTEM, insert_ledger_entries, record_event
+from pipeline.audit import CONTENT_NAMES, SYSTEM, insert_ledger_entries, record_event
 from pipeline.db import session_scope
 from pipeline.errors import NotFound, WorkflowRefused
 from pipeline.itemfile import SHANGHAI
@@ -109,11 +109,8 @@ def record_take_down(session: Session, *, delivery_id: int, now: datetime, actor
                                                       LedgerEntry.entry_type == EntryType.PUBLICATION)).one()
     local = now.astimezone(SHANGHAI)  # the reversal counts on the day it happened, like any entry
     refs = insert_ledger_entries(session, [{
-        "agency_id": original.agency_id, "item_id": original.item_id, "revision": original.revision,
-        "delivery_id": original.delivery_id, "entry_type": EntryType.REVERSAL.value, "channel": original.channel,
-        "category": original.category, "kind": original.kind, "index_no": original.index_no,
-        "title": original.title, "published_at": now, "local_date": local.date(), "year": local.year,
-        "source": original.source, "import_key": None, "created_at": now}])
+        **{name: getattr(original, name) for name in CONTENT_NAMES}, "entry_type": EntryType.REVERSAL.value,
+        "published_at": now, "local_date": local.date(), "year": local.year, "import_key": None, "created_at": now}])
     record_event(session, actor=actor, action="take_down", subject=f"delivery:{row.id}",
                  details={"item": row.item_id, "channel": row.channel, "by_hand": by_hand, "ledger": refs}, now=now)
     return True
