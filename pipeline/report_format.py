@@ -7,6 +7,7 @@ appears there verbatim. Cells are named `t2.ROW.COLUMN`, `t3.ROW.COLUMN` and `t4
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 VERSIONS = ("2019", "2021")
 
@@ -155,6 +156,7 @@ def t4_cells() -> list[str]:
     return [f"t4.{block}.{column}" for block, _ in T4_BLOCKS for column, _ in T4_COLUMNS]
 
 
+@cache  # a report has ~400 cells, a platform's run 1,000 reports of the same cells
 def cell_label(version: str, cell: str) -> str:
     """A cell id in words, as a reader of the printed table would point at it."""
     table, row, column = cell.split(".")

@@ -36,6 +36,15 @@ def kind_counts(session: Session, *, agency_ids: list[int],
                 years: list[int]) -> dict[int, dict[int, dict[str, KindCounts]]]:
     """Per year, agency and kind: distinct items (one item = all its channels and revisions), every year
     from one pass over the agencies' history (a report needs its year's and the year before's)."""
+    result: dict[int, dict[int, dict[str, KindCounts]]] = {y: {a: {} for a in agency_ids} for y in years}
+    for agency_id, kind, *numbers in session.exec(kind_counts_query(agency_ids, years)).all():
+        for n, year in enumerate(years):
+            result[year][agency_id][kind] = KindCounts(*(int(v or 0) for v in numbers[4 * n:4 * n + 4]))
+    return result
+
+
+def kind_counts_query(agency_ids: list[int], years: list[int]) -> Any:
+    """The ledger columns it reads are in the (agency_id, year) index on PostgreSQL (models.REPORT_INCLUDE)."""
     inner = (
         select(LedgerEntry.agency_id, LedgerEntry.kind, item_key().label("item"),
                sa.func.min(sa.case((LedgerEntry.entry_type == EntryType.PUBLICATION, LedgerEntry.year))).label("first"),
@@ -49,13 +58,8 @@ def kind_counts(session: Session, *, agency_ids: list[int],
                LedgerEntry.year <= max(years))
         .group_by(LedgerEntry.agency_id, LedgerEntry.kind, item_key())
     ).subquery()
-    query = (select(inner.c.agency_id, inner.c.kind, *[column for year in years for column in _counts(inner, year)])
-             .group_by(inner.c.agency_id, inner.c.kind))
-    result: dict[int, dict[int, dict[str, KindCounts]]] = {y: {a: {} for a in agency_ids} for y in years}
-    for agency_id, kind, *numbers in session.exec(query).all():
-        for n, year in enumerate(years):
-            result[year][agency_id][kind] = KindCounts(*(int(v or 0) for v in numbers[4 * n:4 * n + 4]))
-    return result
+    return (select(inner.c.agency_id, inner.c.kind, *[column for year in years for column in _counts(inner, year)])
+            .group_by(inner.c.agency_id, inner.c.kind))
 
 
 def _item_state(year: int) -> list[Any]:

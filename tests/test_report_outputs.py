@@ -190,6 +190,9 @@ def test_json_has_every_cell_with_its_label(env, run):
     assert data["tables"]["二"]["t2.license.decisions"] == {
         "label": "二/第二十条第（五）项/行政许可/本年处理决定数量", "value": 1, "source": "ledger"}
     assert data["tables"]["二"]["t2.fee.amount"]["unit"] == "万元"
+    # the text is what the standard library writes (orjson only writes it faster), Chinese unescaped
+    text = run(["report", "2021", "--format", "json"], cwd=env.directory).out
+    assert text == json.dumps(data, ensure_ascii=False, indent=2) + "\n" and "行政许可" in text
 
 
 def test_check_passes_warns_and_a_broken_hard_rule_exits_1_naming_the_cell(env, run):
@@ -279,6 +282,7 @@ def test_all_agencies_use_the_same_number_of_queries_as_one(make_env, run):
     folder = env.directory / "reports"
     result = run(["report", "2021", "--all-agencies", "--format", "md", "--out", str(folder)], cwd=env.directory)
     assert result.code == 0, result.err
+    assert f"wrote 3 reports into {folder}/" in result.err.replace("\n", "")
     assert sorted(p.name for p in folder.iterdir()) == ["fgw-2021.md", "sj-2021.md", "tjj-2021.md"]
     assert "台州市审计局2021年政府信息公开工作年度报告" in (folder / "sj-2021.md").read_text(encoding="utf-8")
     both = json.loads(run(["report", "2021", "--all-agencies", "--format", "json"], cwd=env.directory).out)

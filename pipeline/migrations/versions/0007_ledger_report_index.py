@@ -1,0 +1,36 @@
+"""ledger_entry (agency_id, year) index on PostgreSQL also holds the columns a report's item counts read
+(INCLUDE), so that one agency's report reads its ten years from the index, not a heap page per row (see
+BENCHMARKS.md, reports at platform scale); SQLite keeps the plain index
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-27 00:30:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# as pipeline.models.REPORT_INCLUDE is today: a migration does not follow later changes of the models
+INCLUDE = ["kind", "entry_type", "item_id", "revision", "index_no", "import_key", "id"]
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.create_index("ix_ledger_entry_agency_year_new", "ledger_entry", ["agency_id", "year"],
+                    postgresql_include=INCLUDE)
+    op.drop_index("ix_ledger_entry_agency_year", table_name="ledger_entry")
+    op.execute("ALTER INDEX ix_ledger_entry_agency_year_new RENAME TO ix_ledger_entry_agency_year")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.drop_index("ix_ledger_entry_agency_year", table_name="ledger_entry")
+    op.create_index("ix_ledger_entry_agency_year", "ledger_entry", ["agency_id", "year"])
