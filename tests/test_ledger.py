@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 from datetime import date
@@ -12,10 +13,11 @@ from report_helpers import beijing, publish, withdraw, write_history
 from sqlmodel import select
 
 from pipeline.agencies import agency_row
+from pipeline.audit import verify_trail
 from pipeline.errors import InputRejected
 from pipeline.ledger import count_ledger
 from pipeline.ledger_import import import_ledger
-from pipeline.models import LedgerEntry
+from pipeline.models import AuditEvent, LedgerEntry
 
 
 def counts(env, by: str, year: int | None = None) -> dict:
@@ -68,6 +70,27 @@ def test_import_backfills_history_and_a_second_import_changes_nothing(env, run):
     assert json.loads(run(["ledger", "import", str(path), "--json"], cwd=env.directory).out)["imported"] == 1
 
 
+def test_imported_rows_take_their_ids_before_they_are_written_and_publications_go_on_after_them(env, run):
+    """The import reserves its rows' ids first (the audit event lists them without reading the rows back): a
+    publication between two imports, and the imports themselves, never take an id twice."""
+    first = write_history(env.directory / "first.csv", [
+        ["", f"旧通知{n}", "portal", "通知公告", "notice", "2019-05-06"] for n in range(3)])
+    assert run(["ledger", "import", str(first)], cwd=env.directory).code == 0
+    publish(env, beijing(2021, 1, 5, 9), channels=["portal"])
+    second = write_history(env.directory / "second.csv", [["", "又一条", "portal", "通知公告", "notice", "2019-06-01"]])
+    assert run(["ledger", "import", str(second)], cwd=env.directory).code == 0
+    publish(env, beijing(2021, 1, 6, 9), channels=["portal"])
+    with env.session() as session:
+        entries = session.exec(select(LedgerEntry).order_by(LedgerEntry.id)).all()
+        imports = session.exec(select(AuditEvent).where(AuditEvent.action == "import").order_by(AuditEvent.id)).all()
+        verdict = verify_trail(session)
+    assert [e.source for e in entries] == ["import"] * 3 + ["pipeline", "import", "pipeline"]
+    assert [[ref[0] for ref in event.details["ledger"]] for event in imports] == [
+        [e.id for e in entries[:3]], [entries[4].id]]
+    assert [ref[1] for ref in imports[0].details["ledger"]] == [e.content_hash for e in entries[:3]]
+    assert verdict.ok, verdict.problem
+
+
 def test_import_reports_every_bad_row_by_line_and_writes_nothing(env, run):
     path = write_history(env.directory / "bad.csv", [
         ["", "好的一条", "portal", "通知公告", "notice", "2019-05-01"],
@@ -96,6 +119,7 @@ def test_import_refuses_bad_headers_ragged_rows_and_other_encodings(env):
         with env.session() as session, pytest.raises(InputRejected) as caught:
             import_ledger(session, settings=env.settings, agency_code="tjj", agency_id=agency_row(session, "tjj").id,
                           path=path, today=date(2021, 1, 1))
+        assert gc.isenabled()  # the import pauses the cycle collector while it reads, and turns it back on
         return str(caught.value)
 
     assert "missing column(s): kind" in rejected("a.csv", "标题,渠道,主题分类,公开日期\nx,portal,通知公告,2019-01-02\n"
