@@ -150,7 +150,7 @@ def _write(docs: list[Document], format_: Format, path: Path | None, *, all_agen
         else:
             render = {Format.HTML: to_html, Format.MD: to_markdown}.get(format_, lambda d: to_json([d]))
             target.write_text(render(doc), encoding="utf-8")
-    written = f"{len(targets)} reports into {path}/" if all_agencies else str(path)
+    written = f"{len(targets)} report{'s' if len(targets) != 1 else ''} into {path}/" if all_agencies else str(path)
     err.print(f"wrote {written}", highlight=False)
 
 

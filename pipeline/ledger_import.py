@@ -45,6 +45,7 @@ COLUMNS = {
 }
 REQUIRED = ("title", "channel", "category", "kind", "published_on")
 FIELDS = tuple(COLUMNS)  # the order of a row's values once read; "" where the file has no such column
+assert FIELDS == ("index_no", "title", "channel", "category", "kind", "published_on")  # as _entry unpacks a row
 CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 LOOKUP_ALL = 5000  # above this many rows, read the agency's keys and 索引号 whole rather than in IN lists
@@ -69,7 +70,7 @@ def import_ledger(session: Session, *, settings: Settings, agency_code: str, age
 def _without_cycle_collection() -> Iterator[None]:
     """A history is millions of small objects (fields, rows, hashes) that form no cycles: the cyclic collector
     would walk them again and again while they are made, for a tenth of the import's time (BENCHMARKS.md §4);
-    reference counting frees them all the same."""
+    reference counting frees them all the same. The pause is process-wide: the import runs in a CLI process."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -100,18 +101,19 @@ def _import(session: Session, *, settings: Settings, agency_code: str, agency_id
     if new:
         before = session.exec(select(sa.func.max(LedgerEntry.id))).one() or 0
         _insert(session, new)
-        _record_import(session, actor=actor, agency_code=agency_code, name=name, after_id=before, rows=new, now=now)
+        _record_import(session, actor=actor, agency_code=agency_code, agency_id=agency_id, name=name, after_id=before,
+                       rows=new, now=now)
     return Imported(name, len(new), len(keyed) - len(new))
 
 
-def _record_import(session: Session, *, actor: str, agency_code: str, name: str, after_id: int,
+def _record_import(session: Session, *, actor: str, agency_code: str, agency_id: int, name: str, after_id: int,
                    rows: list[dict[str, Any]], now: datetime) -> None:
     """One audit event listing every imported row with its content hash, in id order: the ids the rows were
     given, read back by import key (unique), fetched whole (a streamed read of a million rows was 6 s)."""
     digests = {row["import_key"]: row["content_hash"] for row in rows}
     ledger = LedgerEntry.__table__
     query = (select(ledger.c.id, ledger.c.import_key)
-             .where(ledger.c.id > after_id, ledger.c.agency_id == rows[0]["agency_id"],
+             .where(ledger.c.id > after_id, ledger.c.agency_id == agency_id,
                     ledger.c.import_key.is_not(None)).order_by(ledger.c.id))
     refs = [[entry_id, digests[key]] for entry_id, key in session.execute(query).all() if key in digests]
     record_event(session, actor=actor, action="import", subject=f"agency:{agency_code}",
@@ -211,7 +213,7 @@ def _entry(row: list[str], line: int, name: str, rules: _Rules) -> tuple[dict[st
     def bad(field: str, message: str) -> None:
         problems.append(Problem(name, line, field, message))
 
-    index_no, title, channel, category, kind_name, published_on = row  # in FIELDS order
+    index_no, title, channel, category, kind_name, published_on = row  # FIELDS, in that order
     if not title or len(title) > 500:
         bad("title", "is empty" if not title else "is longer than 500 characters")
     elif CONTROL.search(title):

@@ -176,8 +176,9 @@ def to_data(doc: Document) -> dict[str, Any]:
 def to_json(docs: list[Document], *, many: bool = False) -> str:
     """One report as an object; with `many` (--all-agencies), a list of them."""
     data = [to_data(doc) for doc in docs]
-    # orjson: the same text as json.dumps(ensure_ascii=False, indent=2), whose indenting encoder is pure Python
-    # (4 of the 7 seconds that writing 1,000 agencies' reports took, BENCHMARKS.md §3)
+    # orjson: the same text as json.dumps(ensure_ascii=False, indent=2), whose indenting encoder is pure Python,
+    # for what a report holds (str keys, ints, str; Decimal as str): orjson refuses int keys and writes floats
+    # and NaN differently, so a report must not hold them (tests/test_report_outputs.py compares the two)
     return orjson.dumps(data if many else data[0], option=orjson.OPT_INDENT_2).decode()
 
 

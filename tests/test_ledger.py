@@ -70,9 +70,9 @@ def test_import_backfills_history_and_a_second_import_changes_nothing(env, run):
     assert json.loads(run(["ledger", "import", str(path), "--json"], cwd=env.directory).out)["imported"] == 1
 
 
-def test_imported_rows_take_their_ids_before_they_are_written_and_publications_go_on_after_them(env, run):
-    """The import reserves its rows' ids first (the audit event lists them without reading the rows back): a
-    publication between two imports, and the imports themselves, never take an id twice."""
+def test_an_import_event_lists_the_ids_its_rows_were_given_between_publications(env, run):
+    """The audit event of an import lists the ids its rows got (read back by import key) with their hashes, in
+    order, and publications before and after it keep their own ids."""
     first = write_history(env.directory / "first.csv", [
         ["", f"旧通知{n}", "portal", "通知公告", "notice", "2019-05-06"] for n in range(3)])
     assert run(["ledger", "import", str(first)], cwd=env.directory).code == 0
@@ -89,6 +89,21 @@ def test_imported_rows_take_their_ids_before_they_are_written_and_publications_g
         [e.id for e in entries[:3]], [entries[4].id]]
     assert [ref[1] for ref in imports[0].details["ledger"]] == [e.content_hash for e in entries[:3]]
     assert verdict.ok, verdict.problem
+
+
+def test_a_history_without_an_index_number_column_imports_once(env):
+    path = write_history(env.directory / "posts.csv", [["统计开放日", "wechat", "政务动态", "news", "2019-09-20"]],
+                         header=["标题", "渠道", "主题分类", "类别", "公开日期"])
+    with env.session() as session:
+        agency_id = agency_row(session, "tjj").id
+        first = import_ledger(session, settings=env.settings, agency_code="tjj", agency_id=agency_id, path=path,
+                              today=date(2021, 1, 1))
+        again = import_ledger(session, settings=env.settings, agency_code="tjj", agency_id=agency_id, path=path,
+                              today=date(2021, 1, 1))
+        [entry] = session.exec(select(LedgerEntry)).all()
+    assert gc.isenabled()  # back on after an import that succeeded too
+    assert (first.imported, again.imported, again.already_present) == (1, 0, 1)
+    assert entry.index_no is None and entry.title == "统计开放日" and entry.channel == "wechat"
 
 
 def test_import_reports_every_bad_row_by_line_and_writes_nothing(env, run):
