@@ -45,7 +45,6 @@ COLUMNS = {
 }
 REQUIRED = ("title", "channel", "category", "kind", "published_on")
 FIELDS = tuple(COLUMNS)  # the order of a row's values once read; "" where the file has no such column
-assert FIELDS == ("index_no", "title", "channel", "category", "kind", "published_on")  # as _entry unpacks a row
 CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 LOOKUP_ALL = 5000  # above this many rows, read the agency's keys and 索引号 whole rather than in IN lists
@@ -198,7 +197,7 @@ class _Rules:
     @classmethod
     def of(cls, settings: Settings, agency_code: str, today: date) -> _Rules:
         categories = settings.agencies[agency_code].categories or settings.catalogue.categories
-        return cls(settings, dict.fromkeys(categories), _kind_names(tuple(settings.catalogue.kinds)), today, utcnow())
+        return cls(settings, dict.fromkeys(categories), _kind_names(settings.catalogue.kinds), today, utcnow())
 
     def channel_ok(self, channel: str) -> bool:
         ok = self.channels.get(channel)
@@ -245,8 +244,7 @@ def _entry(row: list[str], line: int, name: str, rules: _Rules) -> tuple[dict[st
             "created_at": rules.now}, []
 
 
-@lru_cache(maxsize=8)
-def _kind_names(kinds: tuple[str, ...]) -> dict[str, str]:
+def _kind_names(kinds: list[str]) -> dict[str, str]:
     """Key or Chinese name -> key, the first configured kind winning."""
     names: dict[str, str] = {}
     for key in kinds:

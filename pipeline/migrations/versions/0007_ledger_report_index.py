@@ -25,10 +25,9 @@ INCLUDE = ["kind", "entry_type", "item_id", "revision", "index_no", "import_key"
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.create_index("ix_ledger_entry_agency_year_new", "ledger_entry", ["agency_id", "year"],
-                    postgresql_include=INCLUDE)
+    # one transaction: nobody sees the ledger without the index
     op.drop_index("ix_ledger_entry_agency_year", table_name="ledger_entry")
-    op.execute("ALTER INDEX ix_ledger_entry_agency_year_new RENAME TO ix_ledger_entry_agency_year")
+    op.create_index("ix_ledger_entry_agency_year", "ledger_entry", ["agency_id", "year"], postgresql_include=INCLUDE)
 
 
 def downgrade() -> None:
