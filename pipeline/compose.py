@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,9 @@ def canonical_url(settings: Settings, agency_code: str, item_id: int, published_
 
 
 def item_view(session: Session, settings: Settings, item: Item, revision: Revision, published_at: datetime,
-              *, local_images: bool = True) -> ItemView:
-    """The plain view every template gets; links to the interpreted document and its interpretations.
+              *, local_images: bool = True, interpreted_by: Mapping[int, tuple[Link, ...]] | None = None) -> ItemView:
+    """The plain view every template gets; links to the interpreted document and its interpretations
+    (`interpreted_by`: those of the item, and of others, when the caller looked them up for several at once).
 
     Images: a static site keeps its own copy beside the page (art_N/name); other channels point at the
     portal's copy, or upload the files themselves (WeChat).
@@ -75,24 +77,26 @@ def item_view(session: Session, settings: Settings, item: Item, revision: Revisi
         created_on=revision.created_on, published_on=published_on, validity=revision.validity or "",
         canonical_url=url, slug=slug_of(item.id),
         interprets=_interpreted(session, settings, agency, revision.interprets),
-        interpreted_by=tuple(_interpretations(session, settings, agency, item)),
+        interpreted_by=(interpreted_by or interpretations(session, settings, [item]))[item.id],
     )
 
 
 def build_message(session: Session, settings: Settings, delivery: Delivery, *,
-                  rows: tuple[Item, Revision] | None = None, views: dict[tuple[Any, ...], ItemView] | None = None
-                  ) -> Message:
+                  rows: tuple[Item, Revision] | None = None, views: dict[tuple[Any, ...], ItemView] | None = None,
+                  interpreted_by: Mapping[int, tuple[Link, ...]] | None = None) -> Message:
     """The rendered message for one delivery; the same on every retry (published_on is the due date).
     `rows`: the item and revision when the caller has them; `views`: shared by the deliveries of a batch,
-    so that a revision's body is rendered once for all its channels."""
+    so that a revision's body is rendered once for all its channels; `interpreted_by`: see item_view()."""
     return compose_message(session, settings, item_id=delivery.item_id, revision=delivery.revision,
                            channel=delivery.channel, approved_at=delivery.created_at,
-                           idempotency_key=delivery.idempotency_key, rows=rows, views=views)
+                           idempotency_key=delivery.idempotency_key, rows=rows, views=views,
+                           interpreted_by=interpreted_by)
 
 
 def compose_message(session: Session, settings: Settings, *, item_id: int, revision: int, channel: str,
                     approved_at: datetime, idempotency_key: str, rows: tuple[Item, Revision] | None = None,
-                    views: dict[tuple[Any, ...], ItemView] | None = None) -> Message:
+                    views: dict[tuple[Any, ...], ItemView] | None = None,
+                    interpreted_by: Mapping[int, tuple[Link, ...]] | None = None) -> Message:
     """The message a channel receives for an item revision (also what `gongkai preview` shows)."""
     item, revision_row = rows or (session.get(Item, item_id), session.exec(
         select(Revision).where(Revision.item_id == item_id, Revision.number == revision)).one())
@@ -103,7 +107,8 @@ def compose_message(session: Session, settings: Settings, *, item_id: int, revis
     key = (item.id, revision_row.number, due.astimezone(SHANGHAI).date(), bool(page_templates))  # what the view shows
     view = views.get(key) if views is not None else None
     if view is None:
-        view = item_view(session, settings, item, revision_row, due, local_images=bool(page_templates))
+        view = item_view(session, settings, item, revision_row, due, local_images=bool(page_templates),
+                         interpreted_by=interpreted_by)
         if views is not None:
             views[key] = view
     root = settings.items.attachments_dir
@@ -134,16 +139,27 @@ def _interpreted(session: Session, settings: Settings, agency: Agency, ref: str 
     return _link(session, settings, agency, target)
 
 
-def _interpretations(session: Session, settings: Settings, agency: Agency, item: Item) -> list[Link]:
-    names = [n for n in (item.ref, item.index_no) if n]
-    if not names:
-        return []
-    published = select(Delivery.item_id).where(Delivery.status == DeliveryStatus.PUBLISHED)
-    query = (select(Item).join(Revision, (Revision.item_id == Item.id) & (Revision.number == Item.approved_revision))
-             .where(Item.agency_id == agency.id, Item.status == ItemStatus.APPROVED, Revision.interprets.in_(names),
-                    Item.id.in_(published))  # a scheduled interpretation is not announced before it is out
-             .order_by(Item.id))
-    return [_link(session, settings, agency, other) for other in session.exec(query).all()]
+def interpretations(session: Session, settings: Settings, items: list[Item]) -> dict[int, tuple[Link, ...]]:
+    """For each item, the published interpretations (政策解读) of its agency that name it by ref or 索引号: one
+    query for all the items (a worker renders many at once)."""
+    named: dict[tuple[int, str], list[int]] = {}
+    for item in items:
+        for name in {item.ref, item.index_no} - {None, ""}:
+            named.setdefault((item.agency_id, name), []).append(item.id)
+    found: dict[int, list[Item]] = {item.id: [] for item in items}
+    if named:
+        published = select(Delivery.item_id).where(Delivery.status == DeliveryStatus.PUBLISHED)
+        query = (select(Item, Revision.interprets)
+                 .join(Revision, (Revision.item_id == Item.id) & (Revision.number == Item.approved_revision))
+                 .where(Item.agency_id.in_({agency for agency, _ in named}), Item.status == ItemStatus.APPROVED,
+                        Revision.interprets.in_({name for _, name in named}),
+                        Item.id.in_(published))  # a scheduled interpretation is not announced before it is out
+                 .order_by(Item.id))
+        for other, name in session.exec(query).all():
+            for owner in named.get((other.agency_id, name), []):
+                found[owner].append(other)
+    return {item_id: tuple(_link(session, settings, session.get(Agency, other.agency_id), other) for other in others)
+            for item_id, others in found.items()}
 
 
 def _link(session: Session, settings: Settings, agency: Agency, item: Item) -> Link:

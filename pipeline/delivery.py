@@ -12,7 +12,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,10 +33,11 @@ from channels import (
     TransientChannelError,
 )
 from pipeline.audit import SYSTEM, Action, insert_ledger_entries, record_event, record_events
-from pipeline.compose import build_message, interpreted_delivery
+from pipeline.compose import build_message, interpretations, interpreted_delivery
 from pipeline.config import Settings
 from pipeline.db import session_scope
 from pipeline.errors import NotFound, WorkflowRefused
+from pipeline.grouping import Group
 from pipeline.itemfile import SHANGHAI
 from pipeline.models import Agency, Attempt, Delivery, EntryType, Item, ItemStatus, Revision, utcnow
 from pipeline.models import DeliveryStatus as D
@@ -80,13 +81,20 @@ class ChannelSet:
 
 @dataclass
 class Engine:
-    """Everything deliver_one needs, built once per worker process."""
+    """Everything deliver_one needs, built once per worker process. Its threads' claims and records are
+    group-committed (pipeline/grouping.py): under load, one transaction claims or records for many messages."""
 
     db: sa.Engine
     settings: Settings
     channels: ChannelSet
     limiter: RateLimiter
     clock: Callable[[], datetime] = utcnow
+    claims: Group[list[int], list[Job]] = field(init=False, repr=False)
+    records: Group[list[Result], list[Outcome]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.claims = Group(lambda requests: _claim_for(self, requests), shared=_outage)
+        self.records = Group(lambda requests: _record_for(self, requests), shared=_outage)
 
     @classmethod
     def build(cls, settings: Settings, db: sa.Engine) -> Engine:
@@ -123,6 +131,7 @@ class Job:
     """One claimed delivery of a batch, with what was read for it while the claim's transaction was open."""
 
     delivery: Delivery
+    token: str             # its claim's (the row's own is cleared once a result is recorded)
     attempt_id: int
     doubt: bool            # an earlier try may have reached the channel unanswered
     refusal: str           # why it must not go out now ('' if it may)
@@ -147,20 +156,17 @@ class Result:
     duration: float | None = None
 
 
-def deliver_one(engine: Engine, delivery_id: int, *, token: str | None = None) -> Outcome:
-    return deliver_batch(engine, [delivery_id], token=token)[0]
+def deliver_one(engine: Engine, delivery_id: int) -> Outcome:
+    return deliver_batch(engine, [delivery_id])[0]
 
 
-def deliver_batch(engine: Engine, delivery_ids: list[int], *, token: str | None = None) -> list[Outcome]:
+def deliver_batch(engine: Engine, delivery_ids: list[int]) -> list[Outcome]:
     """Claim -> (look up if an earlier try may have landed) -> send -> record, for a batch (a revision's
-    channels, or a chunk of what the sweep found). Claims and records are one transaction each for the batch;
-    each send happens with no transaction open and is never a blind re-send. One outcome per id, in order."""
-    token = token or uuid.uuid4().hex
+    channels, or a chunk of what the sweep found). Claims and records are one transaction each for the batch
+    (and for the batches other threads of the process claim or record meanwhile); each send happens with no
+    transaction open and is never a blind re-send. One outcome per id, in order."""
     ids = list(dict.fromkeys(delivery_ids))
-    with session_scope(engine.db) as session:
-        claimed = claim_many(session, ids, token=token, now=engine.clock(), lease=engine.settings.queue.lease_seconds)
-        _log_unclaimable(session, sorted(set(ids) - {row.id for row in claimed}))
-        jobs = _prepare(session, engine, claimed) if claimed else []
+    jobs = engine.claims(ids)
     results, error = [], None
     for job in jobs:
         try:
@@ -168,13 +174,36 @@ def deliver_batch(engine: Engine, delivery_ids: list[int], *, token: str | None 
         except Exception as e:  # a bug or an outage outside the channel's typed errors: stop the batch, but
             error = e           # record what was done; the rest stay claimed until their lease, then in doubt
             break
-    outcomes = {o.delivery_id: o for o in _record(engine, token, results)}
+    outcomes = {o.delivery_id: o for o in (engine.records(results) if results else [])}
     for result in results:
         if outcomes[result.job.delivery.id].status == D.PUBLISHED:
             _after_publication(engine, result.job)
     if error is not None:
         raise error
     return [outcomes.get(i) or Outcome(i, "skipped") for i in ids]
+
+
+def _outage(error: BaseException) -> bool:
+    """The database could not be reached or answer: a group's every request fails alike, none is run alone."""
+    return isinstance(error, sa.exc.OperationalError)
+
+
+def _claim_for(engine: Engine, requests: list[list[int]]) -> list[list[Job]]:
+    """Claim and prepare several batches in one transaction, under one claim token; each gets its jobs in id
+    order (an id in two batches at once, a duplicate message, goes to the first)."""
+    wanted = list(dict.fromkeys(i for ids in requests for i in ids))
+    with session_scope(engine.db) as session:
+        claimed = claim_many(session, wanted, token=uuid.uuid4().hex, now=engine.clock(),
+                             lease=engine.settings.queue.lease_seconds)
+        _log_unclaimable(session, sorted(set(wanted) - {row.id for row in claimed}))
+        jobs = {job.delivery.id: job for job in (_prepare(session, engine, claimed) if claimed else [])}
+    return [[jobs.pop(i) for i in sorted(ids) if i in jobs] for ids in requests]
+
+
+def _record_for(engine: Engine, requests: list[list[Result]]) -> list[list[Outcome]]:
+    """Record several batches' results in one transaction; each gets its outcomes."""
+    outcomes = {o.delivery_id: o for o in _record(engine, [r for results in requests for r in results])}
+    return [[outcomes[r.job.delivery.id] for r in results] for results in requests]
 
 
 def _prepare(session: Session, engine: Engine, claimed: list[Delivery]) -> list[Job]:
@@ -198,13 +227,15 @@ def _prepare(session: Session, engine: Engine, claimed: list[Delivery]) -> list[
         [{"delivery_id": row.id, "number": row.attempts, "outcome": "sending", "started_at": row.updated_at,
           "detail": ""} for row in claimed]).all()
     jobs, views = [], {}
+    links = interpretations(session, engine.settings, list(items.values()))
     for row, attempt_id in zip(claimed, attempt_ids, strict=True):
         item, revision = items.get(row.item_id), revisions.get((row.item_id, row.revision))
-        job = Job(row, attempt_id, row.id in doubts, _stale(item, row), _channel_off(engine.settings, row),
-                  item, revision)
+        job = Job(row, row.claim_token, attempt_id, row.id in doubts, _stale(item, row),
+                  _channel_off(engine.settings, row), item, revision)
         if not job.off and (job.doubt or not job.refusal):
             try:
-                job.message = build_message(session, engine.settings, row, rows=(item, revision), views=views)
+                job.message = build_message(session, engine.settings, row, rows=(item, revision), views=views,
+                                            interpreted_by=links)
             except sa.exc.DBAPIError:  # the database, not the template: the claims roll back, the sweep retries
                 raise
             except Exception as e:  # a template or data bug: retrying cannot help, a person must look
@@ -374,13 +405,13 @@ def _recent_failures(engine: Engine, job: Job) -> int:
     return count
 
 
-def _record(engine: Engine, token: str, results: list[Result]) -> list[Outcome]:
-    """Write a batch's results in one transaction; retried as a write only (never the channel calls) if the
-    database hiccups. A delivery whose claim another worker took over meanwhile is left to that worker."""
+def _record(engine: Engine, results: list[Result]) -> list[Outcome]:
+    """Write results in one transaction; retried as a write only (never the channel calls) if the database
+    hiccups. A delivery whose claim another worker took over meanwhile is left to that worker."""
     for pause in (0.2, 1.0, 3.0, None):
         try:
             with session_scope(engine.db) as session:
-                return _write_results(session, engine.clock(), token, results)
+                return _write_results(session, engine.clock(), results)
         except sa.exc.OperationalError:
             if pause is None:
                 raise
@@ -388,7 +419,7 @@ def _record(engine: Engine, token: str, results: list[Result]) -> list[Outcome]:
     raise AssertionError("unreachable")
 
 
-def _write_results(session: Session, now: datetime, token: str, results: list[Result]) -> list[Outcome]:
+def _write_results(session: Session, now: datetime, results: list[Result]) -> list[Outcome]:
     if not results:
         return []
     changes: dict[int, dict[str, Any]] = {}
@@ -402,9 +433,11 @@ def _write_results(session: Session, now: datetime, token: str, results: list[Re
             "remote_id": receipt.remote_id or None, "url": receipt.url,
             "next_attempt_at": now + timedelta(seconds=r.retry_in) if r.retry_in is not None else d.next_attempt_at}
     table, items = Delivery.__table__, Item.__table__
+    tokens = {r.job.delivery.id: {"claim_token": r.job.token} for r in results}
     ours = dict(session.execute(  # one UPDATE for the batch; only rows still claimed by us are changed
         sa.update(table)
-        .where(table.c.id.in_(changes), table.c.claim_token == token, table.c.status == str(D.SENDING))
+        .where(table.c.id.in_(changes), table.c.claim_token == _by_row(table, tokens)["claim_token"],
+               table.c.status == str(D.SENDING))
         .values(claim_token=None, lease_until=None, updated_at=now, **_by_row(table, changes))
         .returning(table.c.id, select(items.c.status).where(items.c.id == table.c.item_id).scalar_subquery())
     ).all())  # and each item's status now: withdrawn while it was being sent?

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -487,3 +489,78 @@ def test_the_sweep_takes_down_a_publication_of_a_withdrawn_item_that_nobody_took
     assert delivery_of(env, fresh).status == DeliveryStatus.PUBLISHED
     assert [e.entry_type for e in ledger(env)].count(EntryType.REVERSAL) == 1
     assert take_down_owed(engine) == []  # once
+
+
+# --- group commit: the batches of a worker's threads claimed and recorded together ----------------------
+
+
+def test_batches_asked_for_while_a_claim_runs_are_claimed_and_recorded_together_each_published_once(
+        env, engine, monkeypatch):
+    batches = [[delivery_of(env, approved(env)).id for _ in range(2)] for _ in range(5)]
+    claimed, recorded, first_claim = [], [], threading.Event()
+    real_claim, real_record = delivery_module.claim_many, delivery_module._record
+
+    def claim_many(session, ids, **kwargs):
+        claimed.append(sorted(ids))
+        if len(claimed) == 1:  # the first claim is slow: the other four batches ask meanwhile
+            first_claim.set()
+            deadline = time.monotonic() + 10
+            while len(engine.claims._waiting) < 4 and time.monotonic() < deadline:
+                time.sleep(0.005)
+        return real_claim(session, ids, **kwargs)
+
+    def record(engine_, results):
+        recorded.append(sorted(r.job.delivery.id for r in results))
+        return real_record(engine_, results)
+
+    monkeypatch.setattr(delivery_module, "claim_many", claim_many)
+    monkeypatch.setattr(delivery_module, "_record", record)
+    with ThreadPoolExecutor(5) as pool:
+        first = pool.submit(deliver_batch, engine, batches[0])
+        first_claim.wait(10)
+        rest = [pool.submit(deliver_batch, engine, batch) for batch in batches[1:]]
+        outcomes = [first.result(30)] + [f.result(30) for f in rest]
+    assert claimed == [batches[0], sorted(i for batch in batches[1:] for i in batch)]  # one claim for four
+    assert [[(o.delivery_id, o.status) for o in out] for out in outcomes] == \
+        [[(i, "published") for i in batch] for batch in batches]  # each thread its own outcomes
+    assert sorted(i for group in recorded for i in group) == sorted(i for batch in batches for i in batch)
+    assert len(Scripted.calls) == 10 and len(ledger(env)) == 10
+    assert all(attempts(env, i) == ["published"] for batch in batches for i in batch)
+    with env.session() as session:
+        assert verify_trail(session).ok
+        assert {d.claim_token for d in session.exec(select(Delivery))} == {None}
+
+
+def test_a_batch_whose_results_cannot_be_written_fails_alone_not_the_batches_recorded_with_it(
+        env, engine, monkeypatch):
+    batches = [[delivery_of(env, approved(env)).id] for _ in range(4)]
+    bad = batches[2][0]
+    real_write, first_write, writes = delivery_module._write_results, threading.Event(), []
+
+    def write_results(session, now, results):
+        ids = [r.job.delivery.id for r in results]
+        writes.append(sorted(ids))
+        if len(writes) == 1:  # the first record is slow: the other batches finish their sends meanwhile
+            first_write.set()
+            deadline = time.monotonic() + 10
+            while len(engine.records._waiting) < 3 and time.monotonic() < deadline:
+                time.sleep(0.005)
+        if bad in ids:
+            raise ValueError("a bug in writing this delivery's result")
+        return real_write(session, now, results)
+
+    monkeypatch.setattr(delivery_module, "_write_results", write_results)
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(deliver_batch, engine, batches[0])
+        first_write.wait(10)
+        rest = [pool.submit(deliver_batch, engine, batch) for batch in batches[1:]]
+        assert first.result(30)[0].status == "published"
+        assert [rest[0].result(30)[0].status, rest[2].result(30)[0].status] == ["published", "published"]
+        with pytest.raises(ValueError, match="a bug"):
+            rest[1].result(30)
+    assert writes[1] == sorted(i for batch in batches[1:] for i in batch)  # tried together, then one by one
+    assert sorted(map(tuple, writes[2:])) == sorted((i,) for batch in batches[1:] for i in batch)
+    assert sorted(e.delivery_id for e in ledger(env)) == sorted(i for batch in batches for i in batch if i != bad)
+    assert delivery_of(env, approved_item_of(env, bad)).status == DeliveryStatus.SENDING  # its lease, then a lookup
+    with env.session() as session:
+        assert verify_trail(session).ok

@@ -1,0 +1,92 @@
+"""Group commit: the same database work, asked for by several threads at once, done once for all of them.
+
+A worker's threads each claim their message's deliveries, send them and record the results. One message at
+a time, a claim or a record is a transaction of several statements for about three rows, and the worker
+spends more on the statements than on the rows. A Group runs such work for every thread that asks while it
+is busy: the first thread to ask leads, takes every request made so far (its own included), runs the work
+once and hands each thread its share; the requests made meanwhile are led by the next leader, one of their
+own threads. With one thread asking, a group is one request and nobody waits; under load, groups grow by
+themselves, as a database's group commit does.
+
+A group that fails for any reason but the one `shared(error)` names (the database unreachable: every request
+would fail alike) is run again one request at a time, so that one thread's data cannot fail another's work.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+Request = TypeVar("Request")
+Share = TypeVar("Share")
+
+
+@dataclass(eq=False)
+class _Ticket(Generic[Request, Share]):
+    request: Request
+    done: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False  # this thread runs the next group
+    share: Share | None = None
+    error: BaseException | None = None
+
+
+class Group(Generic[Request, Share]):
+    """group(request) -> its share of work(requests), run for every request waiting when a group starts."""
+
+    def __init__(self, work: Callable[[list[Request]], list[Share]], *,
+                 shared: Callable[[BaseException], bool]) -> None:
+        self._work = work
+        self._shared = shared
+        self._lock = threading.Lock()
+        self._waiting: list[_Ticket[Request, Share]] = []
+        self._busy = False
+
+    def __call__(self, request: Request) -> Share:
+        ticket: _Ticket[Request, Share] = _Ticket(request)
+        with self._lock:
+            self._waiting.append(ticket)
+            ticket.lead, self._busy = not self._busy, True
+        if not ticket.lead:
+            ticket.done.wait()  # set when its group is done, or when it is to lead the next one
+        if ticket.lead:
+            self._lead()
+        if ticket.error is not None:
+            raise ticket.error
+        return ticket.share  # type: ignore[return-value]
+
+    def _lead(self) -> None:
+        with self._lock:
+            group, self._waiting = self._waiting, []
+        try:
+            self._run(group)
+        finally:
+            with self._lock:
+                successor = self._waiting[0] if self._waiting else None
+                if successor is None:
+                    self._busy = False
+                else:
+                    successor.lead = True
+            for ticket in group:
+                ticket.done.set()
+            if successor is not None:
+                successor.done.set()
+
+    def _run(self, group: list[_Ticket[Request, Share]]) -> None:
+        try:
+            shares = self._work([ticket.request for ticket in group])
+        except Exception as error:
+            if len(group) == 1 or self._shared(error):
+                for ticket in group:
+                    ticket.error = error
+                return
+            for ticket in group:  # whose request it was is unknown: each on its own
+                self._run([ticket])
+            return
+        except BaseException as error:  # the process is stopping: nobody's work was done
+            for ticket in group:
+                ticket.error = error
+            raise
+        for ticket, share in zip(group, shares, strict=True):
+            ticket.share = share

@@ -1,0 +1,127 @@
+"""Group commit (pipeline/grouping.py): what threads ask for while a group runs is done together, each thread gets
+its own share, and one thread's bad request fails nobody else's."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from pipeline.grouping import Group
+
+
+class Outage(Exception):
+    """Stands for the database being unreachable: every request would fail alike."""
+
+
+def queued(group: Group, count: int) -> None:
+    """Wait until `count` requests wait for the running group to end."""
+    deadline = time.monotonic() + 10
+    while len(group._waiting) < count:
+        assert time.monotonic() < deadline, f"{len(group._waiting)} requests waiting, not {count}"
+        time.sleep(0.001)
+
+
+def start(group: Group, requests: list) -> tuple[ThreadPoolExecutor, list]:
+    pool = ThreadPoolExecutor(len(requests))
+    return pool, [pool.submit(group, request) for request in requests]
+
+
+def test_requests_made_while_a_group_runs_are_done_together_and_each_gets_its_own_share():
+    calls, release = [], threading.Event()
+
+    def work(requests):
+        calls.append(list(requests))
+        if len(calls) == 1:
+            release.wait(10)  # the first group is slow: the others ask meanwhile
+        return [r * 10 for r in requests]
+
+    group = Group(work, shared=lambda e: False)
+    pool, first = start(group, [1])
+    while not calls:
+        time.sleep(0.001)
+    rest_pool, rest = start(group, [2, 3, 4, 5])
+    queued(group, 4)
+    release.set()
+    assert first[0].result(10) == 10
+    assert [f.result(10) for f in rest] == [20, 30, 40, 50]
+    assert calls[0] == [1] and sorted(calls[1]) == [2, 3, 4, 5] and len(calls) == 2  # one group for the four
+    pool.shutdown(), rest_pool.shutdown()
+
+
+def test_one_threads_bad_request_fails_only_that_thread():
+    release, calls = threading.Event(), []
+
+    def work(requests):
+        calls.append(list(requests))
+        release.wait(10)
+        if "bad" in requests:
+            raise ValueError("bad request")
+        return [r.upper() for r in requests]
+
+    group = Group(work, shared=lambda e: isinstance(e, Outage))
+    pool, first = start(group, ["a"])
+    while not calls:
+        time.sleep(0.001)
+    rest_pool, rest = start(group, ["b", "bad", "c"])
+    queued(group, 3)
+    release.set()
+    assert first[0].result(10) == "A"
+    assert rest[0].result(10) == "B" and rest[2].result(10) == "C"
+    with pytest.raises(ValueError, match="bad request"):
+        rest[1].result(10)
+    assert sorted(calls[1]) == ["b", "bad", "c"]  # together first, then each alone
+    assert sorted(map(tuple, calls[2:])) == [("b",), ("bad",), ("c",)]
+    pool.shutdown(), rest_pool.shutdown()
+
+
+def test_a_shared_failure_fails_the_whole_group_once_and_the_next_group_runs():
+    release, calls = threading.Event(), []
+
+    def work(requests):
+        calls.append(list(requests))
+        release.wait(10)
+        if len(calls) == 2:
+            raise Outage("database unreachable")
+        return requests
+
+    group = Group(work, shared=lambda e: isinstance(e, Outage))
+    pool, first = start(group, [1])
+    while not calls:
+        time.sleep(0.001)
+    rest_pool, rest = start(group, [2, 3, 4])
+    queued(group, 3)
+    release.set()
+    assert first[0].result(10) == 1
+    for future in rest:
+        with pytest.raises(Outage):
+            future.result(10)
+    assert len(calls) == 2  # not run again one by one: they would fail alike
+    assert group(5) == 5  # the group is free again
+    pool.shutdown(), rest_pool.shutdown()
+
+
+def test_many_threads_asking_at_random_each_get_their_own_share_and_nothing_hangs():
+    sizes = []
+
+    def work(requests):
+        sizes.append(len(requests))
+        time.sleep(random.uniform(0, 0.002))
+        return [(thread, n * n) for thread, n in requests]
+
+    group = Group(work, shared=lambda e: False)
+
+    def client(thread: int) -> list:
+        answers = []
+        for n in range(60):
+            time.sleep(random.uniform(0, 0.001))
+            answers.append(group((thread, n)))
+        return answers
+
+    with ThreadPoolExecutor(24) as pool:
+        results = list(pool.map(client, range(24), timeout=60))
+    assert results == [[(thread, n * n) for n in range(60)] for thread in range(24)]
+    assert sum(sizes) == 24 * 60 and max(sizes) > 1  # every request once; under load, groups of several
