@@ -18,10 +18,11 @@ from pathlib import Path
 
 
 def record(pid: int, output: Path, rate: int = 200) -> subprocess.Popen[bytes]:
-    """Start py-spy on `pid` (all threads, idle ones left out); stop it with finish()."""
+    """Start py-spy on `pid`; stop it with finish(). Only samples of the thread holding the GIL (--gil): where the
+    worker's Python CPU goes, not where its 16 threads wait (a wait for PostgreSQL or the GIL is not a cost)."""
     spy = Path(sys.executable).parent / "py-spy"
     return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
-                             "--output", str(output), "--nonblocking"],
+                             "--output", str(output), "--nonblocking", "--gil"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 

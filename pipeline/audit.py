@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from pipeline.db import reserve_ids
 from pipeline.models import AuditEvent, LedgerEntry
 
 GENESIS = "0" * 64
@@ -62,17 +63,25 @@ _VALUE: dict[type, Callable[[Any], str]] = {
     datetime: functools.lru_cache(maxsize=4096)(lambda value: f'"{value.astimezone(UTC).isoformat()}"')}
 
 
-def _hasher(names: list[str]) -> Callable[[Any], str]:
-    """sha256 of canonical({name: value}) for values given in the order of `names` (sorted), without building the
-    dict: each value encoded by its type, anything unexpected through canonical() (a report year or an import is
-    a million rows; tests/test_report_hash.py checks it against canonical())."""
+def _encoder(names: list[str]) -> Callable[[Any], str]:
+    """canonical({name: value}) for values given in the order of `names` (sorted), without building the dict:
+    each value encoded by its type, anything unexpected through canonical() (a report year or an import is a
+    million rows; tests/test_report_hash.py and tests/test_audit.py check it against canonical())."""
     template = "{" + ",".join(f"{encode_basestring(name)}:%s" for name in names) + "}"
     encoder = _VALUE.get
-    return lambda values: _sha(template % tuple([encoder(type(value), canonical)(value) for value in values]))
+    return lambda values: template % tuple([encoder(type(value), canonical)(value) for value in values])
+
+
+def _hasher(names: list[str]) -> Callable[[Any], str]:
+    """sha256 of _encoder(names)."""
+    encode = _encoder(names)
+    return lambda values: _sha(encode(values))
 
 
 content_hash = _hasher(list(CONTENT_NAMES))  # of a ledger row given as its CONTENT_NAMES values, in that order
 _legacy_hash = _hasher([column.name for column in _LEGACY_COLUMNS])
+EVENT_NAMES = ("action", "actor", "at", "details", "os_user", "subject")  # what an event's hash covers, sorted
+_event_text = _encoder(list(EVENT_NAMES))
 
 
 def hashed(row: dict[str, Any]) -> dict[str, Any]:
@@ -89,15 +98,20 @@ def insert_ledger_entries(session: Session, rows: list[dict[str, Any]]) -> list[
     """Insert ledger rows (each with its content hash) in order; returns their [id, content hash] for an event's
     details["ledger"]. Bulk imports COPY rows made by hashed() instead."""
     ledger = LedgerEntry.__table__
-    return [list(r) for r in session.execute(
-        sa.insert(ledger).returning(ledger.c.id, ledger.c.content_hash, sort_by_parameter_order=True),
-        [hashed(row) for row in rows]).all()]
+    rows = [hashed(row) for row in rows]
+    for row, entry_id in zip(rows, reserve_ids(session, ledger, len(rows)), strict=True):
+        row["id"] = entry_id
+    session.execute(sa.insert(ledger), rows)
+    return [[row["id"], row["content_hash"]] for row in rows]
 
 
 def event_hash(event: AuditEvent) -> str:
-    fields = {"at": event.at, "actor": event.actor, "os_user": event.os_user, "action": event.action,
-              "subject": event.subject, "details": event.details}
-    return _sha(event.prev_hash + canonical(fields))
+    return chained(event.prev_hash, [getattr(event, name) for name in EVENT_NAMES])
+
+
+def chained(prev_hash: str, values: list[Any]) -> str:
+    """An event's hash: sha256(prev_hash + canonical JSON of its EVENT_NAMES values, given in that order)."""
+    return _sha(prev_hash + _event_text(values))
 
 
 def os_user() -> str:
@@ -124,21 +138,19 @@ class Action:
 def record_events(session: Session, actions: list[Action], *, now: datetime) -> None:
     """Append several events to the chain in order, in the caller's transaction: one lock, one read of the
     chain's end and one INSERT for all of them (a worker records a batch of publications at once)."""
+    table = AuditEvent.__table__
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
     # on SQLite every writing transaction began with BEGIN IMMEDIATE: appends are serialized already
-    prev = session.exec(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first() or GENESIS
+    prev = session.execute(select(table.c.hash).order_by(table.c.id.desc()).limit(1)).scalar() or GENESIS
     rows, user = [], os_user()
     for a in actions:
-        event = AuditEvent(at=now, actor=a.actor[:64], os_user=user, action=a.action, subject=a.subject[:100],
-                           details=json.loads(canonical(a.details)), prev_hash=prev, hash="")
-        event.hash = prev = event_hash(event)
-        rows.append({c: getattr(event, c) for c in _COLUMNS})
-    # in order: ids follow the chain (SQLAlchemy keeps the rows' order in a multi-row INSERT)
-    session.execute(sa.insert(AuditEvent.__table__).returning(AuditEvent.id, sort_by_parameter_order=True), rows)
-
-
-_COLUMNS = ("at", "actor", "os_user", "action", "subject", "details", "prev_hash", "hash")
+        row = {"action": a.action, "actor": a.actor[:64], "at": now, "details": json.loads(canonical(a.details)),
+               "os_user": user, "subject": a.subject[:100], "prev_hash": prev}
+        row["hash"] = prev = chained(prev, [row[name] for name in EVENT_NAMES])
+        rows.append(row)
+    # ids follow the chain: an executemany runs one INSERT per row, in order
+    session.execute(sa.insert(table), rows)
 
 
 @dataclass(frozen=True)

@@ -41,9 +41,9 @@ def portal_root(settings: Settings, agency_code: str) -> str:
     return ""
 
 
-def page_year(item: Item, fallback: int) -> int:
+def page_year(index_no: str | None, fallback: int) -> int:
     """The year in an item's page path: its 索引号's, so that every revision keeps one address."""
-    return int(item.index_no.rsplit("/", 1)[1][:4]) if item.index_no else fallback
+    return int(index_no.rsplit("/", 1)[1][:4]) if index_no else fallback
 
 
 def canonical_url(settings: Settings, agency_code: str, item_id: int, published_on_year: int) -> str:
@@ -63,7 +63,7 @@ def item_view(session: Session, settings: Settings, item: Item, revision: Revisi
     agency = session.get(Agency, item.agency_id)
     assert agency is not None
     published_on = published_at.astimezone(SHANGHAI).date()
-    url = canonical_url(settings, agency.code, item.id, page_year(item, published_on.year))
+    url = canonical_url(settings, agency.code, item.id, page_year(item.index_no, published_on.year))
     folder = f"{slug_of(item.id)}/" if local_images or not url else url.rsplit("/", 1)[0] + f"/{slug_of(item.id)}/"
     images = {src: folder + Path(stored).name for src, stored in revision.images.items()}
     body_html = markdown_to_html(revision.body, images)
@@ -136,7 +136,9 @@ def _interpreted(session: Session, settings: Settings, agency: Agency, ref: str 
                                              sa.or_(Item.ref == ref, Item.index_no == ref))).first()
     if target is None or target.approved_revision is None or target.status == ItemStatus.WITHDRAWN:
         return None
-    return _link(session, settings, agency, target)
+    title = session.exec(select(Revision.title).where(Revision.item_id == target.id,
+                                                      Revision.number == target.approved_revision)).one()
+    return _link(settings, agency.code, target.id, target.index_no, title)
 
 
 def interpretations(session: Session, settings: Settings, items: list[Item]) -> dict[int, tuple[Link, ...]]:
@@ -146,27 +148,27 @@ def interpretations(session: Session, settings: Settings, items: list[Item]) -> 
     for item in items:
         for name in {item.ref, item.index_no} - {None, ""}:
             named.setdefault((item.agency_id, name), []).append(item.id)
-    found: dict[int, list[Item]] = {item.id: [] for item in items}
-    if named:
-        published = select(Delivery.item_id).where(Delivery.status == DeliveryStatus.PUBLISHED)
-        query = (select(Item, Revision.interprets)
-                 .join(Revision, (Revision.item_id == Item.id) & (Revision.number == Item.approved_revision))
-                 .where(Item.agency_id.in_({agency for agency, _ in named}), Item.status == ItemStatus.APPROVED,
-                        Revision.interprets.in_({name for _, name in named}),
-                        Item.id.in_(published))  # a scheduled interpretation is not announced before it is out
-                 .order_by(Item.id))
-        for other, name in session.exec(query).all():
-            for owner in named.get((other.agency_id, name), []):
-                found[owner].append(other)
-    return {item_id: tuple(_link(session, settings, session.get(Agency, other.agency_id), other) for other in others)
-            for item_id, others in found.items()}
+    found: dict[int, list[Link]] = {item.id: [] for item in items}
+    if not named:
+        return {item_id: () for item_id in found}
+    published = select(Delivery.item_id).where(Delivery.status == DeliveryStatus.PUBLISHED)
+    query = (select(Item.id, Item.agency_id, Item.index_no, Agency.code, Revision.title, Revision.interprets)
+             .join(Agency, Agency.id == Item.agency_id)
+             .join(Revision, (Revision.item_id == Item.id) & (Revision.number == Item.approved_revision))
+             .where(Item.agency_id.in_({agency for agency, _ in named}), Item.status == ItemStatus.APPROVED,
+                    Revision.interprets.in_({name for _, name in named}),
+                    Item.id.in_(published))  # a scheduled interpretation is not announced before it is out
+             .order_by(Item.id))
+    for other in session.execute(query):
+        for owner in named.get((other.agency_id, other.interprets), []):
+            found[owner].append(_link(settings, other.code, other.id, other.index_no, other.title))
+    return {item_id: tuple(links) for item_id, links in found.items()}
 
 
-def _link(session: Session, settings: Settings, agency: Agency, item: Item) -> Link:
-    revision = session.exec(select(Revision).where(Revision.item_id == item.id,
-                                                   Revision.number == item.approved_revision)).one()
-    year = page_year(item, datetime.now(SHANGHAI).year)
-    return Link(revision.title, canonical_url(settings, agency.code, item.id, year), item.index_no or "")
+def _link(settings: Settings, agency_code: str, item_id: int, index_no: str | None, title: str) -> Link:
+    """A link to an item's page, titled with its approved revision's title."""
+    year = page_year(index_no, datetime.now(SHANGHAI).year)
+    return Link(title, canonical_url(settings, agency_code, item_id, year), index_no or "")
 
 
 def interpreted_delivery(session: Session, delivery: Delivery) -> Delivery | None:

@@ -35,7 +35,7 @@ from channels import (
 from pipeline.audit import SYSTEM, Action, insert_ledger_entries, record_event, record_events
 from pipeline.compose import build_message, interpretations, interpreted_delivery
 from pipeline.config import Settings
-from pipeline.db import session_scope
+from pipeline.db import reserve_ids, session_scope
 from pipeline.errors import NotFound, WorkflowRefused
 from pipeline.grouping import Group
 from pipeline.itemfile import SHANGHAI
@@ -222,10 +222,10 @@ def _prepare(session: Session, engine: Engine, claimed: list[Delivery]) -> list[
         items[item.id] = item
         if revision is not None:
             revisions[(revision.item_id, revision.number)] = revision
-    attempt_ids = session.scalars(
-        sa.insert(Attempt).returning(Attempt.id, sort_by_parameter_order=True),
-        [{"delivery_id": row.id, "number": row.attempts, "outcome": "sending", "started_at": row.updated_at,
-          "detail": ""} for row in claimed]).all()
+    attempt_ids = reserve_ids(session, Attempt.__table__, len(claimed))
+    session.execute(sa.insert(Attempt.__table__), [
+        {"id": attempt_id, "delivery_id": row.id, "number": row.attempts, "outcome": "sending",
+         "started_at": row.updated_at, "detail": ""} for row, attempt_id in zip(claimed, attempt_ids, strict=True)])
     jobs, views = [], {}
     links = interpretations(session, engine.settings, list(items.values()))
     for row, attempt_id in zip(claimed, attempt_ids, strict=True):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -231,3 +232,22 @@ def test_the_commands_record_the_acting_user(make_env, monkeypatch, run):
     assert ("retry", "zhaoliu", None) in actions and ("withdraw", "zhaoliu", None) in actions
     assert ("take_down", "zhaoliu", True) in actions and ("take_down", "system", False) in actions
     assert run(["audit", "verify"], cwd=env.directory).code == 0
+
+
+def test_an_events_hash_is_sha256_of_the_previous_hash_and_the_canonical_json_of_its_fields(env):
+    """The definition in pipeline/audit.py's docstring, computed here the long way (json.dumps of a dict) for
+    events whose details hold what an action may record: text in Chinese, quotes, nesting, dates, None."""
+    details = [{"title": "关于\"十四五\"规划的通知", "ledger": [[1, "ab" * 32]], "on": date(2026, 3, 1)},
+               {"n": 0, "none": None, "nested": {"b": [1, 2], "a": "\\"}}, {}]
+    with env.session() as session:
+        for n, detail in enumerate(details):
+            record_event(session, actor=f"审核员{n}", action="review", subject=f"item:{n}", details=detail,
+                         now=utcnow())
+    stored = events(env)[-3:]
+    for event, detail in zip(stored, details, strict=True):
+        fields = {"at": event.at, "actor": event.actor, "os_user": event.os_user, "action": event.action,
+                  "subject": event.subject, "details": detail}
+        text = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                          default=lambda v: v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v.isoformat())
+        assert event.hash == hashlib.sha256((event.prev_hash + text).encode()).hexdigest()
+    assert [e.prev_hash for e in stored[1:]] == [e.hash for e in stored[:-1]]
