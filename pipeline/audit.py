@@ -135,14 +135,17 @@ class Action:
     details: dict[str, Any]
 
 
+_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
+_LAST_HASH = select(AuditEvent.__table__.c.hash).order_by(AuditEvent.__table__.c.id.desc()).limit(1)
+
+
 def record_events(session: Session, actions: list[Action], *, now: datetime) -> None:
     """Append several events to the chain in order, in the caller's transaction: one lock, one read of the
     chain's end and one INSERT for all of them (a worker records a batch of publications at once)."""
-    table = AuditEvent.__table__
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        session.execute(_LOCK, {"key": _LOCK_KEY})
     # on SQLite every writing transaction began with BEGIN IMMEDIATE: appends are serialized already
-    prev = session.execute(select(table.c.hash).order_by(table.c.id.desc()).limit(1)).scalar() or GENESIS
+    prev = session.execute(_LAST_HASH).scalar() or GENESIS
     rows, user = [], os_user()
     for a in actions:
         row = {"action": a.action, "actor": a.actor[:64], "at": now, "details": json.loads(canonical(a.details)),
@@ -150,7 +153,7 @@ def record_events(session: Session, actions: list[Action], *, now: datetime) -> 
         row["hash"] = prev = chained(prev, [row[name] for name in EVENT_NAMES])
         rows.append(row)
     # ids follow the chain: an executemany runs one INSERT per row, in order
-    session.execute(sa.insert(table), rows)
+    session.execute(sa.insert(AuditEvent.__table__), rows)
 
 
 @dataclass(frozen=True)

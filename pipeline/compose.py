@@ -17,7 +17,6 @@ from pipeline.models import Agency, Delivery, DeliveryStatus, Item, ItemStatus, 
 from pipeline.render import (
     ItemView,
     Link,
-    html_to_text,
     kind_name,
     markdown_to_html,
     render_template,
@@ -71,7 +70,7 @@ def item_view(session: Session, settings: Settings, item: Item, revision: Revisi
         # before approval: a placeholder as long as the real number, so that length limits hold
         id=item.id, index_no=item.index_no or f"{agency.org_code}/{published_on.year}-○○○○○",
         title=revision.title, summary=revision.summary,
-        body_html=body_html, body_text=html_to_text(body_html),  # one Markdown pass for both
+        body_html=body_html,
         category=revision.category, kind=revision.kind, kind_name=kind_name(revision.kind),
         publisher=revision.publisher, agency_name=agency.name, doc_number=revision.doc_number or "",
         created_on=revision.created_on, published_on=published_on, validity=revision.validity or "",
@@ -141,6 +140,18 @@ def _interpreted(session: Session, settings: Settings, agency: Agency, ref: str 
     return _link(settings, agency.code, target.id, target.index_no, title)
 
 
+_INTERPRETATIONS = (  # built once: a worker asks for every batch it renders
+    select(Item.id, Item.agency_id, Item.index_no, Agency.code, Revision.title, Revision.interprets)
+    .join(Agency, Agency.id == Item.agency_id)
+    .join(Revision, (Revision.item_id == Item.id) & (Revision.number == Item.approved_revision))
+    .where(Item.agency_id.in_(sa.bindparam("agencies", expanding=True)), Item.status == ItemStatus.APPROVED,
+           Revision.interprets.in_(sa.bindparam("names", expanding=True)),
+           Item.id.in_(select(Delivery.item_id).where(Delivery.status == DeliveryStatus.PUBLISHED)))
+    # a scheduled interpretation is not announced before it is out
+    .order_by(Item.id)
+)
+
+
 def interpretations(session: Session, settings: Settings, items: list[Item]) -> dict[int, tuple[Link, ...]]:
     """For each item, the published interpretations (政策解读) of its agency that name it by ref or 索引号: one
     query for all the items (a worker renders many at once)."""
@@ -151,15 +162,8 @@ def interpretations(session: Session, settings: Settings, items: list[Item]) -> 
     found: dict[int, list[Link]] = {item.id: [] for item in items}
     if not named:
         return {item_id: () for item_id in found}
-    published = select(Delivery.item_id).where(Delivery.status == DeliveryStatus.PUBLISHED)
-    query = (select(Item.id, Item.agency_id, Item.index_no, Agency.code, Revision.title, Revision.interprets)
-             .join(Agency, Agency.id == Item.agency_id)
-             .join(Revision, (Revision.item_id == Item.id) & (Revision.number == Item.approved_revision))
-             .where(Item.agency_id.in_({agency for agency, _ in named}), Item.status == ItemStatus.APPROVED,
-                    Revision.interprets.in_({name for _, name in named}),
-                    Item.id.in_(published))  # a scheduled interpretation is not announced before it is out
-             .order_by(Item.id))
-    for other in session.execute(query):
+    names = {"agencies": sorted({agency for agency, _ in named}), "names": sorted({name for _, name in named})}
+    for other in session.execute(_INTERPRETATIONS, names):
         for owner in named.get((other.agency_id, other.interprets), []):
             found[owner].append(_link(settings, other.code, other.id, other.index_no, other.title))
     return {item_id: tuple(links) for item_id, links in found.items()}

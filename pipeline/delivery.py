@@ -111,19 +111,32 @@ def claim(session: Session, delivery_id: int, *, token: str, now: datetime, leas
     return next(iter(claim_many(session, [delivery_id], token=token, now=now, lease=lease)), None)
 
 
+# The statements of every batch, built once with bind parameters (SQLAlchemy then also keeps their cache keys):
+# building them anew for each batch cost a worker more than sending a webhook did.
+_CLAIM = (
+    sa.update(Delivery)
+    .where(Delivery.id.in_(sa.bindparam("ids", expanding=True)),
+           sa.or_(sa.and_(Delivery.status.in_([str(s) for s in RETRYABLE]),
+                          Delivery.next_attempt_at <= sa.bindparam("now")),
+                  sa.and_(Delivery.status == str(D.SENDING), Delivery.lease_until < sa.bindparam("now"))))
+    .values(status=str(D.SENDING), attempts=Delivery.attempts + 1, claim_token=sa.bindparam("token"),
+            lease_until=sa.bindparam("lease_until"), updated_at=sa.bindparam("now"))
+    .returning(Delivery)
+    .execution_options(synchronize_session=False)
+)
+_ROWS = (  # the agency comes along into the session, where rendering finds it
+    select(Item, Revision, Agency).join(Agency, Agency.id == Item.agency_id)
+    .outerjoin(Revision, sa.and_(Revision.item_id == Item.id, sa.tuple_(Revision.item_id, Revision.number).in_(
+        sa.bindparam("pairs", expanding=True))))
+    .where(Item.id.in_(sa.bindparam("item_ids", expanding=True)))
+)
+
+
 def claim_many(session: Session, ids: list[int], *, token: str, now: datetime, lease: float) -> list[Delivery]:
     """One conditional UPDATE ... RETURNING for a batch: those due and not held (or held past their lease)."""
-    statement = (
-        sa.update(Delivery)
-        .where(Delivery.id.in_(ids),
-               sa.or_(sa.and_(Delivery.status.in_([str(s) for s in RETRYABLE]), Delivery.next_attempt_at <= now),
-                      sa.and_(Delivery.status == str(D.SENDING), Delivery.lease_until < now)))
-        .values(status=str(D.SENDING), attempts=Delivery.attempts + 1, claim_token=token,
-                lease_until=now + timedelta(seconds=lease), updated_at=now)
-        .returning(Delivery)
-        .execution_options(synchronize_session=False)
-    )
-    return sorted(session.scalars(statement), key=lambda row: row.id)
+    claimed = session.scalars(_CLAIM, {"ids": ids, "now": now, "token": token,
+                                       "lease_until": now + timedelta(seconds=lease)})
+    return sorted(claimed, key=lambda row: row.id)
 
 
 @dataclass
@@ -213,11 +226,7 @@ def _prepare(session: Session, engine: Engine, claimed: list[Delivery]) -> list[
     pairs = {(row.item_id, row.revision) for row in claimed}
     items: dict[int, Item] = {}
     revisions: dict[tuple[int, int], Revision] = {}
-    rows = session.execute(  # the agency comes along into the session, where rendering finds it
-        select(Item, Revision, Agency).join(Agency, Agency.id == Item.agency_id)
-        .outerjoin(Revision, sa.and_(Revision.item_id == Item.id,
-                                     sa.tuple_(Revision.item_id, Revision.number).in_(pairs)))
-        .where(Item.id.in_({item_id for item_id, _ in pairs})))
+    rows = session.execute(_ROWS, {"pairs": sorted(pairs), "item_ids": sorted({item_id for item_id, _ in pairs})})
     for item, revision, _agency in rows:
         items[item.id] = item
         if revision is not None:
@@ -419,6 +428,22 @@ def _record(engine: Engine, results: list[Result]) -> list[Outcome]:
     raise AssertionError("unreachable")
 
 
+_DELIVERY, _ATTEMPT = Delivery.__table__, Attempt.__table__
+_RESULT_COLUMNS = ("status", "last_error", "remote_id", "url", "next_attempt_at")  # what a try's result sets
+_SET_RESULT = sa.update(_DELIVERY).where(_DELIVERY.c.id == sa.bindparam("b_id")).values(
+    {**{name: sa.bindparam(f"b_{name}") for name in _RESULT_COLUMNS},
+     "claim_token": None, "lease_until": None, "updated_at": sa.bindparam("b_now")})
+_HELD = (  # the rows still claimed by someone, locked until commit, with each item's status now
+    select(_DELIVERY.c.id, _DELIVERY.c.claim_token, Item.__table__.c.status)
+    .join(Item.__table__, Item.__table__.c.id == _DELIVERY.c.item_id)
+    .where(_DELIVERY.c.id.in_(sa.bindparam("ids", expanding=True)), _DELIVERY.c.status == str(D.SENDING))
+    .order_by(_DELIVERY.c.id).with_for_update(of=_DELIVERY)
+)
+_FINISH_ATTEMPT = sa.update(_ATTEMPT).where(_ATTEMPT.c.id == sa.bindparam("b_id")).values(
+    outcome=sa.bindparam("b_outcome"), detail=sa.bindparam("b_detail"), duration_ms=sa.bindparam("b_duration_ms"),
+    finished_at=sa.bindparam("b_now"))
+
+
 def _write_results(session: Session, now: datetime, results: list[Result]) -> list[Outcome]:
     if not results:
         return []
@@ -428,19 +453,13 @@ def _write_results(session: Session, now: datetime, results: list[Result]) -> li
         if not may_move_delivery(D.SENDING, r.status):
             raise RuntimeError(f"delivery {d.id}: sending -> {r.status} is not an allowed move")
         receipt = r.receipt or Receipt(d.remote_id or "", d.url)
-        changes[d.id] = {
-            "status": str(r.status), "last_error": None if r.status == D.PUBLISHED else r.detail[:2000],
-            "remote_id": receipt.remote_id or None, "url": receipt.url,
-            "next_attempt_at": now + timedelta(seconds=r.retry_in) if r.retry_in is not None else d.next_attempt_at}
-    table, items = Delivery.__table__, Item.__table__
-    tokens = {r.job.delivery.id: {"claim_token": r.job.token} for r in results}
-    ours = dict(session.execute(  # one UPDATE for the batch; only rows still claimed by us are changed
-        sa.update(table)
-        .where(table.c.id.in_(changes), table.c.claim_token == _by_row(table, tokens)["claim_token"],
-               table.c.status == str(D.SENDING))
-        .values(claim_token=None, lease_until=None, updated_at=now, **_by_row(table, changes))
-        .returning(table.c.id, select(items.c.status).where(items.c.id == table.c.item_id).scalar_subquery())
-    ).all())  # and each item's status now: withdrawn while it was being sent?
+        changes[d.id] = dict(zip(_RESULT_COLUMNS, (
+            str(r.status), None if r.status == D.PUBLISHED else r.detail[:2000], receipt.remote_id or None,
+            receipt.url, now + timedelta(seconds=r.retry_in) if r.retry_in is not None else d.next_attempt_at),
+            strict=True))
+    held = session.execute(_HELD, {"ids": list(changes)}).all()
+    tokens = {r.job.delivery.id: r.job.token for r in results}
+    ours = {row.id: row.status for row in held if row.claim_token == tokens[row.id]}  # withdrawn meanwhile?
     kept = [r for r in results if r.job.delivery.id in ours]
     outcomes = [Outcome(r.job.delivery.id, "lost-claim") for r in results if r.job.delivery.id not in ours]
     for outcome in outcomes:
@@ -453,30 +472,16 @@ def _write_results(session: Session, now: datetime, results: list[Result]) -> li
             setattr(d, name, value)
         d.claim_token, d.lease_until, d.updated_at = None, None, now
         r.job.withdrawn = ours[d.id] == ItemStatus.WITHDRAWN
-    attempts = Attempt.__table__
-    tries = {r.job.attempt_id: {"outcome": r.outcome, "detail": r.detail[:2000],
-                                "duration_ms": int(r.duration * 1000) if r.duration is not None else None}
-             for r in kept}
-    session.execute(sa.update(attempts).where(attempts.c.id.in_(tries))
-                    .values(finished_at=now, **_by_row(attempts, tries)))
+    # one short statement each, executed for every row (executemany): no SQL text that grows with the batch
+    session.execute(_SET_RESULT, [{"b_id": d_id, "b_now": now, **{f"b_{k}": v for k, v in changes[d_id].items()}}
+                                  for d_id in (r.job.delivery.id for r in kept)])
+    session.execute(_FINISH_ATTEMPT, [
+        {"b_id": r.job.attempt_id, "b_now": now, "b_outcome": r.outcome, "b_detail": r.detail[:2000],
+         "b_duration_ms": int(r.duration * 1000) if r.duration is not None else None} for r in kept])
     published = [r.job for r in kept if r.status == D.PUBLISHED]
     if published:
         _write_publications(session, now, published)
     return outcomes + [Outcome(r.job.delivery.id, str(r.status), retry_in=r.retry_in, detail=r.detail) for r in kept]
-
-
-def _by_row(table: sa.Table, changes: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    """SET values for an UPDATE of several rows by id: a constant where all rows agree, else CASE id WHEN ..."""
-    values = {}
-    for name in next(iter(changes.values())):
-        column = table.c[name]
-        distinct = {row[name] for row in changes.values()}
-        if len(distinct) == 1:
-            values[name] = sa.literal(distinct.pop(), column.type)
-        else:
-            values[name] = sa.case({key: sa.literal(row[name], column.type) for key, row in changes.items()},
-                                   value=table.c.id)
-    return values
 
 
 def _write_publications(session: Session, now: datetime, jobs: list[Job]) -> None:

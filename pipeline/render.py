@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,6 @@ class ItemView:
     title: str
     summary: str
     body_html: Markup
-    body_text: str
     category: str
     kind: str
     kind_name: str
@@ -58,6 +57,11 @@ class ItemView:
     disclosure_method: str = "主动公开"
     interprets: Link | None = None
     interpreted_by: tuple[Link, ...] = field(default_factory=tuple)
+
+    @cached_property
+    def body_text(self) -> str:
+        """The body as plain text, made from body_html (one Markdown pass for both) when a template asks for it."""
+        return html_to_text(self.body_html)
 
     @property
     def header(self) -> dict[str, str]:
