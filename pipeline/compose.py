@@ -76,7 +76,8 @@ def item_view(session: Session, settings: Settings, item: Item, revision: Revisi
         created_on=revision.created_on, published_on=published_on, validity=revision.validity or "",
         canonical_url=url, slug=slug_of(item.id),
         interprets=_interpreted(session, settings, agency, revision.interprets),
-        interpreted_by=(interpreted_by or interpretations(session, settings, [item]))[item.id],
+        interpreted_by=(interpreted_by if interpreted_by is not None and item.id in interpreted_by
+                        else interpretations(session, settings, [item]))[item.id],
     )
 
 

@@ -58,6 +58,9 @@ def session_scope(engine: sa.Engine) -> Iterator[Session]:
             raise
 
 
+_NEXT_IDS = sa.text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)")
+
+
 def reserve_ids(session: Session, table: sa.Table, count: int) -> list[int]:
     """`count` new ids of `table`, ascending, for rows the caller inserts with them: a plain executemany then
     needs no RETURNING (on PostgreSQL a multi-row INSERT ... RETURNING of a batch is one long statement that
@@ -67,9 +70,7 @@ def reserve_ids(session: Session, table: sa.Table, count: int) -> list[int]:
     if count == 0:
         return []
     if session.get_bind().dialect.name == "postgresql":
-        return sorted(session.execute(sa.text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
-                                              "FROM generate_series(1, :count)"),
-                                      {"table": table.name, "count": count}).scalars())
+        return sorted(session.execute(_NEXT_IDS, {"table": table.name, "count": count}).scalars())
     last = session.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
     return list(range(last + 1, last + 1 + count))
 

@@ -214,9 +214,9 @@ def _claim_for(engine: Engine, requests: list[list[int]]) -> list[list[Job]]:
 
 
 def _record_for(engine: Engine, requests: list[list[Result]]) -> list[list[Outcome]]:
-    """Record several batches' results in one transaction; each gets its outcomes."""
-    outcomes = {o.delivery_id: o for o in _record(engine, [r for results in requests for r in results])}
-    return [[outcomes[r.job.delivery.id] for r in results] for results in requests]
+    """Record several batches' results in one transaction; each gets its outcomes, in order."""
+    outcomes = iter(_record(engine, [r for results in requests for r in results]))
+    return [[next(outcomes) for _ in results] for results in requests]
 
 
 def _prepare(session: Session, engine: Engine, claimed: list[Delivery]) -> list[Job]:
@@ -430,10 +430,12 @@ def _record(engine: Engine, results: list[Result]) -> list[Outcome]:
 
 _DELIVERY, _ATTEMPT = Delivery.__table__, Attempt.__table__
 _RESULT_COLUMNS = ("status", "last_error", "remote_id", "url", "next_attempt_at")  # what a try's result sets
-_SET_RESULT = sa.update(_DELIVERY).where(_DELIVERY.c.id == sa.bindparam("b_id")).values(
+_SET_RESULT = sa.update(_DELIVERY).where(  # the claim and status were checked under a row lock: a second guard
+    _DELIVERY.c.id == sa.bindparam("b_id"), _DELIVERY.c.claim_token == sa.bindparam("b_token"),
+    _DELIVERY.c.status == str(D.SENDING)).values(
     {**{name: sa.bindparam(f"b_{name}") for name in _RESULT_COLUMNS},
      "claim_token": None, "lease_until": None, "updated_at": sa.bindparam("b_now")})
-_HELD = (  # the rows still claimed by someone, locked until commit, with each item's status now
+_HELD = (  # the rows still being sent, locked until commit, with their claims and each item's status now
     select(_DELIVERY.c.id, _DELIVERY.c.claim_token, Item.__table__.c.status)
     .join(Item.__table__, Item.__table__.c.id == _DELIVERY.c.item_id)
     .where(_DELIVERY.c.id.in_(sa.bindparam("ids", expanding=True)), _DELIVERY.c.status == str(D.SENDING))
@@ -445,43 +447,52 @@ _FINISH_ATTEMPT = sa.update(_ATTEMPT).where(_ATTEMPT.c.id == sa.bindparam("b_id"
 
 
 def _write_results(session: Session, now: datetime, results: list[Result]) -> list[Outcome]:
+    """One outcome per result, in order. A result is written only if its claim still holds the delivery: two
+    results of one delivery (a claim whose lease ran out while it sent, and the claim that took over) may be
+    recorded together, and only the holder's counts."""
     if not results:
         return []
-    changes: dict[int, dict[str, Any]] = {}
     for r in results:
-        d = r.job.delivery
         if not may_move_delivery(D.SENDING, r.status):
-            raise RuntimeError(f"delivery {d.id}: sending -> {r.status} is not an allowed move")
+            raise RuntimeError(f"delivery {r.job.delivery.id}: sending -> {r.status} is not an allowed move")
+    held = {row.id: row for row in session.execute(_HELD, {"ids": sorted({r.job.delivery.id for r in results})})}
+    holds = [(row := held.get(r.job.delivery.id)) is not None and row.claim_token == r.job.token for r in results]
+    kept = [r for r, hold in zip(results, holds, strict=True) if hold]
+    if kept:
+        _write_kept(session, now, kept, {r.job.delivery.id: held[r.job.delivery.id].status for r in kept})
+    outcomes = []
+    for r, hold in zip(results, holds, strict=True):
+        if not hold:
+            log.warning("delivery %s: lost its claim before its result was recorded", r.job.delivery.id)
+        outcomes.append(Outcome(r.job.delivery.id, str(r.status), retry_in=r.retry_in, detail=r.detail) if hold
+                        else Outcome(r.job.delivery.id, "lost-claim"))
+    return outcomes
+
+
+def _write_kept(session: Session, now: datetime, kept: list[Result], item_status: dict[int, str]) -> None:
+    """The results whose claims hold: deliveries, attempts, and a ledger entry and audit event per publication."""
+    changes = []
+    for r in kept:
+        d = r.job.delivery
         receipt = r.receipt or Receipt(d.remote_id or "", d.url)
-        changes[d.id] = dict(zip(_RESULT_COLUMNS, (
+        values = dict(zip(_RESULT_COLUMNS, (
             str(r.status), None if r.status == D.PUBLISHED else r.detail[:2000], receipt.remote_id or None,
             receipt.url, now + timedelta(seconds=r.retry_in) if r.retry_in is not None else d.next_attempt_at),
             strict=True))
-    held = session.execute(_HELD, {"ids": list(changes)}).all()
-    tokens = {r.job.delivery.id: r.job.token for r in results}
-    ours = {row.id: row.status for row in held if row.claim_token == tokens[row.id]}  # withdrawn meanwhile?
-    kept = [r for r in results if r.job.delivery.id in ours]
-    outcomes = [Outcome(r.job.delivery.id, "lost-claim") for r in results if r.job.delivery.id not in ours]
-    for outcome in outcomes:
-        log.warning("delivery %s: lost its claim before its result was recorded", outcome.delivery_id)
-    if not kept:
-        return outcomes
-    for r in kept:
-        d = r.job.delivery
-        for name, value in changes[d.id].items():
+        changes.append({"b_id": d.id, "b_token": r.job.token, "b_now": now,
+                        **{f"b_{name}": value for name, value in values.items()}})
+        for name, value in values.items():
             setattr(d, name, value)
         d.claim_token, d.lease_until, d.updated_at = None, None, now
-        r.job.withdrawn = ours[d.id] == ItemStatus.WITHDRAWN
+        r.job.withdrawn = item_status[d.id] == ItemStatus.WITHDRAWN  # withdrawn while it was being sent?
     # one short statement each, executed for every row (executemany): no SQL text that grows with the batch
-    session.execute(_SET_RESULT, [{"b_id": d_id, "b_now": now, **{f"b_{k}": v for k, v in changes[d_id].items()}}
-                                  for d_id in (r.job.delivery.id for r in kept)])
+    session.execute(_SET_RESULT, changes)
     session.execute(_FINISH_ATTEMPT, [
         {"b_id": r.job.attempt_id, "b_now": now, "b_outcome": r.outcome, "b_detail": r.detail[:2000],
          "b_duration_ms": int(r.duration * 1000) if r.duration is not None else None} for r in kept])
     published = [r.job for r in kept if r.status == D.PUBLISHED]
     if published:
         _write_publications(session, now, published)
-    return outcomes + [Outcome(r.job.delivery.id, str(r.status), retry_in=r.retry_in, detail=r.detail) for r in kept]
 
 
 def _write_publications(session: Session, now: datetime, jobs: list[Job]) -> None:

@@ -14,6 +14,7 @@ would fail alike) is run again one request at a time, so that one thread's data 
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ class _Ticket(Generic[Request, Share]):
     request: Request
     done: threading.Event = field(default_factory=threading.Event)
     lead: bool = False  # this thread runs the next group
+    answered: bool = False
     share: Share | None = None
     error: BaseException | None = None
 
@@ -53,7 +55,7 @@ class Group(Generic[Request, Share]):
         if ticket.lead:
             self._lead()
         if ticket.error is not None:
-            raise ticket.error
+            raise _own(ticket.error) from ticket.error  # one thread's copy: threads raising one object tangle
         return ticket.share  # type: ignore[return-value]
 
     def _lead(self) -> None:
@@ -69,6 +71,8 @@ class Group(Generic[Request, Share]):
                 else:
                     successor.lead = True
             for ticket in group:
+                if not ticket.answered:  # the work stopped before it came to this request
+                    ticket.answered, ticket.error = True, ticket.error or RuntimeError("the group ended unanswered")
                 ticket.done.set()
             if successor is not None:
                 successor.done.set()
@@ -76,17 +80,23 @@ class Group(Generic[Request, Share]):
     def _run(self, group: list[_Ticket[Request, Share]]) -> None:
         try:
             shares = self._work([ticket.request for ticket in group])
+            if len(shares) != len(group):
+                raise RuntimeError(f"{len(shares)} answers for {len(group)} requests")
         except Exception as error:
             if len(group) == 1 or self._shared(error):
                 for ticket in group:
-                    ticket.error = error
+                    ticket.answered, ticket.error = True, error
                 return
             for ticket in group:  # whose request it was is unknown: each on its own
                 self._run([ticket])
             return
-        except BaseException as error:  # the process is stopping: nobody's work was done
-            for ticket in group:
-                ticket.error = error
-            raise
         for ticket, share in zip(group, shares, strict=True):
-            ticket.share = share
+            ticket.answered, ticket.share = True, share
+
+
+def _own(error: BaseException) -> BaseException:
+    """A copy of an exception for one thread to raise (its type kept, so that callers catch it as before)."""
+    try:
+        return copy.copy(error)
+    except Exception:  # noqa: BLE001  (an exception that cannot be copied is raised as it is)
+        return error

@@ -564,3 +564,26 @@ def test_a_batch_whose_results_cannot_be_written_fails_alone_not_the_batches_rec
     assert delivery_of(env, approved_item_of(env, bad)).status == DeliveryStatus.SENDING  # its lease, then a lookup
     with env.session() as session:
         assert verify_trail(session).ok
+
+
+def test_results_of_two_claims_of_one_delivery_recorded_together_count_only_for_the_claim_that_holds_it(env, engine):
+    """A worker's claim ran out of lease while it sent; another thread of the same worker took the delivery over;
+    both results reach one record group. Only the holder's result is written, in either order."""
+    for first_is_holder in (False, True):
+        delivery_id = delivery_of(env, approved(env)).id
+        [[stale]] = delivery_module._claim_for(engine, [[delivery_id]])
+        expire_lease(env, delivery_id)
+        [[holder]] = delivery_module._claim_for(engine, [[delivery_id]])
+        assert stale.token != holder.token
+        published = delivery_module.Result(stale, DeliveryStatus.PUBLISHED, "published", receipt=Receipt("r-1", ""))
+        waiting = delivery_module.Result(holder, DeliveryStatus.RETRY_WAIT, "transient", "HTTP 503", retry_in=5)
+        results = [waiting, published] if first_is_holder else [published, waiting]
+        outcomes = delivery_module._record(engine, results)
+        assert [(o.delivery_id, o.status) for o in outcomes] == \
+            [(delivery_id, "retry_wait" if r is waiting else "lost-claim") for r in results]
+        row = delivery_of(env, approved_item_of(env, delivery_id))
+        assert (row.status, row.claim_token, row.last_error) == (DeliveryStatus.RETRY_WAIT, None, "HTTP 503")
+        assert delivery_id not in [e.delivery_id for e in ledger(env)]  # the stale publication is not recorded
+        assert attempts(env, delivery_id) == ["sending", "transient"]  # the stale try stays in doubt
+    with env.session() as session:
+        assert verify_trail(session).ok

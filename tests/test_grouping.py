@@ -125,3 +125,52 @@ def test_many_threads_asking_at_random_each_get_their_own_share_and_nothing_hang
         results = list(pool.map(client, range(24), timeout=60))
     assert results == [[(thread, n * n) for n in range(60)] for thread in range(24)]
     assert sum(sizes) == 24 * 60 and max(sizes) > 1  # every request once; under load, groups of several
+
+
+def test_work_that_answers_for_fewer_requests_fails_each_of_them_instead_of_answering_none():
+    release, calls = threading.Event(), []
+
+    def work(requests):
+        calls.append(list(requests))
+        release.wait(10)
+        return [r + 1 for r in requests][:1]  # a bug: one answer for the group
+
+    group = Group(work, shared=lambda e: False)
+    pool, first = start(group, [0])
+    while not calls:
+        time.sleep(0.001)
+    rest_pool, rest = start(group, [10, 20])
+    queued(group, 2)
+    release.set()
+    assert first[0].result(10) == 1
+    assert [f.result(10) for f in rest] == [11, 21]  # each alone: one answer for one request is right
+    pool.shutdown(), rest_pool.shutdown()
+
+
+def test_a_leader_stopped_by_a_base_exception_leaves_no_thread_waiting_or_answered_with_none():
+    release, calls = threading.Event(), []
+
+    def work(requests):
+        calls.append(list(requests))
+        release.wait(10)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process is being stopped while it leads the second group
+        return requests
+
+    group = Group(work, shared=lambda e: False)
+    pool, first = start(group, [1])
+    while not calls:
+        time.sleep(0.001)
+    rest_pool, rest = start(group, [2, 3, 4])
+    queued(group, 3)
+    release.set()
+    assert first[0].result(10) == 1
+    errors = []
+    for future in rest:
+        try:
+            future.result(10)
+        except BaseException as e:  # noqa: BLE001  (the test looks at which)
+            errors.append(type(e))
+    assert sorted(map(str, errors)) == sorted(map(str, [KeyboardInterrupt, RuntimeError, RuntimeError]))
+    assert group(5) == 5
+    pool.shutdown(), rest_pool.shutdown()
