@@ -25,9 +25,18 @@ def queued(group: Group, count: int) -> None:
         time.sleep(0.001)
 
 
-def start(group: Group, requests: list) -> tuple[ThreadPoolExecutor, list]:
-    pool = ThreadPoolExecutor(len(requests))
-    return pool, [pool.submit(group, request) for request in requests]
+def second_group(group: Group, calls: list, release: threading.Event, first, rest: list) -> tuple:
+    """`first` asked alone (its work records the call in `calls` and waits for `release`), then `rest` while it
+    runs: they queue for the next group; then the first group is released. The futures of first and of rest."""
+    pool = ThreadPoolExecutor(1 + len(rest))
+    leader = pool.submit(group, first)
+    while not calls:
+        time.sleep(0.001)
+    followers = [pool.submit(group, request) for request in rest]
+    queued(group, len(rest))
+    release.set()
+    pool.shutdown(wait=False)
+    return leader, followers
 
 
 def test_requests_made_while_a_group_runs_are_done_together_and_each_gets_its_own_share():
@@ -40,16 +49,10 @@ def test_requests_made_while_a_group_runs_are_done_together_and_each_gets_its_ow
         return [r * 10 for r in requests]
 
     group = Group(work, shared=lambda e: False)
-    pool, first = start(group, [1])
-    while not calls:
-        time.sleep(0.001)
-    rest_pool, rest = start(group, [2, 3, 4, 5])
-    queued(group, 4)
-    release.set()
-    assert first[0].result(10) == 10
+    first, rest = second_group(group, calls, release, 1, [2, 3, 4, 5])
+    assert first.result(10) == 10
     assert [f.result(10) for f in rest] == [20, 30, 40, 50]
     assert calls[0] == [1] and sorted(calls[1]) == [2, 3, 4, 5] and len(calls) == 2  # one group for the four
-    pool.shutdown(), rest_pool.shutdown()
 
 
 def test_one_threads_bad_request_fails_only_that_thread():
@@ -63,19 +66,13 @@ def test_one_threads_bad_request_fails_only_that_thread():
         return [r.upper() for r in requests]
 
     group = Group(work, shared=lambda e: isinstance(e, Outage))
-    pool, first = start(group, ["a"])
-    while not calls:
-        time.sleep(0.001)
-    rest_pool, rest = start(group, ["b", "bad", "c"])
-    queued(group, 3)
-    release.set()
-    assert first[0].result(10) == "A"
+    first, rest = second_group(group, calls, release, "a", ["b", "bad", "c"])
+    assert first.result(10) == "A"
     assert rest[0].result(10) == "B" and rest[2].result(10) == "C"
     with pytest.raises(ValueError, match="bad request"):
         rest[1].result(10)
     assert sorted(calls[1]) == ["b", "bad", "c"]  # together first, then each alone
     assert sorted(map(tuple, calls[2:])) == [("b",), ("bad",), ("c",)]
-    pool.shutdown(), rest_pool.shutdown()
 
 
 def test_a_shared_failure_fails_the_whole_group_once_and_the_next_group_runs():
@@ -89,19 +86,13 @@ def test_a_shared_failure_fails_the_whole_group_once_and_the_next_group_runs():
         return requests
 
     group = Group(work, shared=lambda e: isinstance(e, Outage))
-    pool, first = start(group, [1])
-    while not calls:
-        time.sleep(0.001)
-    rest_pool, rest = start(group, [2, 3, 4])
-    queued(group, 3)
-    release.set()
-    assert first[0].result(10) == 1
+    first, rest = second_group(group, calls, release, 1, [2, 3, 4])
+    assert first.result(10) == 1
     for future in rest:
         with pytest.raises(Outage):
             future.result(10)
     assert len(calls) == 2  # not run again one by one: they would fail alike
     assert group(5) == 5  # the group is free again
-    pool.shutdown(), rest_pool.shutdown()
 
 
 def test_many_threads_asking_at_random_each_get_their_own_share_and_nothing_hangs():
@@ -136,15 +127,9 @@ def test_work_that_answers_for_fewer_requests_fails_each_of_them_instead_of_answ
         return [r + 1 for r in requests][:1]  # a bug: one answer for the group
 
     group = Group(work, shared=lambda e: False)
-    pool, first = start(group, [0])
-    while not calls:
-        time.sleep(0.001)
-    rest_pool, rest = start(group, [10, 20])
-    queued(group, 2)
-    release.set()
-    assert first[0].result(10) == 1
+    first, rest = second_group(group, calls, release, 0, [10, 20])
+    assert first.result(10) == 1
     assert [f.result(10) for f in rest] == [11, 21]  # each alone: one answer for one request is right
-    pool.shutdown(), rest_pool.shutdown()
 
 
 def test_a_leader_stopped_by_a_base_exception_leaves_no_thread_waiting_or_answered_with_none():
@@ -158,13 +143,8 @@ def test_a_leader_stopped_by_a_base_exception_leaves_no_thread_waiting_or_answer
         return requests
 
     group = Group(work, shared=lambda e: False)
-    pool, first = start(group, [1])
-    while not calls:
-        time.sleep(0.001)
-    rest_pool, rest = start(group, [2, 3, 4])
-    queued(group, 3)
-    release.set()
-    assert first[0].result(10) == 1
+    first, rest = second_group(group, calls, release, 1, [2, 3, 4])
+    assert first.result(10) == 1
     errors = []
     for future in rest:
         try:
@@ -173,4 +153,3 @@ def test_a_leader_stopped_by_a_base_exception_leaves_no_thread_waiting_or_answer
             errors.append(type(e))
     assert sorted(map(str, errors)) == sorted(map(str, [KeyboardInterrupt, RuntimeError, RuntimeError]))
     assert group(5) == 5
-    pool.shutdown(), rest_pool.shutdown()
