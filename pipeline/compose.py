@@ -66,6 +66,7 @@ def item_view(session: Session, settings: Settings, item: Item, revision: Revisi
     folder = f"{slug_of(item.id)}/" if local_images or not url else url.rsplit("/", 1)[0] + f"/{slug_of(item.id)}/"
     images = {src: folder + Path(stored).name for src, stored in revision.images.items()}
     body_html = markdown_to_html(revision.body, images)
+    links = interpreted_by.get(item.id) if interpreted_by is not None else None  # () when it has none
     return ItemView(
         # before approval: a placeholder as long as the real number, so that length limits hold
         id=item.id, index_no=item.index_no or f"{agency.org_code}/{published_on.year}-○○○○○",
@@ -76,8 +77,7 @@ def item_view(session: Session, settings: Settings, item: Item, revision: Revisi
         created_on=revision.created_on, published_on=published_on, validity=revision.validity or "",
         canonical_url=url, slug=slug_of(item.id),
         interprets=_interpreted(session, settings, agency, revision.interprets),
-        interpreted_by=(interpreted_by if interpreted_by is not None and item.id in interpreted_by
-                        else interpretations(session, settings, [item]))[item.id],
+        interpreted_by=links if links is not None else interpretations(session, settings, [item])[item.id],
     )
 
 

@@ -235,22 +235,22 @@ def _prepare(session: Session, engine: Engine, claimed: list[Delivery]) -> list[
     session.execute(sa.insert(Attempt.__table__), [
         {"id": attempt_id, "delivery_id": row.id, "number": row.attempts, "outcome": "sending",
          "started_at": row.updated_at, "detail": ""} for row, attempt_id in zip(claimed, attempt_ids, strict=True)])
-    jobs, views = [], {}
-    links = interpretations(session, engine.settings, list(items.values()))
-    for row, attempt_id in zip(claimed, attempt_ids, strict=True):
-        item, revision = items.get(row.item_id), revisions.get((row.item_id, row.revision))
-        job = Job(row, row.claim_token, attempt_id, row.id in doubts, _stale(item, row),
-                  _channel_off(engine.settings, row), item, revision)
-        if not job.off and (job.doubt or not job.refusal):
-            try:
-                job.message = build_message(session, engine.settings, row, rows=(item, revision), views=views,
-                                            interpreted_by=links)
-            except sa.exc.DBAPIError:  # the database, not the template: the claims roll back, the sweep retries
-                raise
-            except Exception as e:  # a template or data bug: retrying cannot help, a person must look
-                log.exception("delivery %s could not be rendered", row.id)
-                job.render_error = f"rendering failed: {e!r}"
-        jobs.append(job)
+    jobs = [Job(row, row.claim_token, attempt_id, row.id in doubts, _stale(items.get(row.item_id), row),
+                _channel_off(engine.settings, row), items.get(row.item_id), revisions.get((row.item_id, row.revision)))
+            for row, attempt_id in zip(claimed, attempt_ids, strict=True)]
+    sent = [job for job in jobs if not job.off and (job.doubt or not job.refusal)]
+    # looked up only for the items whose messages are rendered (none when every job is refused)
+    links = interpretations(session, engine.settings, list({j.item.id: j.item for j in sent if j.item}.values()))
+    views = {}
+    for job in sent:
+        try:
+            job.message = build_message(session, engine.settings, job.delivery, rows=(job.item, job.revision),
+                                        views=views, interpreted_by=links)
+        except sa.exc.DBAPIError:  # the database, not the template: the claims roll back, the sweep retries
+            raise
+        except Exception as e:  # a template or data bug: retrying cannot help, a person must look
+            log.exception("delivery %s could not be rendered", job.delivery.id)
+            job.render_error = f"rendering failed: {e!r}"
     return jobs
 
 
@@ -456,21 +456,23 @@ def _write_results(session: Session, now: datetime, results: list[Result]) -> li
         if not may_move_delivery(D.SENDING, r.status):
             raise RuntimeError(f"delivery {r.job.delivery.id}: sending -> {r.status} is not an allowed move")
     held = {row.id: row for row in session.execute(_HELD, {"ids": sorted({r.job.delivery.id for r in results})})}
-    holds = [(row := held.get(r.job.delivery.id)) is not None and row.claim_token == r.job.token for r in results]
-    kept = [r for r, hold in zip(results, holds, strict=True) if hold]
-    if kept:
-        _write_kept(session, now, kept, {r.job.delivery.id: held[r.job.delivery.id].status for r in kept})
-    outcomes = []
-    for r, hold in zip(results, holds, strict=True):
-        if not hold:
+    kept, outcomes = [], []
+    for r in results:
+        row = held.get(r.job.delivery.id)
+        if row is not None and row.claim_token == r.job.token:
+            kept.append(r)
+            outcomes.append(Outcome(r.job.delivery.id, str(r.status), retry_in=r.retry_in, detail=r.detail))
+        else:
             log.warning("delivery %s: lost its claim before its result was recorded", r.job.delivery.id)
-        outcomes.append(Outcome(r.job.delivery.id, str(r.status), retry_in=r.retry_in, detail=r.detail) if hold
-                        else Outcome(r.job.delivery.id, "lost-claim"))
+            outcomes.append(Outcome(r.job.delivery.id, "lost-claim"))
+    if kept:
+        _write_kept(session, now, kept, held)
     return outcomes
 
 
-def _write_kept(session: Session, now: datetime, kept: list[Result], item_status: dict[int, str]) -> None:
-    """The results whose claims hold: deliveries, attempts, and a ledger entry and audit event per publication."""
+def _write_kept(session: Session, now: datetime, kept: list[Result], held: dict[int, Any]) -> None:
+    """The results whose claims hold (`held`: their rows, read under lock): deliveries, attempts, and a ledger
+    entry and audit event per publication."""
     changes = []
     for r in kept:
         d = r.job.delivery
@@ -484,7 +486,7 @@ def _write_kept(session: Session, now: datetime, kept: list[Result], item_status
         for name, value in values.items():
             setattr(d, name, value)
         d.claim_token, d.lease_until, d.updated_at = None, None, now
-        r.job.withdrawn = item_status[d.id] == ItemStatus.WITHDRAWN  # withdrawn while it was being sent?
+        r.job.withdrawn = held[d.id].status == ItemStatus.WITHDRAWN  # withdrawn while it was being sent?
     # one short statement each, executed for every row (executemany): no SQL text that grows with the batch
     session.execute(_SET_RESULT, changes)
     session.execute(_FINISH_ATTEMPT, [
