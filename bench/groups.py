@@ -1,11 +1,12 @@
 """What the delivery engine's own work costs per delivery, by the size of a group commit, in one thread.
 
-Batches of an item's 3 webhook deliveries are claimed, sent to the loopback sink and recorded in groups of
-N batches, as a worker's threads share a claim and a record when they ask at once (pipeline/grouping.py),
-calling the engine's group functions directly: no Celery, no other thread. Each phase is timed with the
-thread's CPU clock, so that a wait for PostgreSQL or the sink is not counted; "send" (the webhook adapter's
-POST) is the yardstick the bookkeeping (claim + record) is compared with. Rounds alternate the sizes; the
-table gives each phase's lowest figure over the rounds (the least disturbed by whatever else ran).
+Batches of an item's 3 webhook deliveries are claimed, sent to the loopback sink and recorded, as a worker's
+threads do when they ask at once (pipeline/grouping.py): each transaction claims N batches and records the N
+sent just before, calling the engine's group function directly: no Celery, no other thread. Each phase is
+timed with the thread's CPU clock, so that a wait for PostgreSQL or the sink is not counted; "send" (the
+webhook adapter's POST) is the yardstick the bookkeeping (claims and records) is compared with. Rounds
+alternate the sizes; the table gives each phase's lowest figure over the rounds (the least disturbed by
+whatever else ran).
 
     python bench/groups.py                         # groups of 1, 4 and 16 batches, 240 batches each, 4 rounds
     python bench/groups.py --smoke                 # CI: 20 batches per size, 1 round
@@ -33,28 +34,26 @@ from common import (
 from pipeline import delivery
 from pipeline.db import make_engine
 
-PHASES = ("claim", "send", "record")
+PHASES = ("books", "send")
 
 
 def measure(engine: delivery.Engine, batches: list[list[int]], size: int) -> dict[str, float]:
-    """CPU ms per delivery of each phase, for `batches` taken `size` at a time."""
+    """CPU ms per delivery of each phase, for `batches` claimed `size` at a time, each group's results recorded in
+    the transaction that claims the next group."""
     spent = dict.fromkeys(PHASES, 0.0)
-    count = 0
-    for start in range(0, len(batches), size):
+    sent: list[list[delivery.Result]] = []
+    for start in range(0, len(batches) + size, size):
         requests = batches[start:start + size]
+        asks = [delivery.Ask(claim=tuple(ids)) for ids in requests] + [delivery.Ask(record=tuple(r)) for r in sent]
         began = time.thread_time()
-        shares = delivery._claim_for(engine, requests)
-        claimed = time.thread_time()
-        results = [[delivery._try(engine, job) for job in jobs] for jobs in shares]
-        sent = time.thread_time()
-        outcomes = delivery._record_for(engine, results)
-        recorded = time.thread_time()
-        if any(o.status != "published" for out in outcomes for o in out):
-            raise RuntimeError(f"not all published: {outcomes}")
-        spent["claim"] += claimed - began
-        spent["send"] += sent - claimed
-        spent["record"] += recorded - sent
-        count += sum(len(ids) for ids in requests)
+        shares = delivery._keep_books(engine, asks)
+        kept = time.thread_time()
+        if any(o.status != "published" for outcomes in shares[len(requests):] for o in outcomes):
+            raise RuntimeError(f"not all published: {shares[len(requests):]}")
+        sent = [[delivery._try(engine, job) for job in jobs] for jobs in shares[:len(requests)]]
+        spent["books"] += kept - began
+        spent["send"] += time.thread_time() - kept
+    count = sum(len(ids) for ids in batches)
     return {phase: 1000 * seconds / count for phase, seconds in spent.items()}
 
 
@@ -94,10 +93,10 @@ def main() -> None:
             p.engine.dispose()
     print_table(f"CPU ms per delivery by group size: batches of 3 webhook deliveries, {args.batches} batches per "
                 f"size, lowest of {args.rounds} rounds, one thread, PostgreSQL",
-                ["batches per group", "deliveries per group", "claim", "send (POST)", "record",
-                 "claim + record", "claim + record / send"],
-                [[size, 3 * size, f["claim"], f["send"], f["record"], f["claim"] + f["record"],
-                  f"{(f['claim'] + f['record']) / f['send']:.2f}"] for size, f in best.items()])
+                ["batches claimed and recorded per transaction", "deliveries per transaction",
+                 "claim + record", "send (POST)", "claim + record / send"],
+                [[size, 2 * 3 * size, f["books"], f["send"], f"{f['books'] / f['send']:.2f}"]
+                 for size, f in best.items()])
 
 
 if __name__ == "__main__":

@@ -82,19 +82,17 @@ class ChannelSet:
 @dataclass
 class Engine:
     """Everything deliver_one needs, built once per worker process. Its threads' claims and records are
-    group-committed (pipeline/grouping.py): under load, one transaction claims or records for many messages."""
+    group-committed (pipeline/grouping.py): under load, one transaction claims and records for many messages."""
 
     db: sa.Engine
     settings: Settings
     channels: ChannelSet
     limiter: RateLimiter
     clock: Callable[[], datetime] = utcnow
-    claims: Group[list[int], list[Job]] = field(init=False, repr=False)
-    records: Group[list[Result], list[Outcome]] = field(init=False, repr=False)
+    books: Group[Ask, list[Any]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.claims = Group(lambda requests: _claim_for(self, requests), shared=_outage)
-        self.records = Group(lambda requests: _record_for(self, requests), shared=_outage)
+        self.books = Group(lambda asks: _keep_books(self, asks), shared=_outage)
 
     @classmethod
     def build(cls, settings: Settings, db: sa.Engine) -> Engine:
@@ -179,7 +177,7 @@ def deliver_batch(engine: Engine, delivery_ids: list[int]) -> list[Outcome]:
     (and for the batches other threads of the process claim or record meanwhile); each send happens with no
     transaction open and is never a blind re-send. One outcome per id, in order."""
     ids = list(dict.fromkeys(delivery_ids))
-    jobs = engine.claims(ids)
+    jobs = claim_batch(engine, ids)
     results, error = [], None
     for job in jobs:
         try:
@@ -187,7 +185,7 @@ def deliver_batch(engine: Engine, delivery_ids: list[int]) -> list[Outcome]:
         except Exception as e:  # a bug or an outage outside the channel's typed errors: stop the batch, but
             error = e           # record what was done; the rest stay claimed until their lease, then in doubt
             break
-    outcomes = {o.delivery_id: o for o in (engine.records(results) if results else [])}
+    outcomes = {o.delivery_id: o for o in (record_batch(engine, results) if results else [])}
     for result in results:
         if outcomes[result.job.delivery.id].status == D.PUBLISHED:
             _after_publication(engine, result.job)
@@ -201,22 +199,53 @@ def _outage(error: BaseException) -> bool:
     return isinstance(error, sa.exc.OperationalError)
 
 
-def _claim_for(engine: Engine, requests: list[list[int]]) -> list[list[Job]]:
-    """Claim and prepare several batches in one transaction, under one claim token; each gets its jobs in id
-    order (an id in two batches at once, a duplicate message, goes to the first)."""
+@dataclass(frozen=True)
+class Ask:
+    """One thread's part of a group commit: its batch to claim, or its batch's results to record."""
+
+    claim: tuple[int, ...] = ()
+    record: tuple[Result, ...] = ()
+
+
+def claim_batch(engine: Engine, ids: list[int]) -> list[Job]:
+    """The batch's claimed deliveries, in id order, with their messages rendered (with the other threads' asks)."""
+    return engine.books(Ask(claim=tuple(ids)))
+
+
+def record_batch(engine: Engine, results: list[Result]) -> list[Outcome]:
+    """The batch's results written, one outcome each, in order (with the other threads' asks)."""
+    return engine.books(Ask(record=tuple(results)))
+
+
+def _keep_books(engine: Engine, asks: list[Ask]) -> list[list[Any]]:
+    """A group's one transaction: the batches some threads are about to send are claimed and rendered, then the
+    results other threads have sent are written (so the audit chain's lock is held only from there to the
+    commit). Nothing done in it has reached a channel, so a database hiccup reruns all of it; the sends stay out."""
+    claims = [list(ask.claim) for ask in asks if ask.claim]
+    results = [result for ask in asks for result in ask.record]
+    for pause in (0.2, 1.0, 3.0, None):
+        try:
+            with session_scope(engine.db) as session:
+                jobs = _claim_in(session, engine, claims) if claims else []
+                outcomes = _write_results(session, engine.clock(), results)
+            break
+        except sa.exc.OperationalError:
+            if pause is None:
+                raise
+            time.sleep(pause)
+    claimed, written = iter(jobs), iter(outcomes)
+    return [next(claimed) if ask.claim else [next(written) for _ in ask.record] for ask in asks]
+
+
+def _claim_in(session: Session, engine: Engine, requests: list[list[int]]) -> list[list[Job]]:
+    """Claim and prepare several batches under one claim token; each gets its jobs in id order (an id in two
+    batches at once, a duplicate message, goes to the first)."""
     wanted = list(dict.fromkeys(i for ids in requests for i in ids))
-    with session_scope(engine.db) as session:
-        claimed = claim_many(session, wanted, token=uuid.uuid4().hex, now=engine.clock(),
-                             lease=engine.settings.queue.lease_seconds)
-        _log_unclaimable(session, sorted(set(wanted) - {row.id for row in claimed}))
-        jobs = {job.delivery.id: job for job in (_prepare(session, engine, claimed) if claimed else [])}
+    claimed = claim_many(session, wanted, token=uuid.uuid4().hex, now=engine.clock(),
+                         lease=engine.settings.queue.lease_seconds)
+    _log_unclaimable(session, sorted(set(wanted) - {row.id for row in claimed}))
+    jobs = {job.delivery.id: job for job in (_prepare(session, engine, claimed) if claimed else [])}
     return [[jobs.pop(i) for i in sorted(ids) if i in jobs] for ids in requests]
-
-
-def _record_for(engine: Engine, requests: list[list[Result]]) -> list[list[Outcome]]:
-    """Record several batches' results in one transaction; each gets its outcomes, in order."""
-    outcomes = iter(_record(engine, [r for results in requests for r in results]))
-    return [[next(outcomes) for _ in results] for results in requests]
 
 
 def _prepare(session: Session, engine: Engine, claimed: list[Delivery]) -> list[Job]:
@@ -412,20 +441,6 @@ def _recent_failures(engine: Engine, job: Job) -> int:
         elif outcome != "deferred":
             break
     return count
-
-
-def _record(engine: Engine, results: list[Result]) -> list[Outcome]:
-    """Write results in one transaction; retried as a write only (never the channel calls) if the database
-    hiccups. A delivery whose claim another worker took over meanwhile is left to that worker."""
-    for pause in (0.2, 1.0, 3.0, None):
-        try:
-            with session_scope(engine.db) as session:
-                return _write_results(session, engine.clock(), results)
-        except sa.exc.OperationalError:
-            if pause is None:
-                raise
-            time.sleep(pause)
-    raise AssertionError("unreachable")
 
 
 _DELIVERY, _ATTEMPT = Delivery.__table__, Attempt.__table__

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from doubles.scripted import (
     HAS_IT,
     LOST_ANSWER,
@@ -498,23 +499,23 @@ def test_batches_asked_for_while_a_claim_runs_are_claimed_and_recorded_together_
         env, engine, monkeypatch):
     batches = [[delivery_of(env, approved(env)).id for _ in range(2)] for _ in range(5)]
     claimed, recorded, first_claim = [], [], threading.Event()
-    real_claim, real_record = delivery_module.claim_many, delivery_module._record
+    real_claim, real_write = delivery_module.claim_many, delivery_module._write_results
 
     def claim_many(session, ids, **kwargs):
         claimed.append(sorted(ids))
         if len(claimed) == 1:  # the first claim is slow: the other four batches ask meanwhile
             first_claim.set()
             deadline = time.monotonic() + 10
-            while len(engine.claims._waiting) < 4 and time.monotonic() < deadline:
+            while len(engine.books._waiting) < 4 and time.monotonic() < deadline:
                 time.sleep(0.005)
         return real_claim(session, ids, **kwargs)
 
-    def record(engine_, results):
+    def write_results(session, now, results):
         recorded.append(sorted(r.job.delivery.id for r in results))
-        return real_record(engine_, results)
+        return real_write(session, now, results)
 
     monkeypatch.setattr(delivery_module, "claim_many", claim_many)
-    monkeypatch.setattr(delivery_module, "_record", record)
+    monkeypatch.setattr(delivery_module, "_write_results", write_results)
     with ThreadPoolExecutor(5) as pool:
         first = pool.submit(deliver_batch, engine, batches[0])
         first_claim.wait(10)
@@ -531,37 +532,111 @@ def test_batches_asked_for_while_a_claim_runs_are_claimed_and_recorded_together_
         assert {d.claim_token for d in session.exec(select(Delivery))} == {None}
 
 
+def test_one_transaction_claims_some_threads_batches_and_records_the_results_of_others(env, engine, monkeypatch):
+    a, b, c = ([delivery_of(env, approved(env)).id for _ in range(2)] for _ in range(3))
+    b_sending, go, transactions = threading.Event(), threading.Event(), []
+    real_keep, real_try = delivery_module._keep_books, delivery_module._try
+
+    def keep_books(engine_, asks):
+        transactions.append({("claim", tuple(ask.claim)) if ask.claim else
+                             ("record", tuple(r.job.delivery.id for r in ask.record)) for ask in asks})
+        if ("record", tuple(a)) in transactions[-1]:  # a's record is slow: b's record and c's claim ask meanwhile
+            go.set()
+            deadline = time.monotonic() + 10
+            while len(engine.books._waiting) < 2 and time.monotonic() < deadline:
+                time.sleep(0.005)
+        return real_keep(engine_, asks)
+
+    def try_(engine_, job):
+        if job.delivery.id == b[0]:
+            b_sending.set()
+            go.wait(10)
+        return real_try(engine_, job)
+
+    monkeypatch.setattr(delivery_module, "_keep_books", keep_books)
+    monkeypatch.setattr(delivery_module, "_try", try_)
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(deliver_batch, engine, b)]
+        b_sending.wait(10)
+        futures.append(pool.submit(deliver_batch, engine, a))
+        go.wait(10)
+        futures.append(pool.submit(deliver_batch, engine, c))
+        outcomes = [f.result(30) for f in futures]
+    assert transactions == [{("claim", tuple(b))}, {("claim", tuple(a))}, {("record", tuple(a))},
+                            {("record", tuple(b)), ("claim", tuple(c))}, {("record", tuple(c))}]
+    assert [[o.status for o in out] for out in outcomes] == [["published"] * 2] * 3
+    assert sorted(e.delivery_id for e in ledger(env)) == sorted(a + b + c)
+    with env.session() as session:
+        assert verify_trail(session).ok
+
+
 def test_a_batch_whose_results_cannot_be_written_fails_alone_not_the_batches_recorded_with_it(
         env, engine, monkeypatch):
     batches = [[delivery_of(env, approved(env)).id] for _ in range(4)]
     bad = batches[2][0]
-    real_write, first_write, writes = delivery_module._write_results, threading.Event(), []
+    real_write, real_try = delivery_module._write_results, delivery_module._try
+    sending, first_write, writes = threading.Semaphore(0), threading.Event(), []
+
+    def try_(engine_, job):
+        if job.delivery.id != batches[0][0]:  # the others are sent once the first batch's record has begun
+            sending.release()
+            first_write.wait(10)
+        return real_try(engine_, job)
 
     def write_results(session, now, results):
         ids = [r.job.delivery.id for r in results]
+        if not ids:
+            return real_write(session, now, results)
         writes.append(sorted(ids))
         if len(writes) == 1:  # the first record is slow: the other batches finish their sends meanwhile
             first_write.set()
             deadline = time.monotonic() + 10
-            while len(engine.records._waiting) < 3 and time.monotonic() < deadline:
+            while len(engine.books._waiting) < 3 and time.monotonic() < deadline:
                 time.sleep(0.005)
         if bad in ids:
             raise ValueError("a bug in writing this delivery's result")
         return real_write(session, now, results)
 
+    monkeypatch.setattr(delivery_module, "_try", try_)
     monkeypatch.setattr(delivery_module, "_write_results", write_results)
     with ThreadPoolExecutor(4) as pool:
-        first = pool.submit(deliver_batch, engine, batches[0])
-        first_write.wait(10)
         rest = [pool.submit(deliver_batch, engine, batch) for batch in batches[1:]]
+        for _ in rest:  # all three claimed and waiting to be sent
+            assert sending.acquire(timeout=10)
+        first = pool.submit(deliver_batch, engine, batches[0])
         assert first.result(30)[0].status == "published"
         assert [rest[0].result(30)[0].status, rest[2].result(30)[0].status] == ["published", "published"]
         with pytest.raises(ValueError, match="a bug"):
             rest[1].result(30)
+    assert writes[0] == batches[0]
     assert writes[1] == sorted(i for batch in batches[1:] for i in batch)  # tried together, then one by one
     assert sorted(map(tuple, writes[2:])) == sorted((i,) for batch in batches[1:] for i in batch)
     assert sorted(e.delivery_id for e in ledger(env)) == sorted(i for batch in batches for i in batch if i != bad)
     assert delivery_of(env, approved_item_of(env, bad)).status == DeliveryStatus.SENDING  # its lease, then a lookup
+    with env.session() as session:
+        assert verify_trail(session).ok
+
+
+def test_a_database_hiccup_reruns_a_groups_transaction_whole_claims_included_and_the_channel_is_called_once(
+        env, engine, monkeypatch):
+    ids = [delivery_of(env, approved(env)).id for _ in range(2)]
+    real_claim, real_write, failed = delivery_module.claim_many, delivery_module._write_results, []
+
+    def hiccup(real):
+        def call(*args, **kwargs):
+            if real not in failed:  # the first try of each: the server drops the connection mid-transaction
+                failed.append(real)
+                real(*args, **kwargs)
+                raise sa.exc.OperationalError("...", {}, Exception("server closed the connection unexpectedly"))
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(delivery_module, "claim_many", hiccup(real_claim))
+    monkeypatch.setattr(delivery_module, "_write_results", hiccup(real_write))
+    assert [o.status for o in deliver_batch(engine, ids)] == ["published", "published"]
+    assert failed == [real_claim, real_write] and len(Scripted.calls) == 2
+    assert sorted(e.delivery_id for e in ledger(env)) == sorted(ids)
+    assert all(attempts(env, i) == ["published"] for i in ids)  # the first claim's attempts rolled back with it
     with env.session() as session:
         assert verify_trail(session).ok
 
@@ -571,14 +646,14 @@ def test_results_of_two_claims_of_one_delivery_recorded_together_count_only_for_
     both results reach one record group. Only the holder's result is written, in either order."""
     for first_is_holder in (False, True):
         delivery_id = delivery_of(env, approved(env)).id
-        [[stale]] = delivery_module._claim_for(engine, [[delivery_id]])
+        stale, = delivery_module.claim_batch(engine, [delivery_id])
         expire_lease(env, delivery_id)
-        [[holder]] = delivery_module._claim_for(engine, [[delivery_id]])
+        holder, = delivery_module.claim_batch(engine, [delivery_id])
         assert stale.token != holder.token
         published = delivery_module.Result(stale, DeliveryStatus.PUBLISHED, "published", receipt=Receipt("r-1", ""))
         waiting = delivery_module.Result(holder, DeliveryStatus.RETRY_WAIT, "transient", "HTTP 503", retry_in=5)
         results = [waiting, published] if first_is_holder else [published, waiting]
-        outcomes = delivery_module._record(engine, results)
+        outcomes = delivery_module.record_batch(engine, results)
         assert [(o.delivery_id, o.status) for o in outcomes] == \
             [(delivery_id, "retry_wait" if r is waiting else "lost-claim") for r in results]
         row = delivery_of(env, approved_item_of(env, delivery_id))
