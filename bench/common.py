@@ -411,12 +411,15 @@ def cpu_seconds(pid: int) -> float:
 def seed_items(p: Platform, first: int, count: int, *, status: str = "pending") -> list[int]:
     """Items first..first+count-1 approved as the workflow leaves them (in bulk, with SQL), with a delivery per
     webhook channel in `status` (pending: due now, not enqueued); returns the delivery ids."""
+    from pipeline.compose import submitted_html
+
     agency = p.settings.agencies["tjj"]
     channels = "[" + ", ".join(f'"{h}"' for h in HOOKS) + "]"
     with p.engine.begin() as c:
         agency_id = c.exec_driver_sql("SELECT id FROM agency WHERE code = 'tjj'").scalar_one()
         params = {"first": first, "last": first + count - 1, "agency": agency_id, "org": agency.org_code,
-                  "publisher": agency.display_publisher, "body": BODY, "channels": channels}
+                  "publisher": agency.display_publisher, "body": BODY, "channels": channels,
+                  "html": submitted_html(first, BODY, {})}  # as submission stores it (no images: alike for all)
         c.exec_driver_sql("""
             INSERT INTO item (id, agency_id, author, status, current_level, current_revision, approved_revision,
                               index_no, created_at, updated_at)
@@ -425,9 +428,10 @@ def seed_items(p: Platform, first: int, count: int, *, status: str = "pending") 
             FROM generate_series(%(first)s::int, %(last)s::int) n""", params)
         c.exec_driver_sql("""
             INSERT INTO item_revision (item_id, number, title, category, kind, channels, publisher, created_on,
-                                       summary, body, images, source, content_hash, submitted_by, submitted_at)
+                                       summary, body, body_html, images, source, content_hash, submitted_by,
+                                       submitted_at)
             SELECT n, 1, '2026年第' || n || '期统计信息', '通知公告', 'notice', %(channels)s::json, %(publisher)s,
-                   '2026-03-01', '', %(body)s, '{}', 'bench.md:1', md5(n::text), 'zhangsan', now()
+                   '2026-03-01', '', %(body)s, %(html)s, '{}', 'bench.md:1', md5(n::text), 'zhangsan', now()
             FROM generate_series(%(first)s::int, %(last)s::int) n""", params)
         ids = c.exec_driver_sql("""
             INSERT INTO delivery (item_id, revision, channel, status, attempts, next_attempt_at, idempotency_key,

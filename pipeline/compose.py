@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from markupsafe import Markup
 from sqlmodel import Session, select
 
 from channels import REGISTRY, Message
@@ -51,6 +52,15 @@ def canonical_url(settings: Settings, agency_code: str, item_id: int, published_
     return f"{root}/art/{published_on_year}/{slug_of(item_id)}.html" if root else ""
 
 
+def submitted_html(item_id: int, body: str, images: Mapping[str, str]) -> str:
+    """The body as every channel publishes it, rendered once when the revision is submitted (reviewers approve
+    this very HTML, and a later change of the renderer cannot change an approved text): its images at
+    art_N/<name>, where a static site keeps them beside the page; item_view() points the other channels at the
+    portal's copy."""
+    folder = f"{slug_of(item_id)}/"
+    return str(markdown_to_html(body, {src: folder + Path(stored).name for src, stored in images.items()}))
+
+
 def item_view(session: Session, settings: Settings, item: Item, revision: Revision, published_at: datetime,
               *, local_images: bool = True, interpreted_by: Mapping[int, tuple[Link, ...]] | None = None) -> ItemView:
     """The plain view every template gets; links to the interpreted document and its interpretations
@@ -63,9 +73,13 @@ def item_view(session: Session, settings: Settings, item: Item, revision: Revisi
     assert agency is not None
     published_on = published_at.astimezone(SHANGHAI).date()
     url = canonical_url(settings, agency.code, item.id, page_year(item.index_no, published_on.year))
-    folder = f"{slug_of(item.id)}/" if local_images or not url else url.rsplit("/", 1)[0] + f"/{slug_of(item.id)}/"
-    images = {src: folder + Path(stored).name for src, stored in revision.images.items()}
-    body_html = markdown_to_html(revision.body, images)
+    beside = f"{slug_of(item.id)}/"  # where a static site keeps the images, and where the stored HTML has them
+    folder = beside if local_images or not url else url.rsplit("/", 1)[0] + f"/{beside}"
+    html = revision.body_html if revision.body_html is not None else \
+        submitted_html(item.id, revision.body, revision.images)
+    if folder != beside:  # nh3 writes every image as <img src="…" first; text cannot hold "<img" unescaped
+        html = html.replace(f'<img src="{beside}', f'<img src="{folder}')
+    body_html = Markup(html)  # noqa: S704  (made by markdown_to_html, which sanitises it with nh3)
     links = interpreted_by.get(item.id) if interpreted_by is not None else None  # () when it has none
     return ItemView(
         # before approval: a placeholder as long as the real number, so that length limits hold

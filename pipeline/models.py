@@ -114,6 +114,8 @@ class Revision(SQLModel, table=True):
     validity: str | None = Field(default=None, max_length=8)
     interprets: str | None = Field(default=None, max_length=64, index=True)  # ref or 索引号 of the interpreted doc
     body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    # the body as published, rendered at submission (compose.submitted_html); NULL: submitted before 0008
+    body_html: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     images: dict[str, str] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     cover: str | None = Field(default=None, max_length=300)        # stored attachment path of the cover image
     source: str = Field(max_length=1000)                          # file:line it came from

@@ -16,7 +16,7 @@ from channels import ContentRejected
 from pipeline.agencies import agency_row
 from pipeline.attachments import file_digest, store_file
 from pipeline.audit import record_event
-from pipeline.compose import compose_message
+from pipeline.compose import compose_message, submitted_html
 from pipeline.config import AgencySettings, Settings
 from pipeline.delivery import ChannelSet
 from pipeline.errors import InputRejected, NotFound, Problem, WorkflowRefused
@@ -192,6 +192,7 @@ def _store(session: Session, agency_row_: Agency, agency: AgencySettings, actor:
         item.current_revision += 1
         item.current_level = 0
     spec = record.spec
+    images = {src: store_file(path, root=attachments) for src, path in record.images.items()}
     revision = Revision(
         item_id=item.id, number=item.current_revision, title=spec.title, category=spec.category, kind=spec.kind,
         channels=agency.item_channels if spec.channels is None else spec.channels,
@@ -199,7 +200,7 @@ def _store(session: Session, agency_row_: Agency, agency: AgencySettings, actor:
         created_on=spec.created_on,
         publish_at=local_datetime(spec.publish_at).astimezone(UTC) if spec.publish_at else None,
         summary=spec.summary, validity=spec.validity, interprets=spec.interprets, body=record.body,
-        images={src: store_file(path, root=attachments) for src, path in record.images.items()},
+        body_html=submitted_html(item.id, record.body, images), images=images,
         cover=store_file(record.cover, root=attachments) if record.cover else None,
         source=record.source, content_hash=_content_hash(record), submitted_by=actor, submitted_at=now,
     )

@@ -6,6 +6,7 @@ import base64
 from datetime import date
 
 import pytest
+from sqlmodel import select
 
 PNG = base64.b64decode(  # a 1x1 PNG
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
@@ -124,3 +125,47 @@ def test_an_image_with_a_chinese_file_name_is_found_and_published(env, run):
         assert run(f"review 1 --approve --as {reviewer}", cwd=env.directory).code == 0
     folder = env.directory / "site" / "portal" / "art" / str(date.today().year) / "art_1"
     assert (folder / "图表.png").read_bytes() == PNG
+
+
+def test_the_body_is_rendered_once_at_submission_and_every_channel_publishes_that_html(env, run, monkeypatch):
+    """Reviewers approve the HTML stored with the revision; publishing does not render the Markdown again, so a
+    change of the renderer after approval cannot change what was approved."""
+    import pipeline.compose
+    from pipeline.models import Revision
+
+    (env.directory / "chart.png").write_bytes(PNG)
+    item(env.directory, "![1月份工业增加值增速](chart.png)\n\n**附注**：数据来源于联网直报。")
+    assert run("submit item.md --as zhangsan", cwd=env.directory).code == 0
+    with env.session() as session:
+        stored = session.exec(select(Revision)).one().body_html
+    assert '<img src="art_1/chart.png" alt="1月份工业增加值增速">' in stored and "<strong>附注</strong>" in stored
+    monkeypatch.setattr(pipeline.compose, "markdown_to_html", lambda *args: pytest.fail("rendered again"))
+    for reviewer in ("lisi", "wangwu", "zhaoliu"):
+        assert run(f"review 1 --approve --as {reviewer}", cwd=env.directory).code == 0
+    for site in ("portal", "disclosure"):
+        page = (env.directory / "site" / site / "art" / str(date.today().year) / "art_1.html").read_text("utf-8")
+        assert stored in page
+
+
+def test_other_channels_point_at_the_portals_copy_and_a_revision_stored_without_html_is_shown_alike(env, run):
+    """A channel that is not a static site gets the images at the portal's address; a revision submitted before
+    the HTML was stored (body_html NULL, migration 0008) is rendered when shown, to the same HTML."""
+    from pipeline.compose import item_view
+    from pipeline.models import Item, Revision, utcnow
+    from pipeline.render import markdown_to_html
+
+    (env.directory / "chart.png").write_bytes(PNG)
+    item(env.directory, "正文。\n\n![1月份工业增加值增速](chart.png)")
+    assert run("submit item.md --as zhangsan", cwd=env.directory).code == 0
+    with env.session() as session:
+        row, revision = session.get(Item, 1), session.exec(select(Revision)).one()
+        now = utcnow()
+        views = {local: item_view(session, env.settings, row, revision, now, local_images=local).body_html
+                 for local in (True, False)}
+        portal = item_view(session, env.settings, row, revision, now).canonical_url.rsplit("/", 1)[0]
+        assert portal and views[True] != views[False]
+        assert views[False] == markdown_to_html(revision.body, {"chart.png": f"{portal}/art_1/chart.png"})
+        revision.body_html = None
+        assert {local: item_view(session, env.settings, row, revision, now, local_images=local).body_html
+                for local in (True, False)} == views
+        session.rollback()
