@@ -349,8 +349,10 @@ def _after_publication(engine: Engine, job: Job) -> None:
     delivery = job.delivery
     try:
         adapter = engine.channels.get(delivery.channel)
-        if job.withdrawn:
-            take_down_one(engine, delivery)
+        if job.withdrawn:  # taken down as recorded (job.delivery is the row as it was claimed)
+            with session_scope(engine.db) as session:
+                recorded = session.get(Delivery, delivery.id)
+            take_down_one(engine, recorded)
         elif getattr(adapter, "index_templates", None) and job.revision is not None and job.revision.interprets:
             _refresh_interpreted(engine, delivery, adapter)
     except Exception:  # the publication is recorded; what follows it must not turn it into an error
@@ -487,45 +489,41 @@ def _write_results(session: Session, now: datetime, results: list[Result]) -> li
 
 def _write_kept(session: Session, now: datetime, kept: list[Result], held: dict[int, Any]) -> None:
     """The results whose claims hold (`held`: their rows, read under lock): deliveries, attempts, and a ledger
-    entry and audit event per publication."""
-    changes = []
+    entry and audit event per publication. The claimed rows in memory stay as they were claimed."""
+    changes, published = [], []
     for r in kept:
         d = r.job.delivery
         receipt = r.receipt or Receipt(d.remote_id or "", d.url)
-        values = dict(zip(_RESULT_COLUMNS, (
-            str(r.status), None if r.status == D.PUBLISHED else r.detail[:2000], receipt.remote_id or None,
-            receipt.url, now + timedelta(seconds=r.retry_in) if r.retry_in is not None else d.next_attempt_at),
-            strict=True))
+        values = (str(r.status), None if r.status == D.PUBLISHED else r.detail[:2000], receipt.remote_id or None,
+                  receipt.url, now + timedelta(seconds=r.retry_in) if r.retry_in is not None else d.next_attempt_at)
         changes.append({"b_id": d.id, "b_token": r.job.token, "b_now": now,
-                        **{f"b_{name}": value for name, value in values.items()}})
-        for name, value in values.items():
-            setattr(d, name, value)
-        d.claim_token, d.lease_until, d.updated_at = None, None, now
+                        **{f"b_{name}": value for name, value in zip(_RESULT_COLUMNS, values, strict=True)}})
         r.job.withdrawn = held[d.id].status == ItemStatus.WITHDRAWN  # withdrawn while it was being sent?
+        if r.status == D.PUBLISHED:
+            published.append((r.job, receipt.remote_id or None))
     # one short statement each, executed for every row (executemany): no SQL text that grows with the batch
     session.execute(_SET_RESULT, changes)
     session.execute(_FINISH_ATTEMPT, [
         {"b_id": r.job.attempt_id, "b_now": now, "b_outcome": r.outcome, "b_detail": r.detail[:2000],
          "b_duration_ms": int(r.duration * 1000) if r.duration is not None else None} for r in kept])
-    published = [r.job for r in kept if r.status == D.PUBLISHED]
     if published:
         _write_publications(session, now, published)
 
 
-def _write_publications(session: Session, now: datetime, jobs: list[Job]) -> None:
-    """One ledger entry and one audit event per publication."""
+def _write_publications(session: Session, now: datetime, published: list[tuple[Job, str | None]]) -> None:
+    """One ledger entry and one audit event per publication (its job, and the channel's id for it)."""
     local = now.astimezone(SHANGHAI)
     refs = insert_ledger_entries(session, [
         {"agency_id": j.item.agency_id, "item_id": j.item.id, "revision": j.delivery.revision,
          "delivery_id": j.delivery.id, "entry_type": EntryType.PUBLICATION.value, "channel": j.delivery.channel,
          "category": j.revision.category, "kind": j.revision.kind, "index_no": j.item.index_no,
          "title": j.revision.title, "published_at": now, "local_date": local.date(), "year": local.year,
-         "source": "pipeline", "import_key": None, "created_at": now} for j in jobs])
+         "source": "pipeline", "import_key": None, "created_at": now} for j, _ in published])
     record_events(session, [
         Action(SYSTEM, "publish", f"delivery:{j.delivery.id}",
                {"item": j.item.id, "revision": j.delivery.revision, "channel": j.delivery.channel,
-                "remote_id": j.delivery.remote_id, "ledger": [ref]})
-        for j, ref in zip(jobs, refs, strict=True)], now=now)
+                "remote_id": remote_id, "ledger": [ref]})
+        for (j, remote_id), ref in zip(published, refs, strict=True)], now=now)
 
 
 def _stale(item: Item | None, delivery: Delivery) -> str:
