@@ -31,7 +31,7 @@ from common import (
     write_config,
 )
 
-from pipeline import delivery
+from pipeline import claims, delivery
 from pipeline.db import make_engine
 
 PHASES = ("books", "send")
@@ -41,12 +41,12 @@ def measure(engine: delivery.Engine, batches: list[list[int]], size: int) -> dic
     """CPU ms per delivery of each phase, for `batches` claimed `size` at a time, each group's results recorded in
     the transaction that claims the next group."""
     spent = dict.fromkeys(PHASES, 0.0)
-    sent: list[list[delivery.Result]] = []
+    sent: list[list[claims.Result]] = []
     for start in range(0, len(batches) + size, size):
         requests = batches[start:start + size]
-        asks = [delivery.Ask(claim=tuple(ids)) for ids in requests] + [delivery.Ask(record=tuple(r)) for r in sent]
+        asks = [claims.Ask(claim=tuple(ids)) for ids in requests] + [claims.Ask(record=tuple(r)) for r in sent]
         began = time.thread_time()
-        shares = delivery._keep_books(engine, asks)
+        shares = claims.keep_books(engine.db, engine.settings, engine.clock, asks)
         kept = time.thread_time()
         if any(o.status != "published" for outcomes in shares[len(requests):] for o in outcomes):
             raise RuntimeError(f"not all published: {shares[len(requests):]}")

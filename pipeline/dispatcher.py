@@ -11,8 +11,9 @@ import logging
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
+from pipeline.claims import Outcome
 from pipeline.db import session_scope
-from pipeline.delivery import Engine, Outcome, batches, deliver_batch, due_deliveries
+from pipeline.delivery import Engine, batches, deliver_batch, due_deliveries
 
 log = logging.getLogger("gongkai.dispatcher")
 

@@ -25,12 +25,14 @@ from sqlmodel import select
 
 import channels
 from channels import ChannelConfig, Receipt, TransientChannelError
+from pipeline import claims as claims_module
 from pipeline import delivery as delivery_module
 from pipeline import dispatcher as dispatcher_module
 from pipeline import workflow
 from pipeline.audit import verify_trail
+from pipeline.claims import claim
 from pipeline.config import _channel_config
-from pipeline.delivery import Engine, claim, deliver_batch, deliver_one, replay_delivery
+from pipeline.delivery import Engine, deliver_batch, deliver_one, replay_delivery
 from pipeline.dispatcher import run_dispatcher
 from pipeline.models import Attempt, Delivery, DeliveryStatus, EntryType, Item, ItemStatus, LedgerEntry, utcnow
 from pipeline.ratelimit import RateLimiter
@@ -499,7 +501,7 @@ def test_batches_asked_for_while_a_claim_runs_are_claimed_and_recorded_together_
         env, engine, monkeypatch):
     batches = [[delivery_of(env, approved(env)).id for _ in range(2)] for _ in range(5)]
     claimed, recorded, first_claim = [], [], threading.Event()
-    real_claim, real_write = delivery_module.claim_many, delivery_module._write_results
+    real_claim, real_write = claims_module.claim_many, claims_module._write_results
 
     def claim_many(session, ids, **kwargs):
         claimed.append(sorted(ids))
@@ -514,8 +516,8 @@ def test_batches_asked_for_while_a_claim_runs_are_claimed_and_recorded_together_
         recorded.append(sorted(r.job.delivery.id for r in results))
         return real_write(session, now, results)
 
-    monkeypatch.setattr(delivery_module, "claim_many", claim_many)
-    monkeypatch.setattr(delivery_module, "_write_results", write_results)
+    monkeypatch.setattr(claims_module, "claim_many", claim_many)
+    monkeypatch.setattr(claims_module, "_write_results", write_results)
     with ThreadPoolExecutor(5) as pool:
         first = pool.submit(deliver_batch, engine, batches[0])
         first_claim.wait(10)
@@ -535,9 +537,9 @@ def test_batches_asked_for_while_a_claim_runs_are_claimed_and_recorded_together_
 def test_one_transaction_claims_some_threads_batches_and_records_the_results_of_others(env, engine, monkeypatch):
     a, b, c = ([delivery_of(env, approved(env)).id for _ in range(2)] for _ in range(3))
     b_sending, go, transactions = threading.Event(), threading.Event(), []
-    real_keep, real_try = delivery_module._keep_books, delivery_module._try
+    real_keep, real_try = claims_module.keep_books, delivery_module._try
 
-    def keep_books(engine_, asks):
+    def keep_books(db, settings, clock, asks):
         transactions.append({("claim", tuple(ask.claim)) if ask.claim else
                              ("record", tuple(r.job.delivery.id for r in ask.record)) for ask in asks})
         if ("record", tuple(a)) in transactions[-1]:  # a's record is slow: b's record and c's claim ask meanwhile
@@ -545,7 +547,7 @@ def test_one_transaction_claims_some_threads_batches_and_records_the_results_of_
             deadline = time.monotonic() + 10
             while len(engine.books._waiting) < 2 and time.monotonic() < deadline:
                 time.sleep(0.005)
-        return real_keep(engine_, asks)
+        return real_keep(db, settings, clock, asks)
 
     def try_(engine_, job):
         if job.delivery.id == b[0]:
@@ -553,7 +555,7 @@ def test_one_transaction_claims_some_threads_batches_and_records_the_results_of_
             go.wait(10)
         return real_try(engine_, job)
 
-    monkeypatch.setattr(delivery_module, "_keep_books", keep_books)
+    monkeypatch.setattr(claims_module, "keep_books", keep_books)
     monkeypatch.setattr(delivery_module, "_try", try_)
     with ThreadPoolExecutor(3) as pool:
         futures = [pool.submit(deliver_batch, engine, b)]
@@ -574,7 +576,7 @@ def test_a_batch_whose_results_cannot_be_written_fails_alone_not_the_batches_rec
         env, engine, monkeypatch):
     batches = [[delivery_of(env, approved(env)).id] for _ in range(4)]
     bad = batches[2][0]
-    real_write, real_try = delivery_module._write_results, delivery_module._try
+    real_write, real_try = claims_module._write_results, delivery_module._try
     sending, first_write, writes = threading.Semaphore(0), threading.Event(), []
 
     def try_(engine_, job):
@@ -598,7 +600,7 @@ def test_a_batch_whose_results_cannot_be_written_fails_alone_not_the_batches_rec
         return real_write(session, now, results)
 
     monkeypatch.setattr(delivery_module, "_try", try_)
-    monkeypatch.setattr(delivery_module, "_write_results", write_results)
+    monkeypatch.setattr(claims_module, "_write_results", write_results)
     with ThreadPoolExecutor(4) as pool:
         rest = [pool.submit(deliver_batch, engine, batch) for batch in batches[1:]]
         for _ in rest:  # all three claimed and waiting to be sent
@@ -620,7 +622,7 @@ def test_a_batch_whose_results_cannot_be_written_fails_alone_not_the_batches_rec
 def test_a_database_hiccup_reruns_a_groups_transaction_whole_claims_included_and_the_channel_is_called_once(
         env, engine, monkeypatch):
     ids = [delivery_of(env, approved(env)).id for _ in range(2)]
-    real_claim, real_write, failed = delivery_module.claim_many, delivery_module._write_results, []
+    real_claim, real_write, failed = claims_module.claim_many, claims_module._write_results, []
 
     def hiccup(real):
         def call(*args, **kwargs):
@@ -631,8 +633,8 @@ def test_a_database_hiccup_reruns_a_groups_transaction_whole_claims_included_and
             return real(*args, **kwargs)
         return call
 
-    monkeypatch.setattr(delivery_module, "claim_many", hiccup(real_claim))
-    monkeypatch.setattr(delivery_module, "_write_results", hiccup(real_write))
+    monkeypatch.setattr(claims_module, "claim_many", hiccup(real_claim))
+    monkeypatch.setattr(claims_module, "_write_results", hiccup(real_write))
     assert [o.status for o in deliver_batch(engine, ids)] == ["published", "published"]
     assert failed == [real_claim, real_write] and len(Scripted.calls) == 2
     assert sorted(e.delivery_id for e in ledger(env)) == sorted(ids)
@@ -650,8 +652,8 @@ def test_results_of_two_claims_of_one_delivery_recorded_together_count_only_for_
         expire_lease(env, delivery_id)
         holder, = delivery_module.claim_batch(engine, [delivery_id])
         assert stale.token != holder.token
-        published = delivery_module.Result(stale, DeliveryStatus.PUBLISHED, "published", receipt=Receipt("r-1", ""))
-        waiting = delivery_module.Result(holder, DeliveryStatus.RETRY_WAIT, "transient", "HTTP 503", retry_in=5)
+        published = claims_module.Result(stale, DeliveryStatus.PUBLISHED, "published", receipt=Receipt("r-1", ""))
+        waiting = claims_module.Result(holder, DeliveryStatus.RETRY_WAIT, "transient", "HTTP 503", retry_in=5)
         results = [waiting, published] if first_is_holder else [published, waiting]
         outcomes = delivery_module.record_batch(engine, results)
         assert [(o.delivery_id, o.status) for o in outcomes] == \
