@@ -24,7 +24,7 @@ from channels import Message, Receipt
 from pipeline.audit import SYSTEM, Action, insert_ledger_entries, record_events
 from pipeline.compose import build_message, interpretations
 from pipeline.config import Settings
-from pipeline.db import reserve_ids, session_scope
+from pipeline.db import reserve_ids
 from pipeline.itemfile import SHANGHAI
 from pipeline.models import Agency, Attempt, Delivery, EntryType, Item, ItemStatus, Revision
 from pipeline.models import DeliveryStatus as D
@@ -119,19 +119,26 @@ def claim_many(session: Session, ids: list[int], *, token: str, now: datetime, l
 def keep_books(db: sa.Engine, settings: Settings, clock: Callable[[], datetime], asks: list[Ask]) -> list[list[Any]]:
     """A group's one transaction: the batches some threads are about to send are claimed and rendered, then the
     results other threads have sent are written (so the audit chain's lock is held only from there to the
-    commit). Nothing done in it has reached a channel, so a database hiccup reruns all of it; the sends stay out."""
-    claims = [list(ask.claim) for ask in asks if ask.claim]
+    commit). A delivery whose result is in the group is not claimed in it (a message the sweep sent again while
+    its lease ran out): the result counts, and a retry is the sweep's again. Nothing done in the transaction has
+    reached a channel, so a database hiccup reruns all of it; a failed COMMIT is not rerun, since the server may
+    have applied it: the claims and the results then wait for their leases, as after a worker's death."""
+    recording = {result.job.delivery.id for ask in asks for result in ask.record}
+    claims = [[i for i in ask.claim if i not in recording] for ask in asks if ask.claim]
     results = [result for ask in asks for result in ask.record]
     for pause in (0.2, 1.0, 3.0, None):
-        try:
-            with session_scope(db) as session:
-                jobs = _claim_in(session, settings, clock(), claims) if claims else []
+        with Session(db, expire_on_commit=False) as session:
+            try:
+                jobs = _claim_in(session, settings, clock(), claims)
                 outcomes = _write_results(session, clock(), results)
+            except sa.exc.OperationalError:
+                session.rollback()
+                if pause is None:
+                    raise
+                time.sleep(pause)
+                continue
+            session.commit()
             break
-        except sa.exc.OperationalError:
-            if pause is None:
-                raise
-            time.sleep(pause)
     claimed, written = iter(jobs), iter(outcomes)
     return [next(claimed) if ask.claim else [next(written) for _ in ask.record] for ask in asks]
 
@@ -140,6 +147,8 @@ def _claim_in(session: Session, settings: Settings, now: datetime, requests: lis
     """Claim and prepare several batches under one claim token; each gets its jobs in id order (an id in two
     batches at once, a duplicate message, goes to the first)."""
     wanted = list(dict.fromkeys(i for ids in requests for i in ids))
+    if not wanted:
+        return [[] for _ in requests]
     claimed = claim_many(session, wanted, token=uuid.uuid4().hex, now=now, lease=settings.queue.lease_seconds)
     _log_unclaimable(session, sorted(set(wanted) - {row.id for row in claimed}))
     jobs = {job.delivery.id: job for job in (_prepare(session, settings, claimed) if claimed else [])}

@@ -101,9 +101,9 @@ def deliver_one(engine: Engine, delivery_id: int) -> Outcome:
 
 def deliver_batch(engine: Engine, delivery_ids: list[int]) -> list[Outcome]:
     """Claim -> (look up if an earlier try may have landed) -> send -> record, for a batch (a revision's
-    channels, or a chunk of what the sweep found). Claims and records are one transaction each for the batch
-    (and for the batches other threads of the process claim or record meanwhile); each send happens with no
-    transaction open and is never a blind re-send. One outcome per id, in order."""
+    channels, or a chunk of what the sweep found). The claim is one transaction, and the record a later one,
+    each shared with what the process's other threads ask meanwhile (claims.keep_books); each send happens with
+    no transaction open and is never a blind re-send. One outcome per id, in order."""
     ids = list(dict.fromkeys(delivery_ids))
     jobs = claim_batch(engine, ids)
     results, error = [], None

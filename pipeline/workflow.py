@@ -300,7 +300,12 @@ def withdraw_item(session: Session, *, settings: Settings, agency_code: str, ite
         raise WorkflowRefused("a withdrawal needs a reason: --reason TEXT")
     move_item(item, "withdraw")
     item.withdrawn_at, item.withdraw_reason = utcnow(), reason.strip()
-    for delivery in session.exec(select(Delivery).where(Delivery.item_id == item.id)):
+    # only the deliveries a withdrawal changes, locked in id order: one a worker claimed meanwhile (sending) is
+    # read again once its claim commits and left to the worker, whose result finds the item withdrawn
+    changed = (DeliveryStatus.PENDING, DeliveryStatus.RETRY_WAIT, DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN)
+    for delivery in session.exec(select(Delivery).where(Delivery.item_id == item.id, Delivery.status.in_(changed))
+                                 .order_by(Delivery.id).with_for_update()
+                                 .execution_options(populate_existing=True)):
         if delivery.status in (DeliveryStatus.PENDING, DeliveryStatus.RETRY_WAIT, DeliveryStatus.DEAD):
             move_delivery(delivery, DeliveryStatus.CANCELLED)
             delivery.last_error = "item withdrawn before publication"
@@ -327,7 +332,10 @@ def _require_role(code: str, agency: AgencySettings, actor: str, role: str, doin
 
 
 def _lock_item(session: Session, item_id: int, *, agency_id: int | None = None) -> Item:
-    query = select(Item).where(Item.id == item_id).with_for_update().execution_options(populate_existing=True)
+    """The item, locked until commit against other changes of it (FOR NO KEY UPDATE: the ledger rows a worker
+    inserts for it meanwhile only check that it exists, and need not wait)."""
+    query = (select(Item).where(Item.id == item_id).with_for_update(key_share=True)
+             .execution_options(populate_existing=True))
     item = session.exec(query).first()
     if item is None or (agency_id is not None and item.agency_id != agency_id):
         raise NotFound(f"no item {item_id}" + (" in this agency" if item is not None else ""))

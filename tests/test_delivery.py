@@ -624,23 +624,62 @@ def test_a_database_hiccup_reruns_a_groups_transaction_whole_claims_included_and
     ids = [delivery_of(env, approved(env)).id for _ in range(2)]
     real_claim, real_write, failed = claims_module.claim_many, claims_module._write_results, []
 
-    def hiccup(real):
-        def call(*args, **kwargs):
-            if real not in failed:  # the first try of each: the server drops the connection mid-transaction
-                failed.append(real)
-                real(*args, **kwargs)
-                raise sa.exc.OperationalError("...", {}, Exception("server closed the connection unexpectedly"))
-            return real(*args, **kwargs)
-        return call
+    def claim_many(session, wanted, **kwargs):
+        claimed = real_claim(session, wanted, **kwargs)
+        if "claim" not in failed:  # the server drops the connection after the claim's UPDATE
+            failed.append("claim")
+            raise sa.exc.OperationalError("...", {}, Exception("server closed the connection unexpectedly"))
+        return claimed
 
-    monkeypatch.setattr(claims_module, "claim_many", hiccup(real_claim))
-    monkeypatch.setattr(claims_module, "_write_results", hiccup(real_write))
+    def write_results(session, now, results):
+        outcomes = real_write(session, now, results)  # deliveries, attempts, ledger and audit rows written
+        if results and "record" not in failed:  # ... then the connection drops before the commit
+            failed.append("record")
+            raise sa.exc.OperationalError("...", {}, Exception("server closed the connection unexpectedly"))
+        return outcomes
+
+    monkeypatch.setattr(claims_module, "claim_many", claim_many)
+    monkeypatch.setattr(claims_module, "_write_results", write_results)
     assert [o.status for o in deliver_batch(engine, ids)] == ["published", "published"]
-    assert failed == [real_claim, real_write] and len(Scripted.calls) == 2
-    assert sorted(e.delivery_id for e in ledger(env)) == sorted(ids)
+    assert failed == ["claim", "record"] and len(Scripted.calls) == 2
+    assert sorted(e.delivery_id for e in ledger(env)) == sorted(ids)  # once each: the first write rolled back
     assert all(attempts(env, i) == ["published"] for i in ids)  # the first claim's attempts rolled back with it
     with env.session() as session:
         assert verify_trail(session).ok
+
+
+def test_a_result_and_a_claim_of_one_delivery_in_one_group_the_result_counts_and_nothing_is_claimed(env, engine):
+    """A delivery's lease ran out while it was sent, the sweep sent its message again, and the new claim and the
+    late result meet in one group: the publication is recorded, not taken over."""
+    delivery_id = delivery_of(env, approved(env)).id
+    [job] = delivery_module.claim_batch(engine, [delivery_id])
+    expire_lease(env, delivery_id)
+    published = claims_module.Result(job, DeliveryStatus.PUBLISHED, "published", receipt=Receipt("r-1", ""))
+    shares = claims_module.keep_books(engine.db, engine.settings, engine.clock,
+                                      [claims_module.Ask(claim=(delivery_id,)), claims_module.Ask(record=(published,))])
+    assert shares[0] == [] and [(o.delivery_id, o.status) for o in shares[1]] == [(delivery_id, "published")]
+    row = delivery_of(env, approved_item_of(env, delivery_id))
+    assert (row.status, row.claim_token, row.attempts) == (DeliveryStatus.PUBLISHED, None, 1)
+    assert [e.delivery_id for e in ledger(env)] == [delivery_id] and attempts(env, delivery_id) == ["published"]
+
+
+def test_a_withdrawal_waiting_for_a_workers_claim_leaves_the_claimed_delivery_to_the_worker(env, engine):
+    """The withdrawal read the delivery as pending while a claim was being committed: it must not overwrite the
+    claim (the worker sends, and its result, finding the item withdrawn, takes the publication down)."""
+    item_id = approved(env)
+    delivery_id = delivery_of(env, item_id).id
+    withdrawn = threading.Event()
+    thread = threading.Thread(target=lambda: (withdraw(env, item_id), withdrawn.set()))
+    with env.session() as session:
+        [row] = claims_module.claim_many(session, [delivery_id], token="t", now=utcnow(), lease=60)
+        thread.start()
+        assert not withdrawn.wait(0.5)  # it waits for the claimed row (PostgreSQL) or the write lock (SQLite)
+    thread.join(10)
+    assert withdrawn.is_set()
+    with env.session() as session:
+        assert session.get(Item, item_id).status == ItemStatus.WITHDRAWN
+        assert (session.get(Delivery, delivery_id).status, session.get(Delivery, delivery_id).claim_token) == \
+            (DeliveryStatus.SENDING, "t")
 
 
 def test_results_of_two_claims_of_one_delivery_recorded_together_count_only_for_the_claim_that_holds_it(env, engine):
