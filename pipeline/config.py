@@ -61,7 +61,8 @@ class QueueSettings(Section):
     threads: int = Field(8, ge=1, le=256, description="Deliveries sent at once by one worker or the dispatcher.")
     batch_size: int = Field(
         8, ge=1, le=100, description="Most deliveries in one message (an approval sends its channels together); "
-        "claimed and recorded in one transaction each, sent one after another."
+        "claimed in one transaction and recorded in a later one (each shared with what the worker's other threads "
+        "ask meanwhile), sent one after another."
     )
 
     @model_validator(mode="after")
