@@ -123,9 +123,9 @@ def keep_books(db: sa.Engine, settings: Settings, clock: Callable[[], datetime],
     its lease ran out): the result counts, and a retry is the sweep's again. Nothing done in the transaction has
     reached a channel, so a database hiccup reruns all of it; a failed COMMIT is not rerun, since the server may
     have applied it: the claims and the results then wait for their leases, as after a worker's death."""
-    recording = {result.job.delivery.id for ask in asks for result in ask.record}
-    claims = [[i for i in ask.claim if i not in recording] for ask in asks if ask.claim]
     results = [result for ask in asks for result in ask.record]
+    recording = {result.job.delivery.id for result in results}
+    claims = [[i for i in ask.claim if i not in recording] for ask in asks if ask.claim]
     for pause in (0.2, 1.0, 3.0, None):
         with Session(db, expire_on_commit=False) as session:
             try:
@@ -253,13 +253,14 @@ def _write_kept(session: Session, now: datetime, kept: list[Result], held: dict[
     for r in kept:
         d = r.job.delivery
         receipt = r.receipt or Receipt(d.remote_id or "", d.url)
-        values = (str(r.status), None if r.status == D.PUBLISHED else r.detail[:2000], receipt.remote_id or None,
+        remote_id = receipt.remote_id or None
+        values = (str(r.status), None if r.status == D.PUBLISHED else r.detail[:2000], remote_id,
                   receipt.url, now + timedelta(seconds=r.retry_in) if r.retry_in is not None else d.next_attempt_at)
         changes.append({"b_id": d.id, "b_token": r.job.token, "b_now": now,
                         **{f"b_{name}": value for name, value in zip(_RESULT_COLUMNS, values, strict=True)}})
         r.job.withdrawn = held[d.id].status == ItemStatus.WITHDRAWN  # withdrawn while it was being sent?
         if r.status == D.PUBLISHED:
-            published.append((r.job, receipt.remote_id or None))
+            published.append((r.job, remote_id))
     # one short statement each, executed for every row (executemany): no SQL text that grows with the batch
     session.execute(_SET_RESULT, changes)
     session.execute(_FINISH_ATTEMPT, [

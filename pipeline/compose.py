@@ -29,6 +29,11 @@ def slug_of(item_id: int) -> str:
     return f"art_{item_id}"
 
 
+def images_beside(item_id: int) -> str:
+    """Where a static site keeps an item's images, next to its page; the stored body HTML points there."""
+    return f"{slug_of(item_id)}/"
+
+
 def portal_root(settings: Settings, agency_code: str) -> str:
     """Where the agency's items live on its portal: agencies.<code>.portal_url or its portal channel's URL."""
     agency = settings.agencies[agency_code]
@@ -57,7 +62,7 @@ def submitted_html(item_id: int, body: str, images: Mapping[str, str]) -> str:
     this very HTML, and a later change of the renderer cannot change an approved text): its images at
     art_N/<name>, where a static site keeps them beside the page; item_view() points the other channels at the
     portal's copy."""
-    folder = f"{slug_of(item_id)}/"
+    folder = images_beside(item_id)
     return str(markdown_to_html(body, {src: folder + Path(stored).name for src, stored in images.items()}))
 
 
@@ -73,7 +78,7 @@ def item_view(session: Session, settings: Settings, item: Item, revision: Revisi
     assert agency is not None
     published_on = published_at.astimezone(SHANGHAI).date()
     url = canonical_url(settings, agency.code, item.id, page_year(item.index_no, published_on.year))
-    beside = f"{slug_of(item.id)}/"  # where a static site keeps the images, and where the stored HTML has them
+    beside = images_beside(item.id)
     folder = beside if local_images or not url else url.rsplit("/", 1)[0] + f"/{beside}"
     html = revision.body_html if revision.body_html is not None else \
         submitted_html(item.id, revision.body, revision.images)

@@ -302,14 +302,15 @@ def withdraw_item(session: Session, *, settings: Settings, agency_code: str, ite
     item.withdrawn_at, item.withdraw_reason = utcnow(), reason.strip()
     # only the deliveries a withdrawal changes, locked in id order: one a worker claimed meanwhile (sending) is
     # read again once its claim commits and left to the worker, whose result finds the item withdrawn
-    changed = (DeliveryStatus.PENDING, DeliveryStatus.RETRY_WAIT, DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN)
-    for delivery in session.exec(select(Delivery).where(Delivery.item_id == item.id, Delivery.status.in_(changed))
+    unsent = (DeliveryStatus.PENDING, DeliveryStatus.RETRY_WAIT, DeliveryStatus.DEAD)
+    for delivery in session.exec(select(Delivery).where(Delivery.item_id == item.id,
+                                                        Delivery.status.in_((*unsent, DeliveryStatus.UNKNOWN)))
                                  .order_by(Delivery.id).with_for_update()
                                  .execution_options(populate_existing=True)):
-        if delivery.status in (DeliveryStatus.PENDING, DeliveryStatus.RETRY_WAIT, DeliveryStatus.DEAD):
+        if delivery.status in unsent:
             move_delivery(delivery, DeliveryStatus.CANCELLED)
             delivery.last_error = "item withdrawn before publication"
-        elif delivery.status == DeliveryStatus.UNKNOWN:  # may be live: a worker asks the channel, then takes it down
+        else:  # unknown: it may be live, so a worker asks the channel, then takes it down
             move_delivery(delivery, DeliveryStatus.PENDING)
             delivery.next_attempt_at = utcnow()
             session.add(Attempt(delivery_id=delivery.id, number=delivery.attempts, outcome="replay",
