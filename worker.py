@@ -15,9 +15,10 @@ import redis
 from celery import Celery
 from kombu.transport import redis as kombu_redis
 
+from pipeline.claims import Outcome
 from pipeline.config import load_settings
 from pipeline.db import make_engine
-from pipeline.delivery import Engine, deliver_batch
+from pipeline.delivery import Engine, hand_off_batch
 from pipeline.queueing import DELIVER, SWEEP, enqueue, sweep
 from pipeline.takedown import take_down_owed
 
@@ -91,13 +92,18 @@ def engine() -> Engine:
 
 @app.task(name=DELIVER)
 def deliver(delivery_ids: int | list[int]) -> None:
-    """Deliver a batch (a single id: a message from before batches); a short wait is a new message with a
-    countdown, a long one is left to the sweep."""
+    """Deliver a batch (a single id: a message from before batches). The task ends once the batch is sent; its
+    results are recorded by the worker's next group transaction, and a short wait is then a new message with a
+    countdown (a long one is left to the sweep)."""
     ids = [delivery_ids] if isinstance(delivery_ids, int) else delivery_ids
     if not isinstance(ids, list) or not ids or not all(type(i) is int for i in ids):
         log.warning("message ignored: %r is not a list of delivery ids", delivery_ids)
         return
-    for outcome in deliver_batch(engine(), ids):
+    hand_off_batch(engine(), ids, then=_retry_soon)
+
+
+def _retry_soon(outcomes: list[Outcome]) -> None:
+    for outcome in outcomes:
         if outcome.retry_in is not None and outcome.retry_in <= queue.retry_cap:
             enqueue(settings, engine().db, [outcome.delivery_id], countdown=outcome.retry_in)
 

@@ -105,21 +105,56 @@ def deliver_batch(engine: Engine, delivery_ids: list[int]) -> list[Outcome]:
     each shared with what the process's other threads ask meanwhile (claims.keep_books); each send happens with
     no transaction open and is never a blind re-send. One outcome per id, in order."""
     ids = list(dict.fromkeys(delivery_ids))
-    jobs = claim_batch(engine, ids)
-    results, error = [], None
-    for job in jobs:
-        try:
-            results.append(_try(engine, job))
-        except Exception as e:  # a bug or an outage outside the channel's typed errors: stop the batch, but
-            error = e           # record what was done; the rest stay claimed until their lease, then in doubt
-            break
-    outcomes = {o.delivery_id: o for o in (record_batch(engine, results) if results else [])}
-    for result in results:
-        if outcomes[result.job.delivery.id].status == D.PUBLISHED:
-            _after_publication(engine, result.job)
+    results, error = _send_batch(engine, ids)
+    outcomes = _recorded(engine, results, record_batch(engine, results) if results else [])
     if error is not None:
         raise error
     return [outcomes.get(i) or Outcome(i, "skipped") for i in ids]
+
+
+def hand_off_batch(engine: Engine, delivery_ids: list[int], then: Callable[[list[Outcome]], None]) -> None:
+    """deliver_batch() for a Celery task: the thread returns once the batch is sent, and its results are recorded
+    by the group transaction that runs next (or at once by this thread if none is running); then(outcomes) runs
+    after that commit, in the thread that led it. A worker that dies before the results commit leaves the
+    deliveries sending, as one that dies mid-send does: their leases run out, and the sweep asks the channel
+    before anything is sent again. A batch stopped by an error is recorded before the error is raised."""
+    ids = list(dict.fromkeys(delivery_ids))
+    results, error = _send_batch(engine, ids)
+    if error is not None:
+        then(list(_recorded(engine, results, record_batch(engine, results) if results else []).values()))
+        raise error
+    if results:
+        engine.books.hand_off(Ask(record=tuple(results)),
+                              lambda outcomes, failure: _handed_off(engine, results, outcomes, failure, then))
+
+
+def _handed_off(engine: Engine, results: list[Result], outcomes: list[Outcome] | None, failure: BaseException | None,
+                then: Callable[[list[Outcome]], None]) -> None:
+    if failure is not None or outcomes is None:
+        log.error("the results of deliveries %s were not recorded (%r): they stay sending until their leases run "
+                  "out, then the sweep asks the channel", [r.job.delivery.id for r in results], failure)
+        return
+    then(list(_recorded(engine, results, outcomes).values()))
+
+
+def _send_batch(engine: Engine, ids: list[int]) -> tuple[list[Result], Exception | None]:
+    """Claim the batch and try each claimed delivery: the results, and the error that stopped the batch if any."""
+    results = []
+    for job in claim_batch(engine, ids):
+        try:
+            results.append(_try(engine, job))
+        except Exception as e:  # a bug or an outage outside the channel's typed errors: stop the batch, but
+            return results, e   # record what was done; the rest stay claimed until their lease, then in doubt
+    return results, None
+
+
+def _recorded(engine: Engine, results: list[Result], outcomes: list[Outcome]) -> dict[int, Outcome]:
+    """The outcomes by delivery, once recorded; a publication's follow-up done (a take-down, a link back)."""
+    by_id = {o.delivery_id: o for o in outcomes}
+    for result in results:
+        if by_id[result.job.delivery.id].status == D.PUBLISHED:
+            _after_publication(engine, result.job)
+    return by_id
 
 
 def _outage(error: BaseException) -> bool:

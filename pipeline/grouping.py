@@ -10,16 +10,22 @@ themselves, as a database's group commit does.
 
 A group that fails for any reason but the one `shared(error)` names (the database unreachable: every request
 would fail alike) is run again one request at a time, so that one thread's data cannot fail another's work.
+
+A request can also be handed off: its thread does not wait for it, and `then(share, error)` runs once its group is
+done, in the thread that led it. Such a request is run by the group running when it is made, if one is (the
+leader runs groups until no request waits, or one waits whose thread can lead), else at once by its own thread.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+log = logging.getLogger("gongkai.grouping")
 Request = TypeVar("Request")
 Share = TypeVar("Share")
 
@@ -32,6 +38,7 @@ class _Ticket(Generic[Request, Share]):
     answered: bool = False
     share: Share | None = None
     error: BaseException | None = None
+    then: Callable[[Share | None, BaseException | None], None] | None = None  # handed off: nobody waits for it
 
 
 class Group(Generic[Request, Share]):
@@ -47,35 +54,56 @@ class Group(Generic[Request, Share]):
 
     def __call__(self, request: Request) -> Share:
         ticket: _Ticket[Request, Share] = _Ticket(request)
-        with self._lock:
-            self._waiting.append(ticket)
-            ticket.lead, self._busy = not self._busy, True
-        if not ticket.lead:
-            ticket.done.wait()  # set when its group is done, or when it is to lead the next one
-        if ticket.lead:
+        if self._queue(ticket):
             self._lead()
+        else:
+            ticket.done.wait()  # set when its group is done, or when it is to lead the next one
+            if ticket.lead:
+                self._lead()
         if ticket.error is not None:
             raise _own(ticket.error) from ticket.error  # one thread's copy: threads raising one object tangle
         return ticket.share  # type: ignore[return-value]
 
-    def _lead(self) -> None:
+    def hand_off(self, request: Request, then: Callable[[Share | None, BaseException | None], None]) -> None:
+        """Have `request` done without waiting for it: by the group running now if there is one, else at once."""
+        if self._queue(_Ticket(request, then=then)):
+            self._lead()
+
+    def _queue(self, ticket: _Ticket[Request, Share]) -> bool:
+        """Queue a request; True if its thread is to lead (no group is running)."""
         with self._lock:
-            group, self._waiting = self._waiting, []
-        try:
-            self._run(group)
-        finally:
+            self._waiting.append(ticket)
+            ticket.lead, self._busy = not self._busy, True
+        return ticket.lead
+
+    def _lead(self) -> None:
+        """Run groups until no request waits, or one waits whose thread can lead the next group (handed-off
+        requests have no thread waiting: this one runs them)."""
+        more = True
+        while more:
             with self._lock:
-                successor = self._waiting[0] if self._waiting else None
-                if successor is None:
-                    self._busy = False
-                else:
-                    successor.lead = True
-            for ticket in group:
-                if not ticket.answered:  # the work stopped before it came to this request
-                    ticket.answered, ticket.error = True, ticket.error or RuntimeError("the group ended unanswered")
-                ticket.done.set()
-            if successor is not None:
-                successor.done.set()
+                group, self._waiting = self._waiting, []
+            finished = False
+            try:
+                self._run(group)
+                finished = True
+            finally:
+                with self._lock:
+                    successor = next((t for t in self._waiting if t.then is None), None)
+                    more = finished and successor is None and bool(self._waiting)
+                    if successor is not None:
+                        successor.lead = True
+                    elif not more:
+                        self._busy = False  # stopped by a BaseException: the next request to come leads
+                for ticket in group:
+                    if not ticket.answered:  # the work stopped before it came to this request
+                        ticket.answered, ticket.error = True, ticket.error or RuntimeError("the group ended unanswered")
+                    ticket.done.set()
+                if successor is not None:
+                    successor.done.set()
+                for ticket in group:
+                    if ticket.then is not None:
+                        _follow(ticket)
 
     def _run(self, group: list[_Ticket[Request, Share]]) -> None:
         try:
@@ -92,6 +120,14 @@ class Group(Generic[Request, Share]):
             return
         for ticket, share in zip(group, shares, strict=True):
             ticket.answered, ticket.share = True, share
+
+
+def _follow(ticket: _Ticket[Any, Any]) -> None:
+    """A handed-off request's follow-up; its failure is logged, never the leader's own."""
+    try:
+        ticket.then(ticket.share, ticket.error)  # type: ignore[misc]
+    except Exception:
+        log.exception("the follow-up of a handed-off request failed")
 
 
 def _own(error: BaseException) -> BaseException:

@@ -572,6 +572,42 @@ def test_one_transaction_claims_some_threads_batches_and_records_the_results_of_
         assert verify_trail(session).ok
 
 
+def test_a_handed_off_batch_returns_once_sent_and_the_running_group_records_it_then_its_follow_up_runs(
+        env, engine, monkeypatch):
+    ids = [delivery_of(env, approved(env)).id]
+    hold, held = threading.Event(), threading.Event()
+    real_keep, real_try = claims_module.keep_books, delivery_module._try
+    followed = []
+
+    def keep_books(db, settings, clock, asks):
+        if any(not ask.claim and not ask.record for ask in asks):  # another thread's group, kept running a while
+            held.set()
+            hold.wait(10)
+        return real_keep(db, settings, clock, asks)
+
+    def try_(engine_, job):
+        result = real_try(engine_, job)
+        pool.submit(engine.books, claims_module.Ask())  # a group starts while this batch is being sent
+        held.wait(10)
+        return result
+
+    monkeypatch.setattr(claims_module, "keep_books", keep_books)
+    monkeypatch.setattr(delivery_module, "_try", try_)
+    with ThreadPoolExecutor(1, thread_name_prefix="other") as pool:
+        delivery_module.hand_off_batch(engine, ids, then=lambda outcomes: followed.append(
+            (outcomes, threading.current_thread().name)))
+        assert len(Scripted.calls) == 1 and not followed  # sent, and the task may end: nothing recorded yet
+        with env.session() as session:
+            assert session.get(Delivery, ids[0]).status == DeliveryStatus.SENDING
+        assert ledger(env) == []
+        hold.set()
+    (outcomes, thread), = followed  # recorded by the group that ran meanwhile's thread, which then followed up
+    assert [(o.delivery_id, o.status) for o in outcomes] == [(ids[0], "published")] and thread.startswith("other")
+    assert [e.delivery_id for e in ledger(env)] == ids and attempts(env, ids[0]) == ["published"]
+    with env.session() as session:
+        assert verify_trail(session).ok
+
+
 def test_a_batch_whose_results_cannot_be_written_fails_alone_not_the_batches_recorded_with_it(
         env, engine, monkeypatch):
     batches = [[delivery_of(env, approved(env)).id] for _ in range(4)]

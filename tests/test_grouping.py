@@ -153,3 +153,87 @@ def test_a_leader_stopped_by_a_base_exception_leaves_no_thread_waiting_or_answer
             errors.append(type(e))
     assert sorted(map(str, errors)) == sorted(map(str, [KeyboardInterrupt, RuntimeError, RuntimeError]))
     assert group(5) == 5
+
+
+class Followed:
+    """The follow-ups of handed-off requests: (share, error, thread) each, and an event per call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+        self.called = threading.Event()
+
+    def __call__(self, share, error) -> None:
+        self.calls.append((share, error, threading.current_thread().name))
+        self.called.set()
+
+
+def slow_first_group() -> tuple[Group, list, threading.Event]:
+    """A group whose work answers r * 10 and whose first group waits for the event; the groups' requests."""
+    calls, release = [], threading.Event()
+
+    def work(requests):
+        calls.append(list(requests))
+        if len(calls) == 1:
+            release.wait(10)
+        return [r * 10 for r in requests]
+
+    return Group(work, shared=lambda e: False), calls, release
+
+
+def test_a_handed_off_request_returns_at_once_and_the_leader_runs_it_with_its_follow_up():
+    group, calls, release = slow_first_group()
+    followed = Followed()
+    with ThreadPoolExecutor(1, thread_name_prefix="leader") as pool:
+        leader = pool.submit(group, 1)
+        while not calls:
+            time.sleep(0.001)
+        group.hand_off(2, followed)  # returns while the first group still runs
+        assert calls == [[1]] and not followed.calls
+        release.set()
+        assert leader.result(10) == 10
+        assert followed.called.wait(10)
+    assert calls == [[1], [2]]  # no thread waited for 2: the leader ran its group too
+    assert followed.calls == [(20, None, followed.calls[0][2])] and followed.calls[0][2].startswith("leader")
+    assert group(3) == 30  # the group is free again
+
+
+def test_a_handed_off_request_with_no_group_running_is_done_before_hand_off_returns():
+    followed = Followed()
+    group = Group(lambda requests: [r + 1 for r in requests], shared=lambda e: False)
+    group.hand_off(1, followed)
+    assert followed.calls == [(2, None, threading.current_thread().name)]
+
+
+def test_a_thread_waiting_leads_the_next_group_and_runs_the_handed_off_requests_made_before_it():
+    group, calls, release = slow_first_group()
+    followed = Followed()
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(group, 1)
+        while not calls:
+            time.sleep(0.001)
+        group.hand_off(2, followed)
+        waiting = pool.submit(group, 3)
+        queued(group, 2)
+        release.set()
+        assert first.result(10) == 10 and waiting.result(10) == 30
+    assert calls == [[1], [2, 3]] and followed.calls[0][:2] == (20, None)
+
+
+def test_a_handed_off_requests_error_goes_to_its_follow_up_and_a_failing_follow_up_is_only_logged(caplog):
+    def work(requests):
+        if "bad" in requests:
+            raise ValueError("bad request")
+        return [r.upper() for r in requests]
+
+    group = Group(work, shared=lambda e: False)
+    followed = Followed()
+    group.hand_off("bad", followed)
+    (share, error, _), = followed.calls
+    assert share is None and isinstance(error, ValueError)
+
+    def broken(share, error):
+        raise RuntimeError("follow-up bug")
+
+    group.hand_off("a", broken)
+    assert "the follow-up of a handed-off request failed" in caplog.text and "follow-up bug" in caplog.text
+    assert group("b") == "B"  # the group is free again
