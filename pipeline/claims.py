@@ -24,7 +24,6 @@ from channels import Message, Receipt
 from pipeline.audit import SYSTEM, Action, insert_ledger_entries, record_events
 from pipeline.compose import build_message, interpretations
 from pipeline.config import Settings
-from pipeline.db import reserve_ids
 from pipeline.itemfile import SHANGHAI
 from pipeline.models import Agency, Attempt, Delivery, EntryType, Item, ItemStatus, Revision
 from pipeline.models import DeliveryStatus as D
@@ -155,6 +154,15 @@ def _claim_in(session: Session, settings: Settings, now: datetime, requests: lis
     return [[jobs.pop(i) for i in sorted(ids) if i in jobs] for ids in requests]
 
 
+_OPEN_ATTEMPTS = (  # one statement for the batch's attempts, whatever its size: the rows just claimed, as claimed
+    sa.insert(Attempt.__table__).from_select(
+        ["delivery_id", "number", "outcome", "started_at", "detail"],
+        select(Delivery.id, Delivery.attempts, sa.literal("sending"), Delivery.updated_at, sa.literal(""))
+        .where(Delivery.id.in_(sa.bindparam("ids", expanding=True)), Delivery.claim_token == sa.bindparam("token")))
+    .returning(Attempt.__table__.c.delivery_id, Attempt.__table__.c.id)
+)
+
+
 def _prepare(session: Session, settings: Settings, claimed: list[Delivery]) -> list[Job]:
     """Everything the sends need, read at once for the batch: doubts, items, revisions, attempts, messages."""
     first_tries = all(row.attempts == 1 for row in claimed)  # never claimed before: nothing can be in doubt
@@ -167,10 +175,9 @@ def _prepare(session: Session, settings: Settings, claimed: list[Delivery]) -> l
         items[item.id] = item
         if revision is not None:
             revisions[(revision.item_id, revision.number)] = revision
-    attempt_ids = reserve_ids(session, Attempt.__table__, len(claimed))
-    session.execute(sa.insert(Attempt.__table__), [
-        {"id": attempt_id, "delivery_id": row.id, "number": row.attempts, "outcome": "sending",
-         "started_at": row.updated_at, "detail": ""} for row, attempt_id in zip(claimed, attempt_ids, strict=True)])
+    opened = dict(session.execute(_OPEN_ATTEMPTS, {"ids": [row.id for row in claimed],
+                                                   "token": claimed[0].claim_token}).all())
+    attempt_ids = [opened[row.id] for row in claimed]
     jobs = [Job(row, row.claim_token, attempt_id, row.id in doubts, _stale(items.get(row.item_id), row),
                 _channel_off(settings, row), items.get(row.item_id), revisions.get((row.item_id, row.revision)))
             for row, attempt_id in zip(claimed, attempt_ids, strict=True)]
