@@ -1,11 +1,11 @@
 """The delivery engine: claim a batch, send it with no transaction open, record the results.
 
-Every path from an approved item to a channel goes through deliver_batch(), whether a Celery task or the
-in-process dispatcher calls it. The database is the source of truth: a duplicate or forged message finds
-nothing to claim, and a publication is recorded once, with its ledger entry, in one transaction. The claims
-and the records are pipeline/claims.py's, group-committed with those of the process's other threads; this
-module sends, asks a channel whether it has what an earlier try may have published, and decides what a
-failure means.
+Every path from an approved item to a channel goes through deliver_batch() (the in-process dispatcher's) or
+hand_off_batch() (a Celery task's, which does not wait for its results to be recorded). The database is the
+source of truth: a duplicate or forged message finds nothing to claim, and a publication is recorded once, with
+its ledger entry, in one transaction. The claims and the records are pipeline/claims.py's, group-committed with
+those of the process's other threads; this module sends, asks a channel whether it has what an earlier try may
+have published, and decides what a failure means.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def deliver_batch(engine: Engine, delivery_ids: list[int]) -> list[Outcome]:
 def hand_off_batch(engine: Engine, delivery_ids: list[int], then: Callable[[list[Outcome]], None]) -> None:
     """deliver_batch() for a Celery task: the thread returns once the batch is sent, and its results are recorded
     by the group transaction that runs next (or at once by this thread if none is running); then(outcomes) runs
-    after that commit, in the thread that led it. A worker that dies before the results commit leaves the
+    after that commit, in the group's follow-up thread. A worker that dies before the results commit leaves the
     deliveries sending, as one that dies mid-send does: their leases run out, and the sweep asks the channel
     before anything is sent again. A batch stopped by an error is recorded before the error is raised."""
     ids = list(dict.fromkeys(delivery_ids))

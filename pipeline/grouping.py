@@ -11,9 +11,11 @@ themselves, as a database's group commit does.
 A group that fails for any reason but the one `shared(error)` names (the database unreachable: every request
 would fail alike) is run again one request at a time, so that one thread's data cannot fail another's work.
 
-A request can also be handed off: its thread does not wait for it, and `then(share, error)` runs once its group is
-done, in the thread that led it. Such a request is run by the group running when it is made, if one is (the
-leader runs groups until no request waits, or one waits whose thread can lead), else at once by its own thread.
+A request can also be handed off: its thread does not wait for it. It is run by the next group when one is
+running (its leader runs groups until no request waits, or one waits whose thread can lead), else at once by its
+own thread, which then waits for it like any leader. `then(share, error)` runs once its group is done, in the
+group's one follow-up thread, in order: a slow follow-up (a channel call) holds up no group and no thread
+waiting for one. Follow-ups still queued when the process exits are run before it ends.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import copy
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -51,6 +54,7 @@ class Group(Generic[Request, Share]):
         self._lock = threading.Lock()
         self._waiting: list[_Ticket[Request, Share]] = []
         self._busy = False
+        self._follow_ups: ThreadPoolExecutor | None = None  # started with the first handed-off request
 
     def __call__(self, request: Request) -> Share:
         ticket: _Ticket[Request, Share] = _Ticket(request)
@@ -78,32 +82,45 @@ class Group(Generic[Request, Share]):
 
     def _lead(self) -> None:
         """Run groups until no request waits, or one waits whose thread can lead the next group (handed-off
-        requests have no thread waiting: this one runs them)."""
-        more = True
-        while more:
-            with self._lock:
-                group, self._waiting = self._waiting, []
-            finished = False
-            try:
-                self._run(group)
-                finished = True
-            finally:
+        requests have no thread waiting: this one runs them); their follow-ups go to the follow-up thread."""
+        handed_off: list[_Ticket[Request, Share]] = []
+        try:
+            more = True
+            while more:
                 with self._lock:
-                    successor = next((t for t in self._waiting if t.then is None), None)
-                    more = finished and successor is None and bool(self._waiting)
+                    group, self._waiting = self._waiting, []
+                finished = False
+                try:
+                    self._run(group)
+                    finished = True
+                finally:
+                    with self._lock:
+                        successor = next((t for t in self._waiting if t.then is None), None)
+                        more = finished and successor is None and bool(self._waiting)
+                        if successor is not None:
+                            successor.lead = True
+                        elif not more:
+                            self._busy = False  # stopped by a BaseException: the next request to come leads
+                    for ticket in group:
+                        if not ticket.answered:  # the work stopped before it came to this request
+                            ticket.answered = True
+                            ticket.error = ticket.error or RuntimeError("the group ended unanswered")
+                        ticket.done.set()
+                    handed_off += [ticket for ticket in group if ticket.then is not None]
                     if successor is not None:
-                        successor.lead = True
-                    elif not more:
-                        self._busy = False  # stopped by a BaseException: the next request to come leads
-                for ticket in group:
-                    if not ticket.answered:  # the work stopped before it came to this request
-                        ticket.answered, ticket.error = True, ticket.error or RuntimeError("the group ended unanswered")
-                    ticket.done.set()
-                if successor is not None:
-                    successor.done.set()
-                for ticket in group:
-                    if ticket.then is not None:
-                        _follow(ticket)
+                        successor.done.set()
+        finally:
+            if handed_off:
+                self._follow_up(handed_off)
+
+    def _follow_up(self, tickets: list[_Ticket[Request, Share]]) -> None:
+        with self._lock:
+            if self._follow_ups is None:
+                self._follow_ups = ThreadPoolExecutor(1, thread_name_prefix="follow-up")
+        try:
+            self._follow_ups.submit(_follow, tickets)
+        except RuntimeError:  # the interpreter is shutting down: no new thread work, so here and now
+            _follow(tickets)
 
     def _run(self, group: list[_Ticket[Request, Share]]) -> None:
         try:
@@ -122,12 +139,13 @@ class Group(Generic[Request, Share]):
             ticket.answered, ticket.share = True, share
 
 
-def _follow(ticket: _Ticket[Any, Any]) -> None:
-    """A handed-off request's follow-up; its failure is logged, never the leader's own."""
-    try:
-        ticket.then(ticket.share, ticket.error)  # type: ignore[misc]
-    except Exception:
-        log.exception("the follow-up of a handed-off request failed")
+def _follow(tickets: list[_Ticket[Any, Any]]) -> None:
+    """Handed-off requests' follow-ups, in order; a failure is logged and the next one runs."""
+    for ticket in tickets:
+        try:
+            ticket.then(ticket.share, ticket.error)  # type: ignore[misc]
+        except Exception:
+            log.exception("the follow-up of a handed-off request failed")
 
 
 def _own(error: BaseException) -> BaseException:

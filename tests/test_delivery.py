@@ -572,12 +572,12 @@ def test_one_transaction_claims_some_threads_batches_and_records_the_results_of_
         assert verify_trail(session).ok
 
 
-def test_a_handed_off_batch_returns_once_sent_and_the_running_group_records_it_then_its_follow_up_runs(
+def test_a_handed_off_batch_returns_once_sent_and_the_running_group_records_it_then_it_is_followed_up(
         env, engine, monkeypatch):
     ids = [delivery_of(env, approved(env)).id]
     hold, held = threading.Event(), threading.Event()
     real_keep, real_try = claims_module.keep_books, delivery_module._try
-    followed = []
+    followed, done = [], threading.Event()
 
     def keep_books(db, settings, clock, asks):
         if any(not ask.claim and not ask.record for ask in asks):  # another thread's group, kept running a while
@@ -594,18 +594,54 @@ def test_a_handed_off_batch_returns_once_sent_and_the_running_group_records_it_t
     monkeypatch.setattr(claims_module, "keep_books", keep_books)
     monkeypatch.setattr(delivery_module, "_try", try_)
     with ThreadPoolExecutor(1, thread_name_prefix="other") as pool:
-        delivery_module.hand_off_batch(engine, ids, then=lambda outcomes: followed.append(
-            (outcomes, threading.current_thread().name)))
+        delivery_module.hand_off_batch(engine, ids, then=lambda outcomes: (followed.append(
+            (outcomes, threading.current_thread().name, ledger(env))), done.set()))
         assert len(Scripted.calls) == 1 and not followed  # sent, and the task may end: nothing recorded yet
         with env.session() as session:
             assert session.get(Delivery, ids[0]).status == DeliveryStatus.SENDING
         assert ledger(env) == []
         hold.set()
-    (outcomes, thread), = followed  # recorded by the group that ran meanwhile's thread, which then followed up
-    assert [(o.delivery_id, o.status) for o in outcomes] == [(ids[0], "published")] and thread.startswith("other")
+    assert done.wait(10)
+    (outcomes, thread, on_record), = followed  # recorded by the group that ran meanwhile, then followed up
+    assert [(o.delivery_id, o.status) for o in outcomes] == [(ids[0], "published")] and thread.startswith("follow-up")
+    assert [e.delivery_id for e in on_record] == ids  # the follow-up came once the record had committed
     assert [e.delivery_id for e in ledger(env)] == ids and attempts(env, ids[0]) == ["published"]
     with env.session() as session:
         assert verify_trail(session).ok
+
+
+def test_a_handed_off_failure_is_followed_up_with_its_retry_once_the_retry_wait_is_committed(env, engine):
+    Scripted.reset(TRANSIENT)
+    delivery_id = delivery_of(env, approved(env)).id
+    seen, done = [], threading.Event()
+
+    def then(outcomes):
+        with env.session() as session:
+            seen.append((outcomes, session.get(Delivery, delivery_id).status))
+        done.set()
+
+    delivery_module.hand_off_batch(engine, [delivery_id], then=then)
+    assert done.wait(10)
+    ([outcome], status), = seen
+    assert (outcome.delivery_id, outcome.status, status) == (delivery_id, "retry_wait", DeliveryStatus.RETRY_WAIT)
+    assert outcome.retry_in is not None and outcome.retry_in > 0  # what worker.py enqueues with a countdown
+
+
+def test_a_handed_off_batch_stopped_by_a_bug_records_what_was_sent_follows_it_up_and_raises(env, engine, monkeypatch):
+    ids = sorted(delivery_of(env, approved(env)).id for _ in range(2))
+    real_try, followed = delivery_module._try, []
+
+    def try_(engine_, job):
+        if job.delivery.id == ids[1]:
+            raise RuntimeError("a bug in the adapter")
+        return real_try(engine_, job)
+
+    monkeypatch.setattr(delivery_module, "_try", try_)
+    with pytest.raises(RuntimeError, match="a bug in the adapter"):
+        delivery_module.hand_off_batch(engine, ids, then=followed.append)
+    assert [[(o.delivery_id, o.status) for o in outcomes] for outcomes in followed] == [[(ids[0], "published")]]
+    assert [e.delivery_id for e in ledger(env)] == [ids[0]]  # recorded before the error was raised
+    assert delivery_of(env, approved_item_of(env, ids[1])).status == DeliveryStatus.SENDING  # left to its lease
 
 
 def test_a_batch_whose_results_cannot_be_written_fails_alone_not_the_batches_recorded_with_it(

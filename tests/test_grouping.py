@@ -180,7 +180,7 @@ def slow_first_group() -> tuple[Group, list, threading.Event]:
     return Group(work, shared=lambda e: False), calls, release
 
 
-def test_a_handed_off_request_returns_at_once_and_the_leader_runs_it_with_its_follow_up():
+def test_a_handed_off_request_returns_at_once_and_the_leader_runs_it_then_the_follow_up_thread_follows_up():
     group, calls, release = slow_first_group()
     followed = Followed()
     with ThreadPoolExecutor(1, thread_name_prefix="leader") as pool:
@@ -193,15 +193,21 @@ def test_a_handed_off_request_returns_at_once_and_the_leader_runs_it_with_its_fo
         assert leader.result(10) == 10
         assert followed.called.wait(10)
     assert calls == [[1], [2]]  # no thread waited for 2: the leader ran its group too
-    assert followed.calls == [(20, None, followed.calls[0][2])] and followed.calls[0][2].startswith("leader")
+    assert followed.calls == [(20, None, followed.calls[0][2])] and followed.calls[0][2].startswith("follow-up")
     assert group(3) == 30  # the group is free again
 
 
-def test_a_handed_off_request_with_no_group_running_is_done_before_hand_off_returns():
-    followed = Followed()
-    group = Group(lambda requests: [r + 1 for r in requests], shared=lambda e: False)
+def test_a_handed_off_request_with_no_group_running_is_run_before_hand_off_returns():
+    calls, followed = [], Followed()
+
+    def work(requests):
+        calls.append(list(requests))
+        return [r + 1 for r in requests]
+
+    group = Group(work, shared=lambda e: False)
     group.hand_off(1, followed)
-    assert followed.calls == [(2, None, threading.current_thread().name)]
+    assert calls == [[1]]
+    assert followed.called.wait(10) and followed.calls[0][:2] == (2, None)
 
 
 def test_a_thread_waiting_leads_the_next_group_and_runs_the_handed_off_requests_made_before_it():
@@ -216,7 +222,7 @@ def test_a_thread_waiting_leads_the_next_group_and_runs_the_handed_off_requests_
         queued(group, 2)
         release.set()
         assert first.result(10) == 10 and waiting.result(10) == 30
-    assert calls == [[1], [2, 3]] and followed.calls[0][:2] == (20, None)
+    assert calls == [[1], [2, 3]] and followed.called.wait(10) and followed.calls[0][:2] == (20, None)
 
 
 def test_a_handed_off_requests_error_goes_to_its_follow_up_and_a_failing_follow_up_is_only_logged(caplog):
@@ -226,14 +232,56 @@ def test_a_handed_off_requests_error_goes_to_its_follow_up_and_a_failing_follow_
         return [r.upper() for r in requests]
 
     group = Group(work, shared=lambda e: False)
-    followed = Followed()
+    followed, after = Followed(), Followed()
     group.hand_off("bad", followed)
-    (share, error, _), = followed.calls
-    assert share is None and isinstance(error, ValueError)
 
     def broken(share, error):
         raise RuntimeError("follow-up bug")
 
     group.hand_off("a", broken)
+    group.hand_off("b", after)
+    assert followed.called.wait(10) and after.called.wait(10)  # follow-ups run in order: the broken one between
+    (share, error, _), = followed.calls
+    assert share is None and isinstance(error, ValueError)
+    assert after.calls[0][:2] == ("B", None)
     assert "the follow-up of a handed-off request failed" in caplog.text and "follow-up bug" in caplog.text
-    assert group("b") == "B"  # the group is free again
+    assert group("c") == "C"  # the group is free again
+
+
+def test_a_slow_follow_up_holds_up_neither_the_groups_after_it_nor_the_thread_that_led():
+    calls, release, unblock = [], threading.Event(), threading.Event()
+    quick = Followed()
+
+    def work(requests):
+        calls.append(list(requests))
+        if len(calls) == 1:
+            release.wait(10)
+        if 2 in requests:
+            group.hand_off(4, quick)  # handed off while the group of 2 runs: the same leader runs it next
+        return [r * 10 for r in requests]
+
+    group = Group(work, shared=lambda e: False)
+    with ThreadPoolExecutor(1) as pool:
+        leader = pool.submit(group, 1)
+        while not calls:
+            time.sleep(0.001)
+        group.hand_off(2, lambda share, error: unblock.wait(10))  # a slow follow-up (a channel call, say)
+        release.set()
+        assert leader.result(5) == 10  # the leader ran the groups of 2 and 4 and returned
+        assert group(5) == 50  # the group is free for others while 2 is still followed up
+        assert calls == [[1], [2], [4], [5]] and not quick.calls  # follow-ups in order: 4's waits for 2's
+        unblock.set()
+        assert quick.called.wait(10) and quick.calls[0][:2] == (40, None)
+
+
+def test_a_follow_up_stopped_by_a_base_exception_stops_neither_the_group_nor_the_follow_ups_after_it():
+    group = Group(lambda requests: requests, shared=lambda e: False)
+    followed = Followed()
+
+    def interrupted(share, error):
+        raise KeyboardInterrupt
+
+    group.hand_off(1, interrupted)
+    assert group(2) == 2
+    group.hand_off(3, followed)
+    assert followed.called.wait(10) and followed.calls[0][:2] == (3, None)
