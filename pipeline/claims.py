@@ -154,12 +154,13 @@ def _claim_in(session: Session, settings: Settings, now: datetime, requests: lis
     return [[jobs.pop(i) for i in sorted(ids) if i in jobs] for ids in requests]
 
 
+_DELIVERY, _ATTEMPT = Delivery.__table__, Attempt.__table__
 _OPEN_ATTEMPTS = (  # one statement for the batch's attempts, whatever its size: the rows just claimed, as claimed
-    sa.insert(Attempt.__table__).from_select(
+    sa.insert(_ATTEMPT).from_select(
         ["delivery_id", "number", "outcome", "started_at", "detail"],
         select(Delivery.id, Delivery.attempts, sa.literal("sending"), Delivery.updated_at, sa.literal(""))
         .where(Delivery.id.in_(sa.bindparam("ids", expanding=True)), Delivery.claim_token == sa.bindparam("token")))
-    .returning(Attempt.__table__.c.delivery_id, Attempt.__table__.c.id)
+    .returning(_ATTEMPT.c.delivery_id, _ATTEMPT.c.id)
 )
 
 
@@ -177,10 +178,9 @@ def _prepare(session: Session, settings: Settings, claimed: list[Delivery]) -> l
             revisions[(revision.item_id, revision.number)] = revision
     opened = dict(session.execute(_OPEN_ATTEMPTS, {"ids": [row.id for row in claimed],
                                                    "token": claimed[0].claim_token}).all())
-    attempt_ids = [opened[row.id] for row in claimed]
-    jobs = [Job(row, row.claim_token, attempt_id, row.id in doubts, _stale(items.get(row.item_id), row),
+    jobs = [Job(row, row.claim_token, opened[row.id], row.id in doubts, _stale(items.get(row.item_id), row),
                 _channel_off(settings, row), items.get(row.item_id), revisions.get((row.item_id, row.revision)))
-            for row, attempt_id in zip(claimed, attempt_ids, strict=True)]
+            for row in claimed]
     sent = [job for job in jobs if not job.off and (job.doubt or not job.refusal)]
     # looked up only for the items whose messages are rendered (none when every job is refused)
     links = interpretations(session, settings, list({j.item.id: j.item for j in sent if j.item}.values()))
@@ -211,7 +211,6 @@ def _log_unclaimable(session: Session, ids: list[int]) -> None:
             log.warning("message for delivery %s ignored: cancelled (%s)", delivery_id, row.last_error)
 
 
-_DELIVERY, _ATTEMPT = Delivery.__table__, Attempt.__table__
 _RESULT_COLUMNS = ("status", "last_error", "remote_id", "url", "next_attempt_at")  # what a try's result sets
 _SET_RESULT = sa.update(_DELIVERY).where(  # the claim and status were checked under a row lock: a second guard
     _DELIVERY.c.id == sa.bindparam("b_id"), _DELIVERY.c.claim_token == sa.bindparam("b_token"),

@@ -106,7 +106,7 @@ def deliver_batch(engine: Engine, delivery_ids: list[int]) -> list[Outcome]:
     no transaction open and is never a blind re-send. One outcome per id, in order."""
     ids = list(dict.fromkeys(delivery_ids))
     results, error = _send_batch(engine, ids)
-    outcomes = _recorded(engine, results, record_batch(engine, results) if results else [])
+    outcomes = _record_now(engine, results)
     if error is not None:
         raise error
     return [outcomes.get(i) or Outcome(i, "skipped") for i in ids]
@@ -121,7 +121,7 @@ def hand_off_batch(engine: Engine, delivery_ids: list[int], then: Callable[[list
     ids = list(dict.fromkeys(delivery_ids))
     results, error = _send_batch(engine, ids)
     if error is not None:
-        then(list(_recorded(engine, results, record_batch(engine, results) if results else []).values()))
+        then(list(_record_now(engine, results).values()))
         raise error
     if results:
         engine.books.hand_off(Ask(record=tuple(results)),
@@ -146,6 +146,11 @@ def _send_batch(engine: Engine, ids: list[int]) -> tuple[list[Result], Exception
         except Exception as e:  # a bug or an outage outside the channel's typed errors: stop the batch, but
             return results, e   # record what was done; the rest stay claimed until their lease, then in doubt
     return results, None
+
+
+def _record_now(engine: Engine, results: list[Result]) -> dict[int, Outcome]:
+    """The results recorded (this thread waits for it), then followed up."""
+    return _recorded(engine, results, record_batch(engine, results) if results else [])
 
 
 def _recorded(engine: Engine, results: list[Result], outcomes: list[Outcome]) -> dict[int, Outcome]:

@@ -94,24 +94,29 @@ class Group(Generic[Request, Share]):
                     self._run(group)
                     finished = True
                 finally:
-                    with self._lock:
-                        successor = next((t for t in self._waiting if t.then is None), None)
-                        more = finished and successor is None and bool(self._waiting)
-                        if successor is not None:
-                            successor.lead = True
-                        elif not more:
-                            self._busy = False  # stopped by a BaseException: the next request to come leads
-                    for ticket in group:
-                        if not ticket.answered:  # the work stopped before it came to this request
-                            ticket.answered = True
-                            ticket.error = ticket.error or RuntimeError("the group ended unanswered")
-                        ticket.done.set()
+                    more = self._pass_on(group, finished)
                     handed_off += [ticket for ticket in group if ticket.then is not None]
-                    if successor is not None:
-                        successor.done.set()
         finally:
             if handed_off:
                 self._follow_up(handed_off)
+
+    def _pass_on(self, group: list[_Ticket[Request, Share]], finished: bool) -> bool:
+        """A group ended: its threads woken, and the lead given to a waiting thread, or kept (True: only handed-off
+        requests wait), or given up."""
+        with self._lock:
+            successor = next((t for t in self._waiting if t.then is None), None)
+            more = finished and successor is None and bool(self._waiting)
+            if successor is not None:
+                successor.lead = True
+            elif not more:
+                self._busy = False  # stopped by a BaseException: the next request to come leads
+        for ticket in group:
+            if not ticket.answered:  # the work stopped before it came to this request
+                ticket.answered, ticket.error = True, ticket.error or RuntimeError("the group ended unanswered")
+            ticket.done.set()
+        if successor is not None:
+            successor.done.set()
+        return more
 
     def _follow_up(self, tickets: list[_Ticket[Request, Share]]) -> None:
         with self._lock:
