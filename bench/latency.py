@@ -95,7 +95,7 @@ def published_at(p: Platform, items: list[int]) -> dict[int, list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--setup", default="threads:16:1", help="pool:concurrency:prefetch of the worker")
+    parser.add_argument("--setup", default="threads:32:1", help="pool:concurrency:prefetch of the worker")
     parser.add_argument("--peak-items", type=int, default=600, help="backlog used to measure the peak")
     parser.add_argument("--seconds", type=float, default=60, help="length of the open-loop run")
     parser.add_argument("--share", type=float, default=0.5, help="share of the peak to offer")

@@ -52,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--deliveries", type=int, default=100_000)
     parser.add_argument("--max-seconds", type=float, default=1500, help="stop at the last checkpoint reached by then")
-    parser.add_argument("--setup", default="threads:16:1", help="pool:concurrency:prefetch of the worker")
+    parser.add_argument("--setup", default="threads:32:1", help="pool:concurrency:prefetch of the worker")
     parser.add_argument("--smoke", action="store_true", help="CI: 1,500 deliveries")
     args = parser.parse_args()
     if args.smoke:

@@ -10,8 +10,8 @@ sink), as in celery-redis-notes.md §5.2. Runs alternate baseline and pipeline s
 suite on the machine) hits both; each pair is repeated and the medians are compared.
 
     python bench/throughput.py                      # the matrix: threads -c 8/16/32 x prefetch 1/4
-    python bench/throughput.py --configs threads:16:1 --items 1000 --repeats 3
-    python bench/throughput.py --configs threads:16:1 --items 500 --existing-items 100000   # a platform's history
+    python bench/throughput.py --configs threads:32:1 --messages item --items 1000 --repeats 6
+    python bench/throughput.py --configs threads:32:1 --items 500 --existing-items 100000   # a platform's history
     python bench/throughput.py --sink-latency-ms 200 ...   # a slower channel; --profile FILE: py-spy the worker
     python bench/throughput.py --smoke              # CI: 100 items, one configuration, one pair
 """
@@ -233,7 +233,7 @@ def main() -> None:
                         help="pool:concurrency:prefetch[:workers], comma-separated")
     parser.add_argument("--messages", default="item,backlog",
                         help="item (one message per approval), backlog (enqueue() of all: queue.batch_size each)")
-    parser.add_argument("--smoke", action="store_true", help="CI: 100 items, threads:16:1, one pair")
+    parser.add_argument("--smoke", action="store_true", help="CI: 100 items, threads:32:1, one pair")
     parser.add_argument("--sink-latency-ms", type=float, default=0.0,
                         help="the sink answers this late (a slower channel); 0: as fast as it can")
     parser.add_argument("--existing-items", type=int, default=0,
@@ -241,7 +241,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="py-spy the first pipeline worker; collapsed stacks here")
     args = parser.parse_args()
     if args.smoke:
-        args.items, args.repeats, args.configs, args.messages = 100, 1, "threads:16:1", "item"
+        args.items, args.repeats, args.configs, args.messages = 100, 1, "threads:32:1", "item"
     setups = [replace(Setup.parse(text), messages=messages) for text in args.configs.split(",")
               for messages in args.messages.split(",")]
     print_machine()

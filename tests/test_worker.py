@@ -1,0 +1,44 @@
+"""worker.py's process settings: what a Celery worker process sets for itself before its pool starts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# 16 threads allocate at once, as a worker's pool does; then glibc prints one "Arena N:" block per arena
+ARENAS = """
+import ctypes, sys, threading
+if sys.argv[1] == "worker":
+    import worker
+barrier = threading.Barrier(16)
+def churn():
+    barrier.wait()
+    for _ in range(2000):
+        kept = [bytearray(512) for _ in range(50)]
+threads = [threading.Thread(target=churn) for _ in range(16)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+def _arenas(mode: str, **env: str) -> int:
+    environ = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX" and not k.startswith("GONGKAI_")}
+    environ.update(GONGKAI_QUEUE__BROKER_URL="redis://127.0.0.1:6379/0", **env)
+    done = subprocess.run([sys.executable, "-c", ARENAS, mode], cwd=ROOT, env=environ, capture_output=True,
+                          text=True, timeout=60, check=True)
+    return done.stderr.count("Arena ")
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc arenas are glibc's")
+def test_a_worker_process_caps_glibcs_malloc_arenas_at_two_unless_the_environment_sets_them():
+    assert _arenas("bare") > 2  # without the cap, threads that allocate at once get arenas of their own
+    assert _arenas("worker") <= 2
+    assert _arenas("worker", MALLOC_ARENA_MAX="1") == 1  # the environment's own setting is left as it is
