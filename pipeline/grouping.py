@@ -11,11 +11,12 @@ themselves, as a database's group commit does.
 A group that fails for any reason but the one `shared(error)` names (the database unreachable: every request
 would fail alike) is run again one request at a time, so that one thread's data cannot fail another's work.
 
-A request can also be handed off: its thread does not wait for it. It is run by the next group when one is
-running (its leader runs groups until no request waits, or one waits whose thread can lead), else at once by its
-own thread, which then waits for it like any leader. `then(share, error)` runs once its group is done, in the
-group's one follow-up thread, in order: a slow follow-up (a channel call) holds up no group and no thread
-waiting for one. Follow-ups still queued when the process exits are run before it ends.
+A request can also be handed off: its thread does not wait for it. It is run by the next group, led by a thread
+that waits for its own request if there is one, else by the group's handed-off thread, which leads groups until
+no request waits or one waits whose thread can lead: a thread never leads a group that holds nothing of its own.
+`then(share, error)` runs once its group is done, in the group's one follow-up thread, in order: a slow
+follow-up (a channel call) holds up no group and no thread waiting for one. Handed-off requests and follow-ups
+still queued when the process exits are run before it ends.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Group(Generic[Request, Share]):
         self._lock = threading.Lock()
         self._waiting: list[_Ticket[Request, Share]] = []
         self._busy = False
-        self._follow_ups: ThreadPoolExecutor | None = None  # started with the first handed-off request
+        self._threads: dict[str, ThreadPoolExecutor] = {}  # the handed-off and follow-up threads, started on use
 
     def __call__(self, request: Request) -> Share:
         ticket: _Ticket[Request, Share] = _Ticket(request)
@@ -69,9 +70,9 @@ class Group(Generic[Request, Share]):
         return ticket.share  # type: ignore[return-value]
 
     def hand_off(self, request: Request, then: Callable[[Share | None, BaseException | None], None]) -> None:
-        """Have `request` done without waiting for it: by the group running now if there is one, else at once."""
+        """Have `request` done without waiting for it: by the next group (the handed-off thread's if none runs)."""
         if self._queue(_Ticket(request, then=then)):
-            self._lead()
+            self._in_thread("handed-off", self._lead, handed_off=True)
 
     def _queue(self, ticket: _Ticket[Request, Share]) -> bool:
         """Queue a request; True if its thread is to lead (no group is running)."""
@@ -80,35 +81,38 @@ class Group(Generic[Request, Share]):
             ticket.lead, self._busy = not self._busy, True
         return ticket.lead
 
-    def _lead(self) -> None:
-        """Run groups until no request waits, or one waits whose thread can lead the next group (handed-off
-        requests have no thread waiting: this one runs them); their follow-ups go to the follow-up thread."""
-        handed_off: list[_Ticket[Request, Share]] = []
+    def _lead(self, *, handed_off: bool = False) -> None:
+        """Run a group of every request waiting; the handed-off thread runs groups until no request waits or one
+        waits whose thread can lead. Left with only handed-off requests, a thread gives them the handed-off thread."""
+        left = self._one_group()
+        while left and handed_off:
+            left = self._one_group()
+        if left and not handed_off:
+            self._in_thread("handed-off", self._lead, handed_off=True)
+
+    def _one_group(self) -> bool:
+        """Run every request waiting as one group; True if only handed-off requests wait after it (the lead kept)."""
+        with self._lock:
+            group, self._waiting = self._waiting, []
+        finished = False
         try:
-            more = True
-            while more:
-                with self._lock:
-                    group, self._waiting = self._waiting, []
-                finished = False
-                try:
-                    self._run(group)
-                    finished = True
-                finally:
-                    more = self._pass_on(group, finished)
-                    handed_off += [ticket for ticket in group if ticket.then is not None]
+            self._run(group)
+            finished = True
         finally:
-            if handed_off:
-                self._follow_up(handed_off)
+            left = self._pass_on(group, finished)
+            if followed := [ticket for ticket in group if ticket.then is not None]:
+                self._in_thread("follow-up", _follow, followed)
+        return left
 
     def _pass_on(self, group: list[_Ticket[Request, Share]], finished: bool) -> bool:
-        """A group ended: its threads woken, and the lead given to a waiting thread, or kept (True: only handed-off
-        requests wait), or given up."""
+        """A group ended: its threads woken, and the lead given to a waiting thread, or kept for the handed-off thread
+        (True: only handed-off requests wait), or given up."""
         with self._lock:
             successor = next((t for t in self._waiting if t.then is None), None)
-            more = finished and successor is None and bool(self._waiting)
+            left = finished and successor is None and bool(self._waiting)
             if successor is not None:
                 successor.lead = True
-            elif not more:
+            elif not left:
                 self._busy = False  # stopped by a BaseException: the next request to come leads
         for ticket in group:
             if not ticket.answered:  # the work stopped before it came to this request
@@ -116,16 +120,18 @@ class Group(Generic[Request, Share]):
             ticket.done.set()
         if successor is not None:
             successor.done.set()
-        return more
+        return left
 
-    def _follow_up(self, tickets: list[_Ticket[Request, Share]]) -> None:
+    def _in_thread(self, name: str, function: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        """function(...) in this group's thread of that name, after what it was given before."""
         with self._lock:
-            if self._follow_ups is None:
-                self._follow_ups = ThreadPoolExecutor(1, thread_name_prefix="follow-up")
+            if name not in self._threads:
+                self._threads[name] = ThreadPoolExecutor(1, thread_name_prefix=name)
+            thread = self._threads[name]
         try:
-            self._follow_ups.submit(_follow, tickets)
+            thread.submit(function, *args, **kwargs)
         except RuntimeError:  # the interpreter is shutting down: no new thread work, so here and now
-            _follow(tickets)
+            function(*args, **kwargs)
 
     def _run(self, group: list[_Ticket[Request, Share]]) -> None:
         try:

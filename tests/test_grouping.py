@@ -180,34 +180,47 @@ def slow_first_group() -> tuple[Group, list, threading.Event]:
     return Group(work, shared=lambda e: False), calls, release
 
 
-def test_a_handed_off_request_returns_at_once_and_the_leader_runs_it_then_the_follow_up_thread_follows_up():
-    group, calls, release = slow_first_group()
+def test_a_handed_off_request_returns_at_once_and_the_handed_off_thread_runs_it_not_the_thread_that_led():
+    calls, release, second = [], threading.Event(), threading.Event()
     followed = Followed()
+
+    def work(requests):
+        calls.append((list(requests), threading.current_thread().name))
+        (second if len(calls) == 2 else release).wait(10)
+        return [r * 10 for r in requests]
+
+    group = Group(work, shared=lambda e: False)
     with ThreadPoolExecutor(1, thread_name_prefix="leader") as pool:
         leader = pool.submit(group, 1)
         while not calls:
             time.sleep(0.001)
         group.hand_off(2, followed)  # returns while the first group still runs
-        assert calls == [[1]] and not followed.calls
+        assert len(calls) == 1 and not followed.calls
         release.set()
-        assert leader.result(10) == 10
+        assert leader.result(10) == 10  # while the group of 2 still runs: the leader led only its own
+        assert not followed.calls
+        second.set()
         assert followed.called.wait(10)
-    assert calls == [[1], [2]]  # no thread waited for 2: the leader ran its group too
+    assert [(requests, thread.split("_")[0]) for requests, thread in calls] == [([1], "leader"), ([2], "handed-off")]
     assert followed.calls == [(20, None, followed.calls[0][2])] and followed.calls[0][2].startswith("follow-up")
     assert group(3) == 30  # the group is free again
 
 
-def test_a_handed_off_request_with_no_group_running_is_run_before_hand_off_returns():
-    calls, followed = [], Followed()
+def test_a_handed_off_request_with_no_group_running_is_run_by_the_handed_off_thread_and_hand_off_returns_at_once():
+    calls, followed, release = [], Followed(), threading.Event()
 
     def work(requests):
-        calls.append(list(requests))
+        calls.append((list(requests), threading.current_thread().name))
+        release.wait(10)
         return [r + 1 for r in requests]
 
     group = Group(work, shared=lambda e: False)
-    group.hand_off(1, followed)
-    assert calls == [[1]]
+    group.hand_off(1, followed)  # returns before its group ends (the group waits for `release`)
+    assert not followed.calls
+    release.set()
     assert followed.called.wait(10) and followed.calls[0][:2] == (2, None)
+    (requests, thread), = calls
+    assert requests == [1] and thread.startswith("handed-off")
 
 
 def test_a_thread_waiting_leads_the_next_group_and_runs_the_handed_off_requests_made_before_it():
@@ -249,7 +262,7 @@ def test_a_handed_off_requests_error_goes_to_its_follow_up_and_a_failing_follow_
 
 
 def test_a_slow_follow_up_holds_up_neither_the_groups_after_it_nor_the_thread_that_led():
-    calls, release, unblock = [], threading.Event(), threading.Event()
+    calls, release, unblock, fourth = [], threading.Event(), threading.Event(), threading.Event()
     quick = Followed()
 
     def work(requests):
@@ -257,7 +270,9 @@ def test_a_slow_follow_up_holds_up_neither_the_groups_after_it_nor_the_thread_th
         if len(calls) == 1:
             release.wait(10)
         if 2 in requests:
-            group.hand_off(4, quick)  # handed off while the group of 2 runs: the same leader runs it next
+            group.hand_off(4, quick)  # handed off while the group of 2 runs: the handed-off thread runs it next
+        if 4 in requests:
+            fourth.set()
         return [r * 10 for r in requests]
 
     group = Group(work, shared=lambda e: False)
@@ -267,7 +282,8 @@ def test_a_slow_follow_up_holds_up_neither_the_groups_after_it_nor_the_thread_th
             time.sleep(0.001)
         group.hand_off(2, lambda share, error: unblock.wait(10))  # a slow follow-up (a channel call, say)
         release.set()
-        assert leader.result(5) == 10  # the leader ran the groups of 2 and 4 and returned
+        assert leader.result(5) == 10
+        assert fourth.wait(5)  # the handed-off thread runs the groups of 2 and 4 while 2 is followed up
         assert group(5) == 50  # the group is free for others while 2 is still followed up
         assert calls == [[1], [2], [4], [5]] and not quick.calls  # follow-ups in order: 4's waits for 2's
         unblock.set()
