@@ -114,8 +114,8 @@ def deliver_batch(engine: Engine, delivery_ids: list[int]) -> list[Outcome]:
 
 def hand_off_batch(engine: Engine, delivery_ids: list[int], then: Callable[[list[Outcome]], None]) -> None:
     """deliver_batch() for a Celery task: the thread returns once the batch is sent, and its results are recorded
-    by the group transaction that runs next (or at once by this thread if none is running); then(outcomes) runs
-    after that commit, in the group's follow-up thread. A worker that dies before the results commit leaves the
+    by the group transaction that runs next (the group's handed-off thread's if none is running); then(outcomes)
+    runs after that commit, in the group's follow-up thread. A worker that dies before the results commit leaves the
     deliveries sending, as one that dies mid-send does: their leases run out, and the sweep asks the channel
     before anything is sent again. A batch stopped by an error is recorded before the error is raised."""
     ids = list(dict.fromkeys(delivery_ids))

@@ -5,18 +5,18 @@ a time, a claim or a record is a transaction of several statements for about thr
 spends more on the statements than on the rows. A Group runs such work for every thread that asks while it
 is busy: the first thread to ask leads, takes every request made so far (its own included), runs the work
 once and hands each thread its share; the requests made meanwhile are led by the next leader, one of their
-own threads. With one thread asking, a group is one request and nobody waits; under load, groups grow by
-themselves, as a database's group commit does.
+own threads (or the handed-off thread, below). With one thread asking, a group is one request and nobody
+waits; under load, groups grow by themselves, as a database's group commit does.
 
 A group that fails for any reason but the one `shared(error)` names (the database unreachable: every request
 would fail alike) is run again one request at a time, so that one thread's data cannot fail another's work.
 
 A request can also be handed off: its thread does not wait for it. It is run by the next group, led by a thread
-that waits for its own request if there is one, else by the group's handed-off thread, which leads groups until
-no request waits or one waits whose thread can lead: a thread never leads a group that holds nothing of its own.
-`then(share, error)` runs once its group is done, in the group's one follow-up thread, in order: a slow
-follow-up (a channel call) holds up no group and no thread waiting for one. Handed-off requests and follow-ups
-still queued when the process exits are run before it ends.
+waiting for a request of its own if one is, else by the group's handed-off thread, which leads groups until no
+request waits or one waits whose thread can lead: no thread that asked leads a group holding nothing of its own.
+`then(share, error)` runs once its group is done, in the group's one follow-up thread, in the order the groups
+ran: a slow follow-up (a channel call) holds up no group and no thread waiting for one. Handed-off requests and
+follow-ups still queued when the process exits are run before it ends.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class Group(Generic[Request, Share]):
     def hand_off(self, request: Request, then: Callable[[Share | None, BaseException | None], None]) -> None:
         """Have `request` done without waiting for it: by the next group (the handed-off thread's if none runs)."""
         if self._queue(_Ticket(request, then=then)):
-            self._in_thread("handed-off", self._lead, handed_off=True)
+            self._in_thread("handed-off", self._lead_handed_off)
 
     def _queue(self, ticket: _Ticket[Request, Share]) -> bool:
         """Queue a request; True if its thread is to lead (no group is running)."""
@@ -81,17 +81,20 @@ class Group(Generic[Request, Share]):
             ticket.lead, self._busy = not self._busy, True
         return ticket.lead
 
-    def _lead(self, *, handed_off: bool = False) -> None:
-        """Run a group of every request waiting; the handed-off thread runs groups until no request waits or one
-        waits whose thread can lead. Left with only handed-off requests, a thread gives them the handed-off thread."""
-        left = self._one_group()
-        while left and handed_off:
-            left = self._one_group()
-        if left and not handed_off:
-            self._in_thread("handed-off", self._lead, handed_off=True)
+    def _lead(self) -> None:
+        """Run a group of every request waiting, this thread's own among them."""
+        self._one_group(keep=False)
 
-    def _one_group(self) -> bool:
-        """Run every request waiting as one group; True if only handed-off requests wait after it (the lead kept)."""
+    def _lead_handed_off(self) -> None:
+        """The handed-off thread: groups until no request waits, or one waits whose thread can lead."""
+        try:
+            while self._one_group(keep=True):
+                pass
+        except BaseException:  # noqa: BLE001  (nobody waits for this thread: what stopped it is told here)
+            log.exception("a group of handed-off requests was stopped")
+
+    def _one_group(self, *, keep: bool) -> bool:
+        """Run every request waiting as one group; True if the lead is kept (`keep`: only handed-off requests wait)."""
         with self._lock:
             group, self._waiting = self._waiting, []
         finished = False
@@ -99,39 +102,45 @@ class Group(Generic[Request, Share]):
             self._run(group)
             finished = True
         finally:
-            left = self._pass_on(group, finished)
-            if followed := [ticket for ticket in group if ticket.then is not None]:
-                self._in_thread("follow-up", _follow, followed)
-        return left
+            kept = self._pass_on(group, keep=keep and finished)
+        return kept
 
-    def _pass_on(self, group: list[_Ticket[Request, Share]], finished: bool) -> bool:
-        """A group ended: its threads woken, and the lead given to a waiting thread, or kept for the handed-off thread
-        (True: only handed-off requests wait), or given up."""
+    def _pass_on(self, group: list[_Ticket[Request, Share]], *, keep: bool) -> bool:
+        """A group ended: its follow-ups queued, its threads woken, and the lead given to a waiting thread, else
+        kept (`keep`, True returned) or given to the handed-off thread while handed-off requests wait, else given up.
+        The follow-ups are queued before anyone can lead again, so that they run in the order the groups ran."""
+        for ticket in group:
+            if not ticket.answered:  # the work stopped before it came to this request (a BaseException)
+                ticket.answered, ticket.error = True, ticket.error or RuntimeError("the group ended unanswered")
+        if followed := [ticket for ticket in group if ticket.then is not None]:
+            self._in_thread("follow-up", _follow, followed)
         with self._lock:
             successor = next((t for t in self._waiting if t.then is None), None)
-            left = finished and successor is None and bool(self._waiting)
+            left = successor is None and bool(self._waiting)
             if successor is not None:
                 successor.lead = True
             elif not left:
-                self._busy = False  # stopped by a BaseException: the next request to come leads
+                self._busy = False  # the next request to come leads
         for ticket in group:
-            if not ticket.answered:  # the work stopped before it came to this request
-                ticket.answered, ticket.error = True, ticket.error or RuntimeError("the group ended unanswered")
             ticket.done.set()
         if successor is not None:
             successor.done.set()
-        return left
+        if left and not keep:
+            self._in_thread("handed-off", self._lead_handed_off)
+        return left and keep
 
-    def _in_thread(self, name: str, function: Callable[..., None], *args: Any, **kwargs: Any) -> None:
-        """function(...) in this group's thread of that name, after what it was given before."""
+    def _in_thread(self, name: str, function: Callable[..., None], *args: Any) -> None:
+        """function(*args) in this group's thread of that name, after what it was given before."""
         with self._lock:
             if name not in self._threads:
                 self._threads[name] = ThreadPoolExecutor(1, thread_name_prefix=name)
             thread = self._threads[name]
         try:
-            thread.submit(function, *args, **kwargs)
-        except RuntimeError:  # the interpreter is shutting down: no new thread work, so here and now
-            function(*args, **kwargs)
+            thread.submit(function, *args)
+        except RuntimeError as error:
+            if "shutdown" not in str(error):  # "can't start new thread": queued, it runs once a thread starts
+                raise
+            function(*args)  # the interpreter is shutting down and takes no new thread work: here and now
 
     def _run(self, group: list[_Ticket[Request, Share]]) -> None:
         try:
@@ -151,11 +160,12 @@ class Group(Generic[Request, Share]):
 
 
 def _follow(tickets: list[_Ticket[Any, Any]]) -> None:
-    """Handed-off requests' follow-ups, in order; a failure is logged and the next one runs."""
+    """Handed-off requests' follow-ups, in order; a failure is logged and the next one runs (nobody waits for a
+    follow-up to raise to, and one run here and now at exit must not stop the group that ran it)."""
     for ticket in tickets:
         try:
             ticket.then(ticket.share, ticket.error)  # type: ignore[misc]
-        except Exception:
+        except BaseException:  # noqa: BLE001
             log.exception("the follow-up of a handed-off request failed")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
@@ -25,13 +25,19 @@ def queued(group: Group, count: int) -> None:
         time.sleep(0.001)
 
 
+def leading(pool: ThreadPoolExecutor, group: Group, request, calls: list) -> Future:
+    """`request` asked in the pool's thread, which leads a group: returned once its work has started."""
+    future = pool.submit(group, request)
+    while not calls:
+        time.sleep(0.001)
+    return future
+
+
 def second_group(group: Group, calls: list, release: threading.Event, first, rest: list) -> tuple:
     """`first` asked alone (its work records the call in `calls` and waits for `release`), then `rest` while it
     runs: they queue for the next group; then the first group is released. The futures of first and of rest."""
     pool = ThreadPoolExecutor(1 + len(rest))
-    leader = pool.submit(group, first)
-    while not calls:
-        time.sleep(0.001)
+    leader = leading(pool, group, first, calls)
     followers = [pool.submit(group, request) for request in rest]
     queued(group, len(rest))
     release.set()
@@ -191,9 +197,7 @@ def test_a_handed_off_request_returns_at_once_and_the_handed_off_thread_runs_it_
 
     group = Group(work, shared=lambda e: False)
     with ThreadPoolExecutor(1, thread_name_prefix="leader") as pool:
-        leader = pool.submit(group, 1)
-        while not calls:
-            time.sleep(0.001)
+        leader = leading(pool, group, 1, calls)
         group.hand_off(2, followed)  # returns while the first group still runs
         assert len(calls) == 1 and not followed.calls
         release.set()
@@ -227,9 +231,7 @@ def test_a_thread_waiting_leads_the_next_group_and_runs_the_handed_off_requests_
     group, calls, release = slow_first_group()
     followed = Followed()
     with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(group, 1)
-        while not calls:
-            time.sleep(0.001)
+        first = leading(pool, group, 1, calls)
         group.hand_off(2, followed)
         waiting = pool.submit(group, 3)
         queued(group, 2)
@@ -277,9 +279,7 @@ def test_a_slow_follow_up_holds_up_neither_the_groups_after_it_nor_the_thread_th
 
     group = Group(work, shared=lambda e: False)
     with ThreadPoolExecutor(1) as pool:
-        leader = pool.submit(group, 1)
-        while not calls:
-            time.sleep(0.001)
+        leader = leading(pool, group, 1, calls)
         group.hand_off(2, lambda share, error: unblock.wait(10))  # a slow follow-up (a channel call, say)
         release.set()
         assert leader.result(5) == 10
@@ -290,14 +290,95 @@ def test_a_slow_follow_up_holds_up_neither_the_groups_after_it_nor_the_thread_th
         assert quick.called.wait(10) and quick.calls[0][:2] == (40, None)
 
 
-def test_a_follow_up_stopped_by_a_base_exception_stops_neither_the_group_nor_the_follow_ups_after_it():
-    group = Group(lambda requests: requests, shared=lambda e: False)
-    followed = Followed()
+def test_a_follow_up_stopped_by_a_base_exception_stops_neither_the_group_nor_the_follow_ups_after_it(caplog):
+    group, calls, release = slow_first_group()
+    followed, later = Followed(), Followed()
 
     def interrupted(share, error):
         raise KeyboardInterrupt
 
-    group.hand_off(1, interrupted)
-    assert group(2) == 2
-    group.hand_off(3, followed)
-    assert followed.called.wait(10) and followed.calls[0][:2] == (3, None)
+    with ThreadPoolExecutor(1) as pool:
+        first = leading(pool, group, 0, calls)
+        group.hand_off(1, interrupted)
+        group.hand_off(3, followed)  # in the same group as 1: its follow-up comes right after 1's
+        queued(group, 2)
+        release.set()
+        assert first.result(10) == 0
+    assert followed.called.wait(10) and followed.calls[0][:2] == (30, None)
+    assert calls == [[0], [1, 3]] and "KeyboardInterrupt" in caplog.text
+    assert group(2) == 20
+    group.hand_off(4, later)
+    assert later.called.wait(10) and later.calls[0][:2] == (40, None)
+
+
+def test_a_base_exception_on_the_handed_off_thread_is_logged_and_the_requests_handed_off_after_it_still_run(caplog):
+    calls, started, release = [], threading.Event(), threading.Event()
+
+    def work(requests):
+        calls.append(list(requests))
+        if "stop" in requests:
+            started.set()
+            release.wait(10)
+            raise SystemExit  # a bug or a stop, in a thread nobody waits for
+        return [r.upper() for r in requests]
+
+    group = Group(work, shared=lambda e: False)
+    stopped, after = Followed(), Followed()
+    group.hand_off("stop", stopped)
+    assert started.wait(10)
+    group.hand_off("next", after)  # waits for the stopped group
+    release.set()
+    assert after.called.wait(10) and after.calls[0][:2] == ("NEXT", None)
+    (share, error, _), = stopped.calls
+    assert share is None and isinstance(error, RuntimeError)  # its group ended before answering it
+    assert calls == [["stop"], ["next"]] and "a group of handed-off requests was stopped" in caplog.text
+    assert group("free") == "FREE"
+
+
+def test_a_thread_stopped_by_a_base_exception_leaves_the_requests_handed_off_meanwhile_to_the_handed_off_thread():
+    calls, release = [], threading.Event()
+    followed = Followed()
+
+    def work(requests):
+        calls.append(list(requests))
+        if 1 in requests:
+            release.wait(10)
+            raise KeyboardInterrupt  # the process is being stopped while this thread leads
+        return [r * 10 for r in requests]
+
+    group = Group(work, shared=lambda e: False)
+    with ThreadPoolExecutor(1) as pool:
+        leader = leading(pool, group, 1, calls)
+        group.hand_off(2, followed)
+        release.set()
+        with pytest.raises(KeyboardInterrupt):
+            leader.result(10)
+    assert followed.called.wait(10) and followed.calls[0][:2] == (20, None)
+    assert followed.calls[0][2].startswith("follow-up") and calls == [[1], [2]]
+
+
+def test_under_load_follow_ups_run_once_each_in_the_order_their_groups_ran():
+    groups, followed = [], []
+
+    def work(requests):
+        groups.append(list(requests))
+        time.sleep(random.random() / 2000)
+        return requests
+
+    group = Group(work, shared=lambda e: False)
+
+    def ask(n):
+        for i in range(60):
+            if i % 3:
+                group.hand_off((n, i), lambda share, error: followed.append(share))
+            else:
+                group((n, i))
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(ask, range(16)))
+    deadline = time.monotonic() + 10
+    while len(followed) < 16 * 40 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    handed_off = [r for requests in groups for r in requests if r[1] % 3]
+    assert followed == handed_off and len(followed) == 16 * 40  # each once, group by group
+    assert max(map(len, groups)) > 1
