@@ -137,10 +137,11 @@ class Group(Generic[Request, Share]):
             thread = self._threads[name]
         try:
             thread.submit(function, *args)
-        except RuntimeError as error:
-            if "shutdown" not in str(error):  # "can't start new thread": queued, it runs once a thread starts
-                raise
-            function(*args)  # the interpreter is shutting down and takes no new thread work: here and now
+        except RuntimeError as error:  # never raised on: the lead is being passed on
+            if "shutdown" in str(error):  # the interpreter is shutting down and takes no new thread work
+                function(*args)
+            else:  # "can't start new thread": the work is queued and runs once the thread can start
+                log.error("the %s thread could not start (%s): its work waits for it", name, error)
 
     def _run(self, group: list[_Ticket[Request, Share]]) -> None:
         try:

@@ -382,3 +382,25 @@ def test_under_load_follow_ups_run_once_each_in_the_order_their_groups_ran():
     handed_off = [r for requests in groups for r in requests if r[1] % 3]
     assert followed == handed_off and len(followed) == 16 * 40  # each once, group by group
     assert max(map(len, groups)) > 1
+
+
+def test_a_follow_up_thread_that_cannot_start_is_logged_and_the_group_goes_on_then_its_work_runs_once_it_starts(
+        caplog):
+    group = Group(lambda requests: requests, shared=lambda e: False)
+    first, second = Followed(), Followed()
+    follow_ups = group._threads["follow-up"] = ThreadPoolExecutor(1, thread_name_prefix="follow-up")
+
+    def cannot_start():
+        raise RuntimeError("can't start new thread")
+
+    follow_ups._adjust_thread_count = cannot_start  # as when the process is out of threads
+    assert group(0) == 0
+    group.hand_off(1, first)
+    deadline = time.monotonic() + 10
+    while "could not start" not in caplog.text:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    assert group(2) == 2 and not first.calls  # the lead was passed on; the follow-up waits, queued
+    del follow_ups._adjust_thread_count
+    group.hand_off(3, second)
+    assert second.called.wait(10) and [c[:2] for c in first.calls + second.calls] == [(1, None), (3, None)]
