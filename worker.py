@@ -49,21 +49,21 @@ def _closed_broker_is_a_connection_error() -> None:
 _M_ARENA_MAX = -8  # malloc.h's mallopt parameter
 
 
-def few_malloc_arenas(arenas: int = 2) -> bool:
+def _few_malloc_arenas(arenas: int = 2) -> None:
     """Cap glibc's malloc arenas before the pool's threads start, unless MALLOC_ARENA_MAX says otherwise.
 
     glibc gives threads that allocate at once arenas of their own (up to 8 per core), and memory freed in one
     is not reused by another: at -c 32 a worker's RSS grew 12% over 100,000 deliveries, and 5.4% with two
-    arenas, at the same speed (BENCHMARKS.md §5). True if the cap is set.
+    arenas, at the same speed (BENCHMARKS.md §5).
     """
-    if "MALLOC_ARENA_MAX" in os.environ or platform.libc_ver()[0] != "glibc":
-        return False  # set by the environment (glibc read it at start), or another allocator
-    return ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas) == 1
+    # with MALLOC_ARENA_MAX set, glibc has read it already; another C library has no such arenas
+    if "MALLOC_ARENA_MAX" not in os.environ and platform.libc_ver()[0] == "glibc":
+        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas)
 
 
 log = logging.getLogger("gongkai.worker")
 _closed_broker_is_a_connection_error()
-few_malloc_arenas()
+_few_malloc_arenas()
 settings = load_settings()
 queue = settings.queue
 if not queue.broker_url:

@@ -137,7 +137,7 @@ class Group(Generic[Request, Share]):
             thread = self._threads[name]
         try:
             thread.submit(function, *args)
-        except RuntimeError as error:  # never raised on: the lead is being passed on
+        except RuntimeError as error:  # not raised: a caller may be passing the lead on
             if "shutdown" in str(error):  # the interpreter is shutting down and takes no new thread work
                 function(*args)
             else:  # "can't start new thread": the work is queued and runs once the thread can start
