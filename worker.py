@@ -18,12 +18,13 @@ import redis
 from celery import Celery
 from kombu.transport import redis as kombu_redis
 
-from pipeline.claims import Outcome
-from pipeline.config import load_settings
-from pipeline.db import make_engine
-from pipeline.delivery import Engine, hand_off_batch
-from pipeline.queueing import DELIVER, SWEEP, enqueue, sweep
-from pipeline.takedown import take_down_owed
+from pipeline.core.config import load_settings
+from pipeline.core.db import make_engine
+from pipeline.engine.claims import Outcome
+from pipeline.engine.delivery import hand_off_batch
+from pipeline.engine.queueing import DELIVER, SWEEP, enqueue, sweep
+from pipeline.engine.runtime import Engine
+from pipeline.engine.takedown import take_down_owed
 
 
 def _closed_broker_is_a_connection_error() -> None:

@@ -14,9 +14,9 @@ import threading
 from common import BARE
 
 from channels import Message
-from pipeline.compose import compose_message
-from pipeline.db import session_scope
-from pipeline.models import Item, utcnow
+from pipeline.core.db import session_scope
+from pipeline.core.models import Item, utcnow
+from pipeline.items.compose import compose_message
 from worker import app, engine  # the app, its configuration and its settings, exactly as deployed
 
 _message: Message | None = None

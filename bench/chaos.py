@@ -51,11 +51,8 @@ from sqlmodel import select
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from sink import Sink  # noqa: E402  (the integration tests' receiver, imported unchanged)
 
-from pipeline import workflow  # noqa: E402
-from pipeline.db import session_scope  # noqa: E402
-from pipeline.delivery import replay_delivery  # noqa: E402
-from pipeline.itemfile import ItemRecord, ItemSpec  # noqa: E402
-from pipeline.models import (  # noqa: E402
+from pipeline.core.db import session_scope  # noqa: E402
+from pipeline.core.models import (  # noqa: E402
     Decision,
     Delivery,
     DeliveryStatus,
@@ -65,7 +62,10 @@ from pipeline.models import (  # noqa: E402
     LedgerEntry,
     utcnow,
 )
-from pipeline.queueing import enqueue  # noqa: E402
+from pipeline.engine.delivery import replay_delivery  # noqa: E402
+from pipeline.engine.queueing import enqueue  # noqa: E402
+from pipeline.items import workflow  # noqa: E402
+from pipeline.items.itemfile import ItemRecord, ItemSpec  # noqa: E402
 
 QUEUE = {"visibility_timeout": 120, "lease_seconds": 60, "retry_base": 0.2, "retry_cap": 10.0,
          "sweep_interval": 1.0, "sweep_grace": 10.0, "max_attempts": 25, "threads": 8}

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
-EXAMPLE = ROOT / "pipeline" / "gongkai.example.toml"
+EXAMPLE = ROOT / "pipeline" / "cli" / "gongkai.example.toml"
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 HOOKS = ("hook_a", "hook_b", "hook_c")
 SECRET = "whsec_" + base64.b64encode(b"gongkai-benchmark-signing-key!!").decode()
@@ -308,9 +308,9 @@ class Platform:
 
 
 def make_platform(config: Path) -> Platform:
-    from pipeline.agencies import sync_agencies
-    from pipeline.config import load_settings
-    from pipeline.db import make_engine, migrate, session_scope
+    from pipeline.core.agencies import sync_agencies
+    from pipeline.core.config import load_settings
+    from pipeline.core.db import make_engine, migrate, session_scope
 
     settings = load_settings(config)
     engine = make_engine(settings.database)
@@ -330,9 +330,9 @@ def submit_items(p: Platform, count: int, *, batch: int = 250) -> list[int]:
     """Submit `count` items (a statistical bulletin of ~400 characters each) as the author; none reviewed."""
     from datetime import date
 
-    from pipeline import workflow
-    from pipeline.db import session_scope
-    from pipeline.itemfile import ItemRecord, ItemSpec
+    from pipeline.core.db import session_scope
+    from pipeline.items import workflow
+    from pipeline.items.itemfile import ItemRecord, ItemSpec
 
     ids: list[int] = []
     for start in range(0, count, batch):
@@ -348,9 +348,9 @@ def submit_items(p: Platform, count: int, *, batch: int = 250) -> list[int]:
 
 def review(p: Platform, item_ids: Sequence[int], reviewers: Sequence[str], *, batch: int = 250) -> None:
     """Pass review levels for many items, one transaction per level and batch (the last approves)."""
-    from pipeline import workflow
-    from pipeline.db import session_scope
-    from pipeline.models import Decision
+    from pipeline.core.db import session_scope
+    from pipeline.core.models import Decision
+    from pipeline.items import workflow
 
     for reviewer in reviewers:
         for start in range(0, len(item_ids), batch):
@@ -370,8 +370,8 @@ def approve_items(p: Platform, count: int) -> list[int]:
 def pending_deliveries(p: Platform) -> list[int]:
     from sqlmodel import select
 
-    from pipeline.db import session_scope
-    from pipeline.models import Delivery, DeliveryStatus
+    from pipeline.core.db import session_scope
+    from pipeline.core.models import Delivery, DeliveryStatus
 
     with session_scope(p.engine) as session:
         return list(session.exec(select(Delivery.id).where(Delivery.status == DeliveryStatus.PENDING,
@@ -411,7 +411,7 @@ def cpu_seconds(pid: int) -> float:
 def seed_items(p: Platform, first: int, count: int, *, status: str = "pending") -> list[int]:
     """Items first..first+count-1 approved as the workflow leaves them (in bulk, with SQL), with a delivery per
     webhook channel in `status` (pending: due now, not enqueued); returns the delivery ids."""
-    from pipeline.compose import submitted_html
+    from pipeline.items.compose import submitted_html
 
     agency = p.settings.agencies["tjj"]
     channels = "[" + ", ".join(f'"{h}"' for h in HOOKS) + "]"

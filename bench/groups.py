@@ -1,7 +1,7 @@
 """What the delivery engine's own work costs per delivery, by the size of a group commit, in one thread.
 
 Batches of an item's 3 webhook deliveries are claimed, sent to the loopback sink and recorded, as a worker's
-threads do when they ask at once (pipeline/grouping.py): each transaction claims N batches and records the N
+threads do when they ask at once (pipeline/engine/grouping.py): each transaction claims N batches and records the N
 sent just before, calling the engine's group function directly: no Celery, no other thread. Each phase is
 timed with the thread's CPU clock, so that a wait for PostgreSQL or the sink is not counted; "send" (the
 webhook adapter's POST) is the yardstick the bookkeeping (claims and records) is compared with. Rounds
@@ -31,8 +31,8 @@ from common import (
     write_config,
 )
 
-from pipeline import claims, delivery
-from pipeline.db import make_engine
+from pipeline.core.db import make_engine
+from pipeline.engine import claims, delivery
 
 PHASES = ("books", "send")
 

@@ -29,10 +29,10 @@ import psycopg
 import sqlalchemy as sa
 from common import database, make_platform, median, print_machine, print_table, write_config
 
-from pipeline.audit import hashed
-from pipeline.catalogue import DEFAULT_CATEGORIES, KINDS
-from pipeline.itemfile import SHANGHAI
-from pipeline.models import utcnow
+from pipeline.core.catalogue import DEFAULT_CATEGORIES, KINDS
+from pipeline.core.clock import SHANGHAI
+from pipeline.core.models import utcnow
+from pipeline.records.ledger import hashed
 
 CHANNELS = ("portal", "disclosure", "wechat")
 COLUMNS = ("agency_id", "entry_type", "channel", "category", "kind", "index_no", "title", "published_at",

@@ -41,10 +41,10 @@ from common import (
 from sqlmodel import select
 from throughput import Setup, run_pipeline
 
-from pipeline import workflow
-from pipeline.db import session_scope
-from pipeline.models import Decision, Delivery, DeliveryStatus, utcnow
-from pipeline.queueing import enqueue
+from pipeline.core.db import session_scope
+from pipeline.core.models import Decision, Delivery, DeliveryStatus, utcnow
+from pipeline.engine.queueing import enqueue
+from pipeline.items import workflow
 
 WARMUP = 10  # items approved (and published) before the measured ones: the worker's pools fill up
 

@@ -36,7 +36,7 @@ from common import (
 )
 from throughput import Setup
 
-from pipeline.queueing import enqueue
+from pipeline.engine.queueing import enqueue
 
 CHECKPOINTS = (1_000, 3_000, 10_000, 30_000, 50_000, 100_000)
 

@@ -36,12 +36,12 @@ from pathlib import Path
 import sqlalchemy as sa
 from common import database, make_platform, median, percentile, print_machine, print_table, write_config
 
-from pipeline.audit import CONTENT_COLUMNS, CONTENT_NAMES, content_hash
-from pipeline.catalogue import DEFAULT_CATEGORIES, KINDS
-from pipeline.db import session_scope
-from pipeline.models import LedgerEntry
-from pipeline.report import make_documents, make_reports
-from pipeline.report_format import APPLICANT_TYPES, OUTCOMES
+from pipeline.core.catalogue import DEFAULT_CATEGORIES, KINDS
+from pipeline.core.db import session_scope
+from pipeline.core.models import LedgerEntry
+from pipeline.records.audit import CONTENT_COLUMNS, CONTENT_NAMES, content_hash
+from pipeline.records.vocabulary import APPLICANT_TYPES, OUTCOMES
+from pipeline.report.annual import make_documents, make_reports
 
 YEAR = 2025
 FIRST = 2016

@@ -52,7 +52,7 @@ def summarise(path: Path, *, top: int = 30, match: str = "") -> list[tuple[str, 
 
 
 def _short(frame: str) -> str:
-    """'deliver_one (pipeline/delivery.py:123)' -> 'deliver_one (pipeline/delivery.py)'."""
+    """'deliver_one (pipeline/engine/delivery.py:123)' -> 'deliver_one (pipeline/engine/delivery.py)'."""
     name, _, where = frame.partition(" (")
     where = where.rstrip(")").rsplit(":", 1)[0]
     for marker in ("site-packages/", "/main/", "python3.11/"):

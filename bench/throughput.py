@@ -49,7 +49,7 @@ from common import (
     write_config,
 )
 
-from pipeline.queueing import enqueue
+from pipeline.engine.queueing import enqueue
 
 MATRIX = [f"threads:{c}:{pf}" for pf in (1, 4) for c in (8, 16, 32)]
 

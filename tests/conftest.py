@@ -14,10 +14,10 @@ import pytest
 import sqlalchemy as sa
 from helpers import write_config
 
-from pipeline import cli
-from pipeline.agencies import sync_agencies
-from pipeline.config import Settings, load_settings
-from pipeline.db import make_engine, migrate, session_scope
+from pipeline.cli import main as cli
+from pipeline.core.agencies import sync_agencies
+from pipeline.core.config import Settings, load_settings
+from pipeline.core.db import make_engine, migrate, session_scope
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]

@@ -6,11 +6,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipeline import workflow
-from pipeline.itemfile import ItemRecord, ItemSpec
-from pipeline.models import Decision
+from pipeline.core.models import Decision
+from pipeline.items import workflow
+from pipeline.items.itemfile import ItemRecord, ItemSpec
 
-EXAMPLE = Path(__file__).parents[1] / "pipeline" / "gongkai.example.toml"
+EXAMPLE = Path(__file__).parents[1] / "pipeline" / "cli" / "gongkai.example.toml"
 LEVEL_REVIEWERS = ["lisi", "wangwu", "zhaoliu"]  # the example configuration's three review levels
 
 

@@ -1,7 +1,7 @@
 """Regenerate README.md's settings tables from the code: python tests/readme_settings.py (run from the repo root)."""
 import re
 
-from pipeline.config import describe_settings
+from pipeline.core.config import describe_settings
 
 rows = list(describe_settings())
 general = [(k, h) for k, h in rows if not h.startswith("(")]

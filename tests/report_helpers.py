@@ -10,11 +10,11 @@ from typing import Any
 
 from helpers import approve_fully, submit
 
-from pipeline import workflow
-from pipeline.delivery import Engine
-from pipeline.dispatcher import run_dispatcher
-from pipeline.itemfile import SHANGHAI
-from pipeline.takedown import take_down
+from pipeline.core.clock import SHANGHAI
+from pipeline.engine.dispatcher import run_dispatcher
+from pipeline.engine.runtime import Engine
+from pipeline.engine.takedown import take_down
+from pipeline.items import workflow
 
 HEADER = ["索引号", "标题", "渠道", "主题分类", "类别", "公开日期"]
 

@@ -15,23 +15,24 @@ from report_helpers import beijing, publish, write_history
 from sqlmodel import select
 
 import channels
-from pipeline import appeals, register, workflow
-from pipeline.agencies import agency_row
-from pipeline.audit import (
+from pipeline.core.agencies import agency_row
+from pipeline.core.errors import WorkflowRefused
+from pipeline.core.models import AuditEvent, Decision, Delivery, LedgerEntry, utcnow
+from pipeline.engine.delivery import deliver_one, replay_delivery
+from pipeline.engine.runtime import Engine
+from pipeline.engine.takedown import take_down
+from pipeline.items import workflow
+from pipeline.records import appeals, register
+from pipeline.records.audit import (
     CONTENT_NAMES,
     GENESIS,
     content_hash,
-    insert_ledger_entries,
-    ledger_state_hashes,
     record_event,
     verify_trail,
 )
-from pipeline.deadlines import EventKind
-from pipeline.delivery import Engine, deliver_one, replay_delivery
-from pipeline.errors import WorkflowRefused
-from pipeline.ledger_import import import_ledger
-from pipeline.models import AuditEvent, Decision, Delivery, LedgerEntry, utcnow
-from pipeline.takedown import take_down
+from pipeline.records.deadlines import EventKind
+from pipeline.records.ledger import insert_ledger_entries, ledger_state_hashes
+from pipeline.records.ledger_import import import_ledger
 
 CHANNELS = "\n[channels.scripted]\nkind = \"scripted\"\n"
 
@@ -235,7 +236,7 @@ def test_the_commands_record_the_acting_user(make_env, monkeypatch, run):
 
 
 def test_an_events_hash_is_sha256_of_the_previous_hash_and_the_canonical_json_of_its_fields(env):
-    """The definition in pipeline/audit.py's docstring, computed here the long way (json.dumps of a dict) for
+    """The definition in pipeline/records/audit.py's docstring, computed here the long way (json.dumps of a dict) for
     events whose details hold what an action may record: text in Chinese, quotes, nesting, dates, None."""
     details = [{"title": "关于\"十四五\"规划的通知", "ledger": [[1, "ab" * 32]], "on": date(2026, 3, 1)},
                {"n": 0, "none": None, "nested": {"b": [1, 2], "a": "\\"}}, {}]

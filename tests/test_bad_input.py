@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from test_images import BAD
 from test_item_files import MALFORMED, markdown
 
-from pipeline.itemfile import SHANGHAI
+from pipeline.core.clock import SHANGHAI
 
 HEADER = "index_no,title,channel,category,kind,published_on\n"
 ROW = "002668389/2019-00001,2019年统计公报,portal,统计数据,statistics,2019-03-01\n"

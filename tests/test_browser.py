@@ -6,7 +6,7 @@ import pytest
 from browser import HEADER, serve, url_of, visit
 from rich.console import Console
 
-from pipeline.demo import run_demo
+from pipeline.cli.demo import run_demo
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.cli import app
+from pipeline.cli.main import app
 
 GROUPS = {group.name: group.typer_instance for group in app.registered_groups}
 SUBCOMMANDS = sorted((name, command.name or command.callback.__name__)

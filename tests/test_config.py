@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers import write_config
 
-from pipeline.config import load_settings
-from pipeline.errors import ConfigError
+from pipeline.core.config import load_settings
+from pipeline.core.errors import ConfigError
 
 
 @pytest.fixture

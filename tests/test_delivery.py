@@ -25,18 +25,19 @@ from sqlmodel import select
 
 import channels
 from channels import ChannelConfig, Receipt, TransientChannelError
-from pipeline import claims as claims_module
-from pipeline import delivery as delivery_module
-from pipeline import dispatcher as dispatcher_module
-from pipeline import workflow
-from pipeline.audit import verify_trail
-from pipeline.claims import claim
-from pipeline.config import _channel_config
-from pipeline.delivery import Engine, deliver_batch, deliver_one, replay_delivery
-from pipeline.dispatcher import run_dispatcher
-from pipeline.models import Attempt, Delivery, DeliveryStatus, EntryType, Item, ItemStatus, LedgerEntry, utcnow
-from pipeline.ratelimit import RateLimiter
-from pipeline.takedown import take_down, take_down_owed
+from pipeline.core.config import _channel_config
+from pipeline.core.models import Attempt, Delivery, DeliveryStatus, EntryType, Item, ItemStatus, LedgerEntry, utcnow
+from pipeline.engine import claims as claims_module
+from pipeline.engine import delivery as delivery_module
+from pipeline.engine import dispatcher as dispatcher_module
+from pipeline.engine.claims import claim
+from pipeline.engine.delivery import deliver_batch, deliver_one, replay_delivery
+from pipeline.engine.dispatcher import run_dispatcher
+from pipeline.engine.ratelimit import RateLimiter
+from pipeline.engine.runtime import Engine
+from pipeline.engine.takedown import take_down, take_down_owed
+from pipeline.items import workflow
+from pipeline.records.audit import verify_trail
 
 CHANNELS = """
 [channels.scripted]

@@ -1,4 +1,4 @@
-"""Group commit (pipeline/grouping.py): what threads ask for while a group runs is done together, each thread gets
+"""Group commit (pipeline/engine/grouping.py): what threads ask for while a group runs is done together, each
 its own share, and one thread's bad request fails nobody else's."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from pipeline.grouping import Group
+from pipeline.engine.grouping import Group
 
 
 class Outage(Exception):

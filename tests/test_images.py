@@ -85,8 +85,8 @@ def test_a_changed_image_alone_makes_a_new_revision(env, run):
 def test_wechat_gets_the_image_uploaded_and_the_items_cover_through_the_engine(make_env, run):
     from doubles.wechat import WeChatDouble
 
-    from pipeline.delivery import Engine
-    from pipeline.dispatcher import run_dispatcher
+    from pipeline.engine.dispatcher import run_dispatcher
+    from pipeline.engine.runtime import Engine
 
     double = WeChatDouble(app_id="wx00000000000e2e01").start()
     try:
@@ -130,8 +130,8 @@ def test_an_image_with_a_chinese_file_name_is_found_and_published(env, run):
 def test_the_body_is_rendered_once_at_submission_and_every_channel_publishes_that_html(env, run, monkeypatch):
     """Reviewers approve the HTML stored with the revision; publishing does not render the Markdown again, so a
     change of the renderer after approval cannot change what was approved."""
-    import pipeline.compose
-    from pipeline.models import Revision
+    import pipeline.items.compose
+    from pipeline.core.models import Revision
 
     (env.directory / "chart.png").write_bytes(PNG)
     item(env.directory, "![1月份工业增加值增速](chart.png)\n\n**附注**：数据来源于联网直报。")
@@ -139,7 +139,7 @@ def test_the_body_is_rendered_once_at_submission_and_every_channel_publishes_tha
     with env.session() as session:
         stored = session.exec(select(Revision)).one().body_html
     assert '<img src="art_1/chart.png" alt="1月份工业增加值增速">' in stored and "<strong>附注</strong>" in stored
-    monkeypatch.setattr(pipeline.compose, "markdown_to_html", lambda *args: pytest.fail("rendered again"))
+    monkeypatch.setattr(pipeline.items.compose, "markdown_to_html", lambda *args: pytest.fail("rendered again"))
     for reviewer in ("lisi", "wangwu", "zhaoliu"):
         assert run(f"review 1 --approve --as {reviewer}", cwd=env.directory).code == 0
     for site in ("portal", "disclosure"):
@@ -150,9 +150,9 @@ def test_the_body_is_rendered_once_at_submission_and_every_channel_publishes_tha
 def test_other_channels_point_at_the_portals_copy_and_a_revision_stored_without_html_is_shown_alike(env, run):
     """A channel that is not a static site gets the images at the portal's address; a revision submitted before
     the HTML was stored (body_html NULL, migration 0008) is rendered when shown, to the same HTML."""
-    from pipeline.compose import item_view
-    from pipeline.models import Item, Revision, utcnow
-    from pipeline.render import markdown_to_html
+    from pipeline.core.models import Item, Revision, utcnow
+    from pipeline.core.render import markdown_to_html
+    from pipeline.items.compose import item_view
 
     (env.directory / "chart.png").write_bytes(PNG)
     item(env.directory, "正文。\n\n![1月份工业增加值增速](chart.png)")

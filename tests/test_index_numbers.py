@@ -8,7 +8,7 @@ from datetime import date
 from helpers import review, submit
 from sqlmodel import select
 
-from pipeline.models import Item
+from pipeline.core.models import Item
 
 
 def test_fifty_concurrent_final_approvals_get_fifty_distinct_consecutive_index_numbers(env):
@@ -44,8 +44,8 @@ def test_a_rolled_back_approval_does_not_consume_a_serial(env):
         review(env, first, reviewer)
     try:
         with env.session() as session:
-            from pipeline import workflow
-            from pipeline.models import Decision
+            from pipeline.core.models import Decision
+            from pipeline.items import workflow
             workflow.review_item(session, settings=env.settings, agency_code="tjj", item_id=first,
                                  actor="zhaoliu", decision=Decision.APPROVE)
             raise RuntimeError("crash before commit")

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from pipeline.itemfile import SHANGHAI
+from pipeline.core.clock import SHANGHAI
 
 GOOD_FRONT = """title: 2019年台州市国民经济和社会发展统计公报
 category: 统计数据

@@ -12,12 +12,12 @@ import pytest
 from report_helpers import beijing, publish, withdraw, write_history
 from sqlmodel import select
 
-from pipeline.agencies import agency_row
-from pipeline.audit import verify_trail
-from pipeline.errors import InputRejected
-from pipeline.ledger import count_ledger
-from pipeline.ledger_import import import_ledger
-from pipeline.models import AuditEvent, LedgerEntry
+from pipeline.core.agencies import agency_row
+from pipeline.core.errors import InputRejected
+from pipeline.core.models import AuditEvent, LedgerEntry
+from pipeline.records.audit import verify_trail
+from pipeline.records.ledger import count_ledger
+from pipeline.records.ledger_import import import_ledger
 
 
 def counts(env, by: str, year: int | None = None) -> dict:

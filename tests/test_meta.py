@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import app
-from pipeline.config import describe_settings
+from pipeline.cli.main import app
+from pipeline.core.config import describe_settings
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -42,7 +42,7 @@ def test_the_readme_starts_with_the_two_commands():
 
 def test_every_registered_channel_has_templates_a_config_and_documented_settings():
     from channels import REGISTRY
-    from pipeline.render import TEMPLATES, template_names
+    from pipeline.core.render import TEMPLATES, template_names
 
     for kind, adapter in REGISTRY.items():
         assert adapter.kind == kind and adapter.__module__ == f"channels.{kind}", kind

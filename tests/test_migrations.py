@@ -7,9 +7,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import pipeline.models  # noqa: F401
-from pipeline.config import DatabaseSettings
-from pipeline.db import make_engine, migrate
+import pipeline.core.models  # noqa: F401
+from pipeline.core.config import DatabaseSettings
+from pipeline.core.db import make_engine, migrate
 
 
 def test_migrated_schema_equals_the_models(db_url):
@@ -30,8 +30,8 @@ def test_migrated_schema_equals_the_models(db_url):
 def test_report_index_holds_every_ledger_column_kind_counts_reads(db_url):
     """One agency's report reads its ten years from the (agency_id, year) index alone on PostgreSQL: the index
     holds every ledger column of the item-count query (BENCHMARKS.md §3); SQLite keeps the plain index."""
-    from pipeline.models import REPORT_INCLUDE, LedgerEntry
-    from pipeline.report_queries import kind_counts_query
+    from pipeline.core.models import REPORT_INCLUDE, LedgerEntry
+    from pipeline.report.queries import kind_counts_query
 
     ledger = LedgerEntry.__table__
     query = kind_counts_query([1], [2025, 2024])

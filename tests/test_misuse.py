@@ -12,9 +12,9 @@ from helpers import submit, write_config
 from report_helpers import beijing, publish
 from sqlmodel import select
 
-from pipeline import audit
-from pipeline.config import load_settings
-from pipeline.models import AuditEvent, ReviewDecision
+from pipeline.core.config import load_settings
+from pipeline.core.models import AuditEvent, ReviewDecision
+from pipeline.records import audit
 
 SECRET = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"
 PARTNER = f"[channels.partner]\nkind = 'webhook'\nurl = 'http://127.0.0.1:9/hook'\nsecret = '{SECRET}'\n"

@@ -15,14 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from pipeline import workflow
-from pipeline.catalogue import KINDS, VALIDITY
-from pipeline.config import DatabaseSettings
-from pipeline.db import make_engine, migrate, session_scope
-from pipeline.errors import Problem
-from pipeline.itemfile import CONTROL, ItemRecord, Limits, read_item_files
-from pipeline.models import Agency
-from pipeline.workdays import add_workdays, is_workday, known_years
+from pipeline.core.catalogue import KINDS, VALIDITY
+from pipeline.core.config import DatabaseSettings
+from pipeline.core.db import make_engine, migrate, session_scope
+from pipeline.core.errors import Problem
+from pipeline.core.models import Agency
+from pipeline.items import workflow
+from pipeline.items.itemfile import CONTROL, ItemRecord, Limits, read_item_files
+from pipeline.records.workdays import add_workdays, is_workday, known_years
 
 settings.register_profile("gongkai", max_examples=60, deadline=None,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

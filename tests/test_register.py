@@ -7,12 +7,13 @@ from datetime import date
 
 import pytest
 
-from pipeline import appeals, register
-from pipeline.agencies import agency_row
-from pipeline.deadlines import EventKind
-from pipeline.errors import GongkaiError, NotFound, WorkflowRefused
-from pipeline.report_format import OUTCOMES, VERSIONS, t3_leaf_rows
-from pipeline.workdays import CalendarUnavailable, known_years
+from pipeline.core.agencies import agency_row
+from pipeline.core.errors import GongkaiError, NotFound, WorkflowRefused
+from pipeline.records import appeals, register
+from pipeline.records.deadlines import EventKind
+from pipeline.records.vocabulary import OUTCOMES
+from pipeline.records.workdays import CalendarUnavailable, known_years
+from pipeline.report.format import VERSIONS, t3_leaf_rows
 
 TODAY = date(2021, 12, 31)
 

@@ -10,15 +10,15 @@ import sqlalchemy as sa
 from helpers import approve_fully, submit
 from report_helpers import beijing, engine_at, publish, withdraw
 
-from pipeline import appeals, figures, register
-from pipeline.agencies import agency_row
-from pipeline.deadlines import EventKind
-from pipeline.dispatcher import run_dispatcher
-from pipeline.report import make_documents, make_reports
-from pipeline.report_check import RULES, check_report
-from pipeline.report_explain import explain
-from pipeline.report_format import T3_COLUMNS, all_cells, t3_rows
-from pipeline.report_render import to_json
+from pipeline.core.agencies import agency_row
+from pipeline.engine.dispatcher import run_dispatcher
+from pipeline.records import appeals, figures, register
+from pipeline.records.deadlines import EventKind
+from pipeline.report.annual import make_documents, make_reports
+from pipeline.report.check import RULES, check_report
+from pipeline.report.explain import explain
+from pipeline.report.format import T3_COLUMNS, all_cells, t3_rows
+from pipeline.report.render import to_json
 
 TODAY = date(2026, 1, 31)
 

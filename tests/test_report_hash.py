@@ -10,11 +10,12 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import sqlalchemy as sa
 from sqlmodel import select
 
-from pipeline.agencies import agency_row
-from pipeline.audit import canonical, insert_ledger_entries, ledger_state_hashes, record_event, verify_trail
-from pipeline.config import DatabaseSettings
-from pipeline.db import make_engine, migrate, session_scope
-from pipeline.models import Agency, EntryType, LedgerEntry
+from pipeline.core.agencies import agency_row
+from pipeline.core.config import DatabaseSettings
+from pipeline.core.db import make_engine, migrate, session_scope
+from pipeline.core.models import Agency, EntryType, LedgerEntry
+from pipeline.records.audit import canonical, record_event, verify_trail
+from pipeline.records.ledger import insert_ledger_entries, ledger_state_hashes
 
 OTHER_AGENCY = """
 [agencies.fgw]

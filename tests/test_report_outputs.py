@@ -14,11 +14,11 @@ import pytest
 import sqlalchemy as sa
 from report_helpers import beijing, publish
 
-from pipeline.agencies import agency_row
-from pipeline.models import DisclosureRequest
-from pipeline.report import make_documents
-from pipeline.report_format import (
-    APPLICANT_TYPES,
+from pipeline.core.agencies import agency_row
+from pipeline.core.models import DisclosureRequest
+from pipeline.records.vocabulary import APPLICANT_TYPES
+from pipeline.report.annual import make_documents
+from pipeline.report.format import (
     INFO,
     OTHER_2021,
     SECTIONS,
@@ -31,7 +31,7 @@ from pipeline.report_format import (
     T4_COLUMNS,
     T4_LITIGATION,
 )
-from pipeline.report_grid import shape, table2, table3, table4
+from pipeline.report.grid import shape, table2, table3, table4
 
 # the shared reference sits beside the checkout (here and in CI); /work/shared on a developer's machine
 REFERENCE = next((p for p in (Path(__file__).parents[2] / "shared" / "reference" / "annual-report-format.md",
@@ -73,7 +73,7 @@ def test_every_label_is_verbatim_from_the_reference():
 
 @pytest.mark.parametrize("version", ["2019", "2021"])
 def test_grids_have_the_official_shapes(version):
-    from pipeline.report_format import all_cells
+    from pipeline.report.format import all_cells
 
     cells = dict.fromkeys(all_cells(version), 0)
     grids = {"二": table2(version, cells), "三": table3(version, cells), "四": table4(cells)}
@@ -111,7 +111,7 @@ class Tables(HTMLParser):
 
 
 def html_shape(rows: list[list[tuple]]) -> tuple[int, int]:
-    from pipeline.report_grid import Cell
+    from pipeline.report.grid import Cell
 
     return shape([[Cell(text, colspan=c, rowspan=r) for _, text, c, r in row] for row in rows])
 

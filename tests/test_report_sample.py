@@ -9,9 +9,9 @@ from datetime import date, timedelta
 
 from report_helpers import write_history
 
-from pipeline import register
-from pipeline.agencies import agency_row
-from pipeline.deadlines import EventKind
+from pipeline.core.agencies import agency_row
+from pipeline.records import register
+from pipeline.records.deadlines import EventKind
 
 
 def _rows() -> list[list[str]]:

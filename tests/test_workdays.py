@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from pipeline.deadlines import ClockState, EventKind, clock_of
-from pipeline.models import DisclosureRequest, RequestEvent
-from pipeline.workdays import CalendarUnavailable, add_workdays, is_workday, known_years, workdays_between
+from pipeline.core.models import DisclosureRequest, RequestEvent
+from pipeline.records.deadlines import ClockState, EventKind, clock_of
+from pipeline.records.workdays import CalendarUnavailable, add_workdays, is_workday, known_years, workdays_between
 
 
 @pytest.mark.parametrize(("day", "working"), [

@@ -8,10 +8,10 @@ import pytest
 from helpers import approve_fully, record, review, submit
 from sqlmodel import select
 
-from pipeline import views, workflow
-from pipeline.agencies import agency_row
-from pipeline.errors import InputRejected, NotFound, WorkflowRefused
-from pipeline.models import Decision, Delivery, DeliveryStatus, Item, ItemStatus, ReviewDecision
+from pipeline.core.agencies import agency_row
+from pipeline.core.errors import InputRejected, NotFound, WorkflowRefused
+from pipeline.core.models import Decision, Delivery, DeliveryStatus, Item, ItemStatus, ReviewDecision
+from pipeline.items import views, workflow
 
 
 def item(env, item_id: int) -> Item:

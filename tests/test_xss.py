@@ -8,8 +8,8 @@ import pytest
 from helpers import approve_fully, submit
 from sqlmodel import select
 
-from pipeline.compose import build_message
-from pipeline.models import Delivery
+from pipeline.core.models import Delivery
+from pipeline.items.compose import build_message
 
 TITLES = [
     "<script>alert('t1')</script>通知",
@@ -131,8 +131,8 @@ def test_hostile_pages_run_no_script_in_a_real_browser(hostile, browser):
 
     from browser import serve, url_of, visit
 
-    from pipeline.delivery import Engine
-    from pipeline.dispatcher import run_dispatcher
+    from pipeline.engine.dispatcher import run_dispatcher
+    from pipeline.engine.runtime import Engine
 
     env, ids = hostile
     env.settings.agencies["tjj"].channels = ["portal", "disclosure"]

@@ -15,9 +15,9 @@ import pytest
 from harness import HOOKS, Platform, RedisServer, write_config
 from sink import Sink
 
-from pipeline.agencies import sync_agencies
-from pipeline.config import load_settings
-from pipeline.db import make_engine, migrate, session_scope
+from pipeline.core.agencies import sync_agencies
+from pipeline.core.config import load_settings
+from pipeline.core.db import make_engine, migrate, session_scope
 
 
 @pytest.fixture

@@ -25,14 +25,14 @@ from helpers import LEVEL_REVIEWERS, record
 from sink import SECRET, Sink
 from sqlmodel import select
 
-from pipeline import workflow
-from pipeline.config import Settings
-from pipeline.db import session_scope
-from pipeline.models import Attempt, Decision, Delivery, DeliveryStatus, LedgerEntry, utcnow
-from pipeline.queueing import DELIVER, enqueue
+from pipeline.core.config import Settings
+from pipeline.core.db import session_scope
+from pipeline.core.models import Attempt, Decision, Delivery, DeliveryStatus, LedgerEntry, utcnow
+from pipeline.engine.queueing import DELIVER, enqueue
+from pipeline.items import workflow
 
 ROOT = Path(__file__).parents[2]
-EXAMPLE = ROOT / "pipeline" / "gongkai.example.toml"
+EXAMPLE = ROOT / "pipeline" / "cli" / "gongkai.example.toml"
 HOOKS = ["hook_a", "hook_b", "hook_c"]
 QUEUE = {  # short enough to watch recovery within a test; within config validation's bounds
     "visibility_timeout": 120, "lease_seconds": 60, "retry_base": 0.2, "retry_cap": 15.0,

@@ -13,10 +13,10 @@ import pytest
 from harness import HOOKS, wait_for
 from helpers import record
 
-from pipeline import workflow
-from pipeline.db import session_scope
-from pipeline.models import Delivery, DeliveryStatus, utcnow
-from pipeline.queueing import enqueue
+from pipeline.core.db import session_scope
+from pipeline.core.models import Delivery, DeliveryStatus, utcnow
+from pipeline.engine.queueing import enqueue
+from pipeline.items import workflow
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 

@@ -1,0 +1,333 @@
+"""The `gongkai` command line: English, with the Chinese domain terms where they are the real names."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import select
+
+from pipeline.cli.common import Context, context, reset_context
+from pipeline.cli.records import register_commands  # ledger, request, appeal, figures, report
+from pipeline.core.agencies import agency_row, sync_agencies
+from pipeline.core.config import AgencySettings, config_path
+from pipeline.core.db import migrate, session_scope
+from pipeline.core.errors import GongkaiError
+from pipeline.core.models import Decision, Delivery, DeliveryStatus, Item, ItemStatus, utcnow
+from pipeline.engine.delivery import replay_delivery
+from pipeline.engine.dispatcher import run_dispatcher
+from pipeline.engine.queueing import enqueue
+from pipeline.engine.runtime import Engine
+from pipeline.engine.takedown import confirm_deleted_by_hand, take_down
+from pipeline.items import views, workflow
+from pipeline.items.compose import compose_message
+from pipeline.items.itemfile import Limits, read_item_files
+
+app = typer.Typer(help="gongkai (公开): review, publish and count a government agency's information.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)  # piped: don't cut titles at 80
+err = Console(stderr=True, soft_wrap=True)
+
+AgencyOpt = Annotated[str | None, typer.Option("--agency", help="Agency code (default: platform.default_agency).")]
+ActorOpt = Annotated[str | None, typer.Option("--as", help="Acting user (default: the OS user).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@app.callback()
+def _start() -> None:
+    reset_context()  # each invocation reads its configuration afresh, once
+
+
+def _actor(value: str | None) -> str:
+    return value or getpass.getuser()
+
+
+def _agency(code: str | None) -> tuple[str, AgencySettings]:
+    return context().settings.agency(code)
+
+
+def _print_json(data: Any) -> None:
+    out.out(json.dumps(data, ensure_ascii=False, indent=2), highlight=False)
+
+
+@app.command()
+def init() -> None:
+    """Create or migrate the database; write a commented gongkai.toml if none exists."""
+    path = config_path()
+    if not path.exists():
+        path.write_text((Path(__file__).parent / "gongkai.example.toml").read_text(encoding="utf-8"),
+                        encoding="utf-8")
+        out.print(f"wrote {path} (commented; edit the agency, users and channels)")
+    ctx = context()
+    _ensure_sqlite_dir(ctx.settings.database.url)
+    migrate(ctx.engine)
+    with session_scope(ctx.engine) as session:
+        rows = sync_agencies(session, settings=ctx.settings)
+    out.print(f"database ready at {ctx.engine.url.render_as_string(hide_password=True)}; "
+              f"agencies: {', '.join(f'{r.code} ({r.name})' for r in rows) or 'none'}")
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+@app.command()
+def submit(paths: Annotated[list[Path], typer.Argument(help="Item files: .md with front matter, .json, .jsonl.")],
+           agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Submit item files for review; all records are stored or none. Prints each item's id."""
+    ctx = context()
+    code, _ = _agency(agency)
+    limits = Limits(ctx.settings.items.max_title_chars, ctx.settings.items.max_body_bytes)
+    records, problems = read_item_files(paths, limits=limits)
+    with session_scope(ctx.engine) as session:
+        done = workflow.submit_items(session, settings=ctx.settings, agency_code=code, actor=_actor(actor),
+                                     records=records, problems=problems)
+    if as_json:
+        _print_json([d.__dict__ for d in done])
+        return
+    for d in done:
+        note = "" if d.revision == 1 else f" (revision {d.revision})"
+        out.print(f"{d.item_id}\t{d.title}{note}\t[dim]{d.source}[/dim]", highlight=False)
+
+
+@app.command()
+def review(item_id: Annotated[int, typer.Argument(help="Item id.")],
+           approve: Annotated[bool, typer.Option("--approve/--reject", help="Pass this level, or send it back.")],
+           comment: Annotated[str, typer.Option(help="Comment; required with --reject.")] = "",
+           agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """One review step; the last required step approves the item and queues it."""
+    ctx = context()
+    code, _ = _agency(agency)
+    decision = Decision.APPROVE if approve else Decision.REJECT
+    with session_scope(ctx.engine) as session:
+        result = workflow.review_item(session, settings=ctx.settings, agency_code=code, item_id=item_id,
+                                      actor=_actor(actor), decision=decision, comment=comment)
+    if result.status == ItemStatus.APPROVED:
+        _hand_over(ctx, item_id, quiet=as_json)
+    if as_json:
+        _print_json({**result.__dict__, "decision": str(result.decision), "status": str(result.status)})
+    elif result.status == ItemStatus.APPROVED:
+        out.print(f"item {item_id}: {result.level_name} passed; approved, 索引号 {result.index_no}")
+    elif result.status == ItemStatus.REJECTED:
+        out.print(f"item {item_id}: rejected at {result.level_name}; back to its author")
+    else:
+        out.print(f"item {item_id}: {result.level_name} passed; next: {result.next_level}")
+
+
+def _hand_over(ctx: Context, item_id: int, *, quiet: bool) -> None:
+    """After commit: enqueue the item's due deliveries, or without a broker publish them right here."""
+    with session_scope(ctx.engine) as session:
+        due = [d.id for d in session.exec(select(Delivery).where(
+            Delivery.item_id == item_id, Delivery.status == DeliveryStatus.PENDING,
+            Delivery.next_attempt_at <= utcnow()))]
+    if not due:
+        return
+    if ctx.settings.queue.broker_url:
+        sent = enqueue(ctx.settings, ctx.engine, due)
+        if not quiet:
+            out.print(f"queued {sent} deliveries" + ("" if sent == len(due) else "; the sweep sends the rest"))
+        return
+    outcomes = run_dispatcher(Engine.build(ctx.settings, ctx.engine), until_idle=True)
+    if not quiet:
+        for outcome in outcomes:
+            out.print(f"delivery {outcome.delivery_id}: {outcome.status} {outcome.detail}".rstrip(), highlight=False)
+
+
+@app.command()
+def withdraw(item_id: Annotated[int, typer.Argument(help="Item id.")],
+             reason: Annotated[str, typer.Option(help="Why the item is withdrawn (kept on record).")] = "",
+             deleted_by_hand: Annotated[list[str] | None, typer.Option(
+                 "--deleted-by-hand", help="Channel where a person deleted the publication (may repeat).")] = None,
+             agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Withdraw an item: cancel what was not sent, take down what was; run again to retry a take-down."""
+    ctx = context()
+    code, _ = _agency(agency)
+    with session_scope(ctx.engine) as session:
+        workflow.withdraw_item(session, settings=ctx.settings, agency_code=code, item_id=item_id,
+                               actor=_actor(actor), reason=reason)
+        for channel in deleted_by_hand or []:
+            confirm_deleted_by_hand(session, item_id=item_id, channel=channel, now=utcnow(), actor=_actor(actor))
+    _hand_over(ctx, item_id, quiet=True)  # deliveries whose outcome was unknown: asked, then taken down
+    results = take_down(Engine.build(ctx.settings, ctx.engine), item_id=item_id)
+    if as_json:
+        _print_json([r.__dict__ for r in results])
+        return
+    out.print(f"item {item_id}: withdrawn")
+    for r in results:
+        out.print(f"  {r.channel}: {r.result}{' — ' + r.detail if r.detail else ''}", highlight=False)
+
+
+@app.command()
+def deliveries(failed: Annotated[bool, typer.Option("--failed", help="Only dead letters and unknown outcomes.")]
+               = False,
+               agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
+    """Deliveries not yet published (or, with --failed, the dead letters), with their last error."""
+    ctx = context()
+    code, _ = _agency(agency)
+    with session_scope(ctx.engine) as session:
+        rows = views.list_deliveries(session, agency_id=agency_row(session, code).id, failed_only=failed)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("id", "item", "channel", "status", "tries", "next try", "error / action", box=None)
+    for row in rows:
+        table.add_row(str(row["id"]), str(row["item_id"]), row["channel"], row["status"], str(row["attempts"]),
+                      row["next_attempt_at"] or "", row["manual_action"] or row["last_error"] or "")
+    out.print(table)
+
+
+@app.command()
+def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (see gongkai deliveries).")] = None,
+          all_failed: Annotated[bool, typer.Option("--all-failed", help="Every dead or unknown delivery.")] = False,
+          agency: AgencyOpt = None, actor: ActorOpt = None) -> None:
+    """Replay a dead letter or an unknown outcome; each replay is a new attempt on record."""
+    ctx = context()
+    code, _ = _agency(agency)
+    if (delivery_id is None) == (not all_failed):
+        raise typer.BadParameter("give a delivery id or --all-failed, not both")
+    with session_scope(ctx.engine) as session:
+        agency_id = agency_row(session, code).id
+        ids = [delivery_id] if delivery_id is not None else [
+            row["id"] for row in views.list_deliveries(session, agency_id=agency_id, failed_only=True)
+            if row["status"] in (DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN)]  # not those flagged for a person
+        for one in ids:
+            views.check_delivery_agency(session, delivery_id=one, agency_id=agency_id)
+            replay_delivery(session, delivery_id=one, now=utcnow(), actor=_actor(actor))
+    out.print(f"replaying {len(ids)} deliveries")
+    if ctx.settings.queue.broker_url:
+        enqueue(ctx.settings, ctx.engine, ids)
+    else:
+        for outcome in run_dispatcher(Engine.build(ctx.settings, ctx.engine), until_idle=True):
+            out.print(f"delivery {outcome.delivery_id}: {outcome.status} {outcome.detail}".rstrip(), highlight=False)
+
+
+@app.command()
+def worker(concurrency: Annotated[int | None, typer.Option(help="Threads (default: queue.threads).")] = None,
+           beat: Annotated[bool, typer.Option(help="Also run the sweep schedule (run it in one worker only).")]
+           = False) -> None:
+    """Run a worker: `celery -A worker worker` with a broker, else the in-process dispatcher."""
+    ctx = context()
+    threads = concurrency or ctx.settings.queue.threads
+    if not ctx.settings.queue.broker_url:
+        out.print(f"no queue.broker_url: delivering from the database with {threads} threads (Ctrl-C stops)")
+        ctx.settings.queue.threads = threads
+        run_dispatcher(Engine.build(ctx.settings, ctx.engine), until_idle=False)
+        return
+    argv = [sys.executable, "-m", "celery", "-A", "worker", "worker", "-P", "threads", "-c", str(threads),
+            "-l", "WARNING", "--without-mingle", "--without-gossip"] + (["-B"] if beat else [])
+    os.execv(sys.executable, argv)
+
+
+@app.command(name="list")
+def list_(status: Annotated[ItemStatus | None, typer.Option(help="Only items in this state.")] = None,
+          agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
+    """Items, newest first, with review state, 索引号 and per-channel delivery state."""
+    ctx = context()
+    code, agency_settings = _agency(agency)
+    with session_scope(ctx.engine) as session:
+        rows = views.list_items(session, agency_id=agency_row(session, code).id, agency=agency_settings,
+                                status=status)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("id", "title", "status", "索引号", "channels", box=None)
+    for row in rows:
+        state = row["status"] + (f" ({row['awaiting']})" if row["awaiting"] else "")
+        channels = " ".join(f"{c}:{s}" for c, s in row["channels"].items())
+        if row["overdue"]:
+            channels += f" [red]overdue: {', '.join(row['overdue'])}[/red]"
+        table.add_row(str(row["id"]), row["title"], state, row["index_no"] or "", channels)
+    out.print(table)
+
+
+@app.command()
+def show(item_id: Annotated[int, typer.Argument(help="Item id.")], agency: AgencyOpt = None,
+         as_json: JsonOpt = False) -> None:
+    """One item: revisions, every review decision (who, when, comment) and deliveries."""
+    ctx = context()
+    code, agency_settings = _agency(agency)
+    with session_scope(ctx.engine) as session:
+        data = views.show_item(session, item_id=item_id, agency_id=agency_row(session, code).id,
+                               agency=agency_settings)
+    if as_json:
+        _print_json(data)
+        return
+    state = data["status"] + (f", awaiting {data['awaiting']}" if data["awaiting"] else "")
+    out.print(f"[bold]{data['title']}[/bold]  (item {data['id']}, revision {data['revision']}, {state})",
+              highlight=False)
+    for key in ("index_no", "category", "kind", "publisher", "doc_number", "created_on", "publish_at",
+                "author", "withdraw_reason"):
+        if data[key]:
+            out.print(f"  {key}: {data[key]}", highlight=False)
+    decisions = Table("rev", "level", "reviewer", "decision", "at", "comment", title="review", box=None)
+    for d in data["decisions"]:
+        decisions.add_row(str(d["revision"]), d["level"], d["reviewer"], d["decision"], d["at"], d["comment"])
+    out.print(decisions)
+    if data["deliveries"]:
+        deliveries = Table("id", "rev", "channel", "status", "attempts", "remote id", "url", "error",
+                           title="deliveries", box=None)
+        for d in data["deliveries"]:
+            deliveries.add_row(str(d["id"]), str(d["revision"]), d["channel"], d["status"], str(d["attempts"]),
+                               d["remote_id"] or "", d["url"] or "", d["last_error"] or "")
+        out.print(deliveries)
+
+
+@app.command()
+def preview(item_id: Annotated[int, typer.Argument(help="Item id.")],
+            channel: Annotated[str, typer.Option(help="Channel name (a [channels.NAME] section).")],
+            out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write HTML parts (default: a "
+                                                                       "temporary directory).")] = None,
+            agency: AgencyOpt = None) -> None:
+    """The exact payload the channel would receive for the item's newest revision; HTML parts as files."""
+    ctx = context()
+    code, agency_settings = _agency(agency)
+    if channel not in agency_settings.channels:
+        raise GongkaiError(f"agency {code} does not publish to '{channel}' ({', '.join(agency_settings.channels)})")
+    with session_scope(ctx.engine) as session:
+        views.show_item(session, item_id=item_id, agency_id=agency_row(session, code).id, agency=agency_settings)
+        item = session.get(Item, item_id)
+        message = compose_message(session, ctx.settings, item_id=item_id, revision=item.current_revision,
+                                  channel=channel, approved_at=utcnow(),
+                                  idempotency_key=f"{item_id}:{item.current_revision}:{channel}")
+    adapter = Engine.build(ctx.settings, ctx.engine).channels.get(channel)
+    adapter.check(message)
+    _print_json(adapter.payload(message))
+    html = {name: text for name, text in message.parts.items() if name.endswith(".html")}
+    if html:
+        folder = out_dir or Path(tempfile.mkdtemp(prefix=f"gongkai-preview-{item_id}-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in html.items():
+            (folder / name).write_text(text, encoding="utf-8")
+            err.print(f"open in a browser: {(folder / name).resolve()}", highlight=False)
+
+
+@app.command()
+def demo(workspace: Annotated[Path | None, typer.Option(help="Where to build the demo (default: a new "
+                                                                "temporary directory).")] = None) -> None:
+    """Run the whole path offline on the embedded defaults, in a temporary workspace."""
+    from pipeline.cli.demo import run_demo
+
+    run_demo(workspace, out)
+
+
+register_commands(app)
+
+
+def main() -> None:
+    """Console entry point: user errors exit 1 with one clear message; usage errors exit 2 (Typer's own)."""
+    try:
+        app(prog_name="gongkai")
+    except GongkaiError as e:
+        err.print(f"error: {e}", highlight=False, markup=False)
+        sys.exit(1)

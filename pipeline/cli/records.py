@@ -1,0 +1,312 @@
+"""`gongkai ledger`, `gongkai request` and `gongkai appeal`: the ledger and the two registers.
+
+Registered on the main app by register_commands(); the report and figures commands are in cli_report.
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import io
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from pipeline.cli.common import (
+    ActorOpt,
+    AgencyOpt,
+    DateArg,
+    JsonOpt,
+    NoteOpt,
+    agency_id,
+    context,
+    out,
+    parse_date,
+    print_json,
+    today,
+)
+from pipeline.core.agencies import agency_row
+from pipeline.core.db import session_scope
+from pipeline.records import appeals, register
+from pipeline.records.deadlines import EventKind
+from pipeline.records.ledger import count_ledger
+from pipeline.records.ledger_import import import_ledger
+from pipeline.records.vocabulary import OUTCOMES
+
+ledger_app = typer.Typer(help="Net publication counts from the ledger; `ledger import` backfills history.",
+                         invoke_without_command=True, add_completion=False)
+request_app = typer.Typer(help="The disclosure-request register (依申请公开).", no_args_is_help=True)
+appeal_app = typer.Typer(help="The appeals register (行政复议, 行政诉讼).", no_args_is_help=True)
+
+
+class By(StrEnum):
+    CHANNEL = "channel"
+    CATEGORY = "category"
+    KIND = "kind"
+    MONTH = "month"
+
+
+@ledger_app.callback()
+def ledger(ctx: typer.Context, year: Annotated[int | None, typer.Option(help="Only this year (Beijing).")] = None,
+           by: Annotated[By, typer.Option(help="Count by channel, category, kind or month.")] = By.CHANNEL,
+           as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+           all_agencies: Annotated[bool, typer.Option("--all-agencies", help="Every configured agency.")] = False,
+           agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
+    """Net publication counts (withdrawals subtracted) per year and channel, category, kind or month."""
+    if ctx.invoked_subcommand:
+        return
+    settings = context().settings
+    codes = list(settings.agencies) if all_agencies else [settings.agency(agency)[0]]
+    with session_scope(context().engine) as session:
+        ids = [agency_row(session, code).id for code in codes]
+        rows = count_ledger(session, agency_ids=ids, by=str(by), year=year)
+    if as_json:
+        print_json(rows)
+    elif as_csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=["agency", "year", str(by), "count"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        out.out(buffer.getvalue(), end="", highlight=False)
+    else:
+        table = Table("agency", "year", str(by), "count", box=None)
+        for row in rows:
+            table.add_row(row["agency"], str(row["year"]), str(row[str(by)]), str(row["count"]))
+        out.print(table)
+
+
+@ledger_app.command("import")
+def ledger_import(path: Annotated[Path, typer.Argument(help="CSV file (UTF-8) of past publications.")],
+                  agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Backfill publications made before gongkai; all rows or none, and a second import adds nothing.
+
+    Columns: index_no/索引号 (may be empty), title/标题, channel/渠道, category/主题分类, kind/类别,
+    published_on/公开日期 (YYYY-MM-DD).
+    """
+    settings = context().settings
+    code, _ = settings.agency(agency)
+    with session_scope(context().engine) as session:
+        done = import_ledger(session, settings=settings, agency_code=code, agency_id=agency_row(session, code).id,
+                             path=path, today=today(), actor=actor or getpass.getuser())
+    if as_json:
+        print_json(done.__dict__)
+    else:
+        out.print(f"{done.file}: imported {done.imported} entries; {done.already_present} were imported before",
+                  highlight=False)
+
+
+def _show_request(view: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(view)
+        return
+    due = view["due_on"] or {"awaiting_correction": "stopped (补正)", "paused": "paused (consultation)"}.get(
+        view["state"], "unknown")
+    out.print(f"request {view['id']}: {view['applicant_type_name']}, received {view['received_on']}, "
+              f"{view['state']}, due {due}" + (f", closed {view['closed_on']} ({view['outcome']})"
+                                               if view["closed_on"] else ""), highlight=False)
+    for warning in view["warnings"]:
+        out.print(f"  warning: {warning}", highlight=False)
+
+
+def _event(request_id: int, kind: EventKind, on: date, *, agency: str | None, actor: str | None, as_json: bool,
+           **details: Any) -> None:
+    with session_scope(context().engine) as session:
+        request = register.record_event(session, agency_id=agency_id(session, agency), request_id=request_id,
+                                        kind=kind, on=on, actor=actor or getpass.getuser(), today=today(), **details)
+        view = register.request_view(request, register.events_of(session, request.id), today=today())
+    _show_request(view, as_json)
+
+
+@request_app.command("add")
+def request_add(received: DateArg,
+                applicant_type: Annotated[str, typer.Option(help="natural_person (自然人), commercial (商业企业), "
+                                                             "research, public_interest, legal_service or other.")],
+                channel: Annotated[str, typer.Option(help="in_person, post, online, fax or other.")] = "online",
+                applicant: Annotated[str, typer.Option(help="Name of the applicant.")] = "",
+                subject: Annotated[str, typer.Option(help="What is asked for.")] = "",
+                ref: Annotated[str | None, typer.Option(help="The agency's register number.")] = None,
+                agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Register an application on the day it counts as received (第三十一条); prints its id and due date."""
+    with session_scope(context().engine) as session:
+        request = register.add_request(
+            session, agency_id=agency_id(session, agency), received_on=parse_date(received, "--received"),
+            channel=channel, applicant_type=applicant_type, actor=actor or getpass.getuser(), today=today(),
+            applicant=applicant, subject=subject, ref=ref)
+        view = register.request_view(request, [], today=today())
+    _show_request(view, as_json)
+
+
+@request_app.command("list")
+def request_list(year: Annotated[int | None, typer.Option(help="Only requests received this year.")] = None,
+                 open_only: Annotated[bool, typer.Option("--open", help="Only requests not closed.")] = False,
+                 due: Annotated[bool, typer.Option("--due", help="Open requests by due date, with working days "
+                                                               "left.")] = False,
+                 on: Annotated[str | None, typer.Option(help="Count working days left from this date "
+                                                             "(default: today).")] = None,
+                 agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
+    """Requests with their state and due date; --due: what falls due when."""
+    when = parse_date(on, "--on") or today()
+    with session_scope(context().engine) as session:
+        found = register.list_requests(session, agency_id=agency_id(session, agency), year=year,
+                                       open_only=open_only or due)
+        views = [register.request_view(r, events, today=when) for r, events in found]
+    if due:
+        views.sort(key=lambda v: (v["due_on"] is None, v["due_on"] or "", v["id"]))
+    if as_json:
+        print_json(views)
+        return
+    table = Table("id", "ref", "received", "applicant", "state", "due", "left", "closed", "outcome", box=None)
+    for v in views:
+        left = "" if v["working_days_left"] is None else str(v["working_days_left"])
+        if v["working_days_left"] is not None and v["working_days_left"] < 0:
+            left = f"[red]overdue {-v['working_days_left']}[/red]"
+        table.add_row(str(v["id"]), v["ref"] or "", v["received_on"], v["applicant_type_name"], v["state"],
+                      v["due_on"] or "", left, v["closed_on"] or "", v["outcome"] or "")
+    out.print(table)
+
+
+@request_app.command("show")
+def request_show(request_id: Annotated[int, typer.Argument(help="Request id.")], agency: AgencyOpt = None,
+                 as_json: JsonOpt = False) -> None:
+    """One request with its clock and every recorded step."""
+    with session_scope(context().engine) as session:
+        request = register.lock_request(session, agency_id=agency_id(session, agency), request_id=request_id)
+        view = register.request_view(request, register.events_of(session, request.id), today=today())
+    _show_request(view, as_json)
+    if not as_json:
+        for event in view["events"]:
+            out.print(f"  {event['on']} {event['kind']} {event['days'] or ''} {event['note']}".rstrip(),
+                      highlight=False)
+
+
+@request_app.command("correct")
+def request_correct(request_id: Annotated[int, typer.Argument(help="Request id.")],
+                    asked: Annotated[str | None, typer.Option(help="Day the 补正 notice went out.")] = None,
+                    deadline: Annotated[str | None, typer.Option(help="补正 period given to the applicant.")] = None,
+                    received: Annotated[str | None, typer.Option(help="Day the corrected application arrived: "
+                                                                      "the clock restarts.")] = None,
+                    note: NoteOpt = "", agency: AgencyOpt = None, actor: ActorOpt = None,
+                    as_json: JsonOpt = False) -> None:
+    """补正: --asked DATE stops the clock; --received DATE restarts the 20 working days."""
+    if (asked is None) == (received is None):
+        raise typer.BadParameter("give --asked or --received")
+    kind = EventKind.CORRECTION_ASKED if asked else EventKind.CORRECTION_RECEIVED
+    _event(request_id, kind, parse_date(asked or received, "--asked/--received"), agency=agency, actor=actor,
+           as_json=as_json, deadline=parse_date(deadline, "--deadline"), note=note)
+
+
+@request_app.command("extend")
+def request_extend(request_id: Annotated[int, typer.Argument(help="Request id.")], on: DateArg,
+                   days: Annotated[int, typer.Option(help="Working days added (at most 20 in all).")] = 20,
+                   note: NoteOpt = "", agency: AgencyOpt = None, actor: ActorOpt = None,
+                   as_json: JsonOpt = False) -> None:
+    """Extend the reply period (第三十三条: approved by the head of the disclosure office, at most 20 days)."""
+    _event(request_id, EventKind.EXTENDED, parse_date(on, "--on"), agency=agency, actor=actor, as_json=as_json,
+           days=days, note=note)
+
+
+@request_app.command("consult")
+def request_consult(request_id: Annotated[int, typer.Argument(help="Request id.")],
+                    start: Annotated[str | None, typer.Option(help="Day the consultation letter went out.")] = None,
+                    end: Annotated[str | None, typer.Option(help="Day the answer arrived (or the period "
+                                                                 "ended).")] = None,
+                    note: NoteOpt = "", agency: AgencyOpt = None, actor: ActorOpt = None,
+                    as_json: JsonOpt = False) -> None:
+    """Third-party or inter-agency consultation: the clock pauses from --start to --end."""
+    if (start is None) == (end is None):
+        raise typer.BadParameter("give --start or --end")
+    kind = EventKind.CONSULTATION_STARTED if start else EventKind.CONSULTATION_ENDED
+    _event(request_id, kind, parse_date(start or end, "--start/--end"), agency=agency, actor=actor,
+           as_json=as_json, note=note)
+
+
+@request_app.command("close")
+def request_close(request_id: Annotated[int, typer.Argument(help="Request id.")], on: DateArg,
+                  outcome: Annotated[str, typer.Option(help="How it was answered: see `gongkai request "
+                                                            "outcomes`.")],
+                  note: NoteOpt = "", agency: AgencyOpt = None, actor: ActorOpt = None,
+                  as_json: JsonOpt = False) -> None:
+    """Close a request with the reply's outcome; it counts in one row of table 三."""
+    _event(request_id, EventKind.CLOSED, parse_date(on, "--on"), agency=agency, actor=actor, as_json=as_json,
+           outcome=outcome, note=note)
+
+
+@request_app.command("outcomes")
+def request_outcomes(as_json: JsonOpt = False) -> None:
+    """The outcomes a request closes with, and the row of table 三 each counts in (2019 and 2021 formats)."""
+    from pipeline.report.format import t3_label
+
+    rows = [{"outcome": key, "meaning": name, **{f"row_{v}": t3_label(v, row) for v, row in rows.items()}}
+            for key, (name, rows) in OUTCOMES.items()]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("outcome", "meaning", "2019 row", "2021 row", box=None)
+    for row in rows:
+        table.add_row(row["outcome"], row["meaning"], row["row_2019"], row["row_2021"])
+    out.print(table)
+
+
+@appeal_app.command("add")
+def appeal_add(kind: Annotated[str, typer.Option(help="reconsideration (行政复议), litigation (直接起诉) or "
+                                                      "litigation_after (复议后起诉).")],
+               filed: DateArg, request: Annotated[int | None, typer.Option(help="The request it is about.")] = None,
+               ref: Annotated[str | None, typer.Option(help="Case number.")] = None, note: NoteOpt = "",
+               agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Register a reconsideration or a lawsuit about the agency's disclosure work."""
+    with session_scope(context().engine) as session:
+        appeal = appeals.add_appeal(session, agency_id=agency_id(session, agency), kind=kind,
+                                    filed_on=parse_date(filed, "--filed"), actor=actor or getpass.getuser(),
+                                    today=today(), request_id=request, ref=ref, note=note)
+        view = appeals.appeal_view(appeal)
+    print_json(view) if as_json else out.print(f"appeal {view['id']}: {view['kind_name']}, filed "
+                                               f"{view['filed_on']}", highlight=False)
+
+
+@appeal_app.command("close")
+def appeal_close(appeal_id: Annotated[int, typer.Argument(help="Appeal id.")],
+                 result: Annotated[str, typer.Option(help="upheld (维持), corrected (纠正) or other (其他).")],
+                 on: DateArg, note: NoteOpt = "", agency: AgencyOpt = None, actor: ActorOpt = None,
+                 as_json: JsonOpt = False) -> None:
+    """Record the decision or judgment; until then the appeal counts as 尚未审结."""
+    with session_scope(context().engine) as session:
+        appeal = appeals.close_appeal(session, agency_id=agency_id(session, agency), appeal_id=appeal_id,
+                                      result=result, closed_on=parse_date(on, "--on"),
+                                      actor=actor or getpass.getuser(), today=today(), note=note)
+        view = appeals.appeal_view(appeal)
+    print_json(view) if as_json else out.print(f"appeal {view['id']}: {view['result']} on {view['closed_on']}",
+                                               highlight=False)
+
+
+@appeal_app.command("list")
+def appeal_list(year: Annotated[int | None, typer.Option(help="Appeals open at some time in this year.")] = None,
+                agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
+    """Appeals with their result (pending = 尚未审结)."""
+    with session_scope(context().engine) as session:
+        views = [appeals.appeal_view(a) for a in appeals.list_appeals(session, agency_id=agency_id(session, agency),
+                                                                      year=year)]
+    if as_json:
+        print_json(views)
+        return
+    table = Table("id", "ref", "kind", "filed", "result", "closed", "request", box=None)
+    for v in views:
+        table.add_row(str(v["id"]), v["ref"] or "", v["kind_name"], v["filed_on"], v["result"], v["closed_on"] or "",
+                      str(v["request_id"] or ""))
+    out.print(table)
+
+
+def register_commands(app: typer.Typer) -> None:
+    """Add ledger, request, appeal, figures, audit and report to the main app."""
+    from pipeline.cli.audit import audit_app
+    from pipeline.cli.report import figures_app, report
+
+    app.add_typer(ledger_app, name="ledger")
+    app.add_typer(request_app, name="request")
+    app.add_typer(appeal_app, name="appeal")
+    app.add_typer(figures_app, name="figures")
+    app.add_typer(audit_app, name="audit")
+    app.command()(report)

@@ -1,0 +1,186 @@
+"""`gongkai figures` (per-year figures that are no publications) and `gongkai report YEAR`."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import select
+
+from pipeline.cli.common import ActorOpt, AgencyOpt, JsonOpt, NoteOpt, agency_id, context, out, print_json, today
+from pipeline.core.db import session_scope
+from pipeline.core.errors import GongkaiError
+from pipeline.core.models import AnnualFigure
+from pipeline.records import figures
+from pipeline.report.annual import make_documents, make_reports
+from pipeline.report.check import HARD, failures
+from pipeline.report.docx_writer import write_docx
+from pipeline.report.explain import explain
+from pipeline.report.render import Document, to_html, to_json, to_markdown
+
+err = Console(stderr=True, soft_wrap=True)
+figures_app = typer.Typer(help="Per-year figures that are no publications (事项, amounts, overrides).",
+                          no_args_is_help=True)
+
+
+class Format(StrEnum):
+    HTML = "html"
+    MD = "md"
+    JSON = "json"
+    DOCX = "docx"
+
+
+class Version(StrEnum):
+    V2019 = "2019"
+    V2021 = "2021"
+
+
+@figures_app.command("set")
+def figures_set(year: Annotated[int, typer.Argument(help="Report year.")],
+                key: Annotated[str, typer.Argument(help="Figure key: see `gongkai figures keys`.")],
+                value: Annotated[str, typer.Argument(help="A whole number, or an amount in 万元.")],
+                note: NoteOpt = "", agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Set one figure of one year (replacing any earlier value; who and when are kept)."""
+    with session_scope(context().engine) as session:
+        row = figures.set_figure(session, agency_id=agency_id(session, agency), year=year, key=key, raw=value,
+                                 actor=actor or getpass.getuser(), note=note)
+        view = figures.figure_view(row)
+    print_json(view) if as_json else out.print(f"{year} {key} = {view['value']}", highlight=False)
+
+
+@figures_app.command("unset")
+def figures_unset(year: Annotated[int, typer.Argument(help="Report year.")],
+                  key: Annotated[str, typer.Argument(help="Figure key.")], agency: AgencyOpt = None) -> None:
+    """Remove a figure: the report falls back to the ledger (or to the last year's 事项 count)."""
+    with session_scope(context().engine) as session:
+        figures.unset_figure(session, agency_id=agency_id(session, agency), year=year, key=key)
+    out.print(f"{year} {key}: removed", highlight=False)
+
+
+@figures_app.command("list")
+def figures_list(year: Annotated[int | None, typer.Option(help="Only this year.")] = None,
+                 agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
+    """Figures set so far, by year."""
+    with session_scope(context().engine) as session:
+        query = select(AnnualFigure).where(AnnualFigure.agency_id == agency_id(session, agency))
+        if year is not None:
+            query = query.where(AnnualFigure.year == year)
+        views = [figures.figure_view(r) for r in session.exec(query.order_by(AnnualFigure.year, AnnualFigure.key))]
+    if as_json:
+        print_json(views)
+        return
+    table = Table("year", "key", "value", "meaning", "set by", "note", box=None)
+    for v in views:
+        table.add_row(str(v["year"]), v["key"], v["value"], v["meaning"], v["set_by"], v["note"])
+    out.print(table)
+
+
+@figures_app.command("keys")
+def figures_keys(as_json: JsonOpt = False) -> None:
+    """Every figure key, its type and meaning."""
+    rows = [{"key": key, "type": kind, "meaning": meaning} for key, (kind, meaning) in figures.FIGURES.items()]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("key", "type", "meaning", box=None)
+    for row in rows:
+        table.add_row(row["key"], row["type"], row["meaning"])
+    out.print(table)
+
+
+def report(year: Annotated[int, typer.Argument(help="The year reported on (1 January - 31 December).")],
+           format_: Annotated[Format, typer.Option("--format", help="html, md, json or docx.")] = Format.HTML,
+           out_path: Annotated[Path | None, typer.Option("--out", help="File to write (a directory with "
+                                                                        "--all-agencies); default: print.")] = None,
+           format_version: Annotated[Version | None, typer.Option(
+               "--format-version", help="Table format: 2019 (60号) or 2021 (30号); default: by year.")] = None,
+           check: Annotated[bool, typer.Option("--check", help="Print every rule of the reference's §4; "
+                                                              "exit 1 if a hard rule is broken.")] = False,
+           explain_cell: Annotated[str | None, typer.Option("--explain", help="List the ledger, register or figure "
+                                                                             "rows behind one cell.")] = None,
+           all_agencies: Annotated[bool, typer.Option("--all-agencies", help="Every configured agency.")] = False,
+           agency: AgencyOpt = None) -> None:
+    """The annual report (政府信息公开工作年度报告): sections 一 to 六 with the official tables, checked."""
+    settings = context().settings
+    codes = list(settings.agencies) if all_agencies else [settings.agency(agency)[0]]
+    version = str(format_version) if format_version else None
+    with session_scope(context().engine) as session:
+        if explain_cell:
+            [one], _ = make_reports(session, settings=settings, codes=codes[:1], year=year, version=version)
+            found = explain(session, settings=settings, report=one, cell=explain_cell)
+            return _print_explanation(found, as_json=format_ == Format.JSON)
+        docs = make_documents(session, settings=settings, codes=codes, year=year, version=version, today=today())
+    broken = [(doc, f) for doc in docs for f in doc.findings if not f.ok]
+    if check:
+        _print_findings(docs, as_json=format_ == Format.JSON)
+    for doc, finding in broken:
+        err.print(f"{'error' if finding.level == HARD else 'warning'}: {doc.report.agency_code} {year}: {finding}",
+                  highlight=False, markup=False)
+    if any(failures(doc.findings) for doc in docs):
+        raise GongkaiError(f"the {year} report breaks a hard rule (see above); nothing was written")
+    for doc in docs:
+        if not doc.has_problems or not doc.has_other:
+            err.print(f"warning: {doc.report.agency_code}: no text for section 五 or 六 "
+                      f"(agencies.{doc.report.agency_code}.report.problems_file / other_file)", highlight=False)
+    if not check or out_path is not None:
+        _write(docs, format_, out_path, all_agencies=all_agencies)
+
+
+def _write(docs: list[Document], format_: Format, path: Path | None, *, all_agencies: bool) -> None:
+    if format_ == Format.JSON and (path is None or not all_agencies):
+        return _emit(to_json(docs, many=all_agencies), path)
+    if path is None and format_ != Format.DOCX:
+        render = to_html if format_ == Format.HTML else to_markdown
+        return _emit("\n".join(render(doc) for doc in docs), None)
+    if path is None:
+        raise typer.BadParameter("a .docx report needs --out FILE", param_hint="--out")
+    targets = [(doc, path / f"{doc.report.agency_code}-{doc.year}.{format_}") for doc in docs] if all_agencies \
+        else [(docs[0], path)]
+    if all_agencies:
+        path.mkdir(parents=True, exist_ok=True)
+    for doc, target in targets:
+        if format_ == Format.DOCX:
+            write_docx(doc, target)
+        else:
+            render = {Format.HTML: to_html, Format.MD: to_markdown}.get(format_, lambda d: to_json([d]))
+            target.write_text(render(doc), encoding="utf-8")
+    written = f"{len(targets)} report{'s' if len(targets) != 1 else ''} into {path}/" if all_agencies else str(path)
+    err.print(f"wrote {written}", highlight=False)
+
+
+def _emit(text: str, path: Path | None) -> None:
+    if path is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        path.write_text(text, encoding="utf-8")
+        err.print(f"wrote {path}", highlight=False)
+
+
+def _print_findings(docs: list[Document], *, as_json: bool) -> None:
+    if as_json:
+        return print_json({doc.report.agency_code: [f.__dict__ for f in doc.findings] for doc in docs})
+    for doc in docs:
+        table = Table("rule", "level", "result", "cell", "detail", box=None,
+                      title=f"{doc.report.agency_code} {doc.year} ({doc.report.version} format)")
+        for f in doc.findings:
+            result = "ok" if f.ok else ("[red]broken[/red]" if f.level == HARD else "[yellow]warning[/yellow]")
+            table.add_row(f.rule, f.level, result, f.cell, f.message)
+        out.print(table)
+
+
+def _print_explanation(found: dict, *, as_json: bool) -> None:
+    if as_json:
+        return print_json(found)
+    out.print(f"{found['cell']} ({found['label']}) = {found['value']}  [from the {found['source']}]",
+              highlight=False, markup=False)
+    for row in found["rows"]:
+        out.print("  " + "  ".join(f"{k}={v}" for k, v in row.items() if v not in (None, "")),
+                  highlight=False, markup=False)
+    if not found["rows"]:
+        out.print("  (no rows)")

@@ -1,0 +1,1 @@
+"""The shared core: configuration, models and migrations, database, clock, errors, catalogue, states."""

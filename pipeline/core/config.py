@@ -1,0 +1,360 @@
+"""Configuration: gongkai.toml plus GONGKAI_SECTION__KEY overrides, read and validated once."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
+
+from channels import REGISTRY, ChannelConfig
+from pipeline.core.catalogue import DEFAULT_CATEGORIES, KINDS
+from pipeline.core.errors import ConfigError
+
+ENV_PREFIX = "GONGKAI_"
+CONFIG_ENV = "GONGKAI_CONFIG"
+ORG_CODE = re.compile(r"^(?:[0-9A-Z]{9}|[0-9A-Z]{18})$")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlatformSettings(Section):
+    default_agency: str = Field("", description="Agency code that commands act on when --agency is not given.")
+
+
+class DatabaseSettings(Section):
+    url: str = Field(
+        "sqlite:///gongkai.db",
+        description="SQLAlchemy URL: sqlite:///FILE (embedded) or postgresql+psycopg://USER@HOST/DB.",
+    )
+    busy_timeout_ms: int = Field(5000, ge=0, description="SQLite only: how long a writer waits for a lock.")
+
+
+class QueueSettings(Section):
+    broker_url: str = Field(
+        "", description="redis://HOST:PORT/DB for Celery workers; empty runs the in-process dispatcher."
+    )
+    redis_url: str = Field(
+        "", description="Redis for shared rate limits and WeChat tokens (default: broker_url's Redis)."
+    )
+    lease_seconds: int = Field(
+        900, ge=60, description="How long a claimed delivery is held before another worker may take it over; "
+        "longer than the slowest channel call (WeChat: uploads, draft, submit and polls)."
+    )
+    max_attempts: int = Field(8, ge=1, description="Tries before a transient failure becomes a dead letter.")
+    retry_base: float = Field(2.0, gt=0, description="First retry delay in seconds; doubles each try, with jitter.")
+    retry_cap: float = Field(300.0, gt=0, description="Longest retry delay a worker holds; longer go to the sweep.")
+    sweep_interval: float = Field(10.0, gt=0, description="Seconds between sweeps for due or lost deliveries.")
+    visibility_timeout: int = Field(
+        3600, ge=60, description="Seconds Redis waits before handing an unacknowledged message to another worker."
+    )
+    sweep_grace: float = Field(60.0, ge=0, description="A due delivery enqueued this recently is not enqueued again.")
+    threads: int = Field(8, ge=1, le=256, description="Deliveries sent at once by one worker or the dispatcher.")
+    batch_size: int = Field(
+        8, ge=1, le=100, description="Most deliveries in one message (an approval sends its channels together); "
+        "claimed in one transaction and recorded in a later one (each shared with what the worker's other threads "
+        "ask meanwhile), sent one after another."
+    )
+
+    @model_validator(mode="after")
+    def _below_visibility_timeout(self) -> QueueSettings:
+        # a message held longer than the visibility timeout (running, or waiting out a countdown) runs twice
+        if self.retry_cap * 4 > self.visibility_timeout or self.lease_seconds * 2 > self.visibility_timeout:
+            raise ValueError("queue.retry_cap and queue.lease_seconds must stay far below queue.visibility_timeout")
+        return self
+
+    @property
+    def shared_redis_url(self) -> str:
+        return self.redis_url or (self.broker_url if self.broker_url.startswith("redis") else "")
+
+
+class ItemSettings(Section):
+    max_title_chars: int = Field(200, ge=1, description="Longest title an item file may have.")
+    max_body_bytes: int = Field(1_000_000, ge=1, description="Largest body (UTF-8 bytes) an item may have.")
+    attachments_dir: Path = Field(
+        Path("attachments"), description="Where the images of submitted items are kept (content-addressed)."
+    )
+
+
+class CatalogueSettings(Section):
+    categories: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CATEGORIES),
+        description="主题分类 an item may be filed under (agencies may narrow it).",
+    )
+    kinds: list[str] = Field(
+        default_factory=lambda: list(KINDS),
+        description="第二十条 kinds items may declare; a subset of the built-in kinds.",
+    )
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, kinds: list[str]) -> list[str]:
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            raise ValueError(f"unknown kind(s) {', '.join(unknown)}; known: {', '.join(KINDS)}")
+        return kinds
+
+
+class ReviewLevel(Section):
+    name: str = Field(description="Name of the review step, e.g. 保密审查.")
+    role: str = Field(description="Role a user must hold to pass this step.")
+
+
+DEFAULT_LEVELS = [
+    ReviewLevel(name="处室审核", role="section_head"),
+    ReviewLevel(name="保密审查", role="secrecy_officer"),
+    ReviewLevel(name="办公室审发", role="office_director"),
+]
+
+
+class UserSettings(Section):
+    name: str = Field("", description="The person's name as shown in review records.")
+    roles: list[str] = Field(default_factory=list, description="Roles: author, and the roles of review levels.")
+
+
+class ReportTexts(Section):
+    narrative_template: Path | None = Field(
+        None, description="Jinja2 template of section 一 of the annual report (default: the built-in one)."
+    )
+    overview_file: Path | None = Field(
+        None, description="Text added to section 一 after the figures ({year} is replaced by the report's year)."
+    )
+    problems_file: Path | None = Field(
+        None, description="Text of section 五, 存在的主要问题及改进情况 ({year} is replaced by the report's year)."
+    )
+    other_file: Path | None = Field(
+        None, description="Text of section 六, 其他需要报告的事项 ({year} is replaced by the report's year)."
+    )
+
+
+class AgencySettings(Section):
+    name: str = Field(description="Full official name, e.g. 台州市统计局.")
+    publisher: str = Field("", description="发布机构 printed on records (default: the agency name).")
+    org_code: str = Field(description="组织机构代码 (9 characters) or 统一社会信用代码 (18), the 索引号 prefix.")
+    channels: list[str] = Field(default_factory=list, description="Channel sections this agency publishes to.")
+    portal_url: str = Field(
+        "", description="Canonical URL root of items (default: public_url of the agency's portal channel)."
+    )
+    default_channels: list[str] | None = Field(
+        None, description="Channels an item goes to when its file names none (default: all of channels)."
+    )
+    categories: list[str] | None = Field(None, description="主题分类 this agency uses (default: catalogue's).")
+    review_levels: list[ReviewLevel] = Field(
+        default_factory=lambda: list(DEFAULT_LEVELS), description="Review steps in order (先审后发)."
+    )
+    users: dict[str, UserSettings] = Field(default_factory=dict, description="Users of this agency by login.")
+    report: ReportTexts = Field(default_factory=ReportTexts, description="The agency's texts of the annual report.")
+
+    @field_validator("org_code")
+    @classmethod
+    def _org_code(cls, value: str) -> str:
+        value = value.replace("-", "").upper()
+        if not ORG_CODE.match(value):
+            raise ValueError("must be a 9-character 组织机构代码 or an 18-character 统一社会信用代码")
+        return value
+
+    @field_validator("review_levels")
+    @classmethod
+    def _levels(cls, levels: list[ReviewLevel]) -> list[ReviewLevel]:
+        if not levels:
+            raise ValueError("at least one review level is required (先审后发)")
+        names = [level.name for level in levels]
+        if len(set(names)) != len(names):
+            raise ValueError("review level names must be unique")
+        return levels
+
+    @property
+    def display_publisher(self) -> str:
+        return self.publisher or self.name
+
+    @property
+    def item_channels(self) -> list[str]:
+        return self.channels if self.default_channels is None else self.default_channels
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Build it with load_settings(), never directly."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
+
+    platform: PlatformSettings = Field(default_factory=PlatformSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    items: ItemSettings = Field(default_factory=ItemSettings)
+    catalogue: CatalogueSettings = Field(default_factory=CatalogueSettings)
+    agencies: dict[str, AgencySettings] = Field(default_factory=dict, description="Agencies by code.")
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict, description="Channels by name.")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):  # type: ignore[no-untyped-def]
+        # the environment overrides the file, which arrives as init arguments
+        return (env_settings, init_settings)
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _typed_channels(cls, raw: dict[str, Any]) -> dict[str, ChannelConfig]:
+        return {name: _channel_config(name, section) for name, section in (raw or {}).items()}
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Settings:
+        if self.platform.default_agency and self.platform.default_agency not in self.agencies:
+            raise ValueError(f"platform.default_agency: no agency '{self.platform.default_agency}' is configured")
+        for code, agency in self.agencies.items():
+            for key, names in (("channels", agency.channels), ("default_channels", agency.default_channels or [])):
+                for name in names:
+                    if name not in self.channels:
+                        raise ValueError(f"agencies.{code}.{key}: no channel section [channels.{name}]")
+            for category in agency.categories or []:
+                if category not in self.catalogue.categories:
+                    raise ValueError(f"agencies.{code}.categories: '{category}' is not in catalogue.categories")
+        return self
+
+    def agency(self, code: str | None) -> tuple[str, AgencySettings]:
+        """The agency named by --agency, or the default one."""
+        code = code or self.platform.default_agency or (next(iter(self.agencies)) if len(self.agencies) == 1 else "")
+        if not code:
+            raise ConfigError("no agency given: pass --agency or set platform.default_agency")
+        if code not in self.agencies:
+            known = ", ".join(self.agencies) or "none (run gongkai init)"
+            raise ConfigError(f"unknown agency '{code}'; configured: {known}")
+        return code, self.agencies[code]
+
+
+def _channel_config(name: str, section: Any) -> ChannelConfig:
+    if not isinstance(section, dict):
+        raise ValueError(f"channels.{name}: must be a table")
+    kind = section.setdefault("kind", name)
+    adapter = REGISTRY.get(kind)
+    if adapter is None:
+        raise ValueError(f"channels.{name}.kind: unknown kind '{kind}'; known: {', '.join(sorted(REGISTRY))}")
+    if section.get("enabled") is False:
+        return ChannelConfig(kind=kind, enabled=False)
+    try:
+        return adapter.Config.model_validate(section)
+    except ValidationError as e:
+        first = e.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        hint = ""
+        field = adapter.Config.model_fields.get(str(first["loc"][0])) if first["loc"] else None
+        if first["type"] == "missing" and field is not None and field.annotation is SecretStr:
+            hint = f" (a secret: set {ENV_PREFIX}CHANNELS__{name.upper()}__{key.upper()} in the environment)"
+        raise ValueError(f"channels.{name}.{key}: {first['msg']}{hint}") from None
+
+
+def config_path() -> Path:
+    """Where the configuration file is: $GONGKAI_CONFIG or ./gongkai.toml."""
+    return Path(os.environ.get(CONFIG_ENV) or "gongkai.toml")
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read the file and the environment once; raise ConfigError naming the first bad key."""
+    path = path or config_path()
+    data: dict[str, Any] = {}
+    if path.exists():
+        raw = path.read_bytes()
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            line = raw[: e.start].count(b"\n") + 1
+            raise ConfigError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[e.start]:02x}); save it as UTF-8") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: {e}") from None
+    _check_environment()
+    try:
+        settings = Settings(**data)
+    except ValidationError as e:
+        raise ConfigError(f"{path}: {_describe(e)}") from None
+    _anchor_paths(settings, path.resolve().parent)
+    if data:
+        _warn_readable_secrets(path, data, settings)
+    return settings
+
+
+def _warn_readable_secrets(path: Path, data: dict[str, Any], settings: Settings) -> None:
+    """Secrets belong in the environment or in a file only its owner can read: warn, naming key and mode."""
+    mode = path.stat().st_mode & 0o777
+    if not mode & 0o077:
+        return
+    for name, config in settings.channels.items():
+        section = data.get("channels", {}).get(name, {})
+        for key, field in type(config).model_fields.items():
+            if SecretStr in (field.annotation, *get_args(field.annotation)) and section.get(key):
+                print(f"warning: {path} holds the secret channels.{name}.{key} and is readable by group or "
+                      f"others (mode {mode:04o}): chmod 600 {path}, or set "
+                      f"{ENV_PREFIX}CHANNELS__{name.upper()}__{key.upper()} in the environment", file=sys.stderr)
+
+
+def _anchor_paths(settings: Settings, base: Path) -> None:
+    """Relative paths in the configuration mean: relative to the configuration file."""
+    url = make_url(settings.database.url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        settings.database.url = url.set(database=str(base / url.database)).render_as_string(hide_password=False)
+    if not settings.items.attachments_dir.is_absolute():
+        settings.items.attachments_dir = base / settings.items.attachments_dir
+    for section in [*settings.channels.values(), *(agency.report for agency in settings.agencies.values())]:
+        for key, value in section:
+            if isinstance(value, Path) and not value.is_absolute():
+                setattr(section, key, base / value)
+
+
+def _check_environment() -> None:
+    sections = set(Settings.model_fields)
+    for name in os.environ:
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        section = name[len(ENV_PREFIX):].lower().split("__")[0]
+        if section not in sections:
+            raise ConfigError(f"environment: unknown setting {name} (sections: {', '.join(sorted(sections))})")
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if message.startswith(("channels.", "agencies.", "platform.")):
+        return message
+    return f"{key}: {message}" if key else message
+
+
+def describe_settings() -> Iterator[tuple[str, str]]:
+    """Every setting as (dotted key, help), for the README and its meta-test."""
+    yield from _describe_model(Settings, "")
+    yield from _describe_model(ChannelConfig, "channels.<name>.")
+    for kind, adapter in sorted(REGISTRY.items()):
+        for key, help_text in _describe_model(adapter.Config, "channels.<name>."):
+            if key.removeprefix("channels.<name>.") not in ChannelConfig.model_fields:
+                yield key, f"({kind}) {help_text}"
+
+
+def _describe_model(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str]]:
+    placeholders = {"agencies": "<code>", "users": "<login>", "channels": "<name>"}
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        inner = _model_inside(annotation)
+        if inner is ChannelConfig:
+            continue
+        if inner is not None:
+            sub = f"{prefix}{name}." + (f"{placeholders[name]}." if name in placeholders else "")
+            yield from _describe_model(inner, sub)
+        else:
+            yield f"{prefix}{name}", info.description or ""
+
+
+def _model_inside(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_inside(arg)
+        if found is not None and getattr(annotation, "__origin__", None) is not list:
+            return found
+    return None

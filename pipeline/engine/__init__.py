@@ -1,0 +1,1 @@
+"""The delivery engine: claims, sends, records, retries, take-downs, rate limits, the queue."""

@@ -1,0 +1,315 @@
+"""The delivery engine: claim a batch, send it with no transaction open, record the results.
+
+Every path from an approved item to a channel goes through deliver_batch() (the in-process dispatcher's) or
+hand_off_batch() (a Celery task's, which does not wait for its results to be recorded). The database is the
+source of truth: a duplicate or forged message finds nothing to claim, and a publication is recorded once, with
+its ledger entry, in one transaction. The claims and the records are pipeline/engine/claims.py's, group-committed with
+those of the process's other threads; this module sends, asks a channel whether it has what an earlier try may
+have published, and decides what a failure means.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from channels import (
+    AlreadyPublished,
+    Channel,
+    ChannelError,
+    Message,
+    OutcomeUnknown,
+    PermanentChannelError,
+    RateLimited,
+    Receipt,
+    TransientChannelError,
+)
+from pipeline.core.db import session_scope
+from pipeline.core.errors import NotFound, WorkflowRefused
+from pipeline.core.models import Attempt, Delivery
+from pipeline.core.models import DeliveryStatus as D
+from pipeline.core.states import move_delivery
+from pipeline.engine.claims import RETRYABLE, Ask, Job, Outcome, Result
+from pipeline.engine.runtime import Engine
+from pipeline.engine.takedown import take_down_one
+from pipeline.items.compose import build_message, interpreted_delivery
+from pipeline.records.audit import SYSTEM, record_event
+
+log = logging.getLogger("gongkai.delivery")
+FAILURES = ("transient", "lookup_failed")
+
+
+def deliver_one(engine: Engine, delivery_id: int) -> Outcome:
+    return deliver_batch(engine, [delivery_id])[0]
+
+
+def deliver_batch(engine: Engine, delivery_ids: list[int]) -> list[Outcome]:
+    """Claim -> (look up if an earlier try may have landed) -> send -> record, for a batch (a revision's
+    channels, or a chunk of what the sweep found). The claim is one transaction, and the record a later one,
+    each shared with what the process's other threads ask meanwhile (claims.keep_books); each send happens with
+    no transaction open and is never a blind re-send. One outcome per id, in order."""
+    ids = list(dict.fromkeys(delivery_ids))
+    results, error = _send_batch(engine, ids)
+    outcomes = _record_now(engine, results)
+    if error is not None:
+        raise error
+    return [outcomes.get(i) or Outcome(i, "skipped") for i in ids]
+
+
+def hand_off_batch(engine: Engine, delivery_ids: list[int], then: Callable[[list[Outcome]], None]) -> None:
+    """deliver_batch() for a Celery task: the thread returns once the batch is sent, and its results are recorded
+    by the group transaction that runs next (the group's handed-off thread's if none is running); then(outcomes)
+    runs after that commit, in the group's follow-up thread. A worker that dies before the results commit leaves the
+    deliveries sending, as one that dies mid-send does: their leases run out, and the sweep asks the channel
+    before anything is sent again. A batch stopped by an error is recorded before the error is raised."""
+    ids = list(dict.fromkeys(delivery_ids))
+    results, error = _send_batch(engine, ids)
+    if error is not None:
+        then(list(_record_now(engine, results).values()))
+        raise error
+    if results:
+        engine.books.hand_off(Ask(record=tuple(results)),
+                              lambda outcomes, failure: _handed_off(engine, results, outcomes, failure, then))
+
+
+def _handed_off(engine: Engine, results: list[Result], outcomes: list[Outcome] | None, failure: BaseException | None,
+                then: Callable[[list[Outcome]], None]) -> None:
+    if failure is not None or outcomes is None:
+        log.error("the results of deliveries %s were not recorded (%r): they stay sending until their leases run "
+                  "out, then the sweep asks the channel", [r.job.delivery.id for r in results], failure)
+        return
+    then(list(_recorded(engine, results, outcomes).values()))
+
+
+def _send_batch(engine: Engine, ids: list[int]) -> tuple[list[Result], Exception | None]:
+    """Claim the batch and try each claimed delivery: the results, and the error that stopped the batch if any."""
+    results = []
+    for job in claim_batch(engine, ids):
+        try:
+            results.append(_try(engine, job))
+        except Exception as e:  # a bug or an outage outside the channel's typed errors: stop the batch, but
+            return results, e   # record what was done; the rest stay claimed until their lease, then in doubt
+    return results, None
+
+
+def _record_now(engine: Engine, results: list[Result]) -> dict[int, Outcome]:
+    """The results recorded (this thread waits for it), then followed up."""
+    return _recorded(engine, results, record_batch(engine, results) if results else [])
+
+
+def _recorded(engine: Engine, results: list[Result], outcomes: list[Outcome]) -> dict[int, Outcome]:
+    """The outcomes by delivery, once recorded; a publication's follow-up done (a take-down, a link back)."""
+    by_id = {o.delivery_id: o for o in outcomes}
+    for result in results:
+        if by_id[result.job.delivery.id].status == D.PUBLISHED:
+            _after_publication(engine, result.job)
+    return by_id
+
+
+def claim_batch(engine: Engine, ids: list[int]) -> list[Job]:
+    """The batch's claimed deliveries, in id order, with their messages rendered (with the other threads' asks)."""
+    return engine.books(Ask(claim=tuple(ids)))
+
+
+def record_batch(engine: Engine, results: list[Result]) -> list[Outcome]:
+    """The batch's results written, one outcome each, in order (with the other threads' asks)."""
+    return engine.books(Ask(record=tuple(results)))
+
+
+def _try(engine: Engine, job: Job) -> Result:
+    """One delivery's try; every path ends in a Result (recorded with the rest of the batch)."""
+    delivery = job.delivery
+    if job.off or (job.refusal and not job.doubt):
+        status, detail = (D.UNKNOWN if job.doubt else D.DEAD, job.off) if job.off else (D.CANCELLED, job.refusal)
+        log.warning("delivery %s not sent: %s", delivery.id, detail)
+        return Result(job, status, "refused", detail)
+    if job.message is None:
+        return Result(job, D.DEAD, "permanent", job.render_error)
+    adapter = engine.channels.get(delivery.channel)
+    if job.refusal:  # withdrawn or superseded, but an earlier try may have reached the channel: ask it
+        return _settle(adapter, job)
+    if delivery.lease_until - engine.clock() < timedelta(seconds=engine.settings.queue.lease_seconds / 2):
+        # the sends before it in the batch used half its lease: the call might outlast it and another worker
+        # take the delivery over, so it is not started
+        return Result(job, D.RETRY_WAIT, "deferred", "its lease ran out while the batch was being sent", retry_in=0)
+    wait = engine.limiter.acquire(delivery.channel)
+    if 0 < wait <= 1.0:  # a short wait is held in the thread; then the slot is asked for again, never assumed
+        time.sleep(wait)
+        wait = engine.limiter.acquire(delivery.channel)
+    if wait > 0:  # a long wait is not held in a worker thread: back to the queue, due when the limit allows
+        return Result(job, D.RETRY_WAIT, "deferred", f"rate limit: wait {wait:.1f}s", retry_in=wait)
+    started = time.monotonic()
+    try:
+        receipt = _send(adapter, job.message, look_first=job.doubt)
+    except ChannelError as error:
+        return _failed(engine, job, error, time.monotonic() - started)
+    return Result(job, D.PUBLISHED, "published", receipt=receipt, duration=time.monotonic() - started)
+
+
+def _settle(adapter: Channel, job: Job) -> Result:
+    """A stale delivery whose earlier try may have landed: published if the channel has it (then taken down
+    if withdrawn), else cancelled; unknown if the channel cannot be asked now."""
+    if getattr(adapter, "resend_is_idempotent", False) and not adapter.supports_lookup:
+        # sending again is how such a channel is asked, and a stale item must not be sent: a person decides
+        return Result(job, D.UNKNOWN, "unknown",
+                      f"{job.refusal}, and the receiver may have it from an earlier try: ask its operator")
+    try:
+        found = _look_up(adapter, job.message)
+    except ChannelError as e:
+        return Result(job, D.UNKNOWN, "unknown", f"{job.refusal}, and an earlier try may have published it: "
+                                                 f"{e.message}")
+    if found is None:
+        return Result(job, D.CANCELLED, "refused", job.refusal)
+    return Result(job, D.PUBLISHED, "published", receipt=found)
+
+
+def _after_publication(engine: Engine, job: Job) -> None:
+    """Withdrawn while it was being sent: take it down now. A 政策解读 on a static site: link it back."""
+    delivery = job.delivery
+    try:
+        adapter = engine.channels.get(delivery.channel)
+        if job.withdrawn:  # taken down as recorded (job.delivery is the row as it was claimed)
+            with session_scope(engine.db) as session:
+                recorded = session.get(Delivery, delivery.id)
+            take_down_one(engine, recorded)
+        elif getattr(adapter, "index_templates", None) and job.revision is not None and job.revision.interprets:
+            _refresh_interpreted(engine, delivery, adapter)
+    except Exception:  # the publication is recorded; what follows it must not turn it into an error
+        log.exception("delivery %s: follow-up after publication failed", delivery.id)
+
+
+def _refresh_interpreted(engine: Engine, delivery: Delivery, adapter: Channel) -> None:
+    """Rewrite the interpreted document's page on this static site so that it links back. Rewriting a
+    static page is idempotent and not a new publication, so no ledger entry."""
+    with session_scope(engine.db) as session:
+        target = interpreted_delivery(session, delivery)
+        message = build_message(session, engine.settings, target) if target else None
+    if message is not None:
+        try:
+            adapter.publish(message)
+        except ChannelError as e:
+            log.warning("delivery %s: could not add the link to its interpretation: %s", target.id, e.message)
+
+
+class _LookupFailed(TransientChannelError):
+    """Asking the channel whether it has the publication failed: still ambiguous, try again later."""
+
+
+def _send(adapter: Channel, message: Message, *, look_first: bool) -> Receipt:
+    if look_first:  # the last try may have reached the channel: ask before sending again
+        found = _look_up_or_retry(adapter, message)
+        if found is not None:
+            return found
+    try:
+        return adapter.publish(message)
+    except AlreadyPublished as e:
+        return e.receipt
+    except OutcomeUnknown:
+        found = _look_up_or_retry(adapter, message)
+        if found is not None:
+            return found
+        raise TransientChannelError(f"{adapter.name}: the channel does not have it after an unanswered call; "
+                                    "safe to send again") from None
+
+
+def _look_up_or_retry(adapter: Channel, message: Message) -> Receipt | None:
+    try:
+        return _look_up(adapter, message)
+    except TransientChannelError as e:
+        raise _LookupFailed(f"{adapter.name}: could not ask whether it has the publication: {e.message}",
+                            detail=e.detail) from e
+
+
+def _look_up(adapter: Channel, message: Message) -> Receipt | None:
+    if getattr(adapter, "resend_is_idempotent", False) and not adapter.supports_lookup:
+        return None  # the receiver dedupes on the idempotency key: sending again is the lookup
+    if not adapter.supports_lookup:
+        raise OutcomeUnknown(f"{adapter.name}: cannot look the publication up; check by hand, then "
+                             "gongkai retry")
+    return adapter.lookup(message)
+
+
+def _failed(engine: Engine, job: Job, error: ChannelError, duration: float) -> Result:
+    queue = engine.settings.queue
+    detail = f"{error.message}{' | ' + error.detail if error.detail else ''}"
+    if isinstance(error, OutcomeUnknown):
+        return Result(job, D.UNKNOWN, "unknown", detail, duration=duration)
+    if isinstance(error, PermanentChannelError):
+        return Result(job, D.DEAD, "permanent", detail, duration=duration)
+    if isinstance(error, RateLimited):
+        engine.limiter.pause(job.delivery.channel, error.retry_after)
+        return Result(job, D.RETRY_WAIT, "rate_limited", detail, retry_in=error.retry_after + random.uniform(0, 1),
+                      duration=duration)
+    kind = "lookup_failed" if isinstance(error, _LookupFailed) else "transient"  # the former stays ambiguous
+    failures = _recent_failures(engine, job) + 1
+    if failures >= queue.max_attempts:
+        return Result(job, D.DEAD, kind, f"gave up after {failures} failed tries: {detail}", duration=duration)
+    backoff = min(queue.retry_cap * 4, queue.retry_base * 2 ** (failures - 1))
+    retry_in = random.uniform(backoff / 2, backoff)  # jitter: workers that failed together retry apart
+    return Result(job, D.RETRY_WAIT, kind, detail, retry_in=retry_in, duration=duration)
+
+
+def _recent_failures(engine: Engine, job: Job) -> int:
+    """Transient failures since the last replay or other answer; waits for a rate limit are not failures."""
+    with session_scope(engine.db) as session:
+        outcomes = session.exec(select(Attempt.outcome).where(Attempt.delivery_id == job.delivery.id,
+                                                              Attempt.id < job.attempt_id)
+                                .order_by(Attempt.id.desc()).limit(100)).all()
+    count = 0
+    for outcome in outcomes:
+        if outcome in FAILURES:
+            count += 1
+        elif outcome != "deferred":
+            break
+    return count
+
+
+def batches(delivery_ids: list[int], size: int) -> list[list[int]]:
+    """Batches of ids, in order (a message's, or a dispatcher thread's): an approval's deliveries go together."""
+    return [delivery_ids[i:i + size] for i in range(0, len(delivery_ids), size)]
+
+
+def due_deliveries(session: Session, *, now: datetime, grace: float, limit: int = 1000) -> list[int]:
+    """Deliveries that should be in flight but may not be: due and not enqueued lately, or past their lease."""
+    recent = now - timedelta(seconds=grace)
+    query = select(Delivery.id).where(sa.or_(
+        sa.and_(Delivery.status.in_(RETRYABLE), Delivery.next_attempt_at <= now,
+                sa.or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at < recent)),
+        sa.and_(Delivery.status == D.SENDING, Delivery.lease_until < now),
+    )).order_by(Delivery.next_attempt_at).limit(limit)
+    return list(session.exec(query).all())
+
+
+def mark_enqueued(session: Session, ids: list[int], now: datetime) -> None:
+    """A hint for the sweep's grace period. Rows are locked in id order and rows another transaction holds are
+    skipped: concurrent sweeps and approvals marking overlapping ids deadlocked on PostgreSQL (bench/chaos.py)."""
+    if not ids:
+        return
+    targets = Delivery.id.in_(ids)
+    if session.get_bind().dialect.name == "postgresql":
+        targets = Delivery.id.in_(select(Delivery.id).where(targets).order_by(Delivery.id)
+                                  .with_for_update(skip_locked=True))
+    session.execute(sa.update(Delivery).where(targets).values(enqueued_at=now))
+
+
+def replay_delivery(session: Session, *, delivery_id: int, now: datetime, actor: str = SYSTEM) -> Delivery:
+    """gongkai retry: a dead or unknown delivery becomes due again (a new attempt on record)."""
+    row = session.exec(select(Delivery).where(Delivery.id == delivery_id).with_for_update()).first()
+    if row is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    if row.status not in (D.DEAD, D.UNKNOWN):
+        raise WorkflowRefused(f"delivery {delivery_id} is {row.status}; only dead or unknown deliveries are retried")
+    move_delivery(row, D.PENDING)
+    row.next_attempt_at, row.enqueued_at = now, None
+    session.add(row)
+    session.add(Attempt(delivery_id=row.id, number=row.attempts, outcome="replay", finished_at=now,
+                        detail="replayed with gongkai retry"))
+    record_event(session, actor=actor, action="retry", subject=f"delivery:{row.id}",
+                 details={"item": row.item_id, "channel": row.channel, "last_error": row.last_error}, now=now)
+    return row

@@ -1,0 +1,1 @@
+"""Items: item files, images, the review workflow, messages composed for channels, read views."""

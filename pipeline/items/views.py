@@ -1,0 +1,111 @@
+"""Read-only views of items for `gongkai list` and `gongkai show`: plain dicts, ready for JSON."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from pipeline.core.config import AgencySettings
+from pipeline.core.errors import NotFound
+from pipeline.core.models import Attempt, Delivery, DeliveryStatus, Item, ItemStatus, ReviewDecision, Revision, utcnow
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def list_items(session: Session, *, agency_id: int, agency: AgencySettings,
+               status: ItemStatus | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """Newest first: id, title, state, next review level, 索引号 and per-channel delivery states."""
+    query = select(Item, Revision).join(Revision, (Revision.item_id == Item.id)
+                                        & (Revision.number == Item.current_revision))
+    query = query.where(Item.agency_id == agency_id).order_by(Item.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Item.status == status)
+    rows = session.exec(query).all()
+    deliveries = _deliveries(session, [item.id for item, _ in rows])
+    now = utcnow()
+    result = []
+    for item, revision in rows:
+        mine = [d for d in deliveries if d.item_id == item.id and d.revision == item.approved_revision]
+        overdue = [d.channel for d in mine if d.status == DeliveryStatus.PENDING
+                   and d.next_attempt_at is not None and d.next_attempt_at < now and revision.publish_at]
+        result.append({
+            "id": item.id, "ref": item.ref, "title": revision.title, "status": str(item.status),
+            "awaiting": _awaiting(item, agency), "revision": item.current_revision, "author": item.author,
+            "index_no": item.index_no, "publish_at": _iso(revision.publish_at),
+            "channels": {d.channel: str(d.status) for d in mine}, "overdue": overdue,
+        })
+    return result
+
+
+def show_item(session: Session, *, item_id: int, agency_id: int, agency: AgencySettings) -> dict[str, Any]:
+    """Everything about one item: revisions, every review decision, deliveries with their attempts."""
+    item = session.get(Item, item_id)
+    if item is None or item.agency_id != agency_id:
+        raise NotFound(f"no item {item_id} in this agency")
+    revisions = session.exec(select(Revision).where(Revision.item_id == item_id).order_by(Revision.number)).all()
+    decisions = session.exec(select(ReviewDecision).where(ReviewDecision.item_id == item_id)
+                             .order_by(ReviewDecision.id)).all()
+    deliveries = _deliveries(session, [item_id])
+    attempts = session.exec(select(Attempt).where(Attempt.delivery_id.in_([d.id for d in deliveries]))
+                            .order_by(Attempt.id)).all() if deliveries else []
+    current = revisions[-1]
+    return {
+        "id": item.id, "ref": item.ref, "status": str(item.status), "awaiting": _awaiting(item, agency),
+        "author": item.author, "index_no": item.index_no, "revision": item.current_revision,
+        "approved_revision": item.approved_revision, "title": current.title, "category": current.category,
+        "kind": current.kind, "channels": current.channels, "publisher": current.publisher,
+        "doc_number": current.doc_number, "created_on": current.created_on.isoformat(),
+        "publish_at": _iso(current.publish_at), "withdrawn_at": _iso(item.withdrawn_at),
+        "withdraw_reason": item.withdraw_reason,
+        "revisions": [{"number": r.number, "title": r.title, "submitted_by": r.submitted_by,
+                       "submitted_at": _iso(r.submitted_at), "source": r.source} for r in revisions],
+        "decisions": [{"revision": d.revision, "level": d.level_name, "reviewer": d.reviewer,
+                       "decision": str(d.decision), "comment": d.comment, "at": _iso(d.decided_at)}
+                      for d in decisions],
+        "deliveries": [{
+            "id": d.id, "revision": d.revision, "channel": d.channel, "status": str(d.status),
+            "attempts": d.attempts, "next_attempt_at": _iso(d.next_attempt_at), "remote_id": d.remote_id,
+            "url": d.url, "last_error": d.last_error, "manual_action": d.manual_action,
+            "tries": [{"number": a.number, "outcome": a.outcome, "at": _iso(a.started_at),
+                       "duration_ms": a.duration_ms, "detail": a.detail} for a in attempts if a.delivery_id == d.id],
+        } for d in deliveries],
+    }
+
+
+def _awaiting(item: Item, agency: AgencySettings) -> str | None:
+    if item.status != ItemStatus.SUBMITTED:
+        return None
+    return agency.review_levels[min(item.current_level, len(agency.review_levels) - 1)].name
+
+
+def _deliveries(session: Session, item_ids: list[int]) -> list[Delivery]:
+    if not item_ids:
+        return []
+    return list(session.exec(select(Delivery).where(Delivery.item_id.in_(item_ids))
+                             .order_by(Delivery.item_id, Delivery.revision, Delivery.id)).all())
+
+
+def list_deliveries(session: Session, *, agency_id: int, failed_only: bool, limit: int = 500) -> list[dict[str, Any]]:
+    """Unpublished deliveries of an agency (or only dead letters and unknown outcomes), oldest first."""
+    wanted = [DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN]
+    if not failed_only:
+        wanted += [DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.RETRY_WAIT]
+    query = (select(Delivery).join(Item, Item.id == Delivery.item_id)
+             .where(Item.agency_id == agency_id, Delivery.status.in_(wanted)).order_by(Delivery.id).limit(limit))
+    flagged = select(Delivery).join(Item, Item.id == Delivery.item_id).where(
+        Item.agency_id == agency_id, Delivery.manual_action.is_not(None))
+    rows = {d.id: d for d in session.exec(query)} | {d.id: d for d in session.exec(flagged)}
+    return [{"id": d.id, "item_id": d.item_id, "revision": d.revision, "channel": d.channel, "status": str(d.status),
+             "attempts": d.attempts, "next_attempt_at": _iso(d.next_attempt_at), "last_error": d.last_error,
+             "manual_action": d.manual_action} for d in sorted(rows.values(), key=lambda d: d.id)]
+
+
+def check_delivery_agency(session: Session, *, delivery_id: int, agency_id: int) -> None:
+    found = session.exec(select(Item.agency_id).join(Delivery, Delivery.item_id == Item.id)
+                         .where(Delivery.id == delivery_id)).first()
+    if found != agency_id:
+        raise NotFound(f"no delivery {delivery_id} in this agency")

@@ -1,0 +1,1 @@
+"""The office's records: ledger, ledger import, request and appeal registers, calendar, figures, audit."""

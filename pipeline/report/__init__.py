@@ -1,0 +1,1 @@
+"""The annual report: data, format, checks, rendering to HTML, Markdown, JSON and DOCX."""

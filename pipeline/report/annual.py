@@ -1,0 +1,40 @@
+"""`gongkai report`: the annual report of one or all agencies, built, checked and turned into documents."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import Session
+
+from pipeline.core.config import Settings
+from pipeline.core.errors import GongkaiError
+from pipeline.records.ledger import ledger_state_hashes
+from pipeline.report.check import check_report
+from pipeline.report.data import ReportData, build_reports
+from pipeline.report.format import VERSIONS, version_for
+from pipeline.report.render import Document, build_document
+
+FIRST_YEAR = 2008  # the first year of the 2007 Regulations' annual reports
+
+
+def make_documents(session: Session, *, settings: Settings, codes: list[str], year: int,
+                   version: str | None, today: date) -> list[Document]:
+    """One checked document per agency; the previous year is built too, for the cross-year rules."""
+    reports, previous = make_reports(session, settings=settings, codes=codes, year=year, version=version)
+    hashes = ledger_state_hashes(session, agency_ids=[r.agency_id for r in reports], year=year)
+    return [build_document(report, settings.agencies[report.agency_code],
+                           findings=check_report(report, previous=before), today=today,
+                           ledger_hash=hashes[report.agency_id])
+            for report, before in zip(reports, previous, strict=True)]
+
+
+def make_reports(session: Session, *, settings: Settings, codes: list[str], year: int,
+                 version: str | None) -> tuple[list[ReportData], list[ReportData]]:
+    """This year's reports and, for the cross-year rules, last year's tables 二 and 三 (same format version;
+    a constant number of queries)."""
+    if year < FIRST_YEAR or year > date.today().year:
+        raise GongkaiError(f"year {year} is outside {FIRST_YEAR}-{date.today().year}")
+    version = version or version_for(year)
+    if version not in VERSIONS:
+        raise GongkaiError(f"format version must be one of {', '.join(VERSIONS)}")
+    return build_reports(session, settings=settings, codes=codes, year=year, version=version)
