@@ -20,7 +20,39 @@ from pipeline.core.config import Settings, load_settings
 from pipeline.core.db import make_engine, migrate, session_scope
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-BACKENDS = ["sqlite", "postgresql"]
+BACKENDS = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres)]
+# Tiers, slowest first: a test belongs to the first tier whose marker it carries, else to "fast" (unit tests on
+# SQLite). Plain `pytest` runs the fast tier; `pytest --tier all` (what .ci/run does) runs every tier.
+TIERS = ("integration", "browser", "postgres")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--tier", action="append", choices=("fast", *TIERS, "all"),
+                     help="test tier to run (repeatable): fast (default: unit tests on SQLite), "
+                          f"{', '.join(TIERS)}, or all")
+
+
+def _tier(item: pytest.Item) -> str:
+    if Path(item.path).is_relative_to(Path(__file__).parent / "integration"):
+        item.add_marker(pytest.mark.integration)
+    if "browser" in getattr(item, "fixturenames", ()):
+        item.add_marker(pytest.mark.browser)
+    return next((tier for tier in TIERS if item.get_closest_marker(tier)), "fast")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = set(config.getoption("tier") or ["fast"])
+    tiers = {item: _tier(item) for item in items}
+    if "all" in wanted:
+        return
+    keep = [item for item in items if tiers[item] in wanted]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if tiers[item] not in wanted])
+        items[:] = keep
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"tiers: {', '.join(sorted(config.getoption('tier') or ['fast']))} (--tier all runs every tier)"
 
 
 @pytest.fixture(params=BACKENDS)

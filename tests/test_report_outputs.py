@@ -141,6 +141,7 @@ def test_html_and_markdown_print_the_official_tables_and_a_chart_without_scripts
     assert markdown.startswith("# 台州市统计局2021年政府信息公开工作年度报告")
 
 
+@pytest.mark.browser
 def test_the_html_report_opens_in_headless_chromium_without_console_errors(env, run, tmp_path):
     small_year(env)
     page = tmp_path / "report.html"
