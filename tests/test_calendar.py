@@ -48,6 +48,10 @@ def test_a_reply_due_in_2027_is_provisional_until_the_notice_is_entered_and_then
     early = out(run(["request", "add", "--received", "2026-12-01", "--applicant-type", "other", "--json"],
                     cwd=env.directory))
     assert (early["due_on"], early["provisional"]) == ("2026-12-29", False)
+    fee = out(run(["request", "fee", str(early["id"]), "--notified", "2026-12-07", "--amount", "100", "--json"],
+                  cwd=env.directory))
+    assert (fee["fee"]["pay_by"], fee["fee"]["pay_by_provisional"], fee["provisional"]) == ("2027-01-04", True, True)
+    assert "pay by 2027-01-04 (provisional)" in run(["request", "show", str(early["id"])], cwd=env.directory).out
     board = run(["request", "list", "--due", "--on", "2026-12-21"], cwd=env.directory)
     assert "2027-01-04 (provisional)" in board.out and "2026-12-29 (provisional)" not in board.out
     assert "gongkai calendar set 2027 --file NOTICE.toml" in board.out
@@ -58,7 +62,8 @@ def test_a_reply_due_in_2027_is_provisional_until_the_notice_is_entered_and_then
                       cwd=env.directory))
     assert (entered["holidays"], entered["workdays"], entered["replaced"], entered["warnings"]) == (29, 5, None, [])
     assert [(m["request_id"], m["what"], m["old"], m["old_provisional"], m["new"], m["new_provisional"])
-            for m in entered["moved"]] == [(added["id"], "due", "2027-01-04", True, "2027-01-05", False)]
+            for m in entered["moved"]] == [(early["id"], "pay by", "2027-01-04", True, "2027-01-05", False),
+                                           (added["id"], "due", "2027-01-04", True, "2027-01-05", False)]
     final = out(run(["request", "show", str(added["id"]), "--json"], cwd=env.directory))
     assert (final["due_on"], final["provisional"], final["warnings"]) == ("2027-01-05", False, [])
     board = run(["request", "list", "--due", "--on", "2026-12-21"], cwd=env.directory)
@@ -71,7 +76,8 @@ def test_a_reply_due_in_2027_is_provisional_until_the_notice_is_entered_and_then
         events = session.exec(select(AuditEvent).where(AuditEvent.action == "calendar_set")
                               .order_by(AuditEvent.id)).all()
     assert [(e.actor, e.subject) for e in events] == [("admin", "calendar:2027")] * 2
-    assert events[0].details["moved"] == [[added["id"], "due", "2027-01-04", "2027-01-05"]]
+    assert events[0].details["moved"] == [[early["id"], "pay by", "2027-01-04", "2027-01-05"],
+                                          [added["id"], "due", "2027-01-04", "2027-01-05"]]
     assert run(["audit", "verify"], cwd=env.directory).code == 0
 
 

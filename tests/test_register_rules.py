@@ -61,7 +61,7 @@ def test_a_fee_notice_stops_the_clock_until_payment_and_the_fees_reach_the_repor
     # the applicant pays within 20 working days of the day after the notice reached them: 31 March
     assert (notified["state"], notified["due_on"]) == ("awaiting_payment", None)
     assert notified["fee"] == {"notified_on": "2021-03-03", "amount": "200.00", "pay_by": "2021-03-31",
-                               "paid_on": None}
+                               "pay_by_provisional": False, "paid_on": None}
     paid = run_json(run, env, ["request", "fee", rid, "--paid", "2021-03-10", "--json"])
     # 4-10 March (5 working days) do not count: 29 March + 5 working days, 清明 (5 April) excluded
     assert (paid["state"], paid["due_on"], paid["fee"]["paid_on"]) == ("running", "2021-04-06", "2021-03-10")

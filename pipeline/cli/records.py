@@ -121,7 +121,8 @@ def _show_request(view: dict[str, Any], as_json: bool) -> None:
               f"{view['state']}, due {_due(view)}{closed}{late}", highlight=False)
     if view["fee"]:
         fee = view["fee"]
-        paid = f"paid {fee['paid_on']}" if fee["paid_on"] else f"pay by {fee['pay_by']}"
+        marker = " (provisional)" if fee["pay_by_provisional"] else ""
+        paid = f"paid {fee['paid_on']}" if fee["paid_on"] else f"pay by {fee['pay_by']}{marker}"
         out.print(f"  信息处理费 {fee['amount']} 元, notice {fee['notified_on']}, {paid}", highlight=False)
     for warning in view["warnings"]:
         out.print(f"  warning: {warning}", highlight=False)

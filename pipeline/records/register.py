@@ -169,7 +169,7 @@ def request_view(request: DisclosureRequest, events: Sequence[RequestEvent], *, 
         "subject": request.subject, "state": str(clock.state), "clock_starts_on": clock.starts_on.isoformat(),
         "working_days": clock.days, "due_on": _iso(clock.due_on), "provisional": bool(years),
         "provisional_years": sorted(years), "working_days_left": left,
-        "correction_deadline": _iso(clock.correction_deadline), "fee": _fee_view(clock),
+        "correction_deadline": _iso(clock.correction_deadline), "fee": _fee_view(clock, calendar),
         "closed_on": _iso(request.closed_on), "outcome": request.outcome,
         "replied_late": clock.late_days is not None, "working_days_late": clock.late_days, "warnings": warnings,
         "events": [{"kind": e.kind, "on": e.event_on.isoformat(), "days": e.days, "deadline": _iso(e.deadline),
@@ -177,11 +177,12 @@ def request_view(request: DisclosureRequest, events: Sequence[RequestEvent], *, 
     }
 
 
-def _fee_view(clock: Clock) -> dict[str, Any] | None:
+def _fee_view(clock: Clock, calendar: WorkCalendar) -> dict[str, Any] | None:
     fee = clock.fee
     if fee is None:
         return None
     return {"notified_on": fee.notified_on.isoformat(), "amount": str(fee.amount), "pay_by": fee.pay_by.isoformat(),
+            "pay_by_provisional": bool(calendar.provisional_years(fee.notified_on, fee.pay_by)),
             "paid_on": _iso(fee.paid_on)}
 
 

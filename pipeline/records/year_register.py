@@ -87,7 +87,7 @@ def check_stored_values(session: Session, *, agency_ids: list[int], first: date,
                             f"{', '.join(APPEAL_RESULTS)})")
     if problems:
         raise UnknownStoredValue("the registers hold values the report format has no place for; correct these "
-                                 "rows (gongkai audit log shows who wrote them):\n  " + "\n  ".join(problems))
+                                 "rows:\n  " + "\n  ".join(problems))
 
 
 def _ref(ref: str | None) -> str:
