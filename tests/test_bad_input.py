@@ -116,6 +116,8 @@ def test_identical_rows_are_imported_once_each_and_not_again(env, run):
 
 ADD = ["request", "add", "--received", "2021-03-01", "--applicant-type", "natural_person", "--as", "zhangsan"]
 CLOSE = ["request", "close", "1", "--on", "2021-03-10", "--outcome", "disclosed", "--as", "zhangsan"]
+ASK = ["request", "correct", "1", "--asked", "2021-03-03", "--deadline", "2021-03-17"]
+FEE = ["request", "fee", "1", "--notified", "2021-03-03", "--amount", "200"]   # pay by 31 March
 
 
 def swap(args: list[str], option: str, value: str) -> list[str]:
@@ -145,6 +147,23 @@ REGISTER = {
                                   "no 补正 is outstanding"),
     "consultation ended, none open": ([ADD], ["request", "consult", "1", "--end", "2021-03-05"], 1,
                                       "no consultation is open"),
+    # issue 20: closures and steps the law does not allow
+    "补正 without its 补正期限": ([ADD], ["request", "correct", "1", "--asked", "2021-03-03"], 1,
+                              "补正期限, 第三十条): give --deadline"),
+    "lapsed before the 补正 deadline": ([ADD, ASK], swap(CLOSE, "--outcome", "lapsed_no_correction"), 1,
+                                        "the applicant has until 2021-03-17 to send the 补正"),
+    "lapsed_unpaid_fee without a fee notice": ([ADD], swap(CLOSE, "--outcome", "lapsed_unpaid_fee"), 1,
+                                               "'lapsed_unpaid_fee' needs a fee notice"),
+    "lapsed_unpaid_fee while the applicant may pay": ([ADD, FEE], swap(swap(CLOSE, "--outcome", "lapsed_unpaid_fee"),
+                                                                       "--on", "2021-03-31"), 1,
+                                                      "the applicant may pay until 2021-03-31"),
+    "fee notice without an amount": ([ADD], FEE[:-2], 1, "a fee notice states the amount: give --amount"),
+    "fee amount not a number": ([ADD], swap(FEE, "--amount", "两百"), 1, "amount: '两百' is not an amount in 元"),
+    "fee paid after the period": ([ADD, FEE], ["request", "fee", "1", "--paid", "2021-04-01"], 1,
+                                  "the payment period ended on 2021-03-31"),
+    "fee paid, another amount": ([ADD, FEE], ["request", "fee", "1", "--paid", "2021-03-05", "--amount", "20"], 1,
+                                 "the notice asked for 200.00 元, not 20.00"),
+    "second fee notice": ([ADD, FEE], swap(FEE, "--notified", "2021-03-04"), 1, "a fee notice went out already"),
 }
 
 

@@ -12,7 +12,7 @@ from pipeline.core.errors import GongkaiError, NotFound, WorkflowRefused
 from pipeline.records import appeals, register
 from pipeline.records.deadlines import EventKind
 from pipeline.records.vocabulary import OUTCOMES
-from pipeline.records.workdays import CalendarUnavailable, known_years
+from pipeline.records.workdays import CalendarUnavailable, known_years, load_calendar
 from pipeline.report.format import VERSIONS, t3_leaf_rows
 
 TODAY = date(2021, 12, 31)
@@ -34,7 +34,8 @@ def event(env, request_id: int, kind: EventKind, on: date, **extra):
 def view(env, request_id: int, today: date = TODAY) -> dict:
     with env.session() as session:
         request = register.lock_request(session, agency_id=agency_row(session, "tjj").id, request_id=request_id)
-        return register.request_view(request, register.events_of(session, request_id), today=today)
+        return register.request_view(request, register.events_of(session, request_id), today=today,
+                                     calendar=load_calendar(session))
 
 
 def test_every_outcome_maps_to_exactly_one_row_in_both_versions_and_every_row_is_reachable():
@@ -132,7 +133,7 @@ def test_closing_outcomes_that_need_a_correction(env):
         event(env, plain.id, EventKind.CLOSED, date(2021, 3, 5), outcome="unable_unclear")
     with pytest.raises(WorkflowRefused, match="unknown outcome 'granted'"):
         event(env, plain.id, EventKind.CLOSED, date(2021, 3, 5), outcome="granted")
-    event(env, plain.id, EventKind.CORRECTION_ASKED, date(2021, 3, 2))
+    event(env, plain.id, EventKind.CORRECTION_ASKED, date(2021, 3, 2), deadline=date(2021, 3, 16))
     closed = event(env, plain.id, EventKind.CLOSED, date(2021, 4, 2), outcome="lapsed_no_correction")
     assert (closed.closed_on, closed.outcome) == (date(2021, 4, 2), "lapsed_no_correction")
 
@@ -150,15 +151,16 @@ def test_dates_are_refused_in_the_future_before_earlier_steps_and_outside_the_ca
         event(env, request.id + 99, EventKind.CLOSED, date(2021, 3, 11), outcome="disclosed")
 
 
-def test_a_due_date_in_a_year_the_calendar_does_not_know_is_reported_not_guessed(env):
+def test_a_due_date_in_a_year_no_calendar_knows_is_provisional_and_says_how_to_fix_it(env):
     last = known_years()[1]
     with env.session() as session:
         request = register.add_request(session, agency_id=agency_row(session, "tjj").id,
                                        received_on=date(last, 12, 20), channel="fax", applicant_type="research",
                                        actor="clerk", today=date(last, 12, 31))
-        data = register.request_view(request, [], today=date(last, 12, 31))
-    assert data["due_on"] is None
-    assert any(f"no Chinese working-day calendar for {last + 1}" in w for w in data["warnings"])
+        data = register.request_view(request, [], today=date(last, 12, 31), calendar=load_calendar(session))
+    assert data["due_on"] is not None and date.fromisoformat(data["due_on"]).year == last + 1
+    assert (data["provisional"], data["provisional_years"]) == (True, [last + 1])
+    assert any(f"gongkai calendar set {last + 1} --file" in w for w in data["warnings"])
 
 
 def test_appeals_add_close_and_list(env, run):

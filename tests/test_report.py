@@ -3,7 +3,7 @@ every cell of tables 二, 三 and 四 in both format versions, and every rule of
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -65,6 +65,10 @@ def _request(env, received: date, applicant: str, *steps: tuple) -> None:
                                        applicant_type=applicant, actor="clerk", today=TODAY)
         for kind, on, *extra in steps:
             details = {"outcome": extra[0]} if kind == EventKind.CLOSED else {"days": extra[0]} if extra else {}
+            if kind == EventKind.CORRECTION_ASKED:
+                details = {"deadline": on + timedelta(days=14)}
+            if kind == EventKind.FEE_NOTIFIED:
+                details = {"amount": extra[0]}
             register.record_event(session, agency_id=agency_id, request_id=request.id, kind=kind, on=on,
                                   actor="clerk", today=TODAY, **details)
 
@@ -83,7 +87,8 @@ def _requests(env) -> None:
     _request(env, date(2021, 6, 1), "public_interest", (asked, date(2021, 6, 3)),
              (closed, date(2021, 7, 20), "lapsed_no_correction"))
     _request(env, date(2021, 7, 1), "other", (closed, date(2021, 7, 2), "other"))
-    _request(env, date(2021, 8, 2), "natural_person", (closed, date(2021, 9, 10), "lapsed_unpaid_fee"))
+    _request(env, date(2021, 8, 2), "natural_person", (EventKind.FEE_NOTIFIED, date(2021, 8, 10), "200"),
+             (closed, date(2021, 9, 10), "lapsed_unpaid_fee"))
     _request(env, date(2021, 9, 1), "natural_person", (asked, date(2021, 9, 2)), (answered, date(2021, 9, 8)),
              (closed, date(2021, 9, 30), "unable_unclear"))
     _request(env, date(2021, 11, 1), "commercial", (EventKind.EXTENDED, date(2021, 11, 25), 20),

@@ -8,7 +8,14 @@ import pytest
 
 from pipeline.core.models import DisclosureRequest, RequestEvent
 from pipeline.records.deadlines import ClockState, EventKind, clock_of
-from pipeline.records.workdays import CalendarUnavailable, add_workdays, is_workday, known_years, workdays_between
+from pipeline.records.workdays import (
+    PACKAGE,
+    CalendarUnavailable,
+    add_workdays,
+    is_workday,
+    known_years,
+    workdays_between,
+)
 
 
 @pytest.mark.parametrize(("day", "working"), [
@@ -76,11 +83,11 @@ def _event(kind: EventKind, on: date, **extra) -> RequestEvent:
 def test_clock_restarts_from_the_corrected_application():
     request = _request(date(2020, 1, 17))
     asked = _event(EventKind.CORRECTION_ASKED, date(2020, 1, 20), deadline=date(2020, 2, 14))
-    stopped = clock_of(request, [asked])
+    stopped = clock_of(request, [asked], calendar=PACKAGE)
     assert (stopped.state, stopped.due_on, stopped.correction_deadline) == (
         ClockState.AWAITING_CORRECTION, None, date(2020, 2, 14))
     received = _event(EventKind.CORRECTION_RECEIVED, date(2020, 2, 5))
-    restarted = clock_of(request, [asked, received])
+    restarted = clock_of(request, [asked, received], calendar=PACKAGE)
     assert restarted.starts_on == date(2020, 2, 5)
     assert restarted.due_on == add_workdays(date(2020, 2, 5), 20) == date(2020, 3, 4)
 
@@ -90,14 +97,14 @@ def test_extension_adds_working_days_and_consultation_pauses_the_clock():
     events = [_event(EventKind.CONSULTATION_STARTED, date(2020, 9, 28)),
               _event(EventKind.CONSULTATION_ENDED, date(2020, 10, 12)),
               _event(EventKind.EXTENDED, date(2020, 10, 20), days=20)]
-    clock = clock_of(request, events)
+    clock = clock_of(request, events, calendar=PACKAGE)
     # 29 Sep - 12 Oct hold 5 working days (29, 30 Sep; 9, 10 (Sat, 调休) and 12 Oct) that do not count
     assert clock.days == 40
     assert clock.due_on == add_workdays(date(2020, 9, 25), 45) == date(2020, 12, 3)
-    assert clock_of(request, events[:1]).state == ClockState.PAUSED
+    assert clock_of(request, events[:1], calendar=PACKAGE).state == ClockState.PAUSED
 
 
 def test_a_late_correction_notice_is_flagged():
     request = _request(date(2020, 1, 17))
-    clock = clock_of(request, [_event(EventKind.CORRECTION_ASKED, date(2020, 2, 10))])
+    clock = clock_of(request, [_event(EventKind.CORRECTION_ASKED, date(2020, 2, 10))], calendar=PACKAGE)
     assert any("later than 7 working days" in w for w in clock.warnings)

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import select
 
+from pipeline.cli.calendar import calendar_app
 from pipeline.cli.common import Context, context, reset_context
 from pipeline.cli.records import register_commands  # ledger, request, appeal, figures, report
 from pipeline.core.agencies import agency_row, sync_agencies
@@ -322,6 +323,7 @@ def demo(workspace: Annotated[Path | None, typer.Option(help="Where to build the
 
 
 register_commands(app)
+app.add_typer(calendar_app, name="calendar")
 
 
 def main() -> None:

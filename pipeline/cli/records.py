@@ -36,6 +36,7 @@ from pipeline.records.deadlines import EventKind
 from pipeline.records.ledger import count_ledger
 from pipeline.records.ledger_import import import_ledger
 from pipeline.records.vocabulary import OUTCOMES
+from pipeline.records.workdays import load_calendar, provisional_note
 
 ledger_app = typer.Typer(help="Net publication counts from the ledger; `ledger import` backfills history.",
                          invoke_without_command=True, add_completion=False)
@@ -99,15 +100,30 @@ def ledger_import(path: Annotated[Path, typer.Argument(help="CSV file (UTF-8) of
                   highlight=False)
 
 
+STOPPED = {"awaiting_correction": "stopped (补正)", "awaiting_payment": "stopped (fee notice)",
+           "paused": "paused (consultation)"}
+
+
+def _due(view: dict[str, Any]) -> str:
+    """The due date as every table and line shows it: marked when it is provisional."""
+    if view["due_on"] is None:
+        return STOPPED.get(view["state"], "")
+    return view["due_on"] + (" (provisional)" if view["provisional"] else "")
+
+
 def _show_request(view: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(view)
         return
-    due = view["due_on"] or {"awaiting_correction": "stopped (补正)", "paused": "paused (consultation)"}.get(
-        view["state"], "unknown")
+    closed = f", closed {view['closed_on']} ({view['outcome']})" if view["closed_on"] else ""
+    late = f", {view['working_days_late']} working day(s) late" if view["working_days_late"] else ""
     out.print(f"request {view['id']}: {view['applicant_type_name']}, received {view['received_on']}, "
-              f"{view['state']}, due {due}" + (f", closed {view['closed_on']} ({view['outcome']})"
-                                               if view["closed_on"] else ""), highlight=False)
+              f"{view['state']}, due {_due(view)}{closed}{late}", highlight=False)
+    if view["fee"]:
+        fee = view["fee"]
+        marker = " (provisional)" if fee["pay_by_provisional"] else ""
+        paid = f"paid {fee['paid_on']}" if fee["paid_on"] else f"pay by {fee['pay_by']}{marker}"
+        out.print(f"  信息处理费 {fee['amount']} 元, notice {fee['notified_on']}, {paid}", highlight=False)
     for warning in view["warnings"]:
         out.print(f"  warning: {warning}", highlight=False)
 
@@ -117,7 +133,8 @@ def _event(request_id: int, kind: EventKind, on: date, *, agency: str | None, ac
     with session_scope(context().engine) as session:
         request = register.record_event(session, agency_id=agency_id(session, agency), request_id=request_id,
                                         kind=kind, on=on, actor=actor or getpass.getuser(), today=today(), **details)
-        view = register.request_view(request, register.events_of(session, request.id), today=today())
+        view = register.request_view(request, register.events_of(session, request.id), today=today(),
+                                     calendar=load_calendar(session))
     _show_request(view, as_json)
 
 
@@ -136,7 +153,7 @@ def request_add(received: DateArg,
             session, agency_id=agency_id(session, agency), received_on=parse_date(received, "--received"),
             channel=channel, applicant_type=applicant_type, actor=actor or getpass.getuser(), today=today(),
             applicant=applicant, subject=subject, ref=ref)
-        view = register.request_view(request, [], today=today())
+        view = register.request_view(request, [], today=today(), calendar=load_calendar(session))
     _show_request(view, as_json)
 
 
@@ -148,25 +165,31 @@ def request_list(year: Annotated[int | None, typer.Option(help="Only requests re
                  on: Annotated[str | None, typer.Option(help="Count working days left from this date "
                                                              "(default: today).")] = None,
                  agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
-    """Requests with their state and due date; --due: what falls due when."""
+    """Requests with their state, due date and lateness; --due: what falls due when."""
     when = parse_date(on, "--on") or today()
     with session_scope(context().engine) as session:
         found = register.list_requests(session, agency_id=agency_id(session, agency), year=year,
                                        open_only=open_only or due)
-        views = [register.request_view(r, events, today=when) for r, events in found]
+        calendar = load_calendar(session)
+        views = [register.request_view(r, events, today=when, calendar=calendar) for r, events in found]
     if due:
         views.sort(key=lambda v: (v["due_on"] is None, v["due_on"] or "", v["id"]))
     if as_json:
         print_json(views)
         return
-    table = Table("id", "ref", "received", "applicant", "state", "due", "left", "closed", "outcome", box=None)
+    table = Table("id", "ref", "received", "applicant", "state", "due", "left", "late", "closed", "outcome",
+                  box=None)
     for v in views:
         left = "" if v["working_days_left"] is None else str(v["working_days_left"])
         if v["working_days_left"] is not None and v["working_days_left"] < 0:
             left = f"[red]overdue {-v['working_days_left']}[/red]"
+        late = f"[red]{v['working_days_late']}[/red]" if v["working_days_late"] else ""
         table.add_row(str(v["id"]), v["ref"] or "", v["received_on"], v["applicant_type_name"], v["state"],
-                      v["due_on"] or "", left, v["closed_on"] or "", v["outcome"] or "")
+                      _due(v), left, late, v["closed_on"] or "", v["outcome"] or "")
     out.print(table)
+    years = {y for v in views for y in v["provisional_years"]}
+    if years:
+        out.print(provisional_note(years), highlight=False)
 
 
 @request_app.command("show")
@@ -175,23 +198,25 @@ def request_show(request_id: Annotated[int, typer.Argument(help="Request id.")],
     """One request with its clock and every recorded step."""
     with session_scope(context().engine) as session:
         request = register.lock_request(session, agency_id=agency_id(session, agency), request_id=request_id)
-        view = register.request_view(request, register.events_of(session, request.id), today=today())
+        view = register.request_view(request, register.events_of(session, request.id), today=today(),
+                                     calendar=load_calendar(session))
     _show_request(view, as_json)
     if not as_json:
         for event in view["events"]:
-            out.print(f"  {event['on']} {event['kind']} {event['days'] or ''} {event['note']}".rstrip(),
-                      highlight=False)
+            extra = event["days"] or event["deadline"] or (f"{event['amount']} 元" if event["amount"] else "")
+            out.print(f"  {event['on']} {event['kind']} {extra or ''} {event['note']}".rstrip(), highlight=False)
 
 
 @request_app.command("correct")
 def request_correct(request_id: Annotated[int, typer.Argument(help="Request id.")],
                     asked: Annotated[str | None, typer.Option(help="Day the 补正 notice went out.")] = None,
-                    deadline: Annotated[str | None, typer.Option(help="补正 period given to the applicant.")] = None,
+                    deadline: Annotated[str | None, typer.Option(help="The 补正期限 the notice gave the applicant "
+                                                                      "(required with --asked).")] = None,
                     received: Annotated[str | None, typer.Option(help="Day the corrected application arrived: "
                                                                       "the clock restarts.")] = None,
                     note: NoteOpt = "", agency: AgencyOpt = None, actor: ActorOpt = None,
                     as_json: JsonOpt = False) -> None:
-    """补正: --asked DATE stops the clock; --received DATE restarts the 20 working days."""
+    """补正: --asked DATE --deadline DATE stops the clock; --received DATE restarts the 20 working days."""
     if (asked is None) == (received is None):
         raise typer.BadParameter("give --asked or --received")
     kind = EventKind.CORRECTION_ASKED if asked else EventKind.CORRECTION_RECEIVED
@@ -222,6 +247,23 @@ def request_consult(request_id: Annotated[int, typer.Argument(help="Request id."
     kind = EventKind.CONSULTATION_STARTED if start else EventKind.CONSULTATION_ENDED
     _event(request_id, kind, parse_date(start or end, "--start/--end"), agency=agency, actor=actor,
            as_json=as_json, note=note)
+
+
+@request_app.command("fee")
+def request_fee(request_id: Annotated[int, typer.Argument(help="Request id.")],
+                notified: Annotated[str | None, typer.Option(help="Day the fee notice reached the applicant: the "
+                                                                  "clock stops.")] = None,
+                paid: Annotated[str | None, typer.Option(help="Day the applicant paid: the clock runs again.")] = None,
+                amount: Annotated[str | None, typer.Option(help="信息处理费 in 元 (required with --notified; with "
+                                                                "--paid it must match the notice).")] = None,
+                note: NoteOpt = "", agency: AgencyOpt = None, actor: ActorOpt = None,
+                as_json: JsonOpt = False) -> None:
+    """信息处理费 (国办函〔2020〕109号): the notice stops the clock; the applicant pays within 20 working days."""
+    if (notified is None) == (paid is None):
+        raise typer.BadParameter("give --notified or --paid")
+    kind = EventKind.FEE_NOTIFIED if notified else EventKind.FEE_PAID
+    _event(request_id, kind, parse_date(notified or paid, "--notified/--paid"), agency=agency, actor=actor,
+           as_json=as_json, amount=amount, note=note)
 
 
 @request_app.command("close")

@@ -253,6 +253,7 @@ class RequestEvent(SQLModel, table=True):
     event_on: date
     days: int | None = None                                         # an extension's working days
     deadline: date | None = None                                    # the 补正 period given to the applicant
+    amount: str | None = Field(default=None, max_length=24)         # 信息处理费 in 元, a decimal in text
     note: str = ""
     actor: str = Field(max_length=64)
     created_at: datetime = _ts()
@@ -275,6 +276,32 @@ class Appeal(SQLModel, table=True):
     recorded_by: str = Field(max_length=64)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+
+
+class CalendarYear(SQLModel, table=True):
+    """A year's 放假安排 as the office entered it from the State Council's notice (pipeline.records.calendar)."""
+
+    __tablename__ = "calendar_year"
+
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    source: str = Field(max_length=200)                             # the notice: 文号 and date, as the office wrote it
+    notice: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))  # the file as entered
+    entered_by: str = Field(max_length=64)
+    entered_at: datetime = _ts()
+
+
+class CalendarDay(SQLModel, table=True):
+    """A day the notice of `year` names: a holiday, or a 调休 Saturday or Sunday worked (may lie in December of
+    the year before, when the 元旦 break starts there)."""
+
+    __tablename__ = "calendar_day"
+    __table_args__ = (sa.UniqueConstraint("year", "day", name="uq_calendar_day_year_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    year: int = Field(foreign_key="calendar_year.year", index=True)
+    day: date
+    working: bool                                                   # True: 调休上班; False: 放假
+    name: str = Field(max_length=32)                                # the period: 元旦, 春节, 中秋节、国庆节 …
 
 
 class AnnualFigure(SQLModel, table=True):

@@ -76,7 +76,8 @@ def list_appeals(session: Session, *, agency_id: int, year: int | None = None) -
 
 
 def appeal_view(appeal: Appeal) -> dict[str, Any]:
-    return {"id": appeal.id, "ref": appeal.ref, "kind": appeal.kind, "kind_name": APPEAL_KINDS[appeal.kind],
+    return {"id": appeal.id, "ref": appeal.ref, "kind": appeal.kind,
+            "kind_name": APPEAL_KINDS.get(appeal.kind, f"unknown '{appeal.kind}'"),
             "filed_on": appeal.filed_on.isoformat(), "request_id": appeal.request_id,
             "result": appeal.result or "pending",
             "closed_on": appeal.closed_on.isoformat() if appeal.closed_on else None,

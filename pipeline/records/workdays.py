@@ -1,17 +1,28 @@
-"""The Chinese working-day calendar (weekends, statutory holidays and 调休 make-up days) from chinesecalendar.
+"""The Chinese working-day calendar: weekends, statutory holidays and 调休 make-up days.
 
-chinesecalendar ships the State Council's holiday notices year by year; for a year it has no data for, every
-function here refuses with CalendarUnavailable instead of guessing that a weekday is a working day.
+Three sources, in this order of precedence:
+1. the office's calendar: each year's 放假安排 entered from the State Council's notice (`gongkai calendar set`),
+   stored in the database and loaded with load_calendar(session);
+2. chinesecalendar, the package shipped with gongkai, for the years it was released for;
+3. for a later year neither knows, a *provisional* count: Monday to Friday are working days. A result that
+   counted such a day says so (WorkCalendar.provisional_years), so that nobody mistakes it for a final date.
+
+A year before the package's first is refused (CalendarUnavailable): no request of gongkai's is that old.
+The module-level functions are the package's calendar alone and refuse every year it does not know; code with
+a session uses load_calendar(session).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
+from functools import cache
 
 import chinese_calendar
+from sqlmodel import Session, select
 
 from pipeline.core.errors import GongkaiError
+from pipeline.core.models import CalendarDay, CalendarYear
 
 # a period ends at the latest this many calendar days after its start (40 working days plus the longest
 # Spring Festival and National Day breaks fit comfortably); beyond it something is wrong, not slow
@@ -22,49 +33,103 @@ class CalendarUnavailable(GongkaiError):
     """The working-day calendar has no data for the year asked about."""
 
 
+@cache
 def known_years() -> tuple[int, int]:
     """First and last year chinesecalendar has holiday data for."""
     years = [day.year for day in chinese_calendar.holidays]
     return min(years), max(years)
 
 
-def is_workday(day: date) -> bool:
-    """A working day: a weekday that is no statutory holiday, or a 调休 Saturday or Sunday."""
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        first, last = known_years()
-        raise CalendarUnavailable(
-            f"no Chinese working-day calendar for {day.year}: chinesecalendar {_version()} knows {first}-{last}; "
-            "upgrade it (pip install -U chinesecalendar) once the State Council has published that year's "
-            "holiday notice") from None
+def fix_command(year: int) -> str:
+    """What the office runs to make `year` final."""
+    return f"gongkai calendar set {year} --file NOTICE.toml"
 
 
-def add_workdays(start: date, count: int, *, paused: Iterable[tuple[date, date]] = ()) -> date:
-    """The `count`-th working day after `start` (start itself not counted), skipping paused spans.
+class WorkCalendar:
+    """Working days from the office's notices, then the package, then (if `provisional`) weekends only."""
 
-    A pause (first, last) stops the clock on the days after `first` up to and including `last`: the day a
-    consultation letter goes out still counts, the day the answer arrives does not.
-    """
-    if count < 1:
-        raise ValueError("count must be at least 1")
-    spans = list(paused)
-    day, counted = start, 0
-    while counted < count:
-        day += timedelta(days=1)
-        if (day - start).days > MAX_SPAN_DAYS:
-            raise ValueError(f"{count} working days after {start} run past {MAX_SPAN_DAYS} days")
-        if is_workday(day) and not any(first < day <= last for first, last in spans):
-            counted += 1
-    return day
+    def __init__(self, *, office_years: Iterable[int] = (), days: Mapping[date, bool] | None = None,
+                 provisional: bool = True, package: tuple[int, int] | None = None) -> None:
+        self.office_years = frozenset(office_years)
+        self.days = dict(days or {})          # a day some notice names -> whether it is worked
+        self.provisional = provisional
+        self.package = package or known_years()
+
+    def covers(self, year: int) -> bool:
+        """Whether `year` is final: entered by the office, or in the package."""
+        return year in self.office_years or self.package[0] <= year <= self.package[1]
+
+    def is_workday(self, day: date) -> bool:
+        """A working day: a weekday that is no holiday, or a 调休 Saturday or Sunday."""
+        if day in self.days:
+            return self.days[day]
+        if day.year in self.office_years:
+            return day.weekday() < 5
+        if self.package[0] <= day.year <= self.package[1]:
+            return bool(chinese_calendar.is_workday(day))
+        if day.year < self.package[0] or not self.provisional:
+            first, last = self.package
+            raise CalendarUnavailable(
+                f"no Chinese working-day calendar for {day.year}: chinesecalendar {_version()} knows "
+                f"{first}-{last}" + (f", and the office has entered {_years(self.office_years)}"
+                                     if self.office_years else "")
+                + ("" if day.year < first else f"; enter that year's notice: {fix_command(day.year)}"))
+        return day.weekday() < 5
+
+    def add_workdays(self, start: date, count: int, *, paused: Iterable[tuple[date, date]] = ()) -> date:
+        """The `count`-th working day after `start` (start itself not counted), skipping paused spans.
+
+        A pause (first, last) stops the clock on the days after `first` up to and including `last`: the day a
+        consultation letter goes out still counts, the day the answer arrives does not.
+        """
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        spans = list(paused)
+        day, counted = start, 0
+        while counted < count:
+            day += timedelta(days=1)
+            if (day - start).days > MAX_SPAN_DAYS:
+                raise ValueError(f"{count} working days after {start} run past {MAX_SPAN_DAYS} days")
+            if self.is_workday(day) and not any(first < day <= last for first, last in spans):
+                counted += 1
+        return day
+
+    def workdays_between(self, first: date, last: date) -> int:
+        """Working days after `first` up to and including `last` (negative when `last` is earlier)."""
+        if last < first:
+            return -self.workdays_between(last, first)
+        return sum(self.is_workday(first + timedelta(days=n)) for n in range(1, (last - first).days + 1))
+
+    def provisional_years(self, first: date, last: date) -> tuple[int, ...]:
+        """The years between two dates (either order) that are counted on weekends only."""
+        low, high = sorted((first, last))
+        return tuple(y for y in range(low.year, high.year + 1) if not self.covers(y))
 
 
-def workdays_between(first: date, last: date) -> int:
-    """Working days after `first` up to and including `last` (negative when `last` is earlier)."""
-    if last < first:
-        return -workdays_between(last, first)
-    return sum(is_workday(first + timedelta(days=n)) for n in range(1, (last - first).days + 1))
+def load_calendar(session: Session) -> WorkCalendar:
+    """The office's entered years over the package's, provisional beyond both."""
+    years = session.exec(select(CalendarYear.year)).all()
+    days = {row.day: row.working for row in session.exec(select(CalendarDay).order_by(CalendarDay.year)).all()}
+    return WorkCalendar(office_years=years, days=days)
+
+
+def provisional_note(years: Iterable[int]) -> str:
+    """The warning shown wherever a provisional date appears."""
+    years = sorted(set(years))
+    commands = "; ".join(fix_command(y) for y in years)
+    return (f"provisional: no working-day calendar for {_years(years)}, so only Saturdays and Sundays were "
+            f"skipped there; once the State Council's holiday notice is out, enter it: {commands}")
+
+
+def _years(years: Iterable[int]) -> str:
+    return ", ".join(str(y) for y in sorted(years))
 
 
 def _version() -> str:
     return getattr(chinese_calendar, "__version__", "?")
+
+
+PACKAGE = WorkCalendar(provisional=False)
+is_workday = PACKAGE.is_workday
+add_workdays = PACKAGE.add_workdays
+workdays_between = PACKAGE.workdays_between

@@ -1,7 +1,9 @@
-"""The consistency rules R1-R15 of reference/annual-report-format.md §4, evaluated on a report's cells.
+"""The consistency rules R1-R15 of reference/annual-report-format.md §4, evaluated on a report's cells, and L1:
+the replies of the year that came after their due date.
 
 Hard rules fail the report naming the cell; the cross-year rules R9 (结转) and R10 (现行有效) and the
-heuristic R11 only warn, as real reports may legitimately break them.
+heuristic R11 only warn, as real reports may legitimately break them; L1 warns, as a late reply is a fact
+the office reports, not an error in the tables.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ RULES = {
     "R13": (HARD, "counts are whole and not negative; only 本年增/减 is signed; amounts are not negative"),
     "R14": (HARD, "the narrative's numbers equal the tables'"),
     "R15": (HARD, "the reporting period is 1 January - 31 December of the year"),
+    "L1": (WARN, "every request closed in the year was answered by its due date (第三十三条)"),
 }
 ROWS = {"2019": 23, "2021": 25}
 
@@ -51,7 +54,7 @@ class Finding:
 def check_report(report: ReportData, *, previous: ReportData | None = None) -> list[Finding]:
     """Every rule, with one finding per broken cell, or one passing finding per rule."""
     rules = {"R1": _r1, "R2": _r2, "R3": _r3, "R4": _r4, "R5": _r5, "R6": _r6, "R7": _r7, "R8": _r8,
-             "R11": _r11, "R12": _r12, "R13": _r13, "R14": _r14, "R15": _r15}
+             "R11": _r11, "R12": _r12, "R13": _r13, "R14": _r14, "R15": _r15, "L1": _l1}
     findings = []
     for rule in RULES:
         if rule in ("R9", "R10"):
@@ -189,3 +192,12 @@ def _r15(r: ReportData) -> Iterator[tuple[str, str]]:
     period = (f"{r.year}-01-01", f"{r.year}-12-31")
     if tuple(r.numbers.get("period", ())) != period:
         yield "", f"the report covers {r.numbers.get('period')}, not {period[0]} - {period[1]}"
+
+
+def _l1(r: ReportData) -> Iterator[tuple[str, str]]:
+    late = r.numbers.get("late_replies", [])
+    if late:
+        listed = ", ".join(f"request {x['request']}{' (' + x['ref'] + ')' if x['ref'] else ''} "
+                           f"{x['working_days_late']}{' provisional' if x['provisional'] else ''}" for x in late)
+        yield "t3.total.total", (f"{len(late)} of the replies given in {r.year} came after the due date "
+                                 f"(working days late: {listed})")

@@ -16,6 +16,7 @@ from pipeline.core.models import Agency
 from pipeline.records.figures import figures_upto
 from pipeline.records.ledger import channel_kind, channel_label
 from pipeline.records.vocabulary import APPLICANT_TYPES, OUTCOMES
+from pipeline.records.year_register import YearReplies, check_stored_values, replies_in_year
 from pipeline.report.format import MONEY, T2, T3_COLUMNS, T4_BLOCKS, T4_COLUMNS, outcome_row, t3_leaf_rows, t3_rows
 from pipeline.report.queries import (
     KindCounts,
@@ -69,12 +70,14 @@ def build_reports(session: Session, *, settings: Settings, codes: list[str], yea
     if missing:
         raise ConfigError(f"agency {', '.join(missing)} has no database row; run gongkai init")
     ids = [rows[code].id for code in codes]
+    check_stored_values(session, agency_ids=ids, first=date(year - 1, 1, 1), last=date(year, 12, 31))
     kinds = kind_counts(session, agency_ids=ids, years=[year, year - 1])
     channels = channel_counts(session, agency_ids=ids, year=year)
     figures = figures_upto(session, agency_ids=ids, year=year)
     requests = {y: request_counts(session, agency_ids=ids, year=y) for y in (year, year - 1)}
     appeals = appeal_counts(session, agency_ids=ids, year=year)
     published = published_reports(session, agency_ids=ids, year=year)
+    replies = replies_in_year(session, agency_ids=ids, year=year)
     reports, previous = [], []
     for code in codes:
         agency, row = settings.agencies[code], rows[code]
@@ -86,6 +89,7 @@ def build_reports(session: Session, *, settings: Settings, codes: list[str], yea
         _table4(report, appeals[row.id])
         report.channels = _channels(settings, code, channels[row.id])
         _numbers(report, kinds[year][row.id], values)
+        _replies(report, replies[row.id])
         reports.append(report)
         before = ReportData(row.id, code, agency.name, agency.display_publisher, year - 1, version)
         _table2(before, kinds[year - 1][row.id], {y: keys for y, keys in values.items() if y < year})
@@ -209,4 +213,16 @@ def _numbers(report: ReportData, kinds: dict[str, KindCounts], figures: dict[int
         "reconsiderations": cells["t4.reconsideration.total"],
         "litigation_direct": cells["t4.litigation.total"], "litigation_after": cells["t4.litigation_after.total"],
         "litigation": cells["t4.litigation.total"] + cells["t4.litigation_after.total"],
+    }
+
+
+def _replies(report: ReportData, replies: YearReplies) -> None:
+    """Late replies (the check's L1 and the narrative) and the 信息处理费 of the year (section 六), 元 as text."""
+    report.numbers |= {
+        "requests_late": len(replies.late),
+        "late_replies": [{"request": late.request_id, "ref": late.ref, "due_on": late.due_on.isoformat(),
+                          "closed_on": late.closed_on.isoformat(), "working_days_late": late.working_days_late,
+                          "provisional": late.provisional} for late in replies.late],
+        "fee_notices": replies.fee_notices,
+        "fees_collected": str(replies.fees_collected),
     }
