@@ -201,7 +201,7 @@ def test_check_passes_warns_and_a_broken_hard_rule_exits_1_naming_the_cell(env, 
     assert ok.code == 0 and "R15" in ok.out and "broken" not in ok.out
     findings = json.loads(run(["report", "2021", "--check", "--draft", "--format", "json"],
                               cwd=env.directory).out)["tjj"]
-    assert {f["rule"] for f in findings} == {f"R{n}" for n in range(1, 16)} | {"S1", "S5", "S6"}
+    assert {f"R{n}" for n in range(1, 16)} | {"S1", "S5", "S6"} <= {f["rule"] for f in findings}
     assert all(f["ok"] for f in findings if f["rule"].startswith("R"))
     # final (without --draft), sections 五 and 六 are missing: a finding that stops
     final = run(["report", "2021", "--check"], cwd=env.directory)

@@ -134,13 +134,20 @@ def report(year: Annotated[int, typer.Argument(help="The year reported on (1 Jan
         if submit:
             return _submit(session, docs, actor=actor or getpass.getuser())
         if not check or out_path is not None:
-            if out_path is not None:
-                for doc in (d for d in docs if not d.draft):
-                    freeze_report(session, doc=doc, actor=actor or getpass.getuser(), how="out", now=utcnow())
-            try:  # inside the transaction: a file that cannot be written leaves nothing frozen
-                _write(docs, format_, out_path, all_agencies=all_agencies)
-            except OSError as e:
-                raise GongkaiError(f"{e.filename or out_path}: {e.strerror}") from None
+            _publish(session, docs, format_, out_path, all_agencies=all_agencies, actor=actor or getpass.getuser())
+
+
+def _publish(session: Session, docs: list[Document], format_: Format, path: Path | None, *, all_agencies: bool,
+             actor: str) -> None:
+    """Write the documents; a final one written to a file (not a draft) is frozen as the published report, in the
+    same transaction: a file that cannot be written leaves nothing frozen."""
+    if path is not None:
+        for doc in (d for d in docs if not d.draft):
+            freeze_report(session, doc=doc, actor=actor, how="out", now=utcnow())
+    try:
+        _write(docs, format_, path, all_agencies=all_agencies)
+    except OSError as e:
+        raise GongkaiError(f"{e.filename or path}: {e.strerror}") from None
 
 
 def _stop_on_findings(docs: list[Document], year: int, *, final: bool, draft: bool) -> None:

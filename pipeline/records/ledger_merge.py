@@ -42,7 +42,7 @@ class Merge:
     publication: str  # the item key they share (ledger.item_key)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     line: int
     key: str
@@ -52,22 +52,30 @@ class _Row:
 def merge_publications(session: Session, *, agency_id: int, rows: list[tuple[int, str, dict[str, Any]]]
                        ) -> list[Merge]:
     """Set the import key of each row that joins another row's publication; `rows` are (line, own import key,
-    entry) of the rows about to be inserted, in file order."""
+    entry) of the rows about to be inserted, in file order. Only a row without a 索引号 can join, so only the
+    titles, dates and kinds of such rows are looked at (a history of a million rows with 索引号 costs one pass)."""
+    loose = {(e["title"], e["kind"], e["local_date"]) for _, _, e in rows if not e["index_no"]}
+    if not loose:
+        return []
     groups: dict[Match, dict[str, list[_Row]]] = {}
     for line, key, entry in rows:
         match = (entry["title"], entry["kind"], entry["local_date"])
-        groups.setdefault(match, {}).setdefault(entry["channel"], []).append(_Row(line, key, entry))
-    publications = [(match, sorted((channel_rows[n] for channel_rows in by_channel.values() if n < len(channel_rows)),
-                                   key=lambda row: row.line))
-                    for match, by_channel in groups.items()
+        if match in loose:
+            groups.setdefault(match, {}).setdefault(entry["channel"], []).append(_Row(line, key, entry))
+    publications = [(match, _nth(by_channel, n)) for match, by_channel in groups.items()
                     for n in range(max(map(len, by_channel.values())))]
-    loose = [(match, members) for match, members in publications
-             if not any(m.entry["index_no"] for m in members)]
-    earlier = _ledger_publications(session, agency_id, {match for match, _ in loose})
+    unnumbered = {match for match, members in publications if not any(m.entry["index_no"] for m in members)}
+    earlier = _ledger_publications(session, agency_id, unnumbered)
     merges: list[Merge] = []
     for match, members in publications:
         merges += _join(members, earlier.get(match, []))
     return sorted(merges, key=lambda m: m.line)
+
+
+def _nth(by_channel: dict[str, list[_Row]], n: int) -> list[_Row]:
+    """The n-th row of each channel, in file order."""
+    members = [rows[n] for rows in by_channel.values() if n < len(rows)]
+    return members if len(members) == 1 else sorted(members, key=lambda row: row.line)
 
 
 def _join(members: list[_Row], earlier: list[tuple[int, str, str]]) -> list[Merge]:
