@@ -37,7 +37,7 @@ from pipeline.report.docx_style import (
 from pipeline.report.docx_tables import add_table, layout
 from pipeline.report.format import SECTIONS
 from pipeline.report.narrative import is_heading
-from pipeline.report.render import DRAFT, Document
+from pipeline.report.render import Document
 
 TITLE_CHARS = 20          # 2号 characters on a line of the 156 mm 版心
 REPORT_WORDS = "政府信息公开工作年度报告"
@@ -89,7 +89,6 @@ def _properties(word: Any, doc: Document) -> None:
     props.identifier = dict(doc.header)["索引号"] if doc.report.published else ""
     props.content_status, props.version, props.language = meta["状态"], meta["格式"], "zh-CN"
     props.comments = "；".join(f"{key}：{value}" for key, value in doc.metadata)
-    props.category = DRAFT if doc.draft else ""
     if doc.generated_on:
         props.created = props.modified = datetime.combine(doc.generated_on, time(), tzinfo=SHANGHAI)
     props.last_modified_by, props.revision = doc.report.publisher, 1
