@@ -126,6 +126,8 @@ def test_the_docx_is_laid_out_as_a_gongwen_on_a4(make_env, run, version):
     landscape = [s for s in document.sections if s.page_width > s.page_height]
     assert landscape and all(round(s.page_width.mm) == 297 and round(s.page_width.mm - s.left_margin.mm -
                                                                      s.right_margin.mm) == 225 for s in landscape)
+    # no Word default styles (blue Calibri headings): the 公文 fonts on every heading
+    assert [p.style.name for p in document.paragraphs if p.style.name.startswith(("Heading", "Title"))] == []
     title = document.paragraphs[0]
     # too long for one line of 2号: broken between whole words (GB/T 9704-2012 7.3.1)
     assert "".join(r.text for r in title.runs) == "台州市统计局2025年\n政府信息公开工作年度报告"
