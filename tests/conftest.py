@@ -23,7 +23,7 @@ PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.
 BACKENDS = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres)]
 # Tiers, slowest first: a test belongs to the first tier whose marker it carries, else to "fast" (unit tests on
 # SQLite). Plain `pytest` runs the fast tier; `pytest --tier all` (what .ci/run does) runs every tier.
-TIERS = ("integration", "browser", "postgres")
+TIERS = ("integration", "browser", "docx_pdf", "postgres")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -54,3 +54,39 @@ def write_history(path: Path, rows: list[list[str]], header: list[str] = HEADER)
         writer.writerow(header)
         writer.writerows(rows)
     return path
+
+
+# the agency's texts of a final report: section 一's five parts (2021 format), 五 and 六
+TEXTS_CONFIG = ('\n[agencies.tjj.report]\noverview_file = "texts/{year}-overview.txt"\n'
+                'problems_file = "texts/{year}-problems.txt"\nother_file = "texts/{year}-other.txt"\n')
+OVERVIEW = """本局坚持以公开为常态、不公开为例外。
+
+（一）主动公开
+
+围绕统计数据发布，及时公开统计公报和数据解读。
+
+（二）依申请公开
+
+畅通依申请公开渠道，规范办理流程。
+
+（三）政府信息管理
+
+落实公开前保密审查，动态更新政府信息公开指南。
+
+（四）政府信息公开平台建设
+
+优化门户网站信息公开专栏，完善检索功能。
+
+（五）监督保障
+
+将政务公开纳入处室年度考核，开展业务培训2次。
+"""
+
+
+def write_texts(directory: Path, year: int, *, overview: str = OVERVIEW) -> None:
+    """The texts TEXTS_CONFIG names, for one year."""
+    texts = directory / "texts"
+    texts.mkdir(exist_ok=True)
+    (texts / f"{year}-overview.txt").write_text(overview, encoding="utf-8")
+    (texts / f"{year}-problems.txt").write_text("个别信息公开不够及时。\n\n下一步将加强时限管理。\n", encoding="utf-8")
+    (texts / f"{year}-other.txt").write_text("本年度未收取信息处理费。\n", encoding="utf-8")

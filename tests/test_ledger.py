@@ -56,7 +56,7 @@ def test_import_backfills_history_and_a_second_import_changes_nothing(env, run):
     ])
     first = run(["ledger", "import", str(path), "--json"], cwd=env.directory)
     assert first.code == 0, first.err
-    assert json.loads(first.out) == {"file": str(path), "imported": 4, "already_present": 0}
+    assert json.loads(first.out) == {"file": str(path), "imported": 4, "already_present": 0, "merged": []}
     again = run(["ledger", "import", str(path)], cwd=env.directory)
     assert "imported 0 entries; 4 were imported before" in again.out
     assert counts(env, "channel", 2019) == {(2019, "disclosure"): 1, (2019, "portal"): 1, (2019, "wechat"): 2}

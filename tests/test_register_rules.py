@@ -14,7 +14,7 @@ from pipeline.records import register
 from pipeline.records.deadlines import EventKind
 from pipeline.records.workdays import load_calendar
 from pipeline.report.annual import make_reports
-from pipeline.report.render import narrative_context
+from pipeline.report.narrative import narrative_context
 
 ADD = ["request", "add", "--applicant-type", "natural_person", "--json", "--received"]
 

@@ -209,9 +209,11 @@ def test_cross_year_rules_warn_and_hard_rules_name_the_cell(env):
                                today=TODAY)
         [old] = make_documents(session, settings=env.settings, codes=["tjj"], year=2021, version="2019",
                                today=TODAY)
-    broken = {(f.rule, f.level, f.cell) for f in doc.findings if not f.ok}
+    # the consistency rules (the agency wrote no texts: S1, S5 and S6 fail, see test_report_document.py)
+    broken = {(f.rule, f.level, f.cell) for f in doc.findings if not f.ok and f.rule.startswith("R")}
     assert broken == {("R10", "warn", "t2.normative.in_force")}
-    assert {(f.rule, f.cell) for f in old.findings if not f.ok} == {("R11", "t2.license.decisions")}
+    assert {(f.rule, f.cell) for f in old.findings if not f.ok and f.rule.startswith("R")} == {
+        ("R11", "t2.license.decisions")}
     report = doc.report
     report.cells["t3.total.natural_person"] += 1
     report.cells["t4.litigation.total"] = 5

@@ -75,7 +75,7 @@ def test_the_sample_report_figures_are_reproduced(env, run):
     assert t3["t3.disclosed.total"]["value"] == 10 and t3["t3.carried_out.total"]["value"] == 0
     assert t3["t3.new.natural_person"]["label"] == "三/一、本年新收政府信息公开申请数量/自然人"
     assert all(cell["value"] == 0 for cell in t4.values())
-    assert [c for c in data["check"] if not c["ok"]] == []
+    assert [c for c in data["check"] if not c["ok"] and c["rule"].startswith("R")] == []
 
     markdown = run(["report", "2019", "--format", "md"], cwd=env.directory).out
     assert "在门户网站主动公开信息669条" in markdown

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import getpass
 import io
+from dataclasses import asdict
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -42,6 +43,9 @@ ledger_app = typer.Typer(help="Net publication counts from the ledger; `ledger i
                          invoke_without_command=True, add_completion=False)
 request_app = typer.Typer(help="The disclosure-request register (依申请公开).", no_args_is_help=True)
 appeal_app = typer.Typer(help="The appeals register (行政复议, 行政诉讼).", no_args_is_help=True)
+
+
+MERGES_SHOWN = 20
 
 
 class By(StrEnum):
@@ -94,10 +98,17 @@ def ledger_import(path: Annotated[Path, typer.Argument(help="CSV file (UTF-8) of
         done = import_ledger(session, settings=settings, agency_code=code, agency_id=agency_row(session, code).id,
                              path=path, today=today(), actor=actor or getpass.getuser())
     if as_json:
-        print_json(done.__dict__)
-    else:
-        out.print(f"{done.file}: imported {done.imported} entries; {done.already_present} were imported before",
-                  highlight=False)
+        print_json(asdict(done))
+        return
+    out.print(f"{done.file}: imported {done.imported} entries; {done.already_present} were imported before",
+              highlight=False)
+    if done.merged:  # one publication on several channels counts as one item in the report's tables
+        out.print(f"{len(done.merged)} row(s) merged into the publication of another row (same title, date and "
+                  "kind):", highlight=False)
+        for merge in done.merged[:MERGES_SHOWN]:
+            out.print(f"  line {merge.line} ({merge.channel}) -> {merge.into}", highlight=False)
+        if len(done.merged) > MERGES_SHOWN:
+            out.print(f"  … and {len(done.merged) - MERGES_SHOWN} more (--json lists them all)", highlight=False)
 
 
 STOPPED = {"awaiting_correction": "stopped (补正)", "awaiting_payment": "stopped (fee notice)",

@@ -11,18 +11,20 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from pipeline.cli.common import ActorOpt, AgencyOpt, JsonOpt, NoteOpt, agency_id, context, out, print_json, today
 from pipeline.core.db import session_scope
 from pipeline.core.errors import GongkaiError
-from pipeline.core.models import AnnualFigure
+from pipeline.core.models import AnnualFigure, utcnow
 from pipeline.records import figures
 from pipeline.report.annual import make_documents, make_reports
-from pipeline.report.check import HARD, failures
+from pipeline.report.check import FINAL, HARD, failures
 from pipeline.report.docx_writer import write_docx
 from pipeline.report.explain import explain
+from pipeline.report.frozen import freeze_report
 from pipeline.report.render import Document, to_html, to_json, to_markdown
+from pipeline.report.submission import submit_report
 
 err = Console(stderr=True, soft_wrap=True)
 figures_app = typer.Typer(help="Per-year figures that are no publications (事项, amounts, overrides).",
@@ -105,31 +107,76 @@ def report(year: Annotated[int, typer.Argument(help="The year reported on (1 Jan
            explain_cell: Annotated[str | None, typer.Option("--explain", help="List the ledger, register or figure "
                                                                              "rows behind one cell.")] = None,
            all_agencies: Annotated[bool, typer.Option("--all-agencies", help="Every configured agency.")] = False,
-           agency: AgencyOpt = None) -> None:
-    """The annual report (政府信息公开工作年度报告): sections 一 to 六 with the official tables, checked."""
+           draft: Annotated[bool, typer.Option("--draft", help="A draft (草稿): sections may be missing; not "
+                                                              "frozen as the published report.")] = False,
+           submit: Annotated[bool, typer.Option("--submit", help="Submit the finished report for review as an item "
+                                                                "of kind annual_report (DOCX attached).")] = False,
+           agency: AgencyOpt = None, actor: ActorOpt = None) -> None:
+    """The annual report (政府信息公开工作年度报告): sections 一 to 六 with the official tables, checked.
+
+    A final --out (without --draft) or --submit publishes it: it must have every required section, and it is
+    frozen, so that next year's report compares with it. A year not yet ended gives a draft.
+    """
     settings = context().settings
     codes = list(settings.agencies) if all_agencies else [settings.agency(agency)[0]]
     version = str(format_version) if format_version else None
     with session_scope(context().engine) as session:
         if explain_cell:
-            [one], _ = make_reports(session, settings=settings, codes=codes[:1], year=year, version=version)
+            [one], _ = make_reports(session, settings=settings, codes=codes[:1], year=year, version=version,
+                                    today=today())
             found = explain(session, settings=settings, report=one, cell=explain_cell)
             return _print_explanation(found, as_json=format_ == Format.JSON)
-        docs = make_documents(session, settings=settings, codes=codes, year=year, version=version, today=today())
-    broken = [(doc, f) for doc in docs for f in doc.findings if not f.ok]
-    if check:
-        _print_findings(docs, as_json=format_ == Format.JSON)
-    for doc, finding in broken:
-        err.print(f"{'error' if finding.level == HARD else 'warning'}: {doc.report.agency_code} {year}: {finding}",
-                  highlight=False, markup=False)
+        docs = make_documents(session, settings=settings, codes=codes, year=year, version=version, today=today(),
+                              draft=draft)
+        if check:
+            _print_findings(docs, as_json=format_ == Format.JSON)
+        _stop_on_findings(docs, year, final=check or submit or out_path is not None, draft=draft)
+        if submit:
+            return _submit(session, docs, actor=actor or getpass.getuser())
+        if not check or out_path is not None:
+            _publish(session, docs, format_, out_path, all_agencies=all_agencies, actor=actor or getpass.getuser())
+
+
+def _publish(session: Session, docs: list[Document], format_: Format, path: Path | None, *, all_agencies: bool,
+             actor: str) -> None:
+    """Write the documents; a final one written to a file (not a draft) is frozen as the published report, in the
+    same transaction: a file that cannot be written leaves nothing frozen."""
+    if path is not None:
+        for doc in (d for d in docs if not d.draft):
+            freeze_report(session, doc=doc, actor=actor, how="out", now=utcnow())
+    try:
+        _write(docs, format_, path, all_agencies=all_agencies)
+    except OSError as e:
+        raise GongkaiError(f"{e.filename or path}: {e.strerror}") from None
+
+
+def _stop_on_findings(docs: list[Document], year: int, *, final: bool, draft: bool) -> None:
+    """Print every broken rule; stop (nothing written) on a hard one, and on a missing section when the document
+    goes out final. A year not yet ended is said to give a draft."""
+    stops = False
+    for doc in docs:
+        if doc.draft and not draft:
+            err.print(f"warning: {doc.report.agency_code} {year}: the year has not ended (Beijing time): this is a "
+                      "draft (草稿), not the published report", highlight=False)
+        blocking = failures(doc.findings, final=final and not doc.draft)
+        stops = stops or bool(blocking)
+        for finding in (f for f in doc.findings if not f.ok):
+            err.print(f"{'error' if finding in blocking else 'warning'}: {doc.report.agency_code} {year}: {finding}",
+                      highlight=False, markup=False)
     if any(failures(doc.findings) for doc in docs):
         raise GongkaiError(f"the {year} report breaks a hard rule (see above); nothing was written")
+    if stops:
+        raise GongkaiError(f"the {year} report lacks a required section (see above); nothing was written: add the "
+                           "agency's text, or write a draft with --draft")
+
+
+def _submit(session: Session, docs: list[Document], *, actor: str) -> None:
     for doc in docs:
-        if not doc.has_problems or not doc.has_other:
-            err.print(f"warning: {doc.report.agency_code}: no text for section 五 or 六 "
-                      f"(agencies.{doc.report.agency_code}.report.problems_file / other_file)", highlight=False)
-    if not check or out_path is not None:
-        _write(docs, format_, out_path, all_agencies=all_agencies)
+        done = submit_report(session, settings=context().settings, doc=doc, actor=actor, today=today(),
+                             now=utcnow())
+        out.print(f"submitted the {done.year} report of {done.agency_code} as item {done.item_id} (revision "
+                  f"{done.revision}) for {', '.join(done.channels)}, with {done.attachment}; it is frozen as "
+                  "published", highlight=False)
 
 
 def _write(docs: list[Document], format_: Format, path: Path | None, *, all_agencies: bool) -> None:
@@ -169,7 +216,8 @@ def _print_findings(docs: list[Document], *, as_json: bool) -> None:
         table = Table("rule", "level", "result", "cell", "detail", box=None,
                       title=f"{doc.report.agency_code} {doc.year} ({doc.report.version} format)")
         for f in doc.findings:
-            result = "ok" if f.ok else ("[red]broken[/red]" if f.level == HARD else "[yellow]warning[/yellow]")
+            result = "ok" if f.ok else {HARD: "[red]broken[/red]", FINAL: "[red]missing[/red]"}.get(
+                f.level, "[yellow]warning[/yellow]")
             table.add_row(f.rule, f.level, result, f.cell, f.message)
         out.print(table)
 

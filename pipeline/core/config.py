@@ -126,7 +126,8 @@ class ReportTexts(Section):
         None, description="Jinja2 template of section 一 of the annual report (default: the built-in one)."
     )
     overview_file: Path | None = Field(
-        None, description="Text added to section 一 after the figures ({year} is replaced by the report's year)."
+        None, description="The agency's text of section 一 ({year} is replaced by the report's year); from the "
+        "2021 format its five parts, each under a line naming it, e.g. （三）政府信息管理 (docs/report.md)."
     )
     problems_file: Path | None = Field(
         None, description="Text of section 五, 存在的主要问题及改进情况 ({year} is replaced by the report's year)."

@@ -334,3 +334,22 @@ class AuditEvent(SQLModel, table=True):
     details: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class FrozenReport(SQLModel, table=True):
+    """An annual report as published (`gongkai report YEAR --out` without --draft, or --submit): its cells and
+    ledger hash, kept so that next year's cross-year rules (R9, R10) compare with what was published."""
+
+    __tablename__ = "frozen_report"
+    __table_args__ = (sa.UniqueConstraint("agency_id", "year", name="uq_frozen_report_agency_year"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: int = Field(foreign_key="agency.id")
+    year: int
+    version: str = Field(max_length=4)                              # the table format: 2019 or 2021
+    cells: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))  # cell id -> int, amounts as text
+    ledger_hash: str = Field(max_length=64)                         # 台账校验值 of the ledger it was built from
+    how: str = Field(max_length=8)                                  # out | submit
+    item_id: int | None = Field(default=None, foreign_key="item.id")  # the annual_report item of --submit
+    frozen_by: str = Field(max_length=64)
+    frozen_at: datetime = _ts()

@@ -16,7 +16,7 @@ from typing import Any
 import nh3
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from pipeline.core.catalogue import KINDS
 
@@ -24,7 +24,8 @@ SHANGHAI_DATE = "%Y-%m-%d"
 TEMPLATES = Path(__file__).parents[2] / "templates"  # beside pipeline/ in a checkout and in site-packages
 ALLOWED_TAGS = {"p", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "strong", "em", "a", "img", "table", "thead",
                 "tbody", "tr", "th", "td", "blockquote", "code", "pre", "hr", "br", "del", "sup", "sub"}
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "th": {"style"}, "td": {"style"}}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"},
+                      "th": {"style", "colspan", "rowspan"}, "td": {"style", "colspan", "rowspan"}}
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,14 @@ def markdown_to_html(text: str, images: Mapping[str, str] | None = None) -> Mark
     shift = 2 - min((int(t.tag[1]) for t in headings), default=2)  # the body's top level becomes h2
     for token in headings:
         token.tag = f"h{min(int(token.tag[1]) + shift, 6)}"
-    html = md.renderer.render(tokens, md.options, {})
+    return clean_html(md.renderer.render(tokens, md.options, {}))
+
+
+def clean_html(html: str, files: Mapping[str, str] | None = None) -> Markup:
+    """HTML made safe to publish (nh3: the tags and attributes above, links to http, https and mailto); the links
+    named in `files` (href="name") point where the file is published."""
+    for src, target in (files or {}).items():
+        html = html.replace(f'href="{escape(src)}"', f'href="{escape(target)}"')
     clean = nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes={"http", "https", "mailto"},
                       link_rel="noopener noreferrer")
     return Markup(clean)  # noqa: S704  (sanitised by nh3 just above)

@@ -18,6 +18,7 @@ from pipeline.core.models import Agency, Delivery, DeliveryStatus, Item, ItemSta
 from pipeline.core.render import (
     ItemView,
     Link,
+    clean_html,
     kind_name,
     markdown_to_html,
     render_template,
@@ -57,13 +58,14 @@ def canonical_url(settings: Settings, agency_code: str, item_id: int, published_
     return f"{root}/art/{published_on_year}/{slug_of(item_id)}.html" if root else ""
 
 
-def submitted_html(item_id: int, body: str, images: Mapping[str, str]) -> str:
+def submitted_html(item_id: int, body: str, images: Mapping[str, str], *, html: str | None = None) -> str:
     """The body as every channel publishes it, rendered once when the revision is submitted (reviewers approve
-    this very HTML, and a later change of the renderer cannot change an approved text): its images at
-    art_N/<name>, where a static site keeps them beside the page; item_view() points the other channels at the
-    portal's copy."""
+    this very HTML, and a later change of the renderer cannot change an approved text): its images (and files
+    it links to) at art_N/<name>, where a static site keeps them beside the page; item_view() points the other
+    channels at the portal's copy. `html`: a body made as HTML by gongkai (the annual report), sanitised."""
     folder = images_beside(item_id)
-    return str(markdown_to_html(body, {src: folder + Path(stored).name for src, stored in images.items()}))
+    files = {src: folder + Path(stored).name for src, stored in images.items()}
+    return str(markdown_to_html(body, files) if html is None else clean_html(html, files))
 
 
 def item_view(session: Session, settings: Settings, item: Item, revision: Revision, published_at: datetime,
@@ -83,7 +85,8 @@ def item_view(session: Session, settings: Settings, item: Item, revision: Revisi
     html = revision.body_html if revision.body_html is not None else \
         submitted_html(item.id, revision.body, revision.images)
     if folder != beside:  # nh3 writes every image as <img src="…" first; text cannot hold "<img" unescaped
-        html = html.replace(f'<img src="{beside}', f'<img src="{folder}')
+        html = html.replace(f'<img src="{beside}', f'<img src="{folder}').replace(f'<a href="{beside}',
+                                                                                  f'<a href="{folder}')
     body_html = Markup(html)  # noqa: S704  (made by markdown_to_html, which sanitises it with nh3)
     links = interpreted_by.get(item.id) if interpreted_by is not None else None  # () when it has none
     return ItemView(

@@ -56,6 +56,9 @@ class ItemRecord:
     field_lines: dict[str, int]
     images: dict[str, Path] = field(default_factory=dict)  # image src as written in the body -> the file
     cover: Path | None = None
+    # a body gongkai made as HTML itself (the annual report's tables): published instead of the Markdown body's
+    # HTML, sanitised the same way; `images` may then also hold files it links to (a DOCX), kept beside the page
+    body_html: str | None = None
 
     @property
     def source(self) -> str:

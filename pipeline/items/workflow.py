@@ -176,7 +176,10 @@ def _content_hash(record: ItemRecord) -> str:
     spec = record.spec.model_dump(mode="json", exclude={"id", "body"})
     files = sorted((src, file_digest(path)) for src, path in record.images.items())
     cover = file_digest(record.cover) if record.cover else None
-    return hashlib.sha256(repr((sorted(spec.items()), record.body, files, cover)).encode()).hexdigest()
+    content = (sorted(spec.items()), record.body, files, cover)
+    if record.body_html is not None:
+        content += (record.body_html,)
+    return hashlib.sha256(repr(content).encode()).hexdigest()
 
 
 def _store(session: Session, agency_row_: Agency, agency: AgencySettings, actor: str, record: ItemRecord,
@@ -201,7 +204,7 @@ def _store(session: Session, agency_row_: Agency, agency: AgencySettings, actor:
         created_on=spec.created_on,
         publish_at=local_datetime(spec.publish_at).astimezone(UTC) if spec.publish_at else None,
         summary=spec.summary, validity=spec.validity, interprets=spec.interprets, body=record.body,
-        body_html=submitted_html(item.id, record.body, images), images=images,
+        body_html=submitted_html(item.id, record.body, images, html=record.body_html), images=images,
         cover=store_file(record.cover, root=attachments) if record.cover else None,
         source=record.source, content_hash=_content_hash(record), submitted_by=actor, submitted_at=now,
     )

@@ -35,16 +35,36 @@ def month_of() -> Any:
     return sa.extract("month", LedgerEntry.local_date)
 
 
+# an imported row that the import merged into another row's publication keeps its own import key (the 47
+# characters "import:" + 40 hex digits) and appends "~" and that publication's item key (ledger_merge.py)
+OWN_KEY_LENGTH = 47
+SAME_AS = "~"
+
+
 def item_key() -> Any:
-    """One publication across channels and revisions: the item, else its 索引号, else the imported row."""
+    """One publication across channels and revisions: the item, else its 索引号, else the publication an import
+    merged the row into, else the imported row itself."""
     def tag(letter: str) -> Any:  # a literal, not a bound parameter: GROUP BY must repeat the same text
         return sa.literal_column(f"'{letter}'", sa.String)
 
+    merged = LedgerEntry.import_key.like(sa.literal_column(f"'%{SAME_AS}%'", sa.String))
     return sa.case(
         (LedgerEntry.item_id.is_not(None), tag("i") + sa.cast(LedgerEntry.item_id, sa.String)),
         (LedgerEntry.index_no.is_not(None), tag("n") + LedgerEntry.index_no),
+        (merged, sa.func.substr(LedgerEntry.import_key, sa.literal_column(str(OWN_KEY_LENGTH + 2), sa.Integer))),
         else_=tag("k") + sa.func.coalesce(LedgerEntry.import_key, sa.cast(LedgerEntry.id, sa.String)),
     )
+
+
+def row_key(*, item_id: int | None, index_no: str | None, import_key: str | None, entry_id: int) -> str:
+    """item_key() of one row, in Python."""
+    if item_id is not None:
+        return f"i{item_id}"
+    if index_no is not None:
+        return f"n{index_no}"
+    if import_key is not None and SAME_AS in import_key:
+        return import_key[OWN_KEY_LENGTH + 1:]
+    return f"k{import_key if import_key is not None else entry_id}"
 
 
 def count_ledger(session: Session, *, agency_ids: list[int], by: str,

@@ -5,7 +5,8 @@ Columns (a header row; English or Chinese names, any order):
   category / 主题分类, kind / 类别 (a kind key or its Chinese name), published_on / 公开日期
   (YYYY-MM-DD, or a date and time, Beijing time unless an offset is given).
 Each row gets an import key derived from its content (and its occurrence among identical rows), so
-importing the same file again adds nothing.
+importing the same file again adds nothing. Rows of one publication on several channels are counted as one
+item (pipeline.records.ledger_merge), and the result names the rows merged.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from pipeline.core.config import Settings
 from pipeline.core.errors import InputRejected, Problem
 from pipeline.core.models import EntryType, LedgerEntry, utcnow
 from pipeline.records.audit import SYSTEM, record_event
-from pipeline.records.ledger import channel_kind, hashed
+from pipeline.records.ledger import OWN_KEY_LENGTH, SAME_AS, channel_kind, hashed
+from pipeline.records.ledger_merge import Merge, merge_publications
 
 COLUMNS = {
     "index_no": ("index_no", "索引号"),
@@ -55,6 +57,7 @@ class Imported:
     file: str
     imported: int
     already_present: int
+    merged: list[Merge] = field(default_factory=list)  # rows counted as part of another row's publication
 
 
 def import_ledger(session: Session, *, settings: Settings, agency_code: str, agency_id: int, path: Path,
@@ -93,16 +96,18 @@ def _import(session: Session, *, settings: Settings, agency_code: str, agency_id
     problems.extend(_duplicates(session, agency_id, entries, name))
     if problems:
         raise InputRejected(sorted(problems, key=lambda p: p.line))
-    keyed = _keys(agency_code, [entry for _, entry in entries])
+    keyed = _keys(agency_code, entries)
     present = _existing_keys(session, agency_id, list(keyed))
-    new = [hashed(dict(entry, agency_id=agency_id, import_key=key)) for key, entry in keyed.items()
-           if key not in present]
+    fresh = [(line, key, dict(entry, agency_id=agency_id, import_key=key)) for key, (line, entry) in keyed.items()
+             if key not in present]
+    merged = merge_publications(session, agency_id=agency_id, rows=fresh)
+    new = [hashed(entry) for _, _, entry in fresh]
     if new:
         before = session.exec(select(sa.func.max(LedgerEntry.id))).one() or 0
         _insert(session, new)
         _record_import(session, actor=actor, agency_code=agency_code, agency_id=agency_id, name=name, after_id=before,
                        rows=new, now=now)
-    return Imported(name, len(new), len(keyed) - len(new))
+    return Imported(name, len(new), len(keyed) - len(new), merged)
 
 
 def _record_import(session: Session, *, actor: str, agency_code: str, agency_id: int, name: str, after_id: int,
@@ -291,27 +296,30 @@ def _duplicates(session: Session, agency_id: int, entries: list[tuple[int, dict[
     return problems
 
 
-def _keys(agency_code: str, entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _keys(agency_code: str, entries: list[tuple[int, dict[str, Any]]]) -> dict[str, tuple[int, dict[str, Any]]]:
     """Content-derived keys: the n-th of several identical rows gets the same key on every import."""
     seen: Counter[str] = Counter()
     keyed = {}
-    for entry in entries:
+    for line, entry in entries:
         content = "\x1f".join([agency_code, entry["channel"], entry["index_no"] or "", entry["title"],
                                entry["category"], entry["kind"], entry["published_at"].isoformat()])
         seen[content] += 1
         digest = hashlib.sha256(f"{content}\x1f{seen[content]}".encode()).hexdigest()[:40]
-        keyed[f"import:{digest}"] = entry
+        keyed[f"import:{digest}"] = (line, entry)
     return keyed
 
 
 def _existing_keys(session: Session, agency_id: int, keys: list[str]) -> set[str]:
-    """The keys imported before. A key is derived from the agency's code, so only that agency's rows can hold
-    it: for a big file, one query for all of them beats IN lists, which cost ~25 µs a key (BENCHMARKS.md)."""
+    """The keys imported before (a merged row's own key is the part before "~"). A key is derived from the
+    agency's code, so only that agency's rows can hold it: for a big file, one query for all of them beats IN
+    lists, which cost ~25 µs a key (BENCHMARKS.md)."""
     if len(keys) > LOOKUP_ALL:
-        return set(session.exec(select(LedgerEntry.import_key).where(
-            LedgerEntry.agency_id == agency_id, LedgerEntry.import_key.is_not(None))).all()).intersection(keys)
+        return {key[:OWN_KEY_LENGTH] for key in session.exec(select(LedgerEntry.import_key).where(
+            LedgerEntry.agency_id == agency_id, LedgerEntry.import_key.is_not(None))).all()}.intersection(keys)
     found: set[str] = set()
     for chunk in range(0, len(keys), 500):
         found |= set(session.exec(select(LedgerEntry.import_key).where(
             LedgerEntry.import_key.in_(keys[chunk:chunk + 500]))).all())
-    return found
+    merged = session.exec(select(LedgerEntry.import_key).where(
+        LedgerEntry.agency_id == agency_id, LedgerEntry.import_key.contains(SAME_AS))).all()
+    return found | {key[:OWN_KEY_LENGTH] for key in merged}.intersection(keys)

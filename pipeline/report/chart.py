@@ -11,8 +11,12 @@ WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 760, 300, 48, 16, 36, 64
 
 
 def month_chart(channels: list[ChannelFigures], *, title: str) -> Markup:
-    """Grouped bars: for each month, one bar per channel; a legend below; accessible title and labels."""
+    """Grouped bars: for each month, one bar per channel; a legend below; accessible title and labels. A year
+    without publications draws no chart (empty markup)."""
     shown = [c for c in channels if any(c.months)]
+    if not shown:
+        return Markup("")
+    names = legend_names(shown)
     peak = max([max(c.months) for c in shown] + [1])
     step = _nice_step(peak)
     top = step * -(-peak // step)
@@ -33,19 +37,30 @@ def month_chart(channels: list[ChannelFigures], *, title: str) -> Markup:
             value = max(channel.months[month], 0)
             h = plot_h * value / top
             parts.append(f'<rect x="{x0 + bar * i:.1f}" y="{TOP + plot_h - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                         f'fill="{COLOURS[i % len(COLOURS)]}"><title>{escape(channel.label)} {month + 1}月: '
+                         f'fill="{COLOURS[i % len(COLOURS)]}"><title>{escape(names[i])} {month + 1}月: '
                          f'{value}</title></rect>')
         parts.append(f'<text x="{LEFT + slot * (month + 0.5):.1f}" y="{TOP + plot_h + 16}" text-anchor="middle" '
                      f'font-size="11">{month + 1}月</text>')
     parts.append(f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}" stroke="#333"/>')
     x = LEFT
-    for i, channel in enumerate(shown):
-        label = f"{channel.label}（{channel.name}）"
+    for i, label in enumerate(names):
         parts.append(f'<rect x="{x}" y="{HEIGHT - 22}" width="12" height="12" fill="{COLOURS[i % len(COLOURS)]}"/>'
                      f'<text x="{x + 16}" y="{HEIGHT - 12}" font-size="12">{escape(label)}</text>')
         x += 36 + sum(12 if ord(ch) > 0x2E80 else 7 for ch in label)  # CJK glyphs are about twice as wide
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704  (every text above is escaped)
+
+
+def legend_names(channels: list[ChannelFigures]) -> list[str]:
+    """What the reader calls each channel (门户网站, 政府信息公开目录 …); two channels of one kind are told apart
+    by number, never by their configuration keys."""
+    labels = [c.label for c in channels]
+    seen: dict[str, int] = {}
+    names = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        names.append(label if labels.count(label) == 1 else f"{label}{seen[label]}")
+    return names
 
 
 def _nice_step(peak: int) -> int:

@@ -3,7 +3,11 @@ the replies of the year that came after their due date.
 
 Hard rules fail the report naming the cell; the cross-year rules R9 (结转) and R10 (现行有效) and the
 heuristic R11 only warn, as real reports may legitimately break them; L1 warns, as a late reply is a fact
-the office reports, not an error in the tables.
+the office reports, not an error in the tables. R9 and R10 compare with the previous year's report as it was
+published (pipeline.report.frozen) when there is one.
+
+The sections rules S1, S5 and S6 ask for the agency's own text where the format requires it; they block a
+final document (`gongkai report --out` without --draft, --submit), not a draft.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pipeline.records.vocabulary import APPLICANT_TYPES
 from pipeline.report.data import ORGANISATIONS, ReportData
 from pipeline.report.format import MONEY, SIGNED, T2, T3_COLUMNS, T4_BLOCKS, T4_COLUMNS, t3_leaf_rows, t3_rows
 
-HARD, WARN = "hard", "warn"
+HARD, WARN, FINAL = "hard", "warn", "final"  # FINAL: blocks a final document, not a draft
 RULES = {
     "R1": (HARD, "本年新收 + 上年结转 = 办理结果总计 + 结转下年度, per column"),
     "R2": (HARD, "总计 column = the six applicant columns, every row of 三"),
@@ -34,6 +38,11 @@ RULES = {
     "R14": (HARD, "the narrative's numbers equal the tables'"),
     "R15": (HARD, "the reporting period is 1 January - 31 December of the year"),
     "L1": (WARN, "every request closed in the year was answered by its due date (第三十三条)"),
+}
+SECTION_RULES = {
+    "S1": (FINAL, "section 一 covers （一）主动公开 to （五）监督保障 (2021 format)"),
+    "S5": (FINAL, "section 五 has the agency's text"),
+    "S6": (FINAL, "section 六 has the agency's text"),
 }
 ROWS = {"2019": 23, "2021": 25}
 
@@ -67,8 +76,24 @@ def check_report(report: ReportData, *, previous: ReportData | None = None) -> l
     return findings
 
 
-def failures(findings: list[Finding]) -> list[Finding]:
-    return [f for f in findings if not f.ok and f.level == HARD]
+def failures(findings: list[Finding], *, final: bool = False) -> list[Finding]:
+    """The broken rules that stop a report: hard ones, and for a final document the FINAL ones too."""
+    return [f for f in findings if not f.ok and (f.level == HARD or (final and f.level == FINAL))]
+
+
+def check_sections(*, version: str, missing_parts: list[str], has_problems: bool, has_other: bool,
+                   where: str) -> list[Finding]:
+    """S1, S5, S6: `missing_parts` are the headings of section 一 without the agency's text; `where` names the
+    agency's settings section (agencies.CODE.report)."""
+    broken = {
+        "S1": [("一", f"{part} has no text (write it under a line '{part}' in {where}.overview_file)")
+               for part in missing_parts] if version == "2021" else [],
+        "S5": [] if has_problems else [("五", f"no text for section 五 ({where}.problems_file)")],
+        "S6": [] if has_other else [("六", f"no text for section 六 ({where}.other_file)")],
+    }
+    return [finding for rule, (level, meaning) in SECTION_RULES.items()
+            for finding in ([Finding(rule, level, False, cell, message) for cell, message in broken[rule]]
+                            or [Finding(rule, level, True, "", meaning)])]
 
 
 def _r1(r: ReportData) -> Iterator[tuple[str, str]]:
@@ -126,7 +151,7 @@ def _r9(r: ReportData, previous: ReportData | None) -> Iterator[tuple[str, str]]
         return
     for c in T3_COLUMNS:
         if r.t3("carried_in", c) != previous.t3("carried_out", c):
-            yield (f"t3.carried_in.{c}", f"上年结转 {r.t3('carried_in', c)} but the {previous.year} report carried "
+            yield (f"t3.carried_in.{c}", f"上年结转 {r.t3('carried_in', c)} but the {_named(previous)} carried "
                                          f"{previous.t3('carried_out', c)} over")
 
 
@@ -137,7 +162,12 @@ def _r10(r: ReportData, previous: ReportData | None) -> Iterator[tuple[str, str]
         cell = f"t2.{row}.in_force"
         expected = previous.cells[cell] + r.cells[f"t2.{row}.made"] - r.cells[f"t2.{row}.abolished"]
         if r.cells[cell] != expected:
-            yield cell, f"现行有效 {r.cells[cell]}; {previous.year}'s {previous.cells[cell]} + 制发 - 废止 = {expected}"
+            yield cell, (f"现行有效 {r.cells[cell]}; the {_named(previous)} had {previous.cells[cell]}, "
+                         f"+ 制发 - 废止 = {expected}")
+
+
+def _named(previous: ReportData) -> str:
+    return f"{previous.year} report{' as published' if previous.as_published else ''}"
 
 
 def _r11(r: ReportData) -> Iterator[tuple[str, str]]:

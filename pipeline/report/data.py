@@ -56,6 +56,7 @@ class ReportData:
     channels: list[ChannelFigures] = field(default_factory=list)
     numbers: dict[str, Any] = field(default_factory=dict)   # the narrative's figures
     published: tuple[str, date] | None = None               # 索引号 and 公开日期, once gongkai published it
+    as_published: bool = False                              # the cells of a frozen report (pipeline.report.frozen)
 
     def t3(self, row: str, column: str) -> int:
         return self.cells[f"t3.{row}.{column}"]

@@ -1,33 +1,33 @@
 """The annual report as a document: section 一 from a Jinja2 template, 五 and 六 from the agency's texts,
-the official tables, the chart; written as HTML, Markdown or JSON (DOCX: pipeline.report.docx_writer)."""
+the official tables, the chart; written as HTML, Markdown or JSON (DOCX: pipeline.report.docx_writer).
+
+The public header carries what a published report's record carries (索引号, 公开方式, 发布机构, 公开日期);
+what the office keeps about the document (生成日期, 格式, 台账校验值, 草稿 or 定稿) is its metadata: <meta>
+elements in HTML, a closing comment in Markdown, "metadata" in JSON, the document properties in DOCX.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from functools import cache, cached_property
-from pathlib import Path
+from functools import cached_property
 from typing import Any
 
 import orjson
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from markupsafe import Markup
 
 from pipeline.core.config import AgencySettings
-from pipeline.core.errors import ConfigError
-from pipeline.core.render import environment, render_template
-from pipeline.records.vocabulary import APPLICANT_TYPES
+from pipeline.core.render import render_template
 from pipeline.report.chart import month_chart
-from pipeline.report.check import Finding
-from pipeline.report.data import NEWS_CATEGORY, ORGANISATIONS, ReportData
+from pipeline.report.check import Finding, check_sections
+from pipeline.report.data import ReportData
 from pipeline.report.format import SECTIONS, cell_label
 from pipeline.report.grid import Grid, table2, table3, table4
+from pipeline.report.narrative import MISSING, is_heading, missing_parts, read_text, render_narrative
 
-RESULT_NAMES = (("disclosed", "予以公开"), ("partly_disclosed", "部分公开"), ("withheld", "不予公开"),
-                ("unable", "无法提供"), ("declined", "不予处理"), ("other", "其他处理"))
-MISSING = "（本机关未提供本部分内容。）"
+FORMATS = {"2019": "国办公开办函〔2019〕60号", "2021": "国办公开办函〔2021〕30号"}
+DRAFT, FINAL = "草稿", "定稿"
 
 
 @dataclass
@@ -42,10 +42,19 @@ class Document:
     has_other: bool
     findings: list[Finding] = field(default_factory=list)
     ledger_hash: str = ""  # sha256 of the year's ledger rows the report was built from (pipeline.records.audit)
+    generated_on: date | None = None
+    draft: bool = False    # asked for (--draft), or the year has not ended: marked 草稿, never frozen
 
     @property
     def year(self) -> int:
         return self.report.year
+
+    @property
+    def metadata(self) -> list[tuple[str, str]]:
+        """What the office keeps about the document, outside its public header."""
+        return [("生成日期", self.generated_on.isoformat() if self.generated_on else ""),
+                ("格式", FORMATS[self.report.version]), ("台账校验值", self.ledger_hash),
+                ("状态", DRAFT if self.draft else FINAL)]
 
     @cached_property
     def grids(self) -> dict[str, Grid]:
@@ -55,78 +64,24 @@ class Document:
 
 
 def build_document(report: ReportData, agency: AgencySettings, *, findings: list[Finding],
-                   today: date, ledger_hash: str = "") -> Document:
-    """Everything an output needs, with section 一 rendered from the (agency's or built-in) template."""
-    texts = agency.report
-    problems, other = _text(texts.problems_file, report.year), _text(texts.other_file, report.year)
-    year = report.year
+                   today: date, ledger_hash: str = "", draft: bool = False) -> Document:
+    """Everything an output needs, with section 一 rendered from the (agency's or built-in) template, and the
+    sections rules (S1, S5, S6) added to `findings`."""
+    texts, year = agency.report, report.year
+    problems, other = read_text(texts.problems_file, year), read_text(texts.other_file, year)
+    narrative = render_narrative(report, texts.narrative_template, read_text(texts.overview_file, year))
     index_no, published_on = report.published or ("（发布时分配）", None)
+    sections = check_sections(version=report.version, missing_parts=missing_parts(narrative),
+                              has_problems=bool(problems), has_other=bool(other),
+                              where=f"agencies.{report.agency_code}.report")
     return Document(
         report=report, title=f"{report.agency_name}{year}年政府信息公开工作年度报告",
         header=[("索引号", index_no), ("公开方式", "主动公开"), ("发布机构", report.publisher),
-                ("公开日期", published_on.isoformat() if published_on else "（发布时填写）"),
-                ("统计时限", f"{year}年1月1日至{year}年12月31日"), ("生成日期", today.isoformat()),
-                ("格式", f"国办公开办函〔{report.version}〕{'60' if report.version == '2019' else '30'}号"),
-                *([("台账校验值", ledger_hash)] if ledger_hash else [])],
-        narrative=_narrative(report, texts.narrative_template, _text(texts.overview_file, year)),
-        problems=problems or [MISSING], other=other or [MISSING], has_problems=bool(problems),
-        has_other=bool(other), findings=findings, ledger_hash=ledger_hash,
+                ("公开日期", published_on.isoformat() if published_on else "（发布时填写）")],
+        narrative=narrative, problems=problems or [MISSING], other=other or [MISSING], has_problems=bool(problems),
+        has_other=bool(other), findings=findings + sections, ledger_hash=ledger_hash, generated_on=today,
+        draft=draft,
     )
-
-
-def _text(path: Path | None, year: int) -> list[str]:
-    if path is None:
-        return []
-    real = Path(str(path).replace("{year}", str(year)))
-    if not real.is_file():
-        return []
-    try:
-        return paragraphs(real.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{real}: not valid UTF-8") from None
-
-
-def paragraphs(text: str) -> list[str]:
-    """Paragraphs are separated by blank lines; lines inside one are joined (Chinese needs no space)."""
-    blocks = [block.strip() for block in text.replace("\r\n", "\n").split("\n\n")]
-    return ["".join(line.strip() for line in block.splitlines()) for block in blocks if block]
-
-
-def narrative_context(report: ReportData, overview: list[str]) -> dict[str, Any]:
-    n = report.numbers
-    return {
-        "agency": report.agency_name, "publisher": report.publisher, "year": report.year,
-        "version": report.version, "n": n, "overview": "\n\n".join(overview),
-        "channels": [{"name": c.name, "kind": c.kind, "label": c.label, "count": c.count,
-                      "news": c.categories.get(NEWS_CATEGORY, 0) if c.kind == "disclosure" else 0,
-                      "categories": c.categories} for c in report.channels],
-        "organisations": [(APPLICANT_TYPES[k], n["requests_by_type"][k]) for k in ORGANISATIONS
-                          if n["requests_by_type"][k]],
-        "results": [(name, n["results"][key]) for key, name in RESULT_NAMES if n["results"][key]],
-    }
-
-
-def _narrative(report: ReportData, template: Path | None, overview: list[str]) -> list[str]:
-    context = narrative_context(report, overview)
-    if template is None:
-        return paragraphs(render_template("report/narrative.txt", context))
-    real = Path(str(template).replace("{year}", str(report.year)))
-    if not real.is_file():
-        raise ConfigError(f"agencies.{report.agency_code}.report.narrative_template: no file {real}")
-    try:
-        return paragraphs(_agency_environment().from_string(real.read_text(encoding="utf-8")).render(**context))
-    except SecurityError as e:
-        raise ConfigError(f"{real}: refused by the template sandbox: {e}") from None
-    except TemplateError as e:
-        raise ConfigError(f"{real}: {e}") from None
-
-
-@cache
-def _agency_environment() -> SandboxedEnvironment:
-    """Agency-editable templates run sandboxed: no access to Python internals (__class__, __globals__ …)."""
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    env.filters.update(environment().filters)
-    return env
 
 
 def _tables(doc: Document) -> dict[str, Markup]:
@@ -136,10 +91,17 @@ def _tables(doc: Document) -> dict[str, Markup]:
 
 def _view(doc: Document) -> dict[str, Any]:
     chart = month_chart(doc.report.channels, title=f"{doc.year}年各渠道每月发布信息数")
-    return {"doc": {"title": doc.title, "header": doc.header, "year": doc.year, "narrative": doc.narrative,
-                    "problems": doc.problems, "other": doc.other, "has_problems": doc.has_problems,
-                    "has_other": doc.has_other, "tables": _tables(doc), "chart": chart},
-            "sections": SECTIONS}
+    return {"doc": {"title": doc.title, "header": doc.header, "year": doc.year,
+                    "narrative": [(is_heading(p), p) for p in doc.narrative], "problems": doc.problems,
+                    "other": doc.other, "has_problems": doc.has_problems, "has_other": doc.has_other,
+                    "tables": _tables(doc), "chart": chart, "metadata": doc.metadata, "draft": doc.draft},
+            "sections": SECTIONS, "body": False, "download": ""}
+
+
+def to_body_html(doc: Document, *, download: str = "") -> str:
+    """Sections 一 to 六 as an item's body: the page of the portal and the catalogue prints the title and the
+    header itself; `download` names the Word file published beside the page."""
+    return render_template("report/body.html", {**_view(doc), "body": True, "download": download})
 
 
 def to_html(doc: Document) -> str:
@@ -170,7 +132,9 @@ def to_data(doc: Document) -> dict[str, Any]:
                      "六": doc.other if doc.has_other else []},
         "check": [{"rule": f.rule, "level": f.level, "ok": f.ok, "cell": f.cell, "message": f.message}
                   for f in doc.findings],
-        "metadata": {"ledger_hash": doc.ledger_hash},
+        "draft": doc.draft,
+        "metadata": {"ledger_hash": doc.ledger_hash, "format": FORMATS[r.version],
+                     "generated_on": doc.generated_on.isoformat() if doc.generated_on else ""},
     }
 
 
