@@ -1,4 +1,5 @@
-"""Shared fixtures: configurations, databases on SQLite and PostgreSQL, and an in-process CLI runner."""
+"""Shared fixtures: configurations, databases on SQLite and PostgreSQL, and an in-process CLI runner; and, with
+TEST_NOW, the whole run at another instant (docs/time.md)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 from helpers import write_config
 
 from pipeline.cli import main as cli
@@ -21,6 +24,35 @@ from pipeline.core.db import make_engine, migrate, session_scope
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
+PINNED = "TEST_NOW"  # not GONGKAI_*: that prefix is the settings', which refuse a key they do not know
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """TEST_NOW=2026-12-31T16:01:00Z: the run starts at that instant and its clock runs on from there.
+
+    One timeline for the whole session, started before collection: module constants (a test's "tomorrow") and
+    module-scoped fixtures (the demo site of the browser tests) are built at the same time as the tests that
+    use them. The clock ticks, as in production: leases and retry delays fall due, created_at keeps its order
+    (the suite passes with a stopped clock as well, but a test that waits for a lease would wait forever)."""
+    value = os.environ.get(PINNED)
+    if not value:
+        return
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        instant = None
+    if instant is None or instant.tzinfo is None:
+        raise pytest.UsageError(f"{PINNED}={value!r}: give an ISO 8601 instant with its offset, "
+                                "e.g. 2026-12-31T16:01:00Z")
+    traveller = time_machine.travel(instant, tick=True)
+    traveller.start()
+    config.add_cleanup(traveller.stop)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(PINNED) and any("integration" in item.path.parts for item in items):
+        raise pytest.UsageError(f"{PINNED} moves this process's clock only; the integration tests' workers, beat "
+                                "and servers are other processes on the real clock: --ignore=tests/integration")
 
 
 @pytest.fixture(params=BACKENDS)
