@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -51,6 +51,7 @@ from sqlmodel import select
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from sink import Sink  # noqa: E402  (the integration tests' receiver, imported unchanged)
 
+from pipeline.core.clock import beijing_today  # noqa: E402
 from pipeline.core.db import session_scope  # noqa: E402
 from pipeline.core.models import (  # noqa: E402
     Decision,
@@ -204,7 +205,7 @@ class Chaos:
             later = self.random.random() < 0.25
             publish_at = now + timedelta(seconds=self.random.uniform(30, 60)) if later else None
             spec = ItemSpec(title=f"2026年第{self.counts['submitted'] + i + 1}期统计信息", category="通知公告",
-                            kind="notice", created_on=date.today(), publish_at=publish_at)
+                            kind="notice", created_on=beijing_today(), publish_at=publish_at)
             records.append(ItemRecord("chaos.md", 1, spec, BODY, {}))
         with session_scope(self.engine) as session:
             done = workflow.submit_items(session, settings=self.settings, agency_code="tjj", actor="zhangsan",

@@ -37,6 +37,7 @@ import sqlalchemy as sa
 from common import database, make_platform, median, percentile, print_machine, print_table, write_config
 
 from pipeline.core.catalogue import DEFAULT_CATEGORIES, KINDS
+from pipeline.core.clock import beijing_today
 from pipeline.core.db import session_scope
 from pipeline.core.models import LedgerEntry
 from pipeline.records.audit import CONTENT_COLUMNS, CONTENT_NAMES, content_hash
@@ -219,7 +220,7 @@ def all_reports(p, codes: list[str]) -> tuple[float, float, int]:  # type: ignor
         data, (reports, _) = timed(make_reports, session, settings=p.settings, codes=codes, year=YEAR, version=None)
     with session_scope(p.engine) as session:
         whole, docs = timed(make_documents, session, settings=p.settings, codes=codes, year=YEAR, version=None,
-                            today=date.today())
+                            today=beijing_today())
     assert len(reports) == len(docs) == len(codes)
     return data, whole, sum(1 for doc in docs for f in doc.findings if not f.ok and f.level == "hard")
 
@@ -246,7 +247,7 @@ def one_agency_with_former_index(p, codes: list[str]) -> list[float]:  # type: i
     for code in codes:
         with session_scope(p.engine) as session:
             times.append(timed(make_documents, session, settings=p.settings, codes=[code], year=YEAR, version=None,
-                               today=date.today())[0])
+                               today=beijing_today())[0])
     return times
 
 
@@ -257,7 +258,7 @@ def profile(p, codes: list[str]) -> None:  # type: ignore[no-untyped-def]
         profiler = cProfile.Profile(time.process_time)
         with session_scope(p.engine) as session:
             profiler.runcall(make_documents, session, settings=p.settings, codes=which, year=YEAR, version=None,
-                             today=date.today())
+                             today=beijing_today())
         print(f"  CPU profile, {label}, by cumulative time:")
         pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(25)
 
@@ -322,7 +323,7 @@ def main() -> None:
             for code in sample:
                 with session_scope(p.engine) as session:
                     one.append(timed(make_documents, session, settings=p.settings, codes=[code], year=YEAR,
-                                     version=None, today=date.today())[0])
+                                     version=None, today=beijing_today())[0])
             one_cli = [command(config, directory / f"{code}.json", "--agency", code) for code in sample[:3]]
             if args.profile:
                 profile(p, codes)

@@ -1,4 +1,5 @@
-"""Shared fixtures: configurations, databases on SQLite and PostgreSQL, and an in-process CLI runner."""
+"""Shared fixtures: configurations, databases on SQLite and PostgreSQL, and an in-process CLI runner; and, with
+TEST_NOW, the whole run at another instant (docs/time.md)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 from helpers import write_config
 
 from pipeline.cli import main as cli
@@ -21,9 +24,34 @@ from pipeline.core.db import make_engine, migrate, session_scope
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres)]
+PINNED = "TEST_NOW"  # not GONGKAI_*: that prefix is the settings', which refuse a key they do not know
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """TEST_NOW=2026-12-31T16:01:00Z: the run starts at that instant and its clock runs on from there.
+
+    One timeline for the whole session, started before collection: module constants (a test's "tomorrow") and
+    module-scoped fixtures (the demo site of the browser tests) are built at the same time as the tests that
+    use them. The clock ticks, as in production: leases and retry delays fall due, created_at keeps its order
+    (the suite passes with a stopped clock as well, but a test that waits for a lease would wait forever)."""
+    value = os.environ.get(PINNED)
+    if not value:
+        return
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        instant = None
+    if instant is None or instant.tzinfo is None:
+        raise pytest.UsageError(f"{PINNED}={value!r}: give an ISO 8601 instant with its offset, "
+                                "e.g. 2026-12-31T16:01:00Z")
+    traveller = time_machine.travel(instant, tick=True)
+    traveller.start()
+    config.add_cleanup(traveller.stop)
+
+
 # Tiers, slowest first: a test belongs to the first tier whose marker it carries, else to "fast" (unit tests on
 # SQLite). Plain `pytest` runs the fast tier; `pytest --tier all` (what .ci/run does) runs every tier.
-TIERS = ("integration", "browser", "docx_pdf", "postgres")
+TIERS = ("integration", "browser", "docx_pdf", "boundary", "postgres")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,12 +71,13 @@ def _tier(item: pytest.Item) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = set(config.getoption("tier") or ["fast"])
     tiers = {item: _tier(item) for item in items}
-    if "all" in wanted:
-        return
-    keep = [item for item in items if tiers[item] in wanted]
+    keep = items if "all" in wanted else [item for item in items if tiers[item] in wanted]
     if len(keep) < len(items):
         config.hook.pytest_deselected(items=[item for item in items if tiers[item] not in wanted])
         items[:] = keep
+    if os.environ.get(PINNED) and any(tiers[item] == "integration" for item in items):
+        raise pytest.UsageError(f"{PINNED} moves this process's clock only; the integration tests' workers, beat "
+                                "and servers are other processes on the real clock: leave out --tier integration")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -4,18 +4,18 @@ change to the database."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from test_images import BAD
 from test_item_files import MALFORMED, markdown
 
-from pipeline.core.clock import SHANGHAI
+from pipeline.core.clock import beijing_today
 
 HEADER = "index_no,title,channel,category,kind,published_on\n"
 ROW = "002668389/2019-00001,2019年统计公报,portal,统计数据,statistics,2019-03-01\n"
-TOMORROW = (datetime.now(SHANGHAI).date() + timedelta(days=1)).isoformat()  # the agency's tomorrow
+TOMORROW = (beijing_today() + timedelta(days=1)).isoformat()  # the agency's tomorrow
 
 
 def csv_file(*rows: str, header: str = HEADER) -> bytes:

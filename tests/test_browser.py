@@ -20,9 +20,9 @@ def site(tmp_path_factory):
 @pytest.mark.parametrize("path", ["portal/index.html", "portal/art/{year}/art_1.html", "disclosure/index.html",
                                   "disclosure/art/{year}/art_1.html", "disclosure/category/统计数据.html"])
 def test_demo_pages_open_without_console_errors_and_are_accessible(site, browser, path):
-    from datetime import date
+    from pipeline.core.clock import beijing_today
 
-    path = path.format(year=date.today().year)
+    path = path.format(year=beijing_today().year)
     page, problems = visit(browser, f"{site}/{path}", path.replace("/", "_").replace(".html", ".png"))
     assert problems == []
     assert page.evaluate("document.documentElement.lang") == "zh-CN"
@@ -34,9 +34,9 @@ def test_demo_pages_open_without_console_errors_and_are_accessible(site, browser
 
 
 def test_a_disclosure_record_shows_its_header_and_links_to_the_portal(site, browser):
-    from datetime import date
+    from pipeline.core.clock import beijing_today
 
-    page, problems = visit(browser, f"{site}/disclosure/art/{date.today().year}/art_1.html", "disclosure-record.png")
+    page, problems = visit(browser, f"{site}/disclosure/art/{beijing_today().year}/art_1.html", "disclosure-record.png")
     header = page.locator("table.header")
     for name in HEADER:
         assert header.locator(f"th:text-is('{name}')").count() == 1, name

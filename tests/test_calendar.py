@@ -4,10 +4,11 @@ chinesecalendar; provisional dates for a year nobody knows yet; open requests re
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 from sqlmodel import select
 from test_bad_input import one_message, refused, snapshot
 
@@ -37,6 +38,8 @@ def out(result) -> dict:
     return json.loads(result.out)
 
 
+@time_machine.travel(datetime(2026, 12, 21, 2, tzinfo=UTC), tick=True)  # Monday 21 December in Beijing: the
+# working days left of a reply due in 2026 are counted in 2026 only (from 2027 on they would be provisional)
 def test_a_reply_due_in_2027_is_provisional_until_the_notice_is_entered_and_then_re_timed(env, run,
                                                                                          package_until_2026):
     # received Monday 7 December 2026: 18 working days to 31 December; without a calendar for 2027, Friday

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
-from datetime import date
 
 import pytest
 from sqlmodel import select
+
+from pipeline.core.clock import beijing_today
 
 PNG = base64.b64decode(  # a 1x1 PNG
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
@@ -63,7 +64,7 @@ def test_an_image_is_stored_once_and_published_beside_the_page_on_both_sites(env
         assert run(f"review 1 --approve --as {reviewer}", cwd=env.directory).code == 0
     stored = list((env.directory / "attachments").rglob("chart.png"))
     assert len(stored) == 1 and stored[0].read_bytes() == PNG
-    year = date.today().year
+    year = beijing_today().year
     for site in ("portal", "disclosure"):
         page = (env.directory / "site" / site / "art" / str(year) / "art_1.html").read_text(encoding="utf-8")
         assert '<img src="art_1/chart.png" alt="1月份工业增加值增速"' in page
@@ -109,7 +110,7 @@ def test_wechat_gets_the_image_uploaded_and_the_items_cover_through_the_engine(m
         [(image_url, image)] = double.images.items()
         assert image == PNG and f'src="{image_url}"' in article.news[0]["content"]
         assert double.dropped_images == []
-        assert article.news[0]["content_source_url"].endswith(f"/portal/art/{date.today().year}/art_1.html")
+        assert article.news[0]["content_source_url"].endswith(f"/portal/art/{beijing_today().year}/art_1.html")
         run_dispatcher(Engine.build(env.settings, env.engine), until_idle=True)
         assert len(double.articles) == 1
     finally:
@@ -123,7 +124,7 @@ def test_an_image_with_a_chinese_file_name_is_found_and_published(env, run):
     assert result.code == 0, result.err
     for reviewer in ("lisi", "wangwu", "zhaoliu"):
         assert run(f"review 1 --approve --as {reviewer}", cwd=env.directory).code == 0
-    folder = env.directory / "site" / "portal" / "art" / str(date.today().year) / "art_1"
+    folder = env.directory / "site" / "portal" / "art" / str(beijing_today().year) / "art_1"
     assert (folder / "图表.png").read_bytes() == PNG
 
 
@@ -143,7 +144,7 @@ def test_the_body_is_rendered_once_at_submission_and_every_channel_publishes_tha
     for reviewer in ("lisi", "wangwu", "zhaoliu"):
         assert run(f"review 1 --approve --as {reviewer}", cwd=env.directory).code == 0
     for site in ("portal", "disclosure"):
-        page = (env.directory / "site" / site / "art" / str(date.today().year) / "art_1.html").read_text("utf-8")
+        page = (env.directory / "site" / site / "art" / str(beijing_today().year) / "art_1.html").read_text("utf-8")
         assert stored in page
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from datetime import date
 
 from helpers import review, submit
 from sqlmodel import select
 
+from pipeline.core.clock import beijing_today
 from pipeline.core.models import Item
 
 
@@ -34,7 +34,7 @@ def test_fifty_concurrent_final_approvals_get_fifty_distinct_consecutive_index_n
     assert errors == []
     with env.session() as session:
         numbers = session.exec(select(Item.index_no)).all()
-    year = date.today().year
+    year = beijing_today().year
     assert sorted(numbers) == [f"002668389/{year}-{n:05d}" for n in range(1, 51)]
 
 

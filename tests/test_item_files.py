@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from pipeline.core.clock import SHANGHAI
+from pipeline.core.clock import beijing_today
 
 GOOD_FRONT = """title: 2019年台州市国民经济和社会发展统计公报
 category: 统计数据
@@ -46,7 +46,7 @@ def jsonl(*records: dict) -> bytes:
     return "\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode()
 
 
-TOMORROW = (datetime.now(SHANGHAI).date() + timedelta(days=1)).isoformat()  # the agency's tomorrow
+TOMORROW = (beijing_today() + timedelta(days=1)).isoformat()  # the agency's tomorrow
 
 # name -> (file name, content, expected line, text the message must contain)
 MALFORMED = {

@@ -121,7 +121,7 @@ def test_list_shows_delivery_states_and_overdue_scheduled_items(env, run):
 
 
 def test_a_document_published_before_its_interpretation_gets_the_link_back(env, run):
-    from datetime import date
+    from pipeline.core.clock import beijing_today
 
     (env.directory / "doc.md").write_text(ITEM.replace("channels: [portal, scripted, undeletable]",
                                                        "channels: [portal, disclosure]"), encoding="utf-8")
@@ -135,7 +135,7 @@ def test_a_document_published_before_its_interpretation_gets_the_link_back(env, 
         for reviewer in ("lisi", "wangwu", "zhaoliu"):
             assert run(f"review {item_id} --approve --as {reviewer}", cwd=env.directory).code == 0
     for site in ("portal", "disclosure"):
-        page = env.directory / "site" / site / "art" / str(date.today().year) / "art_1.html"
+        page = env.directory / "site" / site / "art" / str(beijing_today().year) / "art_1.html"
         html = page.read_text(encoding="utf-8")
         assert "相关解读" in html and "art_2.html" in html and "解读：关于开展" in html
     assert len(json.loads(run("show 1 --json", cwd=env.directory).out)["deliveries"]) == 2  # no new publication

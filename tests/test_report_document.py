@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import zipfile
-from datetime import datetime
 
 import docx
 import pytest
@@ -14,7 +13,7 @@ from docx.oxml.ns import qn
 from lxml import etree
 from report_helpers import OVERVIEW, TEXTS_CONFIG, beijing, publish, write_texts
 
-from pipeline.core.clock import SHANGHAI
+from pipeline.core.clock import beijing_today
 from pipeline.report.format import T3_OUTER
 
 PARTS = ("（一）主动公开", "（二）依申请公开", "（三）政府信息管理", "（四）政府信息公开平台建设", "（五）监督保障")
@@ -97,7 +96,7 @@ def test_a_missing_required_section_stops_a_final_report_but_not_a_draft(make_en
 
 
 def test_a_report_for_a_year_not_yet_ended_is_a_draft_and_says_so(make_env, run):
-    year = datetime.now(SHANGHAI).year  # the current year on the Beijing calendar has not ended
+    year = beijing_today().year  # the current year on the Beijing calendar has not ended
     env = _texts_env(make_env, year)
     page = env.directory / "now.html"
     result = run(["report", str(year), "--out", str(page)], cwd=env.directory)

@@ -5,14 +5,13 @@ the 公开目录 with the DOCX beside the page, and that publication is counted 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 import docx
 from helpers import approve_fully, review
 from report_helpers import TEXTS_CONFIG, beijing, engine_at, publish, write_texts
 from sqlmodel import select
 
-from pipeline.core.clock import SHANGHAI
+from pipeline.core.clock import beijing_now
 from pipeline.core.models import Decision, Item, Revision
 from pipeline.engine.dispatcher import run_dispatcher
 
@@ -43,11 +42,11 @@ def test_a_submitted_report_is_an_item_reviewed_like_any_other_and_published_wit
         assert f'href="art_{item_id}/{ATTACHMENT}"' in revision.body_html
     # nothing reaches a channel before every review level has passed (先审后发)
     review(env, item_id, "lisi")
-    assert run_dispatcher(engine_at(env, datetime.now(SHANGHAI)), until_idle=True) == []
+    assert run_dispatcher(engine_at(env, beijing_now()), until_idle=True) == []
     review(env, item_id, "wangwu")
     reviewed = review(env, item_id, "zhaoliu")
     assert reviewed.index_no.startswith("002668389/") and reviewed.status == "approved"
-    outcomes = run_dispatcher(engine_at(env, datetime.now(SHANGHAI)), until_idle=True)
+    outcomes = run_dispatcher(engine_at(env, beijing_now()), until_idle=True)
     assert sorted(o.status for o in outcomes) == ["published", "published"]
     year = int(reviewed.index_no.split("/")[1][:4])
     for site in ("portal", "disclosure"):

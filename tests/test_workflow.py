@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from helpers import approve_fully, record, review, submit
 from sqlmodel import select
 
 from pipeline.core.agencies import agency_row
+from pipeline.core.clock import beijing_today
 from pipeline.core.errors import InputRejected, NotFound, WorkflowRefused
 from pipeline.core.models import Decision, Delivery, DeliveryStatus, Item, ItemStatus, ReviewDecision
 from pipeline.items import views, workflow
@@ -34,7 +33,7 @@ def test_levels_in_order_then_approved_with_index_number_and_deliveries(env):
     assert (second.level_name, second.next_level) == ("保密审查", "办公室审发")
     final = review(env, item_id, "zhaoliu", comment="同意发布")
     assert final.status == ItemStatus.APPROVED
-    year = date.today().year
+    year = beijing_today().year
     assert final.index_no == f"002668389/{year}-00001"
     with env.session() as session:
         deliveries = session.exec(select(Delivery).where(Delivery.item_id == item_id)).all()
@@ -173,7 +172,7 @@ def test_an_unchanged_resubmission_is_refused(env):
 
 def test_index_numbers_are_consecutive_per_agency_and_year_and_follow_publish_at(env):
     numbers = [approve_fully(env, submit(env)).index_no for _ in range(3)]
-    year = date.today().year
+    year = beijing_today().year
     assert numbers == [f"002668389/{year}-{n:05d}" for n in (1, 2, 3)]
     scheduled = submit(env, publish_at=f"{year + 1}-01-01T09:00:00+08:00")
     assert approve_fully(env, scheduled).index_no == f"002668389/{year + 1}-00001"

@@ -127,10 +127,9 @@ def test_titles_are_shown_as_text_not_markup(hostile):
 
 
 def test_hostile_pages_run_no_script_in_a_real_browser(hostile, browser):
-    from datetime import date
-
     from browser import serve, url_of, visit
 
+    from pipeline.core.clock import beijing_today
     from pipeline.engine.dispatcher import run_dispatcher
     from pipeline.engine.runtime import Engine
 
@@ -145,7 +144,7 @@ def test_hostile_pages_run_no_script_in_a_real_browser(hostile, browser):
     try:
         for site in ("portal", "disclosure"):
             for item_id in ids:
-                path = f"{site}/art/{date.today().year}/art_{item_id}.html"
+                path = f"{site}/art/{beijing_today().year}/art_{item_id}.html"
                 page, problems = visit(browser, f"{url_of(server)}/{path}")
                 assert problems == [], path
                 page.close()

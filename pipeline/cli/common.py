@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from pipeline.core.agencies import agency_row
-from pipeline.core.clock import SHANGHAI
+from pipeline.core.clock import beijing_today
 from pipeline.core.config import Settings, load_settings
 from pipeline.core.db import make_engine
 
@@ -49,7 +49,7 @@ def reset_context() -> None:
 
 
 def today() -> date:
-    return datetime.now(SHANGHAI).date()
+    return beijing_today()
 
 
 def parse_date(value: str | None, option: str) -> date | None:

@@ -12,7 +12,7 @@ from markupsafe import Markup
 from sqlmodel import Session, select
 
 from channels import REGISTRY, Message
-from pipeline.core.clock import SHANGHAI
+from pipeline.core.clock import SHANGHAI, beijing_today
 from pipeline.core.config import Settings
 from pipeline.core.models import Agency, Delivery, DeliveryStatus, Item, ItemStatus, Revision
 from pipeline.core.render import (
@@ -194,7 +194,7 @@ def interpretations(session: Session, settings: Settings, items: list[Item]) -> 
 
 def _link(settings: Settings, agency_code: str, item_id: int, index_no: str | None, title: str) -> Link:
     """A link to an item's page, titled with its approved revision's title."""
-    year = page_year(index_no, datetime.now(SHANGHAI).year)
+    year = page_year(index_no, beijing_today().year)
     return Link(title, canonical_url(settings, agency_code, item_id, year), index_no or "")
 
 

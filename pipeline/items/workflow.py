@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from channels import ContentRejected
 from pipeline.core.adapters import ChannelSet
 from pipeline.core.agencies import agency_row
-from pipeline.core.clock import SHANGHAI
+from pipeline.core.clock import SHANGHAI, beijing_today
 from pipeline.core.config import AgencySettings, Settings
 from pipeline.core.errors import InputRejected, NotFound, Problem, WorkflowRefused
 from pipeline.core.models import (
@@ -69,7 +69,7 @@ def submit_items(session: Session, *, settings: Settings, agency_code: str, acto
     agency = settings.agencies[agency_code]
     _require_role(agency_code, agency, actor, AUTHOR_ROLE, "submit items")
     row = agency_row(session, agency_code)
-    today = today or datetime.now(SHANGHAI).date()
+    today = today or beijing_today()
     problems = list(problems or []) + [p for r in records for p in _check_record(r, settings, agency, today)]
     existing = _items_by_ref(session, row.id, [r.spec.id for r in records if r.spec.id])
     known_refs = {r.spec.id for r in records if r.spec.id} | set(existing)

@@ -6,6 +6,7 @@ from datetime import date
 
 from sqlmodel import Session
 
+from pipeline.core.clock import beijing_today
 from pipeline.core.config import Settings
 from pipeline.core.errors import GongkaiError
 from pipeline.records.ledger import ledger_state_hashes
@@ -43,7 +44,7 @@ def make_reports(session: Session, *, settings: Settings, codes: list[str], year
                  version: str | None, today: date | None = None) -> tuple[list[ReportData], list[ReportData]]:
     """This year's reports and, for the cross-year rules, last year's tables 二 and 三 (same format version;
     a constant number of queries)."""
-    latest = (today or date.today()).year
+    latest = (today or beijing_today()).year  # Beijing's year, not the machine's (it turns at 16:00 UTC)
     if year < FIRST_YEAR or year > latest:
         raise GongkaiError(f"year {year} is outside {FIRST_YEAR}-{latest}")
     version = version or version_for(year)

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from pipeline.core.models import Appeal, DisclosureRequest, EntryType, Item, LedgerEntry, Revision
+from pipeline.core.models import Appeal, DisclosureRequest, EntryType, FrozenReport, Item, LedgerEntry, Revision
 from pipeline.records.ledger import item_key, month_of, net
 
 # kinds whose items table 二 (and the narrative's press conferences) count
@@ -138,12 +138,13 @@ def appeal_counts(session: Session, *, agency_ids: list[int], year: int) -> dict
 
 
 def published_reports(session: Session, *, agency_ids: list[int], year: int) -> dict[int, tuple[str, date]]:
-    """Per agency: 索引号 and 公开日期 of this year's report if gongkai published it (kind annual_report, a
-    title naming the year, published the following year)."""
+    """Per agency: 索引号 and 公开日期 of this year's report if gongkai published it: the first publication of
+    the annual_report item that `gongkai report YEAR --submit` froze, whenever it went out."""
     query = (select(LedgerEntry.agency_id, LedgerEntry.index_no, LedgerEntry.local_date)
-             .where(LedgerEntry.agency_id.in_(agency_ids), LedgerEntry.kind == "annual_report",
-                    LedgerEntry.entry_type == EntryType.PUBLICATION, LedgerEntry.year == year + 1,
-                    LedgerEntry.index_no.is_not(None), LedgerEntry.title.contains(f"{year}年"))
+             .join(FrozenReport, sa.and_(FrozenReport.item_id == LedgerEntry.item_id,
+                                         FrozenReport.agency_id == LedgerEntry.agency_id))
+             .where(FrozenReport.agency_id.in_(agency_ids), FrozenReport.year == year,
+                    LedgerEntry.entry_type == EntryType.PUBLICATION, LedgerEntry.index_no.is_not(None))
              .order_by(LedgerEntry.id))
     found: dict[int, tuple[str, date]] = {}
     for agency_id, index_no, published_on in session.exec(query).all():

@@ -7,7 +7,7 @@ import json
 import time
 from bisect import bisect_left
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from harness import HOOKS, wait_for
@@ -155,7 +155,7 @@ def test_a_scheduled_item_goes_out_once_within_one_sweep_interval_after_its_time
     platform.approve(1)
     platform.enqueue_due()
     platform.wait_published(1, timeout=60)  # the worker is consuming
-    publish_at = datetime.now(UTC) + timedelta(seconds=5)
+    publish_at = utcnow() + timedelta(seconds=5)
     [later] = platform.approve(1, publish_at=publish_at)
     assert platform.enqueue_due() == []  # not due: nothing is handed over at approval
     platform.wait_published(2, timeout=30)
