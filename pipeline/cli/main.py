@@ -314,6 +314,22 @@ def preview(item_id: Annotated[int, typer.Argument(help="Item id.")],
 
 
 @app.command()
+def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (default: web.host).")] = None,
+          port: Annotated[int | None, typer.Option(help="Port to listen on (default: web.port).")] = None) -> None:
+    """Serve the web console (工作台) for this workspace's people; Ctrl-C stops it."""
+    import uvicorn
+
+    from pipeline.web.app import create_app
+
+    ctx = context()
+    host, port = host or ctx.settings.web.host, port or ctx.settings.web.port
+    out.print(f"工作台 (web console): http://{host}:{port}/  — log in as one of this workspace's people; "
+              "Ctrl-C stops", highlight=False, markup=False)
+    uvicorn.run(create_app(ctx.settings, ctx.engine), host=host, port=port, log_level="warning",
+                proxy_headers=False, server_header=False)
+
+
+@app.command()
 def demo(workspace: Annotated[Path | None, typer.Option(help="Where to build the demo (default: a new "
                                                                 "temporary directory).")] = None) -> None:
     """Run the whole path offline on the embedded defaults, in a temporary workspace."""
