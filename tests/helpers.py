@@ -11,7 +11,43 @@ from pipeline.items import workflow
 from pipeline.items.itemfile import ItemRecord, ItemSpec
 
 EXAMPLE = Path(__file__).parents[1] / "pipeline" / "cli" / "gongkai.example.toml"
-LEVEL_REVIEWERS = ["lisi", "wangwu", "zhaoliu"]  # the example configuration's three review levels
+LEVEL_REVIEWERS = ["lisi", "wangwu", "zhaoliu"]  # the default three review levels
+# argon2id at its cheapest: tests hash many passwords; production uses the [auth] defaults
+CHEAP_AUTH = "[auth]\nargon2_time_cost = 1\nargon2_memory_kib = 8\nargon2_parallelism = 1\n"
+PASSWORD = "correct horse battery staple"
+# the people of the tests and the demo: login -> (姓名, 处室, roles)
+PEOPLE = {
+    "root": ("管理员", "办公室", ["admin"]),
+    "zhangsan": ("张三", "综合处", ["author"]),
+    "lisi": ("李四", "综合处", ["section_head"]),
+    "wangwu": ("王五", "保密办", ["secrecy_officer"]),
+    "zhaoliu": ("赵六", "办公室", ["office_director"]),
+    "qianqi": ("钱七", "政务公开办", ["disclosure_office", "operator"]),
+}
+
+
+def add_people(env: Any, people: dict[str, tuple[str, str, list[str]]] | None = None) -> None:
+    """Store the test people (password PASSWORD) in agency tjj; the first is the bootstrap admin."""
+    from pipeline.core.clock import utcnow
+    from pipeline.records.people import actor_for, add_person, find_person
+
+    people = people or PEOPLE
+    with env.session() as session:
+        admin = None
+        for login, (name, department, roles) in people.items():
+            add_person(session, actor=admin, login=login, name=name, department=department, agency_code="tjj",
+                       roles=roles, password=PASSWORD, settings=env.settings, now=utcnow())
+            if admin is None:
+                session.flush()
+                admin = actor_for(session, find_person(session, login))
+
+
+def actor(env: Any, login: str) -> Any:
+    """The Actor of a stored person, as a login would give it."""
+    from pipeline.records.people import actor_for, find_person
+
+    with env.session() as session:
+        return actor_for(session, find_person(session, login))
 
 
 def record(**fields: Any) -> ItemRecord:
@@ -49,5 +85,5 @@ def write_config(directory: Path, url: str, extra: str = "") -> Path:
     text = text.replace('url = "sqlite:///gongkai.db"', f'url = "{url}"')
     text = text.replace('output_dir = "site/', f'output_dir = "{directory}/site/')
     path = directory / "gongkai.toml"
-    path.write_text(text + "\n" + extra, encoding="utf-8")
+    path.write_text(text + "\n" + CHEAP_AUTH + "\n" + extra, encoding="utf-8")
     return path

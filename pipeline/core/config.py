@@ -20,6 +20,7 @@ from pipeline.core.errors import ConfigError
 
 ENV_PREFIX = "GONGKAI_"
 CONFIG_ENV = "GONGKAI_CONFIG"
+TOKEN_ENV = "GONGKAI_TOKEN"  # a login token for scripts and tests (pipeline.cli.session); not a setting
 ORG_CODE = re.compile(r"^(?:[0-9A-Z]{9}|[0-9A-Z]{18})$")
 
 
@@ -130,6 +131,26 @@ class UserSettings(Section):
     roles: list[str] = Field(default_factory=list, description="Roles: author, and the roles of review levels.")
 
 
+class ForwardedIdentity(Section):
+    enabled: bool = Field(
+        False, description="Trust a login name that an authenticating reverse proxy (数字证书/UKey) puts in a header."
+    )
+    header: str = Field("X-Remote-User", description="The header holding the login the proxy authenticated.")
+    trusted: list[str] = Field(
+        default_factory=list, description="Addresses of the proxies whose header is trusted (exact IPs or CIDRs)."
+    )
+
+
+class AuthSettings(Section):
+    argon2_time_cost: int = Field(3, ge=1, description="Argon2id passes when a password is hashed.")
+    argon2_memory_kib: int = Field(65536, ge=8, description="Argon2id memory in KiB when a password is hashed.")
+    argon2_parallelism: int = Field(4, ge=1, description="Argon2id lanes when a password is hashed.")
+    token_days: int = Field(30, ge=1, le=366, description="Days a login token (gongkai login) stays valid.")
+    forwarded: ForwardedIdentity = Field(
+        default_factory=ForwardedIdentity, description="An upstream identity provider in front of the console."
+    )
+
+
 class ReportTexts(Section):
     narrative_template: Path | None = Field(
         None, description="Jinja2 template of section 一 of the annual report (default: the built-in one)."
@@ -202,6 +223,7 @@ class Settings(BaseSettings):
     items: ItemSettings = Field(default_factory=ItemSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     catalogue: CatalogueSettings = Field(default_factory=CatalogueSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     agencies: dict[str, AgencySettings] = Field(default_factory=dict, description="Agencies by code.")
     channels: dict[str, ChannelConfig] = Field(default_factory=dict, description="Channels by name.")
 
@@ -321,7 +343,7 @@ def _anchor_paths(settings: Settings, base: Path) -> None:
 def _check_environment() -> None:
     sections = set(Settings.model_fields)
     for name in os.environ:
-        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+        if not name.startswith(ENV_PREFIX) or name in (CONFIG_ENV, TOKEN_ENV):
             continue
         section = name[len(ENV_PREFIX):].lower().split("__")[0]
         if section not in sections:
