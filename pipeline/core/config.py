@@ -82,7 +82,6 @@ class WebSettings(Section):
     host: str = Field("127.0.0.1", description="Address `gongkai serve` listens on (behind nginx in production).")
     port: int = Field(8000, ge=1, le=65535, description="Port `gongkai serve` listens on.")
     idle_minutes: int = Field(30, ge=1, le=24 * 60, description="A console session ends after this long idle.")
-    session_hours: int = Field(10, ge=1, le=24 * 30, description="A console session ends this long after login.")
     secure_cookies: bool = Field(
         False, description="Mark the session cookie Secure (set it when the console is served over TLS).")
 

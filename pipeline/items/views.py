@@ -11,7 +11,17 @@ from sqlmodel import Session, select
 
 from pipeline.core.config import AgencySettings
 from pipeline.core.errors import NotFound
-from pipeline.core.models import Attempt, Delivery, DeliveryStatus, Item, ItemStatus, ReviewDecision, Revision, utcnow
+from pipeline.core.models import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Item,
+    ItemStatus,
+    Person,
+    ReviewDecision,
+    Revision,
+    utcnow,
+)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -191,3 +201,10 @@ def channel_health(session: Session, *, agency_id: int) -> list[ChannelHealth]:
     names = sorted({c for c, _, _ in counts})
     return [ChannelHealth(c, success.get(c), errors.get(c, (None, ""))[0], errors.get(c, (None, ""))[1],
                           waiting.get(c, 0), failed.get(c, 0)) for c in names]
+
+
+def names_of(session: Session, logins: set[str]) -> dict[str, str]:
+    """姓名 by login, for the people an item page names."""
+    if not logins:
+        return {}
+    return dict(session.exec(select(Person.login, Person.name).where(Person.login.in_(sorted(logins)))).all())

@@ -56,8 +56,8 @@ def login(request: Request, login: Annotated[str, Form()] = "", password: Annota
     if result.actor is None or result.token is None:
         return _form(request, next_=next, login=login, error=_chinese(result.refused), status_code=401)
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="lax", secure=_secure(request),
-                        max_age=settings.web.session_hours * 3600)
+    # a browser-session cookie: gone when the browser closes; the server ends it after web.idle_minutes idle
+    response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="lax", secure=_secure(request))
     response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 

@@ -105,7 +105,7 @@ async def _submit(request: Request, who: Visit, *, item_id: int | None) -> Respo
             try:
                 with unit(request) as session:
                     done = workflow.submit_items(session, settings=settings, agency_code=who.actor.agency_code,
-                                                 actor=who.actor, records=[record])
+                                                 actor=who.actor.login, records=[record])
                 return RedirectResponse(f"/items/{done[0].item_id}?done=submitted", status_code=303)
             except InputRejected as e:
                 problems = e.problems
@@ -158,11 +158,12 @@ def show(request: Request, who: Me, item_id: int, revision: int | None = None) -
         number = revision if revision in range(1, item.current_revision + 1) else item.current_revision
         previews = channel_previews(session, settings, item_id=item_id, revision=number)
         changes = revision_changes(session, item_id=item_id, revision=number)
-        refusal = workflow.review_refusal(session, settings=settings, agency_code=who.actor.agency_code,
-                                          item_id=item_id, actor=who.actor)
+        refusal = None
         body = session.exec(select(Revision.body).where(Revision.item_id == item_id,
                                                         Revision.number == number)).one()
+        names = views.names_of(session, {data["author"], *(d["reviewer"] for d in data["decisions"])})
     return page(request, "item.html", title=data["title"], nav="items", item=data, number=number, body=body,
+                names=names,
                 previews=previews, changes=changes, refusal=refusal, may_decide=refusal is None,
                 may_edit=who.actor.login == item.author and item.status in (ItemStatus.REJECTED,
                                                                             ItemStatus.SUBMITTED),
@@ -202,8 +203,7 @@ def decide(request: Request, who: Posted, item_id: int, level: Annotated[str, Fo
     with unit(request) as session:
         _current(session, who, item_id)
         result = workflow.review_item(session, settings=settings, agency_code=who.actor.agency_code,
-                                      item_id=item_id, actor=who.actor, level=level, revision=revision,
-                                      decision=chosen, comment=comment)
+                                      item_id=item_id, actor=who.actor.login, decision=chosen, comment=comment)
     if result.status == ItemStatus.APPROVED:
         hand_over(settings, request.app.state.engine, item_id)
     done = "rejected" if chosen == Decision.REJECT else "approved"
@@ -216,7 +216,7 @@ def withdraw(request: Request, who: Posted, item_id: int, reason: Annotated[str,
     with unit(request) as session:
         _current(session, who, item_id)
         workflow.withdraw_item(session, settings=settings, agency_code=who.actor.agency_code, item_id=item_id,
-                               actor=who.actor, reason=reason)
+                               actor=who.actor.login, reason=reason)
     hand_over(settings, request.app.state.engine, item_id, take_down_after=True)
     return RedirectResponse(f"/items/{item_id}?done=withdrawn", status_code=303)
 
