@@ -74,7 +74,7 @@ def test_the_office_path_in_the_browser(make_env, browser, tmp_path):
                 _approve(office, login, item_id)
             _author_sees_it_published(office, item_id, env)
             _operator_retries_the_dead_letter(office, item_id, receiver)
-        assert office.problems == []
+        assert office.problems == [], "\n".join(office.problems)
     finally:
         server.stop()
 
@@ -82,7 +82,7 @@ def test_the_office_path_in_the_browser(make_env, browser, tmp_path):
 def _write_and_submit(office: Office, image) -> None:
     page = office.author = office.desk("zhangsan")
     shot(page, "01-todo-author")
-    page.get_by_role("link", name="撰写").click()
+    page.get_by_role("link", name="撰写", exact=True).click()
     page.get_by_label("标题").fill("2026年11月全市规模以上工业生产情况")
     page.get_by_label("主题分类").select_option("统计数据")
     page.get_by_label("信息类别（第二十条）").select_option("statistics")
@@ -93,6 +93,8 @@ def _write_and_submit(office: Office, image) -> None:
     assert "200 字" not in page.locator("#title-count").inner_text()
     shot(page, "02-compose")
     page.get_by_role("button", name="提交审核").click()
+    page.wait_for_load_state()
+    assert page.locator(".field-error").all_inner_texts() == []
     page.wait_for_url("**/items/*?done=submitted")
     assert "已提交审核" in page.content()
     shot(page, "03-submitted")
@@ -103,7 +105,9 @@ def _approve(office: Office, login: str, item_id: int) -> None:
     page.get_by_role("link", name="2026年11月全市规模以上工业生产情况").click()
     page.wait_for_url(f"**/items/{item_id}")
     frame = page.frame_locator("iframe[title='portal article.html']")
-    assert frame.locator("img[alt='增速图']").evaluate("img => img.naturalWidth") == 240   # the image shows
+    image = frame.locator("img[alt='增速图']")
+    image.wait_for()
+    assert image.evaluate("img => img.complete && img.naturalWidth") == 240, image.get_attribute("src")   # the image shows
     shot(page, f"04-review-{login}")
     page.get_by_label("审核意见", exact=False).fill("同意。")
     page.get_by_role("button", name="通过").click()
@@ -127,7 +131,7 @@ def _author_sees_it_published(office: Office, item_id: int, env) -> None:
 
 def _operator_retries_the_dead_letter(office: Office, item_id: int, receiver: WebhookReceiver) -> None:
     page = office.desk("qianqi")
-    page.get_by_role("link", name="运维").click()
+    page.get_by_role("link", name="运维", exact=True).click()
     row = page.locator("tr", has_text="partner")
     assert "发送失败" in row.last.inner_text()
     shot(page, "06-ops-dead-letter")

@@ -52,7 +52,10 @@ def channel_previews(session: Session, settings: Settings, *, item_id: int, revi
             adapter.check(message)
         except ChannelError as e:
             refusal = str(e)
-        html = {part: text for part, text in message.parts.items() if part.endswith(".html")}
+        # a page that shows the portal's copy of an image shows it from here: the portal is not live yet
+        portal_copy = f'src="{message.canonical_url.rsplit("/", 1)[0]}/art_{item_id}/'
+        html = {part: text.replace(portal_copy, f'src="art_{item_id}/')
+                for part, text in message.parts.items() if part.endswith(".html")}
         payload = json.dumps(adapter.payload(message), ensure_ascii=False, indent=2, default=str)
         previews.append(ChannelPreview(name, settings.channels[name].kind, html, payload, refusal))
     return previews

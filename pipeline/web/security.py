@@ -17,7 +17,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "frame-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
 # a channel preview is served alone inside an iframe of the review page: no script at all, and sandboxed
 PREVIEW_CSP = ("default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-               "frame-ancestors 'self'; sandbox")
+               "frame-ancestors 'self'; sandbox allow-same-origin")  # no script runs: no allow-scripts
 HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),

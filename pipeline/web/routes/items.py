@@ -10,9 +10,10 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlmodel import select
+from starlette.datastructures import UploadFile
 
 from channels import REGISTRY
 from pipeline.core.agencies import agency_row
@@ -163,7 +164,7 @@ def show(request: Request, who: Me, item_id: int, revision: int | None = None) -
                                                         Revision.number == number)).one()
         names = views.names_of(session, {data["author"], *(d["reviewer"] for d in data["decisions"])})
     return page(request, "item.html", title=data["title"], nav="items", item=data, number=number, body=body,
-                names=names,
+                names=names, kinds=KINDS,
                 previews=previews, changes=changes, refusal=refusal, may_decide=refusal is None,
                 may_edit=who.actor.login == item.author and item.status in (ItemStatus.REJECTED,
                                                                             ItemStatus.SUBMITTED),
