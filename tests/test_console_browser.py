@@ -141,3 +141,67 @@ def _operator_retries_the_dead_letter(office: Office, item_id: int, receiver: We
     page.goto(f"{office.base}/items/{item_id}")
     assert page.locator("tr", has_text="partner").last.inner_text().count("已发布") == 1
     shot(page, "07-after-retry")
+
+
+HOSTILE = '<script>window.hacked=1</script><img src=x onerror="window.hacked=2">[/]\x1b[31m'
+UNLABELLED = ("() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
+              ".filter(e => e.labels.length === 0 && !e.getAttribute('aria-label')).map(e => e.name)")
+PAGES = ["/", "/items", "/items/new", "/items/1", "/ops", "/requests", "/requests/1", "/appeals", "/ledger",
+         "/report/2026", "/admin/people", "/admin/levels"]
+
+
+def test_hostile_text_is_shown_as_text_on_every_page_and_pages_are_accessible(make_env, browser):
+    env = make_env()
+    add_people(env, {"root": ("管理员", "办公室", ["admin"]),
+                     "zhangsan": ("张三" + HOSTILE[:60].replace("\x1b", ""), "综合处",
+                                  ["admin", "author", "disclosure_office", "operator"])})
+    title = "关于<script>window.hacked=1</script>的通知"
+    body = 'x <img src=x onerror="window.hacked=2"> <a href="javascript:window.hacked=3">链接</a>\n'
+    with serving(env) as base:
+        office = Office(browser, base)
+        page = office.desk("zhangsan")
+        page.goto(base + "/items/new")
+        page.get_by_label("标题").fill(title)
+        page.get_by_label("正文（Markdown", exact=False).fill(body)
+        page.get_by_label("摘要").fill(HOSTILE.replace("\x1b", ""))
+        page.get_by_role("button", name="提交审核").click()
+        page.wait_for_load_state()
+        assert page.locator(".field-error").all_inner_texts() == []
+        page.wait_for_url("**/items/1?done=submitted")
+        page.goto(base + "/requests")
+        page.get_by_label("申请人", exact=True).fill("<b onmouseover=alert(1)>王某</b>")
+        page.get_by_label("申请内容").fill(title)
+        page.get_by_role("button", name="登记").click()
+        page.wait_for_url("**/requests/1?done=registered")
+        for path in PAGES:
+            response = page.goto(base + path)
+            assert response.status == 200, path
+            assert page.evaluate("() => window.hacked") is None, path
+            assert page.locator("html").get_attribute("lang") == "zh-CN", path
+            assert page.locator("h1").count() == 1, path
+            unlabelled = page.evaluate(UNLABELLED)
+            assert unlabelled == [], (path, unlabelled)
+            if path in ("/", "/items/1", "/requests/1"):
+                shot(page, "hostile" + path.replace("/", "-"))
+        page.goto(base + "/items/1")
+        assert page.get_by_role("heading", name=title).count() == 1       # the title, literally
+        page.goto(base + "/requests/1")
+        assert "<b onmouseover=alert(1)>王某</b>" in page.locator("table.meta").inner_text()
+    assert office.problems == [], "\n".join(office.problems)
+
+
+def test_the_compose_form_is_reachable_by_keyboard(make_env, browser):
+    env = make_env()
+    add_people(env)
+    with serving(env) as base:
+        page = Office(browser, base).desk("zhangsan")
+        page.goto(base + "/items/new")
+        page.locator("#title").focus()
+        reached = []
+        for _ in range(40):
+            reached.append(page.evaluate("() => document.activeElement.id || document.activeElement.name || "
+                                         "document.activeElement.textContent"))
+            page.keyboard.press("Tab")
+        for field in ("title", "category", "kind", "doc_number", "created_on", "publish_at", "summary", "body",
+                      "images", "提交审核"):
+            assert field in reached, (field, reached)
