@@ -39,13 +39,13 @@ def channel_previews(session: Session, settings: Settings, *, item_id: int, revi
     if item is None or row is None:
         raise NotFound(f"no revision {revision} of item {item_id}")
     channels = channels or ChannelSet(settings)
-    previews = []
+    previews, shared_views = [], {}  # channels that show the same view of the item render it once
     for name in row.channels:
         if name not in settings.channels:
             continue
         message = compose_message(session, settings, item_id=item_id, revision=revision, channel=name,
                                   approved_at=utcnow(), idempotency_key=f"{item_id}:{revision}:{name}",
-                                  rows=(item, row))
+                                  rows=(item, row), views=shared_views)
         adapter = channels.get(name)
         refusal = None
         try:

@@ -81,3 +81,13 @@ def create_app(settings: Settings, engine: sa.Engine) -> FastAPI:
 
 def _error(request: Request, status: int, heading: str, message: str) -> Response:
     return page(request, "error.html", title=heading, heading=heading, message=message, status_code=status)
+
+
+def from_settings() -> FastAPI:
+    """The app for the workspace whose configuration $GONGKAI_CONFIG (or ./gongkai.toml) names: what
+    `gongkai serve --workers N` gives uvicorn as a factory, each worker process building its own."""
+    from pipeline.core.config import load_settings
+    from pipeline.core.db import make_engine
+
+    settings = load_settings()
+    return create_app(settings, make_engine(settings.database))
