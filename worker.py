@@ -18,8 +18,8 @@ import redis
 from celery import Celery
 from kombu.transport import redis as kombu_redis
 
+from pipeline.core.audit_key import keyed_engine
 from pipeline.core.config import load_settings
-from pipeline.core.db import make_engine
 from pipeline.engine.claims import Outcome
 from pipeline.engine.delivery import hand_off_batch
 from pipeline.engine.queueing import DELIVER, SWEEP, enqueue, sweep
@@ -106,7 +106,7 @@ def engine() -> Engine:
     global _engine
     with _lock:
         if _engine is None:
-            _engine = Engine.build(settings, make_engine(settings.database))
+            _engine = Engine.build(settings, keyed_engine(settings))
         return _engine
 
 
