@@ -73,6 +73,11 @@ def test_the_key_may_come_from_the_environment_and_another_key_fails_verify(env,
     result = run(["audit", "verify"], cwd=env.directory)
     assert result.code == 1
     assert "its content does not match its hash (edited, or written under another audit key)" in result.err
+    count = len(events(env))
+    result = run(SET_FIGURE, cwd=env.directory)  # appending under another key is refused: the trail would break
+    assert result.code == 1 and "the trail's newest event (audit_event id" in result.err
+    assert "does not verify under this key" in result.err and "nothing was written" in result.err
+    assert len(events(env)) == count
 
 
 def _unkeyed(env) -> list[AuditEvent]:

@@ -70,7 +70,9 @@ def run_demo(workspace: Path | None, console: Console) -> Path:
                   f"  disclosure: {disclosure / 'index.html'}\n"
                   f"  or serve both at the configured URLs: python3 -m http.server 8080 -d {workspace / 'site'}"
                   " and open http://localhost:8080/portal/")
-    console.print(f"[bold]Look around[/bold]\n  cd {workspace} && gongkai list && gongkai show {submitted[0].item_id}")
+    console.print(f"[bold]Look around[/bold]\n  cd {workspace} && gongkai list && gongkai show {submitted[0].item_id}"
+                  f"\n  gongkai audit verify && gongkai audit log --item {submitted[0].item_id}   (the trail, keyed "
+                  "with audit.key: docs/audit.md)")
     return workspace
 
 

@@ -51,11 +51,14 @@ def _checked(text: str, where: str) -> bytes:
 
 def create_key_file(path: Path) -> bool:
     """Write a new random key, mode 0600, unless the file exists; whether it wrote one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return False
+    except OSError as e:
+        raise AuditKeyError(f"audit key: cannot create {path} ({e.strerror}); set {AUDIT_KEY_ENV} instead, or "
+                            "point audit.key_file to a writable place") from None
     with os.fdopen(fd, "w", encoding="ascii") as file:
         file.write(secrets.token_hex(32) + "\n")
     return True

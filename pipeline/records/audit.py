@@ -123,7 +123,6 @@ class Action:
 
 
 _LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
-_LAST_HASH = select(AuditEvent.__table__.c.hash).order_by(AuditEvent.__table__.c.id.desc()).limit(1)
 
 
 def record_events(session: Session, actions: list[Action], *, now: datetime) -> None:
@@ -135,9 +134,10 @@ def record_events(session: Session, actions: list[Action], *, now: datetime) -> 
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_LOCK, {"key": _LOCK_KEY})
     # on SQLite every writing transaction began with BEGIN IMMEDIATE: appends are serialized already
-    prev = session.execute(_LAST_HASH).scalar() or GENESIS
+    last = session.execute(_LAST).first()
+    prev = last.hash if last else GENESIS
     rows, user = [], os_user()
-    seal = _needs_seal(session, prev, key)
+    seal = _needs_seal(session, last, key)
     listed = coverage.take_rows(session, [a.subject for a in actions])
     if seal:
         actions = [Action(SYSTEM, SEAL, "audit", {"unkeyed_head": prev, ROWS: coverage.all_rows(session)}),
@@ -149,29 +149,35 @@ def record_events(session: Session, actions: list[Action], *, now: datetime) -> 
                "os_user": user, "subject": a.subject[:100], "prev_hash": prev}
         row["hash"] = prev = chained(prev, [row[name] for name in EVENT_NAMES], key)
         rows.append(row)
-    # ids follow the chain: an executemany runs one INSERT per row, in order
-    session.execute(sa.insert(AuditEvent.__table__), rows)
+    if rows:  # ids follow the chain: an executemany runs one INSERT per row, in order
+        session.execute(sa.insert(AuditEvent.__table__), rows)
 
 
-_FIRST = select(AuditEvent).order_by(AuditEvent.id).limit(1)
-_SEALED = select(AuditEvent.__table__.c.id).where(AuditEvent.__table__.c.action == SEAL).limit(1)
+_EVENT = AuditEvent.__table__.c
+_LAST = select(_EVENT.id, _EVENT.prev_hash, _EVENT.hash, *(_EVENT[name] for name in EVENT_NAMES)).order_by(
+    _EVENT.id.desc()).limit(1)
 
 
-def _needs_seal(session: Session, prev: str, key: bytes) -> bool:
-    """Whether the chain so far is unkeyed (written before the key): then the next keyed event is the seal.
-    An empty chain needs none unless covered rows predate it (other than those this transaction wrote)."""
-    if prev == GENESIS:
+def _needs_seal(session: Session, last: Any, key: bytes) -> bool:
+    """Whether the chain so far was written before the key (its newest event is unkeyed): then the next event is
+    the seal. An empty chain needs none unless covered rows predate it (other than those this transaction wrote).
+    A newest event that verifies neither way stops the append: the key is not the trail's, or the event was
+    edited."""
+    if last is None:
         return coverage.rows_before(session)
-    if session.execute(_SEALED).first() is not None:
+    values = [getattr(last, name) for name in EVENT_NAMES]
+    if chained(last.prev_hash, values, key) == last.hash:
         return False
-    first = session.exec(_FIRST).one()
-    return event_hash(first, key) != first.hash
+    if chained(last.prev_hash, values) == last.hash:
+        return True
+    raise AuditKeyError(f"audit key: the trail's newest event (audit_event id {last.id}) does not verify under "
+                        "this key: the key is not the one the trail was written with, or the event was edited "
+                        "(gongkai audit verify); nothing was written")
 
 
 def seal_trail(session: Session, *, now: datetime) -> int | None:
     """Seal a chain written before the key, if it is one (`gongkai init`): the number of unkeyed events sealed."""
-    prev = session.execute(_LAST_HASH).scalar() or GENESIS
-    if not _needs_seal(session, prev, trail_key(session)):
+    if not _needs_seal(session, session.execute(_LAST).first(), trail_key(session)):
         return None
     record_events(session, [], now=now)
     return chain_head(session)[0] - 1
@@ -286,7 +292,7 @@ def chain_head(session: Session) -> tuple[int, str]:
 
 
 _HEAD = sa.select(select(sa.func.count()).select_from(AuditEvent.__table__).scalar_subquery(),
-                  _LAST_HASH.scalar_subquery())
+                  select(_EVENT.hash).order_by(_EVENT.id.desc()).limit(1).scalar_subquery())
 
 
 def _verify_ledger(session: Session, count: int, covered: dict[int, tuple[str, int]]) -> Verdict:
