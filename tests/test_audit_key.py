@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from audit_helpers import events, execute, rewrite, workspace_key
@@ -12,6 +16,7 @@ from sqlmodel import select
 from pipeline.core.models import AnnualFigure, AuditEvent, ReviewDecision
 from pipeline.records.audit import GENESIS, ROWS, SEAL
 
+ROOT = Path(__file__).resolve().parents[1]
 SET_FIGURE = ["figures", "set", "2021", "fee.amount", "12.5", "--as", "zhangsan"]
 
 
@@ -146,3 +151,13 @@ def test_a_trail_re_chained_entirely_without_the_key_fails_verify(env, run):
     rewrite(env, trail)
     result = run(["audit", "verify"], cwd=env.directory)
     assert result.code == 1 and f"audit_event id {trail[-1].id}: no event of the trail is keyed" in result.err
+
+
+def test_a_celery_worker_without_a_key_stops_at_start_with_the_message(tmp_path):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GONGKAI_")}
+    environ.update(GONGKAI_QUEUE__BROKER_URL="redis://127.0.0.1:6379/0", PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", "import worker"], cwd=tmp_path, env=environ, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (f"audit key: {tmp_path / 'audit.key'} does not exist; `gongkai init` creates it "
+                                   "(or set GONGKAI_AUDIT_KEY); see docs/audit.md")
