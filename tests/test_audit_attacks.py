@@ -189,3 +189,20 @@ def test_editing_a_closed_requests_outcome_fails_verify_naming_it(env, run):
     closing = events(env)[-1]
     assert closing.action == "request_closed"
     assert f"disclosure_request id 1: its content differs from what audit event {closing.id} recorded" in result.err
+
+
+def test_a_published_reports_json_is_an_anchor(env, run):
+    publish(env, beijing(2021, 3, 1, 9), kind="notice", category="通知公告")
+    _appeal(env, date(2021, 4, 1))
+    report = env.directory / "report.json"
+    assert run(["report", "2021", "--format", "json", "--draft", "--out", str(report)], cwd=env.directory).code == 0
+    assert verify(run, env, "--anchors", str(report)).code == 0
+    trail = events(env)
+    execute(env, f"DELETE FROM audit_event WHERE id = {trail[-1].id}")
+    execute(env, "DELETE FROM appeal")
+    assert verify(run, env).code == 0
+    result = verify(run, env, "--anchors", str(report))
+    assert result.code == 1 and f"{report} (tjj 2021) anchored {len(trail)} events at the report of 2021" in result.err
+    report.write_text('{"year": 2021}', encoding="utf-8")
+    result = verify(run, env, "--anchors", str(report))
+    assert result.code == 1 and "not an annual report's JSON with metadata.audit_head" in result.err

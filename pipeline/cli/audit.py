@@ -16,8 +16,8 @@ audit_app = typer.Typer(help="The tamper-evident audit trail (docs/audit.md).", 
 
 @audit_app.command("verify")
 def audit_verify(anchors: Annotated[Path | None, typer.Option(
-                     "--anchors", help="A file of anchors (gongkai audit anchor): also find deleted newest events "
-                     "and a trail rewritten with the key.")] = None,
+                     "--anchors", help="A file of anchors (gongkai audit anchor) or a report's JSON: also find "
+                     "deleted newest events and a trail rewritten with the key.")] = None,
                  as_json: JsonOpt = False) -> None:
     """Walk the keyed chain and check every covered row against it; exit 1 naming the first bad row."""
     from pipeline.records.anchors import verify_with_anchors

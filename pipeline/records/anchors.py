@@ -1,11 +1,13 @@
 """Anchors: the chain's length and head written outside the database, one line each, so that deleting the newest
 events (or rewriting the trail with the key) is found by `gongkai audit verify --anchors FILE`.
 
-A line is `COUNT<TAB>HEAD<TAB>BEIJING TIME`; blank lines and lines starting with # are skipped.
+A line is `COUNT<TAB>HEAD<TAB>BEIJING TIME`; blank lines and lines starting with # are skipped. The JSON of an
+annual report (`gongkai report YEAR --format json`, one report or a list) is read as the anchor it carries.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -29,6 +31,8 @@ def read_anchors(path: Path) -> list[Anchor]:
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else "not UTF-8 text"
         raise GongkaiError(f"{path}: cannot read the anchors ({reason})") from None
+    if text.lstrip().startswith(("{", "[")):
+        return _report_anchors(path, text)
     anchors = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.startswith("#"):
@@ -39,6 +43,18 @@ def read_anchors(path: Path) -> list[Anchor]:
                                "writes it)")
         anchors.append(Anchor(int(match[1]), match[2], match[3], f"{path}:{number}"))
     return anchors
+
+
+def _report_anchors(path: Path, text: str) -> list[Anchor]:
+    try:
+        data = json.loads(text)
+        reports = data if isinstance(data, list) else [data]
+        return [Anchor(int(r["metadata"]["audit_head"]["events"]), str(r["metadata"]["audit_head"]["head"]),
+                       f"the report of {r['year']} generated on {r['metadata']['generated_on']}",
+                       f"{path} ({r['agency']} {r['year']})") for r in reports]
+    except (ValueError, KeyError, TypeError):
+        raise GongkaiError(f"{path}: not an annual report's JSON with metadata.audit_head (gongkai report YEAR "
+                           "--format json)") from None
 
 
 def verify_with_anchors(session: Session, *, path: Path | None) -> Verdict:
