@@ -206,3 +206,14 @@ def test_a_published_reports_json_is_an_anchor(env, run):
     report.write_text('{"year": 2021}', encoding="utf-8")
     result = verify(run, env, "--anchors", str(report))
     assert result.code == 1 and "not an annual report's JSON with metadata.audit_head" in result.err
+
+
+def test_editing_a_closed_appeals_result_fails_verify_naming_it(env, run):
+    _appeal(env, date(2021, 4, 1))
+    with env.session() as session:
+        appeals.close_appeal(session, agency_id=agency_row(session, "tjj").id, appeal_id=1, result="upheld",
+                             closed_on=date(2021, 5, 1), actor="lisi", today=date(2021, 5, 2))
+    assert verify(run, env).code == 0
+    execute(env, "UPDATE appeal SET result = 'corrected' WHERE id = 1")
+    result = verify(run, env)
+    assert result.code == 1 and "appeal id 1: its content differs from what audit event" in result.err, result.err

@@ -72,12 +72,18 @@ def audit_log(item: Annotated[int | None, typer.Option("--item", help="Only this
         print_json([line.__dict__ for line in lines])
         return
     for line in lines:
-        details = " ".join(f"{key}={value}" for key, value in line.details.items())
+        details = " ".join(f"{key}={_value(value)}" for key, value in line.details.items())
         text = Text.assemble((f"{line.id:>6} {line.at}  ", "dim"), (_shown(line.actor), "bold"),
                              _shown(f"  {line.action} {line.subject}  {details}"))
         if line.os_user != line.actor:
             text.append(_shown(f"  (os user {line.os_user})"), "dim")
         out.print(text, highlight=False, markup=False)
+
+
+def _value(value: object) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{key}:{_value(inner)}" for key, inner in value.items())
+    return "" if value is None else str(value)
 
 
 def _shown(text: str) -> str:

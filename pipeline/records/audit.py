@@ -11,7 +11,7 @@ Ledger rows are covered too: each row stores its content hash (sha256 of the can
 and content_hash), computed when it is written, and the event that writes it lists [id, content hash] under
 details["ledger"], so that `gongkai audit verify` finds an edited, deleted or unrecorded ledger row and names it.
 A report's ledger hash is built from the stored hashes (a year of a platform is a million rows); `audit verify` is
-what checks them against the rows. Review decisions, revisions, figures and requests are covered the same way,
+what checks them against the rows. Review decisions, revisions, figures, requests and appeals are covered the same way,
 under details["audit_rows"] (pipeline.records.coverage).
 """
 

@@ -1,4 +1,5 @@
-"""Rows the audit trail covers besides the ledger: review decisions, item revisions, annual figures and requests.
+"""Rows the audit trail covers besides the ledger: review decisions, item revisions, annual figures, requests (with
+their outcome) and appeals (with their result).
 
 Like a ledger row, each is listed as [id, content hash] by the event that writes it, under
 details["audit_rows"][table] ([id, null] when the event deletes it); the latest event naming a row holds the hash
@@ -20,7 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
-from pipeline.core.models import AnnualFigure, DisclosureRequest, ReviewDecision, Revision
+from pipeline.core.models import AnnualFigure, Appeal, DisclosureRequest, ReviewDecision, Revision
 from pipeline.records.canonical import canonical, sha256_text
 
 _PENDING = "gongkai_audit_rows"
@@ -49,6 +50,8 @@ COVERED: dict[str, Covered] = {
     "disclosure_request": Covered(DisclosureRequest, (
         "agency_id", "applicant", "applicant_type", "channel", "closed_on", "created_at", "outcome", "received_on",
         "recorded_by", "ref", "subject", "updated_at"), lambda row: f"request:{row.id}"),
+    "appeal": Covered(Appeal, ("agency_id", "closed_on", "created_at", "filed_on", "kind", "note", "recorded_by",
+                               "ref", "request_id", "result", "updated_at"), lambda row: f"appeal:{row.id}"),
 }
 _BY_MODEL = {covered.model: table for table, covered in COVERED.items()}
 
