@@ -289,6 +289,9 @@ def write_config(directory: Path, *, db_url: str, broker_url: str = "", sink: Si
             text += f"\n[channels.{name}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in section.items())
     path = directory / "gongkai.toml"
     path.write_text(text + extra, encoding="utf-8")
+    from pipeline.core.audit_key import create_key_file
+
+    create_key_file(directory / "audit.key")  # what gongkai init does
     return path
 
 
@@ -309,11 +312,12 @@ class Platform:
 
 def make_platform(config: Path) -> Platform:
     from pipeline.core.agencies import sync_agencies
+    from pipeline.core.audit_key import keyed_engine
     from pipeline.core.config import load_settings
-    from pipeline.core.db import make_engine, migrate, session_scope
+    from pipeline.core.db import migrate, session_scope
 
     settings = load_settings(config)
-    engine = make_engine(settings.database)
+    engine = keyed_engine(settings)
     migrate(engine)
     with session_scope(engine) as session:
         sync_agencies(session, settings=settings)

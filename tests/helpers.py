@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.audit_key import create_key_file
 from pipeline.core.models import Decision
 from pipeline.items import workflow
 from pipeline.items.itemfile import ItemRecord, ItemSpec
@@ -50,4 +51,5 @@ def write_config(directory: Path, url: str, extra: str = "") -> Path:
     text = text.replace('output_dir = "site/', f'output_dir = "{directory}/site/')
     path = directory / "gongkai.toml"
     path.write_text(text + "\n" + extra, encoding="utf-8")
+    create_key_file(directory / "audit.key")  # what gongkai init does
     return path

@@ -58,10 +58,12 @@ def figures_set(year: Annotated[int, typer.Argument(help="Report year.")],
 
 @figures_app.command("unset")
 def figures_unset(year: Annotated[int, typer.Argument(help="Report year.")],
-                  key: Annotated[str, typer.Argument(help="Figure key.")], agency: AgencyOpt = None) -> None:
+                  key: Annotated[str, typer.Argument(help="Figure key.")], agency: AgencyOpt = None,
+                  actor: ActorOpt = None) -> None:
     """Remove a figure: the report falls back to the ledger (or to the last year's 事项 count)."""
     with session_scope(context().engine) as session:
-        figures.unset_figure(session, agency_id=agency_id(session, agency), year=year, key=key)
+        figures.unset_figure(session, agency_id=agency_id(session, agency), year=year, key=key,
+                             actor=actor or getpass.getuser())
     out.print(f"{year} {key}: removed", highlight=False)
 
 

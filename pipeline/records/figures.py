@@ -14,6 +14,8 @@ from sqlmodel import Session, select
 
 from pipeline.core.errors import GongkaiError, NotFound
 from pipeline.core.models import AnnualFigure, utcnow
+from pipeline.records.audit import record_event
+from pipeline.records.coverage import figure_subject
 
 COUNT, MONEY = "count", "money"
 _DOC = {"made": "本年新制作数量 / 本年制发件数", "published": "本年新公开数量 (2019)", "total": "对外公开总数量 (2019)",
@@ -67,15 +69,20 @@ def set_figure(session: Session, *, agency_id: int, year: int, key: str, raw: st
     row.value, row.note, row.set_by, row.updated_at = str(value), note.strip(), actor, utcnow()
     session.add(row)
     session.flush()
+    record_event(session, actor=actor, action="figure_set", subject=figure_subject(agency_id, year, key),
+                 details={"value": row.value, "note": row.note}, now=row.updated_at)
     return row
 
 
-def unset_figure(session: Session, *, agency_id: int, year: int, key: str) -> None:
+def unset_figure(session: Session, *, agency_id: int, year: int, key: str, actor: str) -> None:
     row = session.exec(select(AnnualFigure).where(AnnualFigure.agency_id == agency_id, AnnualFigure.year == year,
                                                   AnnualFigure.key == key)).first()
     if row is None:
         raise NotFound(f"no figure {key} for {year}")
     session.delete(row)
+    session.flush()
+    record_event(session, actor=actor, action="figure_unset", subject=figure_subject(agency_id, year, key),
+                 details={"value": row.value}, now=utcnow())
 
 
 def figures_upto(session: Session, *, agency_ids: list[int], year: int) -> dict[int, dict[int, dict[str, Any]]]:
