@@ -36,9 +36,11 @@ HOOKS = ("hook_a", "hook_b", "hook_c")
 SECRET = "whsec_" + base64.b64encode(b"gongkai-benchmark-signing-key!!").decode()
 REVIEWERS = ("lisi", "wangwu", "zhaoliu")  # the default three review levels, in order
 LEVEL_OF = {"lisi": "处室审核", "wangwu": "保密审查", "zhaoliu": "办公室审发"}
-# the benchmark's people (no passwords: they act through their Actor, as a logged-in person would)
+# the benchmark's people: they act through their Actor, as a logged-in person would; qianqi also runs the
+# commands a benchmark starts as a process, logged in with BENCH_PASSWORD (cli_token)
 PEOPLE = {"root": ["admin"], "zhangsan": ["author"], "lisi": ["section_head"], "wangwu": ["secrecy_officer"],
-          "zhaoliu": ["office_director"], "qianqi": ["operator"]}
+          "zhaoliu": ["office_director"], "qianqi": ["operator", "disclosure_office"]}
+BENCH_PASSWORD = "a benchmark's passphrase"
 BARE = "bench.post"  # the baseline's task (bench/bare_app.py)
 WORKER_FLAGS = ["-l", "WARNING", "--without-mingle", "--without-gossip"]  # as `gongkai worker` runs it
 
@@ -327,10 +329,27 @@ def make_platform(config: Path) -> Platform:
         admin = None
         for login, roles in PEOPLE.items():
             add_person(session, actor=admin, login=login, name=login, agency_code="tjj", roles=roles,
-                       settings=settings, now=utcnow())
+                       settings=settings, now=utcnow(), password=BENCH_PASSWORD if login == "qianqi" else None)
             session.flush()
             admin = admin or acting(session, login)
     return Platform(config, settings, engine)
+
+
+def cli_token(config: Path, login: str = "qianqi") -> str:
+    """A login token (for GONGKAI_TOKEN) of the person who runs a benchmark's gongkai commands."""
+    from pipeline.core.clock import utcnow
+    from pipeline.core.config import load_settings
+    from pipeline.core.db import make_engine, session_scope
+    from pipeline.records.authentication import log_in
+
+    settings = load_settings(config)
+    engine = make_engine(settings.database)
+    with session_scope(engine) as session:
+        result = log_in(session, login=login, password=BENCH_PASSWORD, now=utcnow(), label="cli", settings=settings)
+    engine.dispose()
+    if result.token is None:
+        raise RuntimeError(f"{login} could not log in: {result.refused}")
+    return result.token
 
 
 def acting(session: Any, login: str) -> Any:
