@@ -195,6 +195,9 @@ def test_an_admin_acts_for_someone_recorded_and_shown_as_such(env, run):
     assert event.actor == "admin root for lisi"
     refused(run([*approval(item_id, "wangwu"), "--as", "zhaoliu"], as_="root", cwd=env.directory),
             "zhaoliu does not hold the role secrecy_officer in tjj (needed to 保密审查)")
+    refused(run([*approval(item_id, "wangwu"), "--as", "wangwu"], as_="root", cwd=env.directory),
+            f"root already passed 处室审核 of item {item_id}; 保密审查 needs another person")
+    assert run(approval(item_id, "wangwu"), as_="wangwu", cwd=env.directory).code == 0
 
 
 def test_people_are_managed_with_the_user_commands_and_the_first_admin_needs_no_login(make_env, run):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -30,7 +31,7 @@ def _password(from_stdin: bool, prompt: str) -> str:
     return getpass.getpass(prompt)
 
 
-def _token_file():  # type: ignore[no-untyped-def]
+def _token_file() -> Path:
     from pipeline.cli.session import token_path
 
     return token_path(context().settings.database.url)

@@ -233,12 +233,15 @@ def review_item(session: Session, *, settings: Settings, agency_code: str, item_
                               f"{item.id})")
     require(session, actor, current["role"], agency_code=agency_code, doing=current["name"])
     reviewer = actor.acting_as.login
-    if reviewer == item.author or reviewer in _revision_authors(session, item.id):
-        raise WorkflowRefused(f"{reviewer} wrote item {item.id} and cannot review it")
+    involved = [reviewer, actor.login]  # an admin acting for a reviewer is held to the same separation of duties
+    wrote = next((who for who in involved if who == item.author or who in _revision_authors(session, item.id)), None)
+    if wrote is not None:
+        raise WorkflowRefused(f"{wrote} wrote item {item.id} and cannot review it")
     passed = _decisions(session, item.id, item.current_revision, Decision.APPROVE)
-    if any(d.reviewer == reviewer for d in passed):
-        earlier = next(d.level_name for d in passed if d.reviewer == reviewer)
-        raise WorkflowRefused(f"{reviewer} already passed {earlier} of item {item.id}; "
+    earlier = next(((who, d.level_name) for d in passed for who in involved if who in (d.reviewer, d.acted_by)),
+                   None)
+    if earlier is not None:
+        raise WorkflowRefused(f"{earlier[0]} already passed {earlier[1]} of item {item.id}; "
                               f"{current['name']} needs another person")
     if decision == Decision.REJECT and not comment.strip():
         raise WorkflowRefused("a rejection needs a reason: --comment TEXT")
