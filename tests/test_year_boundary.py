@@ -83,7 +83,7 @@ NOTICE_2027 = Path(__file__).parent / "notices" / "2027-test.toml"
 def calendar_2027(env, run) -> None:  # type: ignore[no-untyped-def]
     """The office enters 2027's 放假安排 (chinesecalendar 1.11 ends with 2026): the test notice, whose 元旦 is
     1-3 January 2027 and whose Spring Festival comes after the due dates below."""
-    entered = run(["calendar", "set", "2027", "--file", str(NOTICE_2027), "--as", "admin"],
+    entered = run(["calendar", "set", "2027", "--file", str(NOTICE_2027)],
                   as_="root", cwd=env.directory)
     assert entered.code == 0, entered.err
 
