@@ -107,8 +107,9 @@ class CatalogueSettings(Section):
 
 
 class UserSettings(Section):
-    name: str = Field("", description="The person's name as shown in review records.")
-    roles: list[str] = Field(default_factory=list, description="Roles: author, and the roles of review levels.")
+    name: str = Field("", description="Legacy, imported once by gongkai init: the person's name (姓名).")
+    roles: list[str] = Field(default_factory=list, description="Legacy, imported once by gongkai init: the "
+                             "person's roles; afterwards gongkai user role.")
 
 
 class ForwardedIdentity(Section):
