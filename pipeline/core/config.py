@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -30,6 +31,7 @@ from pipeline.core.errors import ConfigError
 ENV_PREFIX = "GONGKAI_"
 CONFIG_ENV = "GONGKAI_CONFIG"
 AUDIT_KEY_ENV = "GONGKAI_AUDIT_KEY"  # the audit key itself: from the environment only, never the file
+TOKEN_ENV = "GONGKAI_TOKEN"  # a login token for scripts and tests (pipeline.cli.session); not a setting
 ORG_CODE = re.compile(r"^(?:[0-9A-Z]{9}|[0-9A-Z]{18})$")
 
 
@@ -130,21 +132,30 @@ class CatalogueSettings(Section):
         return kinds
 
 
-class ReviewLevel(Section):
-    name: str = Field(description="Name of the review step, e.g. 保密审查.")
-    role: str = Field(description="Role a user must hold to pass this step.")
-
-
-DEFAULT_LEVELS = [
-    ReviewLevel(name="处室审核", role="section_head"),
-    ReviewLevel(name="保密审查", role="secrecy_officer"),
-    ReviewLevel(name="办公室审发", role="office_director"),
-]
-
-
 class UserSettings(Section):
-    name: str = Field("", description="The person's name as shown in review records.")
-    roles: list[str] = Field(default_factory=list, description="Roles: author, and the roles of review levels.")
+    name: str = Field("", description="Legacy, imported once by gongkai init: the person's name (姓名).")
+    roles: list[str] = Field(default_factory=list, description="Legacy, imported once by gongkai init: the "
+                             "person's roles; afterwards gongkai user role.")
+
+
+class ForwardedIdentity(Section):
+    enabled: bool = Field(
+        False, description="Trust a login name that an authenticating reverse proxy (数字证书/UKey) puts in a header."
+    )
+    header: str = Field("X-Remote-User", description="The header holding the login the proxy authenticated.")
+    trusted: list[str] = Field(
+        default_factory=list, description="Addresses of the proxies whose header is trusted (exact IPs or CIDRs)."
+    )
+
+
+class AuthSettings(Section):
+    argon2_time_cost: int = Field(3, ge=1, description="Argon2id passes when a password is hashed.")
+    argon2_memory_kib: int = Field(65536, ge=8, description="Argon2id memory in KiB when a password is hashed.")
+    argon2_parallelism: int = Field(4, ge=1, description="Argon2id lanes when a password is hashed.")
+    token_days: int = Field(30, ge=1, le=366, description="Days a login token (gongkai login) stays valid.")
+    forwarded: ForwardedIdentity = Field(
+        default_factory=ForwardedIdentity, description="An upstream identity provider in front of the console."
+    )
 
 
 class ReportTexts(Section):
@@ -175,10 +186,9 @@ class AgencySettings(Section):
         None, description="Channels an item goes to when its file names none (default: all of channels)."
     )
     categories: list[str] | None = Field(None, description="主题分类 this agency uses (default: catalogue's).")
-    review_levels: list[ReviewLevel] = Field(
-        default_factory=lambda: list(DEFAULT_LEVELS), description="Review steps in order (先审后发)."
-    )
-    users: dict[str, UserSettings] = Field(default_factory=dict, description="Users of this agency by login.")
+    users: dict[str, UserSettings] = Field(
+        default_factory=dict, description="Legacy: imported once into the database by gongkai init, then ignored "
+        "(people and roles are managed with gongkai user).")
     report: ReportTexts = Field(default_factory=ReportTexts, description="The agency's texts of the annual report.")
 
     @field_validator("org_code")
@@ -188,16 +198,6 @@ class AgencySettings(Section):
         if not ORG_CODE.match(value):
             raise ValueError("must be a 9-character 组织机构代码 or an 18-character 统一社会信用代码")
         return value
-
-    @field_validator("review_levels")
-    @classmethod
-    def _levels(cls, levels: list[ReviewLevel]) -> list[ReviewLevel]:
-        if not levels:
-            raise ValueError("at least one review level is required (先审后发)")
-        names = [level.name for level in levels]
-        if len(set(names)) != len(names):
-            raise ValueError("review level names must be unique")
-        return levels
 
     @property
     def display_publisher(self) -> str:
@@ -219,6 +219,7 @@ class Settings(BaseSettings):
     items: ItemSettings = Field(default_factory=ItemSettings)
     catalogue: CatalogueSettings = Field(default_factory=CatalogueSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     agencies: dict[str, AgencySettings] = Field(default_factory=dict, description="Agencies by code.")
     channels: dict[str, ChannelConfig] = Field(default_factory=dict, description="Channels by name.")
 
@@ -298,6 +299,7 @@ def load_settings(path: Path | None = None) -> Settings:
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: {e}") from None
     _check_environment()
+    _refuse_levels_in_file(path, data)
     try:
         settings = Settings(**data)
     except ValidationError as e:
@@ -340,11 +342,52 @@ def _anchor_paths(settings: Settings, base: Path) -> None:
                 setattr(section, key, base / value)
 
 
+USER_COMMAND = "gongkai user add/role (an admin, after gongkai login)"
+LEVELS_COMMAND = "gongkai levels set (an admin, after gongkai login)"
+
+
+def _refuse_levels_in_file(path: Path, data: dict[str, Any]) -> None:
+    for code, agency in (data.get("agencies") or {}).items():
+        if isinstance(agency, dict) and "review_levels" in agency:
+            raise ConfigError(f"{path}: agencies.{code}.review_levels: review levels live in the database and are "
+                              f"versioned; remove the key and use {LEVELS_COMMAND}")
+
+
+def _refuse_identity_keys(name: str, value: str) -> None:
+    """The environment can neither grant a role nor change a review level, in any spelling."""
+    upper = name.upper()
+    if not upper.startswith(f"{ENV_PREFIX}AGENCIES"):
+        return
+    keys = set(upper.lower().split("__")[2:3])
+    if len(upper.split("__")) <= 2:  # GONGKAI_AGENCIES or GONGKAI_AGENCIES__CODE as JSON
+        keys |= {key.lower() for key in _json_keys(value)}
+    if "users" in keys:
+        raise ConfigError(f"environment: {name} would grant roles; roles live in the database: use {USER_COMMAND}")
+    if "review_levels" in keys:
+        raise ConfigError(f"environment: {name} would change review levels; they live in the database: use "
+                          f"{LEVELS_COMMAND}")
+
+
+def _json_keys(value: str) -> Iterator[str]:
+    try:
+        stack = [json.loads(value)]
+    except ValueError:
+        return
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            yield from (str(key) for key in node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
 def _check_environment() -> None:
     sections = set(Settings.model_fields)
-    for name in os.environ:
-        if not name.startswith(ENV_PREFIX) or name in (CONFIG_ENV, AUDIT_KEY_ENV):
+    for name, value in os.environ.items():
+        if not name.upper().startswith(ENV_PREFIX) or name in (CONFIG_ENV, TOKEN_ENV, AUDIT_KEY_ENV):
             continue
+        _refuse_identity_keys(name, value)
         section = name[len(ENV_PREFIX):].lower().split("__")[0]
         if section not in sections:
             raise ConfigError(f"environment: unknown setting {name} (sections: {', '.join(sorted(sections))})")

@@ -21,6 +21,14 @@ class WorkflowRefused(GongkaiError):
     """The review workflow refuses this action (self-review, missing role, wrong state …)."""
 
 
+class Forbidden(GongkaiError):
+    """The authenticated person lacks the authority for this action; the message names what is missing."""
+
+
+class NotAuthenticated(GongkaiError):
+    """No valid login: unknown, expired or revoked token, or a disabled person (run gongkai login)."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One problem in an input file, located by file, line and field."""

@@ -67,6 +67,19 @@ class EntryType(StrEnum):
     REVERSAL = "reversal"
 
 
+class Role(StrEnum):
+    """What a person may do in one agency (person_role); review levels name the role that passes them."""
+
+    ADMIN = "admin"                           # people, roles, review levels, the calendar, act for another
+    AUTHOR = "author"                         # submits items
+    SECTION_HEAD = "section_head"             # 处室审核
+    SECRECY_OFFICER = "secrecy_officer"       # 保密审查
+    OFFICE_DIRECTOR = "office_director"       # 办公室审发
+    LEGALITY_REVIEWER = "legality_reviewer"   # 合法性审核 (规范性文件)
+    DISCLOSURE_OFFICE = "disclosure_office"   # 政务公开办: ledger import, figures, registers, the annual report
+    OPERATOR = "operator"                     # replays dead letters (gongkai retry)
+
+
 class Agency(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, sa_column_kwargs={"unique": True}, nullable=False)
@@ -91,6 +104,8 @@ class Item(SQLModel, table=True):
     updated_at: datetime = _ts()
     withdrawn_at: datetime | None = _ts(nullable=True)
     withdraw_reason: str | None = None
+    # the review levels it passes, fixed at first submission; NULL: submitted before 0012 (fixed at next review)
+    level_set_id: int | None = Field(default=None, foreign_key="review_level_set.id")
 
 
 class Revision(SQLModel, table=True):
@@ -130,7 +145,8 @@ class ReviewDecision(SQLModel, table=True):
     revision: int
     level: int                                                     # 0-based index into review_levels
     level_name: str = Field(max_length=64)
-    reviewer: str = Field(max_length=64)
+    reviewer: str = Field(max_length=64)                           # the login of the person deciding
+    acted_by: str | None = Field(default=None, max_length=64)      # the admin who entered it for them, if any
     decision: Decision = Field(sa_column=sa.Column(sa.String(8), nullable=False))
     comment: str = ""
     decided_at: datetime = _ts()
@@ -353,3 +369,58 @@ class FrozenReport(SQLModel, table=True):
     item_id: int | None = Field(default=None, foreign_key="item.id")  # the annual_report item of --submit
     frozen_by: str = Field(max_length=64)
     frozen_at: datetime = _ts()
+
+
+class Person(SQLModel, table=True):
+    """Someone who may log in (pipeline.records.people); roles are granted per agency in person_role."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    login: str = Field(max_length=64, sa_column_kwargs={"unique": True}, nullable=False)
+    name: str = Field(max_length=100)                               # 姓名
+    department: str = Field(default="", max_length=100)             # 处室
+    agency_id: int = Field(foreign_key="agency.id", index=True)     # the agency the person works for
+    password_hash: str | None = Field(default=None, max_length=200)  # argon2id; None: cannot log in yet
+    active: bool = True
+    failed_logins: int = 0                                          # wrong passwords since the last lock or login
+    locked_until: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+
+
+class PersonRole(SQLModel, table=True):
+    __tablename__ = "person_role"
+    __table_args__ = (sa.UniqueConstraint("person_id", "agency_id", "role", name="uq_person_role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    agency_id: int = Field(foreign_key="agency.id")
+    role: str = Field(max_length=32)                                # a Role
+
+
+class PersonToken(SQLModel, table=True):
+    """A personal login token; only its sha256 is kept, so the table cannot be used to log in."""
+
+    __tablename__ = "person_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    token_sha256: str = Field(max_length=64, sa_column_kwargs={"unique": True}, nullable=False)
+    label: str = Field(max_length=16)                               # cli | console
+    created_at: datetime = _ts()
+    expires_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    last_used_at: datetime | None = _ts(nullable=True)
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class ReviewLevelSet(SQLModel, table=True):
+    """One version of an agency's review levels (for one item kind, or for every kind when kind is NULL)."""
+
+    __tablename__ = "review_level_set"
+    __table_args__ = (sa.UniqueConstraint("agency_id", "kind", "version", name="uq_level_set_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: int = Field(foreign_key="agency.id", index=True)
+    kind: str | None = Field(default=None, max_length=32)
+    version: int
+    levels: list[dict[str, str]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))  # [{name, role}] in order
+    created_at: datetime = _ts()
+    created_by: str = Field(max_length=64)

@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 from pipeline.core.config import AgencySettings
 from pipeline.core.errors import NotFound
 from pipeline.core.models import Attempt, Delivery, DeliveryStatus, Item, ItemStatus, ReviewDecision, Revision, utcnow
+from pipeline.records.levels import levels_of
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -27,14 +28,15 @@ def list_items(session: Session, *, agency_id: int, agency: AgencySettings,
     rows = session.exec(query).all()
     deliveries = _deliveries(session, [item.id for item, _ in rows])
     now = utcnow()
-    result = []
+    result: list[dict[str, Any]] = []
+    cache: dict[int | None, list[dict[str, str]]] = {}
     for item, revision in rows:
         mine = [d for d in deliveries if d.item_id == item.id and d.revision == item.approved_revision]
         overdue = [d.channel for d in mine if d.status == DeliveryStatus.PENDING
                    and d.next_attempt_at is not None and d.next_attempt_at < now and revision.publish_at]
         result.append({
             "id": item.id, "ref": item.ref, "title": revision.title, "status": str(item.status),
-            "awaiting": _awaiting(item, agency), "revision": item.current_revision, "author": item.author,
+            "awaiting": _awaiting(session, item, cache), "revision": item.current_revision, "author": item.author,
             "index_no": item.index_no, "publish_at": _iso(revision.publish_at),
             "channels": {d.channel: str(d.status) for d in mine}, "overdue": overdue,
         })
@@ -54,7 +56,8 @@ def show_item(session: Session, *, item_id: int, agency_id: int, agency: AgencyS
                             .order_by(Attempt.id)).all() if deliveries else []
     current = revisions[-1]
     return {
-        "id": item.id, "ref": item.ref, "status": str(item.status), "awaiting": _awaiting(item, agency),
+        "id": item.id, "ref": item.ref, "status": str(item.status), "awaiting": _awaiting(session, item, {}),
+        "levels": [level["name"] for level in levels_of(session, item)],
         "author": item.author, "index_no": item.index_no, "revision": item.current_revision,
         "approved_revision": item.approved_revision, "title": current.title, "category": current.category,
         "kind": current.kind, "channels": current.channels, "publisher": current.publisher,
@@ -64,7 +67,8 @@ def show_item(session: Session, *, item_id: int, agency_id: int, agency: AgencyS
         "revisions": [{"number": r.number, "title": r.title, "submitted_by": r.submitted_by,
                        "submitted_at": _iso(r.submitted_at), "source": r.source} for r in revisions],
         "decisions": [{"revision": d.revision, "level": d.level_name, "reviewer": d.reviewer,
-                       "decision": str(d.decision), "comment": d.comment, "at": _iso(d.decided_at)}
+                       "acted_by": d.acted_by, "decision": str(d.decision), "comment": d.comment,
+                       "at": _iso(d.decided_at)}
                       for d in decisions],
         "deliveries": [{
             "id": d.id, "revision": d.revision, "channel": d.channel, "status": str(d.status),
@@ -76,10 +80,14 @@ def show_item(session: Session, *, item_id: int, agency_id: int, agency: AgencyS
     }
 
 
-def _awaiting(item: Item, agency: AgencySettings) -> str | None:
+def _awaiting(session: Session, item: Item, cache: dict[int | None, list[dict[str, str]]]) -> str | None:
+    """The level the item waits for, from the level set it is reviewed under."""
     if item.status != ItemStatus.SUBMITTED:
         return None
-    return agency.review_levels[min(item.current_level, len(agency.review_levels) - 1)].name
+    if item.level_set_id is None or item.level_set_id not in cache:
+        cache[item.level_set_id] = levels_of(session, item)
+    levels = cache[item.level_set_id]
+    return levels[min(item.current_level, len(levels) - 1)]["name"]
 
 
 def _deliveries(session: Session, item_ids: list[int]) -> list[Delivery]:

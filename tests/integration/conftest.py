@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from harness import HOOKS, Platform, RedisServer, write_config
+from helpers import add_people
 from sink import Sink
 
 from pipeline.core.agencies import sync_agencies
@@ -54,6 +56,7 @@ def make_platform(tmp_path: Path, db_url: str, redis_server: RedisServer,
         migrate(engine)
         with session_scope(engine) as session:
             sync_agencies(session, settings=settings)
+        add_people(SimpleNamespace(session=lambda: session_scope(engine), settings=settings))
         platform = Platform(tmp_path, config, settings, engine, redis_server, sink)
         built.append(platform)
         return platform
