@@ -33,10 +33,12 @@ from pathlib import Path
 import sqlalchemy as sa
 from common import (
     BODY,
+    LEVEL_OF,
     REVIEWERS,
     ROOT,
     SECRET,
     RedisServer,
+    acting,
     make_platform,
     print_machine,
     print_table,
@@ -208,8 +210,8 @@ class Chaos:
                             kind="notice", created_on=beijing_today(), publish_at=publish_at)
             records.append(ItemRecord("chaos.md", 1, spec, BODY, {}))
         with session_scope(self.engine) as session:
-            done = workflow.submit_items(session, settings=self.settings, agency_code="tjj", actor="zhangsan",
-                                         records=records)
+            done = workflow.submit_items(session, settings=self.settings, agency_code="tjj",
+                                         actor=acting(session, "zhangsan"), records=records)
         self.counts["submitted"] += count
         return [d.item_id for d in done]
 
@@ -218,7 +220,8 @@ class Chaos:
             with session_scope(self.engine) as session:
                 for item_id in item_ids:
                     workflow.review_item(session, settings=self.settings, agency_code="tjj", item_id=item_id,
-                                         actor=reviewer, decision=Decision.APPROVE)
+                                         actor=acting(session, reviewer), decision=Decision.APPROVE,
+                                         level=LEVEL_OF[reviewer], revision=1)
         self.counts["approved"] += len(item_ids)
         with session_scope(self.engine) as session:
             rows = session.exec(select(Delivery.id, Delivery.item_id, Delivery.next_attempt_at,
@@ -243,7 +246,7 @@ class Chaos:
         self.scheduled.remove((item_id, when))
         with session_scope(self.engine) as session:
             workflow.withdraw_item(session, settings=self.settings, agency_code="tjj", item_id=item_id,
-                                   actor=REVIEWERS[-1], reason="chaos: withdrawn before publication")
+                                   actor=acting(session, REVIEWERS[-1]), reason="chaos: withdrawn before publication")
         self.counts["withdrawn"] += 1
 
     def replay_dead(self) -> None:
@@ -255,7 +258,7 @@ class Chaos:
             for delivery_id, key in chosen:
                 with self.sink.lock:
                     self.sink.refuse.pop(key, None)
-                replay_delivery(session, delivery_id=delivery_id, now=utcnow(), actor=REVIEWERS[-1])
+                replay_delivery(session, delivery_id=delivery_id, now=utcnow(), actor=acting(session, "qianqi"))
         if chosen:
             enqueue(self.settings, self.engine, [i for i, _ in chosen])
         self.counts["dead letters replayed"] += len(chosen)

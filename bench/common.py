@@ -34,7 +34,13 @@ EXAMPLE = ROOT / "pipeline" / "cli" / "gongkai.example.toml"
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 HOOKS = ("hook_a", "hook_b", "hook_c")
 SECRET = "whsec_" + base64.b64encode(b"gongkai-benchmark-signing-key!!").decode()
-REVIEWERS = ("lisi", "wangwu", "zhaoliu")  # the example configuration's three review levels
+REVIEWERS = ("lisi", "wangwu", "zhaoliu")  # the default three review levels, in order
+LEVEL_OF = {"lisi": "处室审核", "wangwu": "保密审查", "zhaoliu": "办公室审发"}
+# the benchmark's people: they act through their Actor, as a logged-in person would; qianqi also runs the
+# commands a benchmark starts as a process, logged in with BENCH_PASSWORD (cli_token)
+PEOPLE = {"root": ["admin"], "zhangsan": ["author"], "lisi": ["section_head"], "wangwu": ["secrecy_officer"],
+          "zhaoliu": ["office_director"], "qianqi": ["operator", "disclosure_office"]}
+BENCH_PASSWORD = "a benchmark's passphrase"
 BARE = "bench.post"  # the baseline's task (bench/bare_app.py)
 WORKER_FLAGS = ["-l", "WARNING", "--without-mingle", "--without-gossip"]  # as `gongkai worker` runs it
 
@@ -289,6 +295,9 @@ def write_config(directory: Path, *, db_url: str, broker_url: str = "", sink: Si
             text += f"\n[channels.{name}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in section.items())
     path = directory / "gongkai.toml"
     path.write_text(text + extra, encoding="utf-8")
+    from pipeline.core.audit_key import create_key_file
+
+    create_key_file(directory / "audit.key")  # what gongkai init does
     return path
 
 
@@ -309,15 +318,50 @@ class Platform:
 
 def make_platform(config: Path) -> Platform:
     from pipeline.core.agencies import sync_agencies
+    from pipeline.core.audit_key import keyed_engine
+    from pipeline.core.clock import utcnow
     from pipeline.core.config import load_settings
-    from pipeline.core.db import make_engine, migrate, session_scope
+    from pipeline.core.db import migrate, session_scope
+    from pipeline.records.people import add_person
 
     settings = load_settings(config)
-    engine = make_engine(settings.database)
+    engine = keyed_engine(settings)
     migrate(engine)
     with session_scope(engine) as session:
         sync_agencies(session, settings=settings)
+    with session_scope(engine) as session:
+        admin = None
+        for login, roles in PEOPLE.items():
+            add_person(session, actor=admin, login=login, name=login, agency_code="tjj", roles=roles,
+                       settings=settings, now=utcnow(), password=BENCH_PASSWORD if login == "qianqi" else None)
+            session.flush()
+            admin = admin or acting(session, login)
     return Platform(config, settings, engine)
+
+
+def cli_token(config: Path, login: str = "qianqi") -> str:
+    """A login token (for GONGKAI_TOKEN) of the person who runs a benchmark's gongkai commands."""
+    from pipeline.core.audit_key import keyed_engine
+    from pipeline.core.clock import utcnow
+    from pipeline.core.config import load_settings
+    from pipeline.core.db import session_scope
+    from pipeline.records.authentication import log_in
+
+    settings = load_settings(config)
+    engine = keyed_engine(settings)
+    with session_scope(engine) as session:
+        result = log_in(session, login=login, password=BENCH_PASSWORD, now=utcnow(), label="cli", settings=settings)
+    engine.dispose()
+    if result.token is None:
+        raise RuntimeError(f"{login} could not log in: {result.refused}")
+    return result.token
+
+
+def acting(session: Any, login: str) -> Any:
+    """The Actor of one of the benchmark's people."""
+    from pipeline.records.people import actor_for, find_person
+
+    return actor_for(session, find_person(session, login))
 
 
 BODY = ("## 一、总体情况\n\n2026年1-3月，全市规模以上工业增加值同比增长6.1%，高于全省平均水平0.4个百分点。"
@@ -340,8 +384,8 @@ def submit_items(p: Platform, count: int, *, batch: int = 250) -> list[int]:
                                                      kind="notice", created_on=date(2026, 3, 1)), BODY, {})
                    for i in range(min(batch, count - start))]
         with session_scope(p.engine) as session:
-            done = workflow.submit_items(session, settings=p.settings, agency_code="tjj", actor="zhangsan",
-                                         records=records)
+            done = workflow.submit_items(session, settings=p.settings, agency_code="tjj",
+                                         actor=acting(session, "zhangsan"), records=records)
         ids += [d.item_id for d in done]
     return ids
 
@@ -357,7 +401,8 @@ def review(p: Platform, item_ids: Sequence[int], reviewers: Sequence[str], *, ba
             with session_scope(p.engine) as session:
                 for item_id in item_ids[start:start + batch]:
                     workflow.review_item(session, settings=p.settings, agency_code="tjj", item_id=item_id,
-                                         actor=reviewer, decision=Decision.APPROVE)
+                                         actor=acting(session, reviewer), decision=Decision.APPROVE,
+                                         level=LEVEL_OF[reviewer], revision=1)
 
 
 def approve_items(p: Platform, count: int) -> list[int]:

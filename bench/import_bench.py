@@ -27,7 +27,7 @@ from pathlib import Path
 
 import psycopg
 import sqlalchemy as sa
-from common import database, make_platform, median, print_machine, print_table, write_config
+from common import cli_token, database, make_platform, median, print_machine, print_table, write_config
 
 from pipeline.core.catalogue import DEFAULT_CATEGORIES, KINDS
 from pipeline.core.clock import SHANGHAI
@@ -70,7 +70,8 @@ def parsed_rows(path: Path, agency_id: int) -> list[tuple]:
 
 
 def run_import(config: Path, path: Path) -> float:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GONGKAI_")} | {"GONGKAI_CONFIG": str(config)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GONGKAI_")} | {"GONGKAI_CONFIG": str(config),
+                                                                                  "GONGKAI_TOKEN": cli_token(config)}
     started = time.perf_counter()
     done = subprocess.run([str(Path(sys.executable).parent / "gongkai"), "ledger", "import", str(path)], env=env,
                           capture_output=True, text=True, timeout=3600)

@@ -21,10 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from common import (
+    LEVEL_OF,
     REVIEWERS,
     Platform,
     RedisServer,
     SinkProcess,
+    acting,
     database,
     make_platform,
     percentile,
@@ -52,8 +54,9 @@ WARMUP = 10  # items approved (and published) before the measured ones: the work
 def approve_and_hand_over(p: Platform, item_id: int) -> float:
     """The last review level, then what `gongkai review` does after the commit; returns the commit's time."""
     with session_scope(p.engine) as session:
-        workflow.review_item(session, settings=p.settings, agency_code="tjj", item_id=item_id, actor=REVIEWERS[-1],
-                             decision=Decision.APPROVE)
+        workflow.review_item(session, settings=p.settings, agency_code="tjj", item_id=item_id,
+                             actor=acting(session, REVIEWERS[-1]), decision=Decision.APPROVE,
+                             level=LEVEL_OF[REVIEWERS[-1]], revision=1)
     approved = time.time()
     with session_scope(p.engine) as session:
         due = list(session.exec(select(Delivery.id).where(Delivery.item_id == item_id,

@@ -3,6 +3,7 @@ TEST_NOW, the whole run at another instant (docs/time.md)."""
 
 from __future__ import annotations
 
+import io
 import os
 import shlex
 import sys
@@ -15,12 +16,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 import time_machine
-from helpers import write_config
+from helpers import add_people, login_token, write_config
 
 from pipeline.cli import main as cli
 from pipeline.core.agencies import sync_agencies
+from pipeline.core.audit_key import keyed_engine
 from pipeline.core.config import Settings, load_settings
-from pipeline.core.db import make_engine, migrate, session_scope
+from pipeline.core.db import migrate, session_scope
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -119,15 +121,19 @@ class Env:
 def make_env(tmp_path: Path, db_url: str) -> Iterator:  # type: ignore[type-arg]
     engines = []
 
-    def build(extra: str = "") -> Env:
+    def build(extra: str = "", *, people: bool = True) -> Env:
+        """With `people`, the test people of helpers.PEOPLE (password helpers.PASSWORD) are stored."""
         config = write_config(tmp_path, db_url, extra)
         settings = load_settings(config)
-        engine = make_engine(settings.database)
+        engine = keyed_engine(settings)
         engines.append(engine)
         migrate(engine)
         with session_scope(engine) as session:
             sync_agencies(session, settings=settings)
-        return Env(tmp_path, config, settings, engine)
+        built = Env(tmp_path, config, settings, engine)
+        if people:
+            add_people(built)
+        return built
 
     yield build
     for engine in engines:
@@ -147,13 +153,27 @@ class Result:
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    """Run `gongkai ARGS` in this process, as a user would from the directory holding gongkai.toml."""
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Run `gongkai ARGS` in this process, as a user would from the directory holding gongkai.toml; with as_=LOGIN
+    as that person, logged in (GONGKAI_TOKEN; or with token=, that token), and without either as nobody logged in
+    unless `gongkai login` stored a token (in tmp_path/xdg). `stdin` is what the command reads."""
+    tokens: dict[tuple[Path, str], str] = {}
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))  # gongkai login's token files stay here
 
-    def invoke(args: str | list[str], *, cwd: Path) -> Result:
+    def invoke(args: str | list[str], *, cwd: Path, as_: str | None = None, stdin: str = "",
+               token: str | None = None) -> Result:
         argv = shlex.split(args) if isinstance(args, str) else args
         monkeypatch.chdir(cwd)
         monkeypatch.setattr(sys, "argv", ["gongkai", *argv])
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        monkeypatch.delenv("GONGKAI_TOKEN", raising=False)
+        if as_ is not None:
+            key = (cwd, as_)
+            if key not in tokens:
+                tokens[key] = login_token(cwd / "gongkai.toml", as_)
+            monkeypatch.setenv("GONGKAI_TOKEN", tokens[key])
+        if token is not None:  # a token as a script would pass it
+            monkeypatch.setenv("GONGKAI_TOKEN", token)
         capsys.readouterr()
         try:
             cli.main()

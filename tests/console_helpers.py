@@ -10,15 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from helpers import PASSWORD, add_people
+from helpers import PASSWORD
 from starlette.testclient import TestClient
 
 from pipeline.web.app import create_app
 
 
-def console(env: Any, *, people: bool = True) -> TestClient:
-    if people:
-        add_people(env)
+def console(env: Any) -> TestClient:
+    """A browser of its own (cookies) on the console of `env`, whose people the env fixture added."""
     return TestClient(create_app(env.settings, env.engine), follow_redirects=False)
 
 

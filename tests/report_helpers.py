@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from helpers import approve_fully, submit
+from helpers import acting, approve_fully, submit
 
 from pipeline.core.clock import SHANGHAI
 from pipeline.engine.dispatcher import run_dispatcher
@@ -42,7 +42,8 @@ def publish(env: Any, when: datetime, **fields: Any) -> int:
 def withdraw(env: Any, item_id: int, when: datetime) -> None:
     """Withdraw a published item at `when`: the take-down writes one reversal per channel."""
     with env.session() as session:
-        workflow.withdraw_item(session, settings=env.settings, agency_code="tjj", item_id=item_id, actor="zhaoliu",
+        workflow.withdraw_item(session, settings=env.settings, agency_code="tjj", item_id=item_id,
+                               actor=acting(session, "zhaoliu"),
                                reason="内容有误")
     results = take_down(engine_at(env, when), item_id=item_id)
     assert results and all(r.result == "withdrawn" for r in results), results

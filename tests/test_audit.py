@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import threading
 from datetime import UTC, date, datetime
@@ -10,7 +11,7 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 from doubles.scripted import PERMANENT, Scripted, Undeletable
-from helpers import approve_fully, submit
+from helpers import PEOPLE, acting, approval, approve_fully, submit
 from report_helpers import beijing, publish, write_history
 from sqlmodel import select
 
@@ -47,8 +48,10 @@ def scripted_env(make_env, monkeypatch):
 
 
 def events(env) -> list[AuditEvent]:
+    """The events after the test's people were set up (added, and logged in by the CLI runner)."""
     with env.session() as session:
-        return list(session.exec(select(AuditEvent).order_by(AuditEvent.id)))
+        query = select(AuditEvent).where(AuditEvent.action.not_in(["user_add", "login"])).order_by(AuditEvent.id)
+        return list(session.exec(query))
 
 
 def execute(env, statement: str) -> None:
@@ -66,49 +69,53 @@ def test_every_wired_action_appends_to_one_valid_chain(scripted_env):
         delivery_id = session.exec(select(Delivery.id).where(Delivery.item_id == item_id)).one()
     assert deliver_one(engine, delivery_id).status == "dead"
     with env.session() as session:
-        replay_delivery(session, delivery_id=delivery_id, now=utcnow(), actor="zhaoliu")
+        replay_delivery(session, delivery_id=delivery_id, now=utcnow(), actor=acting(session, "qianqi"))
     assert deliver_one(engine, delivery_id).status == "published"
     with env.session() as session:
-        workflow.withdraw_item(session, settings=env.settings, agency_code="tjj", item_id=item_id, actor="zhaoliu",
+        workflow.withdraw_item(session, settings=env.settings, agency_code="tjj", item_id=item_id,
+                               actor=acting(session, "zhaoliu"),
                                reason="数据有误")
     assert [t.result for t in take_down(engine, item_id=item_id)] == ["withdrawn"]
     csv = write_history(env.directory / "history.csv", [["", "旧通知", "portal", "通知公告", "notice", "2019-05-06"]])
     with env.session() as session:
         agency_id = agency_row(session, "tjj").id
         import_ledger(session, settings=env.settings, agency_code="tjj", agency_id=agency_id, path=csv,
-                      today=date(2021, 1, 1), actor="zhangsan")
+                      today=date(2021, 1, 1), actor=acting(session, "qianqi"))
         request = register.add_request(session, agency_id=agency_id, received_on=date(2021, 3, 1), channel="online",
-                                       applicant_type="natural_person", actor="lisi", today=date(2021, 3, 2))
+                                       applicant_type="natural_person",
+                                       actor=acting(session, "qianqi"), today=date(2021, 3, 2))
         register.record_event(session, agency_id=agency_id, request_id=request.id, kind=EventKind.CLOSED,
-                              on=date(2021, 3, 10), actor="lisi", today=date(2021, 3, 10), outcome="disclosed")
+                              on=date(2021, 3, 10),
+                              actor=acting(session, "qianqi"), today=date(2021, 3, 10), outcome="disclosed")
         appeal = appeals.add_appeal(session, agency_id=agency_id, kind="reconsideration", filed_on=date(2021, 4, 1),
-                                    actor="lisi", today=date(2021, 4, 2))
+                                    actor=acting(session, "qianqi"), today=date(2021, 4, 2))
         appeals.close_appeal(session, agency_id=agency_id, appeal_id=appeal.id, result="upheld",
-                             closed_on=date(2021, 5, 1), actor="lisi", today=date(2021, 5, 2))
+                             closed_on=date(2021, 5, 1), actor=acting(session, "qianqi"), today=date(2021, 5, 2))
 
     trail = events(env)
     assert [(e.action, e.actor) for e in trail] == [
         ("submit", "zhangsan"), ("review", "lisi"), ("review", "wangwu"), ("review", "zhaoliu"),
-        ("approve", "zhaoliu"), ("retry", "zhaoliu"), ("publish", "system"), ("withdraw", "zhaoliu"),
-        ("take_down", "system"), ("import", "zhangsan"), ("request_add", "lisi"), ("request_closed", "lisi"),
-        ("appeal_add", "lisi"), ("appeal_close", "lisi")]
+        ("approve", "zhaoliu"), ("retry", "qianqi"), ("publish", "system"), ("withdraw", "zhaoliu"),
+        ("take_down", "system"), ("import", "qianqi"), ("request_add", "qianqi"), ("request_closed", "qianqi"),
+        ("appeal_add", "qianqi"), ("appeal_close", "qianqi")]
     assert trail[0].subject == f"item:{item_id}" and trail[6].subject == f"delivery:{delivery_id}"
-    assert trail[0].prev_hash == GENESIS
+    with env.session() as session:
+        assert session.exec(select(AuditEvent).order_by(AuditEvent.id)).first().prev_hash == GENESIS
     assert all(later.prev_hash == earlier.hash for earlier, later in zip(trail, trail[1:], strict=False))
     assert all(e.os_user for e in trail)
     with env.session() as session:
         verdict = verify_trail(session)
         ledger_ids = set(session.exec(select(LedgerEntry.id)).all())
-    assert verdict.ok and verdict.events == len(trail) and verdict.ledger_entries == 3
+    assert verdict.ok and verdict.events == len(trail) + len(PEOPLE) and verdict.ledger_entries == 3
     covered = {ref[0] for e in trail for ref in e.details.get("ledger", [])}
     assert covered == ledger_ids  # publication, reversal, import: each ledger row is in some event
 
 
 def test_a_refused_action_leaves_no_event(scripted_env):
     item_id = submit(scripted_env, channels=["scripted"])
-    with pytest.raises(WorkflowRefused), scripted_env.session() as session:
+    with pytest.raises(WorkflowRefused, match="awaits 处室审核 of revision 1"), scripted_env.session() as session:
         workflow.review_item(session, settings=scripted_env.settings, agency_code="tjj", item_id=item_id,
-                             actor="zhangsan", decision=Decision.APPROVE)
+                             actor=acting(session, "lisi"), decision=Decision.APPROVE, level="保密审查", revision=1)
     assert [e.action for e in events(scripted_env)] == ["submit"]
 
 
@@ -120,10 +127,11 @@ def test_audit_verify_passes_on_an_untouched_trail(env, run):
     published_env(env)
     result = run(["audit", "verify"], cwd=env.directory)
     assert result.code == 0, result.err
-    count = len(events(env))
+    count = len(events(env)) + len(PEOPLE)  # and the people added before
     assert f"chain intact ({count} events, 2 ledger entries)" in result.out
     data = json.loads(run(["audit", "verify", "--json"], cwd=env.directory).out)
-    assert data == {"ok": True, "events": count, "ledger_entries": 2, "table": None, "id": None, "problem": None}
+    assert data == {"ok": True, "events": count, "ledger_entries": 2, "rows": 4, "unkeyed_events": 0, "anchors": 0,
+                    "table": None, "id": None, "problem": None}  # rows: the revision and the three decisions
 
 
 def test_editing_or_removing_an_audit_row_fails_verify_naming_the_row(env, run):
@@ -163,7 +171,8 @@ def test_adding_editing_or_deleting_a_ledger_row_fails_verify_naming_the_row(env
     assert result.code == 1 and f"ledger_entry id {second}: was recorded by audit event" in result.err
 
 
-def test_concurrent_appends_keep_one_valid_chain(env):
+def test_concurrent_appends_keep_one_valid_chain(make_env):
+    env = make_env(people=False)
     errors = []
 
     def append(worker: int) -> None:
@@ -220,24 +229,26 @@ def test_the_commands_record_the_acting_user(make_env, monkeypatch, run):
     env.settings.agencies["tjj"].channels += ["scripted", "undeletable"]
     item_id = submit(env, channels=["scripted", "undeletable"])
     for reviewer in ("lisi", "wangwu", "zhaoliu"):
-        assert run(["review", str(item_id), "--approve", "--as", reviewer], cwd=env.directory).code == 0
+        assert run(approval(item_id, reviewer), as_=reviewer, cwd=env.directory).code == 0
     with env.session() as session:
         dead = session.exec(select(Delivery.id).where(Delivery.item_id == item_id,
                                                       Delivery.channel == "scripted")).one()
-    assert run(["retry", str(dead), "--as", "zhaoliu"], cwd=env.directory).code == 0
-    result = run(["withdraw", str(item_id), "--reason", "数据有误", "--as", "zhaoliu"], cwd=env.directory)
+    assert run(["retry", str(dead)], as_="qianqi", cwd=env.directory).code == 0
+    result = run(["withdraw", str(item_id), "--reason", "数据有误"], as_="zhaoliu", cwd=env.directory)
     assert result.code == 0 and "undeletable: manual" in result.out, result.out
-    result = run(["withdraw", str(item_id), "--deleted-by-hand", "undeletable", "--as", "zhaoliu"], cwd=env.directory)
+    result = run(["withdraw", str(item_id), "--deleted-by-hand", "undeletable"], as_="zhaoliu", cwd=env.directory)
     assert result.code == 0, result.err
     actions = [(e.action, e.actor, e.details.get("by_hand")) for e in events(env)]
-    assert ("retry", "zhaoliu", None) in actions and ("withdraw", "zhaoliu", None) in actions
+    assert ("retry", "qianqi", None) in actions and ("withdraw", "zhaoliu", None) in actions
     assert ("take_down", "zhaoliu", True) in actions and ("take_down", "system", False) in actions
     assert run(["audit", "verify"], cwd=env.directory).code == 0
 
 
-def test_an_events_hash_is_sha256_of_the_previous_hash_and_the_canonical_json_of_its_fields(env):
-    """The definition in pipeline/records/audit.py's docstring, computed here the long way (json.dumps of a dict) for
-    events whose details hold what an action may record: text in Chinese, quotes, nesting, dates, None."""
+def test_an_events_hash_is_the_hmac_of_the_previous_hash_and_the_canonical_json_of_its_fields(env):
+    """The definition in pipeline/records/audit.py's docstring, computed here the long way (json.dumps of a dict,
+    the key read from the workspace's key file) for events whose details hold what an action may record: text in
+    Chinese, quotes, nesting, dates, None."""
+    key = (env.directory / "audit.key").read_text(encoding="utf-8").strip().encode()
     details = [{"title": "关于\"十四五\"规划的通知", "ledger": [[1, "ab" * 32]], "on": date(2026, 3, 1)},
                {"n": 0, "none": None, "nested": {"b": [1, 2], "a": "\\"}}, {}]
     with env.session() as session:
@@ -250,5 +261,5 @@ def test_an_events_hash_is_sha256_of_the_previous_hash_and_the_canonical_json_of
                   "subject": event.subject, "details": detail}
         text = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
                           default=lambda v: v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v.isoformat())
-        assert event.hash == hashlib.sha256((event.prev_hash + text).encode()).hexdigest()
+        assert event.hash == hmac.new(key, (event.prev_hash + text).encode(), hashlib.sha256).hexdigest()
     assert [e.prev_hash for e in stored[1:]] == [e.hash for e in stored[:-1]]

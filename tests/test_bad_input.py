@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
+from helpers import snapshot
 from test_images import BAD
 from test_item_files import MALFORMED, markdown
 
@@ -61,15 +61,6 @@ LEDGER_BUGS = {
 }
 
 
-def snapshot(env) -> dict[str, list]:
-    """Every row of every table the database holds (reflected, so tables added later count too)."""
-    metadata = sa.MetaData()
-    metadata.reflect(env.engine)
-    with env.engine.connect() as connection:
-        return {name: sorted(map(tuple, connection.execute(sa.select(table)).all()), key=repr)
-                for name, table in metadata.tables.items()}
-
-
 def one_message(err: str) -> str:
     """The single error message (with InputRejected's count line), or fail."""
     lines = [line for line in err.splitlines() if line.strip()]
@@ -79,9 +70,9 @@ def one_message(err: str) -> str:
     return lines[0]
 
 
-def refused(env, run, args: list[str], expected: str, code: int = 1) -> None:
+def refused(env, run, args: list[str], expected: str, code: int = 1, as_: str | None = None) -> None:
     before = snapshot(env)
-    result = run(args, cwd=env.directory)
+    result = run(args, cwd=env.directory, as_=as_)
     assert result.code == code, result.out + result.err
     if code == 1:
         assert expected in one_message(result.err), result.err
@@ -94,7 +85,7 @@ def refused(env, run, args: list[str], expected: str, code: int = 1) -> None:
 def test_a_malformed_ledger_import_is_refused_and_imports_nothing(env, run, case):
     content, expected = LEDGER[case]
     (env.directory / "x.csv").write_bytes(content)
-    refused(env, run, ["ledger", "import", "x.csv"], expected)
+    refused(env, run, ["ledger", "import", "x.csv"], expected, as_="qianqi")
 
 
 @pytest.mark.parametrize("case", list(LEDGER_BUGS), ids=list(LEDGER_BUGS))
@@ -102,20 +93,20 @@ def test_a_malformed_ledger_import_is_refused_and_imports_nothing(env, run, case
 def test_a_dangerous_ledger_cell_is_refused(env, run, case):
     content, expected = LEDGER_BUGS[case]
     (env.directory / "x.csv").write_bytes(content)
-    refused(env, run, ["ledger", "import", "x.csv"], expected)
+    refused(env, run, ["ledger", "import", "x.csv"], expected, as_="qianqi")
 
 
 def test_identical_rows_are_imported_once_each_and_not_again(env, run):
     (env.directory / "x.csv").write_bytes(csv_file(row(index_no=""), row(index_no="")))
-    assert run(["ledger", "import", "x.csv"], cwd=env.directory).code == 0
+    assert run(["ledger", "import", "x.csv"], cwd=env.directory, as_="qianqi").code == 0
     before = snapshot(env)
-    result = run(["ledger", "import", "x.csv"], cwd=env.directory)
+    result = run(["ledger", "import", "x.csv"], cwd=env.directory, as_="qianqi")
     assert result.code == 0 and "imported 0 entries; 2 were imported before" in result.out
     assert snapshot(env) == before
 
 
-ADD = ["request", "add", "--received", "2021-03-01", "--applicant-type", "natural_person", "--as", "zhangsan"]
-CLOSE = ["request", "close", "1", "--on", "2021-03-10", "--outcome", "disclosed", "--as", "zhangsan"]
+ADD = ["request", "add", "--received", "2021-03-01", "--applicant-type", "natural_person"]
+CLOSE = ["request", "close", "1", "--on", "2021-03-10", "--outcome", "disclosed"]
 ASK = ["request", "correct", "1", "--asked", "2021-03-03", "--deadline", "2021-03-17"]
 FEE = ["request", "fee", "1", "--notified", "2021-03-03", "--amount", "200"]   # pay by 31 March
 
@@ -171,8 +162,8 @@ REGISTER = {
 def test_a_bad_register_input_is_refused_and_changes_nothing(env, run, case):
     setup, args, code, expected = REGISTER[case]
     for command in setup:
-        assert run(command, cwd=env.directory).code == 0
-    refused(env, run, args, expected, code)
+        assert run(command, cwd=env.directory, as_="qianqi").code == 0
+    refused(env, run, args, expected, code, as_="qianqi")
 
 
 # name -> (change to the configuration text, text the message must contain)
@@ -183,9 +174,9 @@ CONFIG = {
                    "gongkai.toml: items.max_title_chars: Input should be a valid integer"),
     "invalid org_code": (lambda t: t.replace('org_code = "002668389"', 'org_code = "12"'),
                          "gongkai.toml: agencies.tjj.org_code: must be a 9-character"),
-    "duplicate review level": (lambda t: t.replace('{ name = "保密审查", role = "secrecy_officer" }',
-                                                   '{ name = "处室审核", role = "section_head" }'),
-                               "agencies.tjj.review_levels: review level names must be unique"),
+    "review levels in the file": (lambda t: t.replace('org_code = "002668389"', 'org_code = "002668389"\n'
+                                                      'review_levels = [{ name = "处室审核", role = "author" }]'),
+                                  "agencies.tjj.review_levels: review levels live in the database"),
     "unknown channel kind": (lambda t: t.replace('kind = "portal"', 'kind = "portall"'),
                              "gongkai.toml: channels.portal.kind: unknown kind 'portall'"),
     "TOML syntax error": (lambda t: t.replace("max_title_chars = 200", "max_title_chars = "),
@@ -210,8 +201,8 @@ def test_a_configuration_in_invalid_utf8_is_refused(env, run):
     refused(env, run, ["request", "list"], f"gongkai.toml:{lines + 1}: not valid UTF-8")
 
 
-# name -> (arguments, exit code, text the message must contain)
-ARGUMENTS = {
+# name -> (arguments, exit code, text the message must contain[, the login running it])
+ARGUMENTS: dict[str, tuple] = {
     # Typer's usage errors, exit 2
     "non-integer item id": (["show", "abc"], 2, "Invalid value for 'item_id'"),
     "non-integer request id": (["request", "show", "x1"], 2, "Invalid value for 'request_id'"),
@@ -221,23 +212,31 @@ ARGUMENTS = {
     # user errors, exit 1
     "unknown agency": (["request", "list", "--agency", "nope"], 1, "unknown agency 'nope'"),
     "unknown item": (["show", "99"], 1, "no item 99 in this agency"),
-    "--as a non-user submits": (["submit", "a.md", "--as", "nobody"], 1, "'nobody' is not a user of agency tjj"),
-    "--as the author reviews": (["review", "1", "--approve", "--as", "zhangsan"], 1,
-                                "zhangsan wrote item 1 and cannot review it"),
-    "--as a non-user reviews": (["review", "1", "--approve", "--as", "nobody"], 1,
-                                "'nobody' is not a user of agency tjj"),
-    "review a missing item": (["review", "99", "--approve", "--as", "lisi"], 1, "no item 99"),
-    "missing item file": (["submit", "none.md", "--as", "zhangsan"], 1, "none.md"),
-    "missing ledger file": (["ledger", "import", "none.csv"], 1, "none.csv: no such file"),
+    "nobody logged in submits": (["submit", "a.md"], 1, "not logged in: run gongkai login", None),
+    "--as a non-user, not an admin": (["submit", "a.md", "--as", "nobody"], 1,
+                                      "zhangsan does not hold the role admin in tjj (needed to act for nobody)",
+                                      "zhangsan"),
+    "--as a non-user, by an admin": (["submit", "a.md", "--as", "nobody"], 1, "no user 'nobody'", "root"),
+    "the author reviews": (["review", "1", "--approve", "--level", "处室审核", "--revision", "1"], 1,
+                           "zhangsan does not hold the role section_head in tjj (needed to 处室审核)", "zhangsan"),
+    "review without naming the level": (["review", "1", "--approve"], 2, "Missing option '--level'", "lisi"),
+    "review a stale level": (["review", "1", "--approve", "--level", "保密审查", "--revision", "1"], 1,
+                             "item 1 awaits 处室审核 of revision 1, not 保密审查 of revision 1", "lisi"),
+    "review a stale revision": (["review", "1", "--approve", "--level", "处室审核", "--revision", "2"], 1,
+                                "not 处室审核 of revision 2: nothing was decided", "lisi"),
+    "review a missing item": (["review", "99", "--approve", "--level", "处室审核", "--revision", "1"], 1,
+                              "no item 99", "lisi"),
+    "missing item file": (["submit", "none.md"], 1, "none.md", "zhangsan"),
+    "missing ledger file": (["ledger", "import", "none.csv"], 1, "none.csv: no such file", "qianqi"),
 }
 
 
 @pytest.mark.parametrize("case", list(ARGUMENTS), ids=list(ARGUMENTS))
 def test_a_bad_command_line_is_refused_and_changes_nothing(env, run, case):
     (env.directory / "a.md").write_bytes(markdown())
-    assert run(["submit", "a.md", "--as", "zhangsan"], cwd=env.directory).code == 0
-    args, code, expected = ARGUMENTS[case]
-    refused(env, run, args, expected, code)
+    assert run(["submit", "a.md"], as_="zhangsan", cwd=env.directory).code == 0
+    args, code, expected, *login = ARGUMENTS[case]
+    refused(env, run, args, expected, code, as_=login[0] if login else None)
 
 
 def test_the_corpus_holds_at_least_sixty_cases():

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from helpers import acting
 from sqlmodel import select
 from test_bad_input import one_message, refused, snapshot
 
 from pipeline.core.agencies import agency_row
-from pipeline.core.errors import InputRejected, WorkflowRefused
-from pipeline.core.models import AuditEvent, utcnow
+from pipeline.core.errors import Forbidden, InputRejected
+from pipeline.core.models import AuditEvent, CalendarYear, utcnow
 from pipeline.records import calendar as office_calendar
 from pipeline.records import register, workdays
 from pipeline.records.notice import parse_notice, read_notice
@@ -45,14 +46,14 @@ def test_a_reply_due_in_2027_is_provisional_until_the_notice_is_entered_and_then
     # received Monday 7 December 2026: 18 working days to 31 December; without a calendar for 2027, Friday
     # 1 January counts (19) and Monday 4 January is the 20th; the notice makes 1-3 January a break: 5 January
     added = out(run(["request", "add", "--received", "2026-12-07", "--applicant-type", "自然人", "--ref", "YSQ-1",
-                     "--json"], cwd=env.directory))
+                     "--json"], as_="qianqi", cwd=env.directory))
     assert (added["due_on"], added["provisional"], added["provisional_years"]) == ("2027-01-04", True, [2027])
     assert any("gongkai calendar set 2027 --file" in w for w in added["warnings"])
     early = out(run(["request", "add", "--received", "2026-12-01", "--applicant-type", "other", "--json"],
-                    cwd=env.directory))
+                    as_="qianqi", cwd=env.directory))
     assert (early["due_on"], early["provisional"]) == ("2026-12-29", False)
     fee = out(run(["request", "fee", str(early["id"]), "--notified", "2026-12-07", "--amount", "100", "--json"],
-                  cwd=env.directory))
+                  as_="qianqi", cwd=env.directory))
     assert (fee["fee"]["pay_by"], fee["fee"]["pay_by_provisional"], fee["provisional"]) == ("2027-01-04", True, True)
     assert "pay by 2027-01-04 (provisional)" in run(["request", "show", str(early["id"])], cwd=env.directory).out
     board = run(["request", "list", "--due", "--on", "2026-12-21"], cwd=env.directory)
@@ -61,7 +62,7 @@ def test_a_reply_due_in_2027_is_provisional_until_the_notice_is_entered_and_then
     shown = run(["request", "show", str(added["id"])], cwd=env.directory)
     assert "due 2027-01-04 (provisional)" in shown.out and "calendar set 2027" in shown.out
 
-    entered = out(run(["calendar", "set", "2027", "--file", str(NOTICE), "--as", "admin", "--json"],
+    entered = out(run(["calendar", "set", "2027", "--file", str(NOTICE), "--json"], as_="root",
                       cwd=env.directory))
     assert (entered["holidays"], entered["workdays"], entered["replaced"], entered["warnings"]) == (29, 5, None, [])
     assert [(m["request_id"], m["what"], m["old"], m["old_provisional"], m["new"], m["new_provisional"])
@@ -72,13 +73,13 @@ def test_a_reply_due_in_2027_is_provisional_until_the_notice_is_entered_and_then
     board = run(["request", "list", "--due", "--on", "2026-12-21"], cwd=env.directory)
     assert "2027-01-05" in board.out and "provisional" not in board.out
 
-    again = run(["calendar", "set", "2027", "--file", str(NOTICE), "--as", "admin"], cwd=env.directory)
+    again = run(["calendar", "set", "2027", "--file", str(NOTICE)], as_="root", cwd=env.directory)
     assert again.code == 0 and "2027 replaced from 测试用通知" in again.out
     assert "no open request's dates moved" in again.out
     with env.session() as session:
         events = session.exec(select(AuditEvent).where(AuditEvent.action == "calendar_set")
                               .order_by(AuditEvent.id)).all()
-    assert [(e.actor, e.subject) for e in events] == [("admin", "calendar:2027")] * 2
+    assert [(e.actor, e.subject) for e in events] == [("root", "calendar:2027")] * 2
     assert events[0].details["moved"] == [[early["id"], "pay by", "2027-01-04", "2027-01-05"],
                                           [added["id"], "due", "2027-01-04", "2027-01-05"]]
     assert run(["audit", "verify"], cwd=env.directory).code == 0
@@ -89,9 +90,9 @@ def test_twenty_working_days_across_the_2027_spring_festival_with_and_without_th
     with env.session() as session:
         agency_id = agency_row(session, "tjj").id
         request = register.add_request(session, agency_id=agency_id, received_on=date(2027, 1, 20), channel="post",
-                                       applicant_type="commercial", actor="clerk", today=today)
+                                       applicant_type="commercial", actor=acting(session, "qianqi"), today=today)
         before = register.request_view(request, [], today=today, calendar=load_calendar(session))
-        change = office_calendar.set_calendar(session, actor="admin", year=2027,
+        change = office_calendar.set_calendar(session, actor=acting(session, "root"), year=2027,
                                               notice=read_notice(NOTICE, year=2027), now=utcnow())
         after = register.request_view(request, [], today=today, calendar=load_calendar(session))
     # weekends only: 21 January - 17 February. The notice: Sunday 31 January worked, 5-13 February off, Saturday
@@ -111,7 +112,7 @@ def test_the_office_s_calendar_wins_over_the_package_also_for_december_of_the_ye
     with env.session() as session:
         package = load_calendar(session)
     assert package.is_workday(date(2026, 12, 31)) and not package.is_workday(date(2026, 12, 27))
-    assert run(["calendar", "set", "2027", "--file", "notice.toml"], cwd=env.directory).code == 0
+    assert run(["calendar", "set", "2027", "--file", "notice.toml"], as_="root", cwd=env.directory).code == 0
     with env.session() as session:
         office = load_calendar(session)
     assert not office.is_workday(date(2026, 12, 31)) and office.is_workday(date(2026, 12, 27))
@@ -135,10 +136,13 @@ def test_show_tells_where_a_year_comes_from(env, run, package_until_2026):
     assert "春节" in table.out and "2026-02-14, 2026-02-28" in table.out
 
 
-def test_setting_the_calendar_needs_a_named_actor(env):
-    with env.session() as session, pytest.raises(WorkflowRefused, match="needs a named actor"):
-        office_calendar.set_calendar(session, actor=" ", year=2027, notice=read_notice(NOTICE, year=2027),
-                                     now=utcnow())
+def test_setting_the_calendar_needs_the_admin_role(env):
+    refusal = r"qianqi does not hold the role admin in tjj \(needed to change the working-day calendar\)"
+    with env.session() as session, pytest.raises(Forbidden, match=refusal):
+        office_calendar.set_calendar(session, actor=acting(session, "qianqi"), year=2027,
+                                     notice=read_notice(NOTICE, year=2027), now=utcnow())
+    with env.session() as session:
+        assert session.exec(select(CalendarYear)).all() == []
 
 
 BAD = {  # name -> (change to the test notice, the one problem: line: key: message)
@@ -183,7 +187,7 @@ def test_a_bad_notice_names_file_line_and_key_and_stores_nothing(env, run, case)
 
 
 def test_a_missing_notice_file_is_named(env, run):
-    result = run(["calendar", "set", "2027", "--file", "nowhere.toml"], cwd=env.directory)
+    result = run(["calendar", "set", "2027", "--file", "nowhere.toml"], as_="root", cwd=env.directory)
     assert result.code == 1 and "nowhere.toml: no such file" in one_message(result.err)
 
 

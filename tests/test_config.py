@@ -23,7 +23,7 @@ def config(tmp_path):
 def test_the_example_configuration_is_valid(config):
     settings = load_settings(config())
     assert settings.agency(None)[1].name == "台州市统计局"
-    assert [level.name for level in settings.agencies["tjj"].review_levels] == ["处室审核", "保密审查", "办公室审发"]
+    assert settings.agencies["tjj"].users == {}  # people live in the database (gongkai user)
 
 
 @pytest.mark.parametrize(
@@ -40,8 +40,9 @@ def test_the_example_configuration_is_valid(config):
         ("[channels.partner]\nkind = 'webhook'\nurl = 'http://127.0.0.1:9/hook'\n", None,
          "channels.partner.secret: Field required (a secret: set GONGKAI_CHANNELS__PARTNER__SECRET"),
         ("[catalogue]\nkinds = ['statistics', 'gossip']\n", None, "catalogue.kinds: unknown kind(s) gossip"),
-        ("", ('{ name = "保密审查", role = "secrecy_officer" },', '{ name = "处室审核", role = "secrecy_officer" },'),
-         "agencies.tjj.review_levels: review level names must be unique"),
+        ("", ('org_code = "002668389"', 'org_code = "002668389"\nreview_levels = [{ name = "处室审核", role = "x" }]'),
+         "agencies.tjj.review_levels: review levels live in the database and are versioned; remove the key and use "
+         "gongkai levels set"),
         ("", ("[items]", "[items\n"), "gongkai.toml: "),
     ],
 )

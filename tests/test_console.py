@@ -10,7 +10,7 @@ from helpers import LEVEL_REVIEWERS
 from sqlmodel import select
 
 from pipeline.core.clock import utcnow
-from pipeline.core.models import AuditEvent, Item
+from pipeline.core.models import AuditEvent, Item, ReviewDecision
 from pipeline.web.security import SESSION_COOKIE
 
 
@@ -105,11 +105,11 @@ def test_an_author_writes_an_item_and_reviewers_find_it_in_their_to_do_list(env)
     assert "关于开展统计执法检查的通知" in page.text and "已提交审核" in page.text
     assert 'name="decision"' not in page.text                          # the author may not review it
     assert "关于开展统计执法检查的通知" in author.get("/").text           # 我撰写的信息
-    reviewer = console(env, people=False)
+    reviewer = console(env)
     log_in(reviewer, LEVEL_REVIEWERS[0])
     todo = reviewer.get("/").text
     assert f'href="/items/{item_id}"' in todo and "处室审核" in todo
-    other = console(env, people=False)
+    other = console(env)
     log_in(other, LEVEL_REVIEWERS[1])
     assert f'href="/items/{item_id}"' not in other.get("/").text      # not at his level yet
 
@@ -145,3 +145,59 @@ def test_an_unknown_item_is_a_404_and_nothing_leaks(env):
     log_in(client, "lisi")
     missing = client.get("/items/999")
     assert missing.status_code == 404 and "Traceback" not in missing.text and "no item 999" in missing.text
+
+
+def _submitted(env) -> int:
+    author = console(env)
+    log_in(author, "zhangsan")
+    done = write(author)
+    return int(done.headers["location"].split("/")[2].split("?")[0])
+
+
+def _decide(client, item_id: int, level: str, revision: int = 1, decision: str = "approve"):
+    return client.post(f"/items/{item_id}/review", data={"csrf": csrf(client, f"/items/{item_id}"), "level": level,
+                                                         "revision": revision, "decision": decision})
+
+
+def test_a_forged_self_review_is_refused_and_changes_nothing(env):
+    item_id = _submitted(env)
+    author = console(env)
+    log_in(author, "zhangsan")
+    refused = _decide(author, item_id, "处室审核")
+    assert refused.status_code == 403 and "zhangsan does not hold the role section_head" in refused.text
+    with env.session() as session:
+        item = session.get(Item, item_id)
+        assert (item.status, item.current_level) == ("submitted", 0)
+        assert session.exec(select(ReviewDecision)).all() == []
+
+
+def test_a_stale_form_is_refused_not_applied_to_the_next_level(env):
+    item_id = _submitted(env)
+    first, second = console(env), console(env)
+    log_in(first, "lisi")
+    log_in(second, "lisi")
+    stale = csrf(second, f"/items/{item_id}")                      # lisi's second tab shows 处室审核 too
+    assert _decide(first, item_id, "处室审核").status_code == 303
+    refused = second.post(f"/items/{item_id}/review", data={"csrf": stale, "level": "处室审核", "revision": 1,
+                                                            "decision": "reject", "comment": "退回"})
+    assert refused.status_code == 403 and "awaits 保密审查 of revision 1, not 处室审核 of revision 1" in refused.text
+    with env.session() as session:
+        assert session.get(Item, item_id).current_level == 1
+        assert [d.level_name for d in session.exec(select(ReviewDecision))] == ["处室审核"]
+
+
+def test_three_reviewers_approve_in_the_console_and_the_item_is_published(env):
+    item_id = _submitted(env)
+    for login, level in zip(LEVEL_REVIEWERS, ["处室审核", "保密审查", "办公室审发"], strict=True):
+        reviewer = console(env)
+        log_in(reviewer, login)
+        page = reviewer.get(f"/items/{item_id}").text
+        assert f'name="level" value="{level}"' in page
+        assert _decide(reviewer, item_id, level).status_code == 303
+    with env.session() as session:
+        item = session.get(Item, item_id)
+        assert item.status == "approved" and item.index_no.startswith("002668389/")
+    page = console(env)
+    log_in(page, "zhangsan")
+    text = page.get(f"/items/{item_id}").text
+    assert text.count("已发布") >= 2 and item.index_no in text

@@ -16,7 +16,7 @@ def test_an_admin_adds_a_person_who_can_then_log_in(env):
                                               "department": "综合处", "password": "a long enough secret",
                                               "roles": ["author"]})
     assert done.status_code == 303
-    newcomer = console(env, people=False)
+    newcomer = console(env)
     assert log_in(newcomer, "sunba", "a long enough secret").status_code == 303
     assert "撰写" in newcomer.get("/").text
 
@@ -34,7 +34,7 @@ def test_a_weak_password_comes_back_beside_the_field(env):
 def test_roles_and_disabling_take_effect_at_once(env):
     admin = console(env)
     log_in(admin, "root")
-    reviewer = console(env, people=False)
+    reviewer = console(env)
     log_in(reviewer, "lisi")
     assert admin.post("/admin/people/lisi/roles", data={"csrf": csrf(admin), "roles": ["section_head", "author"]}
                       ).status_code == 303

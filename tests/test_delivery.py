@@ -20,7 +20,7 @@ from doubles.scripted import (
     Scripted,
     Undeletable,
 )
-from helpers import approve_fully, submit
+from helpers import acting, approve_fully, submit
 from sqlmodel import select
 
 import channels
@@ -139,7 +139,7 @@ def test_a_permanent_error_is_a_dead_letter_with_the_channels_message_and_retry_
     assert deliver_one(engine, delivery.id).status == "dead"
     assert "HTTP 400 invalid field 'title'" in delivery_of(env, delivery.item_id).last_error
     with env.session() as session:
-        replay_delivery(session, delivery_id=delivery.id, now=utcnow())
+        replay_delivery(session, delivery_id=delivery.id, now=utcnow(), actor=acting(session, "qianqi"))
     assert deliver_one(engine, delivery.id).status == "published"
     assert attempts(env, delivery.id) == ["permanent", "replay", "published"]
     assert len(Scripted.published) == 1 and len(ledger(env)) == 1
@@ -210,7 +210,7 @@ def test_a_withdrawn_item_is_never_published_by_a_stale_message(env, engine):
     delivery = delivery_of(env, item_id)
     with env.session() as session:
         workflow.withdraw_item(session, settings=env.settings, agency_code="tjj", item_id=item_id,
-                               actor="zhaoliu", reason="撤回")
+                               actor=acting(session, "zhaoliu"), reason="撤回")
     assert deliver_one(engine, delivery.id).status == "skipped"
     assert Scripted.calls == []
 
@@ -220,7 +220,7 @@ def test_withdrawal_takes_down_and_reverses_or_flags_a_channel_that_cannot_delet
     run_dispatcher(engine, until_idle=True)
     with env.session() as session:
         workflow.withdraw_item(session, settings=env.settings, agency_code="tjj", item_id=item_id,
-                               actor="zhaoliu", reason="数据有误")
+                               actor=acting(session, "zhaoliu"), reason="数据有误")
     results = {r.channel: r.result for r in take_down(engine, item_id=item_id)}
     assert results == {"scripted": "withdrawn", "undeletable": "manual"}
     entries = [(e.channel, e.entry_type) for e in ledger(env)]
@@ -268,7 +268,7 @@ def expire_lease(env, delivery_id):
 def withdraw(env, item_id):
     with env.session() as session:
         workflow.withdraw_item(session, settings=env.settings, agency_code="tjj", item_id=item_id,
-                               actor="zhaoliu", reason="涉密")
+                               actor=acting(session, "zhaoliu"), reason="涉密")
 
 
 def test_a_failed_lookup_keeps_the_doubt_so_the_next_try_asks_again(env, engine, monkeypatch):
@@ -368,7 +368,7 @@ def test_retries_after_a_replay_start_counting_afresh(env, engine):
         deliver_one(engine, delivery.id)
     assert delivery_of(env, delivery.item_id).status == DeliveryStatus.DEAD  # max_attempts = 3
     with env.session() as session:
-        replay_delivery(session, delivery_id=delivery.id, now=utcnow())
+        replay_delivery(session, delivery_id=delivery.id, now=utcnow(), actor=acting(session, "qianqi"))
     assert deliver_one(engine, delivery.id).status == "retry_wait"  # one more failure is not the end
     expire_lease(env, delivery.id)
     assert deliver_one(engine, delivery.id).status == "published"

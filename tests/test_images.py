@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+from helpers import approval
 from sqlmodel import select
 
 from pipeline.core.clock import beijing_today
@@ -50,7 +51,7 @@ def test_a_bad_image_reference_is_refused_by_line_and_writes_nothing(env, run, c
     (env.directory / "notes.txt").write_text("x", encoding="utf-8")
     (env.directory.parent / "secret.png").write_bytes(PNG)
     item(env.directory, body, extra)
-    result = run("submit item.md --as zhangsan", cwd=env.directory)
+    result = run("submit item.md", as_="zhangsan", cwd=env.directory)
     assert result.code == 1
     assert result.err.startswith(f"error: item.md:{line}: ") and expected in result.err, result.err
     assert not (env.directory / "attachments").exists()
@@ -59,9 +60,9 @@ def test_a_bad_image_reference_is_refused_by_line_and_writes_nothing(env, run, c
 def test_an_image_is_stored_once_and_published_beside_the_page_on_both_sites(env, run):
     (env.directory / "chart.png").write_bytes(PNG)
     item(env.directory, "![1月份工业增加值增速](chart.png)")
-    assert run("submit item.md --as zhangsan", cwd=env.directory).code == 0
+    assert run("submit item.md", as_="zhangsan", cwd=env.directory).code == 0
     for reviewer in ("lisi", "wangwu", "zhaoliu"):
-        assert run(f"review 1 --approve --as {reviewer}", cwd=env.directory).code == 0
+        assert run(approval(1, reviewer), as_=reviewer, cwd=env.directory).code == 0
     stored = list((env.directory / "attachments").rglob("chart.png"))
     assert len(stored) == 1 and stored[0].read_bytes() == PNG
     year = beijing_today().year
@@ -69,17 +70,17 @@ def test_an_image_is_stored_once_and_published_beside_the_page_on_both_sites(env
         page = (env.directory / "site" / site / "art" / str(year) / "art_1.html").read_text(encoding="utf-8")
         assert '<img src="art_1/chart.png" alt="1月份工业增加值增速"' in page
         assert (env.directory / "site" / site / "art" / str(year) / "art_1" / "chart.png").read_bytes() == PNG
-    assert run("withdraw 1 --reason 有误 --as zhaoliu", cwd=env.directory).code == 0
+    assert run("withdraw 1 --reason 有误", as_="zhaoliu", cwd=env.directory).code == 0
     assert not (env.directory / "site" / "portal" / "art" / str(year) / "art_1").exists()
 
 
 def test_a_changed_image_alone_makes_a_new_revision(env, run):
     (env.directory / "chart.png").write_bytes(PNG)
     item(env.directory, "![图](chart.png)", "id: with-image\n")
-    assert run("submit item.md --as zhangsan", cwd=env.directory).code == 0
-    assert run("submit item.md --as zhangsan", cwd=env.directory).code == 1  # unchanged
+    assert run("submit item.md", as_="zhangsan", cwd=env.directory).code == 0
+    assert run("submit item.md", as_="zhangsan", cwd=env.directory).code == 1  # unchanged
     (env.directory / "chart.png").write_bytes(PNG + b"\0")
-    result = run("submit item.md --as zhangsan", cwd=env.directory)
+    result = run("submit item.md", as_="zhangsan", cwd=env.directory)
     assert result.code == 0 and "revision 2" in result.out
 
 
@@ -101,9 +102,9 @@ def test_wechat_gets_the_image_uploaded_and_the_items_cover_through_the_engine(m
         (env.directory / "cover.png").write_bytes(PNG + b"cover")
         text = FRONT.format(body="![增速图](chart.png)", extra="cover: cover.png\n")
         (env.directory / "item.md").write_text(text.replace("[portal, disclosure]", "[wechat]"), encoding="utf-8")
-        assert run("submit item.md --as zhangsan", cwd=env.directory).code == 0
+        assert run("submit item.md", as_="zhangsan", cwd=env.directory).code == 0
         for reviewer in ("lisi", "wangwu", "zhaoliu"):
-            result = run(f"review 1 --approve --as {reviewer}", cwd=env.directory)
+            result = run(approval(1, reviewer), as_=reviewer, cwd=env.directory)
             assert result.code == 0, result.err
         assert "published" in result.out, result.out
         [article] = double.articles.values()
@@ -120,10 +121,10 @@ def test_wechat_gets_the_image_uploaded_and_the_items_cover_through_the_engine(m
 def test_an_image_with_a_chinese_file_name_is_found_and_published(env, run):
     (env.directory / "图表.png").write_bytes(PNG)
     item(env.directory, "![增长图](图表.png)")
-    result = run("submit item.md --as zhangsan", cwd=env.directory)
+    result = run("submit item.md", as_="zhangsan", cwd=env.directory)
     assert result.code == 0, result.err
     for reviewer in ("lisi", "wangwu", "zhaoliu"):
-        assert run(f"review 1 --approve --as {reviewer}", cwd=env.directory).code == 0
+        assert run(approval(1, reviewer), as_=reviewer, cwd=env.directory).code == 0
     folder = env.directory / "site" / "portal" / "art" / str(beijing_today().year) / "art_1"
     assert (folder / "图表.png").read_bytes() == PNG
 
@@ -136,13 +137,13 @@ def test_the_body_is_rendered_once_at_submission_and_every_channel_publishes_tha
 
     (env.directory / "chart.png").write_bytes(PNG)
     item(env.directory, "![1月份工业增加值增速](chart.png)\n\n**附注**：数据来源于联网直报。")
-    assert run("submit item.md --as zhangsan", cwd=env.directory).code == 0
+    assert run("submit item.md", as_="zhangsan", cwd=env.directory).code == 0
     with env.session() as session:
         stored = session.exec(select(Revision)).one().body_html
     assert '<img src="art_1/chart.png" alt="1月份工业增加值增速">' in stored and "<strong>附注</strong>" in stored
     monkeypatch.setattr(pipeline.items.compose, "markdown_to_html", lambda *args: pytest.fail("rendered again"))
     for reviewer in ("lisi", "wangwu", "zhaoliu"):
-        assert run(f"review 1 --approve --as {reviewer}", cwd=env.directory).code == 0
+        assert run(approval(1, reviewer), as_=reviewer, cwd=env.directory).code == 0
     for site in ("portal", "disclosure"):
         page = (env.directory / "site" / site / "art" / str(beijing_today().year) / "art_1.html").read_text("utf-8")
         assert stored in page
@@ -157,7 +158,7 @@ def test_other_channels_point_at_the_portals_copy_and_a_revision_stored_without_
 
     (env.directory / "chart.png").write_bytes(PNG)
     item(env.directory, "正文。\n\n![1月份工业增加值增速](chart.png)")
-    assert run("submit item.md --as zhangsan", cwd=env.directory).code == 0
+    assert run("submit item.md", as_="zhangsan", cwd=env.directory).code == 0
     with env.session() as session:
         row, revision = session.get(Item, 1), session.exec(select(Revision)).one()
         now = utcnow()

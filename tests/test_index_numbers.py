@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from helpers import review, submit
+from helpers import acting, review, submit
 from sqlmodel import select
 
 from pipeline.core.clock import beijing_today
@@ -47,7 +47,8 @@ def test_a_rolled_back_approval_does_not_consume_a_serial(env):
             from pipeline.core.models import Decision
             from pipeline.items import workflow
             workflow.review_item(session, settings=env.settings, agency_code="tjj", item_id=first,
-                                 actor="zhaoliu", decision=Decision.APPROVE)
+                                 actor=acting(session, "zhaoliu"), decision=Decision.APPROVE, level="办公室审发",
+                                 revision=1)
             raise RuntimeError("crash before commit")
     except RuntimeError:
         pass

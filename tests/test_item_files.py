@@ -7,8 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlmodel import SQLModel
+from helpers import snapshot
 
 from pipeline.core.clock import beijing_today
 
@@ -124,12 +123,6 @@ MALFORMED = {
 }
 
 
-def snapshot(env) -> dict[str, list]:
-    with env.engine.connect() as connection:
-        return {
-            name: sorted(map(tuple, connection.execute(sa.select(table)).all()), key=repr)
-            for name, table in SQLModel.metadata.tables.items()
-        }
 
 
 @pytest.mark.parametrize("case", list(MALFORMED), ids=list(MALFORMED))
@@ -137,7 +130,7 @@ def test_a_malformed_item_file_gives_one_clear_message_exit_1_and_writes_nothing
     name, content, line, expected = MALFORMED[case]
     (env.directory / name).write_bytes(content)
     before = snapshot(env)
-    result = run(["submit", name, "--as", "zhangsan"], cwd=env.directory)
+    result = run(["submit", name], as_="zhangsan", cwd=env.directory)
     assert result.code == 1, result.out + result.err
     messages = [m for m in result.err.splitlines() if m.strip()]
     assert len(messages) == 2 and messages[1] == "1 problem; nothing was written", result.err
@@ -155,7 +148,7 @@ def test_a_batch_reports_every_problem_by_file_line_and_field_and_writes_nothing
     (env.directory / "batch.jsonl").write_bytes(jsonl(GOOD, {**GOOD, "kind": "nope"}, GOOD, {**GOOD, "title": ""}))
     (env.directory / "other.md").write_bytes(markdown(replaced("category", "无此分类")))
     before = snapshot(env)
-    result = run(["submit", "batch.jsonl", "other.md", "--as", "zhangsan"], cwd=env.directory)
+    result = run(["submit", "batch.jsonl", "other.md"], as_="zhangsan", cwd=env.directory)
     assert result.code == 1
     assert "batch.jsonl:2: kind: unknown kind 'nope'" in result.err
     assert "batch.jsonl:4: title: is empty" in result.err
@@ -170,7 +163,7 @@ def test_markdown_json_and_json_lines_are_accepted_with_their_sources(env, run):
         json.dumps([GOOD, {**GOOD, "title": "第二条"}], ensure_ascii=False, indent=2), encoding="utf-8"
     )
     (env.directory / "c.jsonl").write_bytes(jsonl({**GOOD, "title": "第三条"}, {**GOOD, "title": "第四条"}))
-    result = run(["submit", "a.md", "b.json", "c.jsonl", "--as", "zhangsan", "--json"], cwd=env.directory)
+    result = run(["submit", "a.md", "b.json", "c.jsonl", "--json"], as_="zhangsan", cwd=env.directory)
     assert result.code == 0, result.err
     done = json.loads(result.out)
     assert [(d["item_id"], d["source"]) for d in done] == [
@@ -187,19 +180,19 @@ def test_markdown_json_and_json_lines_are_accepted_with_their_sources(env, run):
 
 def test_a_time_without_offset_is_beijing_time(env, run):
     (env.directory / "a.md").write_bytes(markdown(replaced("publish_at", "2020-03-05 09:00:00")))
-    assert run(["submit", "a.md", "--as", "zhangsan"], cwd=env.directory).code == 0
+    assert run(["submit", "a.md"], as_="zhangsan", cwd=env.directory).code == 0
     assert json.loads(run(["show", "1", "--json"], cwd=env.directory).out)["publish_at"] == "2020-03-05T01:00:00+00:00"
 
 
 def test_channels_default_to_the_agencys_and_a_disabled_channel_is_refused(make_env, run):
     env = make_env()
     (env.directory / "a.md").write_bytes(markdown(without("channels")))
-    assert run(["submit", "a.md", "--as", "zhangsan"], cwd=env.directory).code == 0
+    assert run(["submit", "a.md"], as_="zhangsan", cwd=env.directory).code == 0
     assert json.loads(run(["show", "1", "--json"], cwd=env.directory).out)["channels"] == ["portal", "disclosure"]
     config = env.config.read_text(encoding="utf-8").replace(
         'kind = "disclosure"', 'kind = "disclosure"\nenabled = false'
     )
     Path(env.config).write_text(config, encoding="utf-8")
     (env.directory / "b.md").write_bytes(markdown())
-    result = run(["submit", "b.md", "--as", "zhangsan"], cwd=env.directory)
+    result = run(["submit", "b.md"], as_="zhangsan", cwd=env.directory)
     assert result.code == 1 and "b.md:5: channels: channel 'disclosure' is disabled" in result.err

@@ -9,6 +9,7 @@ import json
 from datetime import date
 
 import pytest
+from helpers import acting
 from report_helpers import beijing, publish, withdraw, write_history
 from sqlmodel import select
 
@@ -54,10 +55,10 @@ def test_import_backfills_history_and_a_second_import_changes_nothing(env, run):
         ["", "统计开放日", "wechat", "政务动态", "news", "2019-09-20 18:30"],
         ["", "统计开放日", "wechat", "政务动态", "news", "2019-09-20 18:30"],  # posted twice: two entries
     ])
-    first = run(["ledger", "import", str(path), "--json"], cwd=env.directory)
+    first = run(["ledger", "import", str(path), "--json"], as_="qianqi", cwd=env.directory)
     assert first.code == 0, first.err
     assert json.loads(first.out) == {"file": str(path), "imported": 4, "already_present": 0, "merged": []}
-    again = run(["ledger", "import", str(path)], cwd=env.directory)
+    again = run(["ledger", "import", str(path)], as_="qianqi", cwd=env.directory)
     assert "imported 0 entries; 4 were imported before" in again.out
     assert counts(env, "channel", 2019) == {(2019, "disclosure"): 1, (2019, "portal"): 1, (2019, "wechat"): 2}
     with env.session() as session:
@@ -67,7 +68,8 @@ def test_import_backfills_history_and_a_second_import_changes_nothing(env, run):
     # a longer file with the same rows plus one adds exactly one
     write_history(path, [["", "新一条", "portal", "通知公告", "notice", "2019-12-31"]] + [
         ["002668389/2019-00001", "2018年统计公报", "portal", "统计数据", "statistics", "2019-03-01"]])
-    assert json.loads(run(["ledger", "import", str(path), "--json"], cwd=env.directory).out)["imported"] == 1
+    assert json.loads(run(["ledger", "import", str(path), "--json"],
+                          as_="qianqi", cwd=env.directory).out)["imported"] == 1
 
 
 def test_an_import_event_lists_the_ids_its_rows_were_given_between_publications(env, run):
@@ -75,10 +77,10 @@ def test_an_import_event_lists_the_ids_its_rows_were_given_between_publications(
     order, and publications before and after it keep their own ids."""
     first = write_history(env.directory / "first.csv", [
         ["", f"旧通知{n}", "portal", "通知公告", "notice", "2019-05-06"] for n in range(3)])
-    assert run(["ledger", "import", str(first)], cwd=env.directory).code == 0
+    assert run(["ledger", "import", str(first)], as_="qianqi", cwd=env.directory).code == 0
     publish(env, beijing(2021, 1, 5, 9), channels=["portal"])
     second = write_history(env.directory / "second.csv", [["", "又一条", "portal", "通知公告", "notice", "2019-06-01"]])
-    assert run(["ledger", "import", str(second)], cwd=env.directory).code == 0
+    assert run(["ledger", "import", str(second)], as_="qianqi", cwd=env.directory).code == 0
     publish(env, beijing(2021, 1, 6, 9), channels=["portal"])
     with env.session() as session:
         entries = session.exec(select(LedgerEntry).order_by(LedgerEntry.id)).all()
@@ -97,9 +99,9 @@ def test_a_history_without_an_index_number_column_imports_once(env):
     with env.session() as session:
         agency_id = agency_row(session, "tjj").id
         first = import_ledger(session, settings=env.settings, agency_code="tjj", agency_id=agency_id, path=path,
-                              today=date(2021, 1, 1))
+                              today=date(2021, 1, 1), actor=acting(session, "qianqi"))
         again = import_ledger(session, settings=env.settings, agency_code="tjj", agency_id=agency_id, path=path,
-                              today=date(2021, 1, 1))
+                              today=date(2021, 1, 1), actor=acting(session, "qianqi"))
         [entry] = session.exec(select(LedgerEntry)).all()
     assert gc.isenabled()  # back on after an import that succeeded too
     assert (first.imported, again.imported, again.already_present) == (1, 0, 1)
@@ -118,7 +120,7 @@ def test_import_reports_every_bad_row_by_line_and_writes_nothing(env, run):
         ["002668389/2019-00009", "重复", "portal", "通知公告", "notice", "2019-05-02"],
         ["", "将来", "portal", "通知公告", "notice", "2099-01-01"],
     ])
-    result = run(["ledger", "import", str(path)], cwd=env.directory)
+    result = run(["ledger", "import", str(path)], as_="qianqi", cwd=env.directory)
     assert result.code == 1
     for line, field in [(3, "title"), (4, "channel"), (5, "category"), (6, "kind"), (7, "published_on"),
                         (9, "index_no"), (10, "published_on")]:
@@ -133,7 +135,7 @@ def test_import_refuses_bad_headers_ragged_rows_and_other_encodings(env):
         path.write_bytes(content)
         with env.session() as session, pytest.raises(InputRejected) as caught:
             import_ledger(session, settings=env.settings, agency_code="tjj", agency_id=agency_row(session, "tjj").id,
-                          path=path, today=date(2021, 1, 1))
+                          path=path, today=date(2021, 1, 1), actor=acting(session, "qianqi"))
         assert gc.isenabled()  # the import pauses the cycle collector while it reads, and turns it back on
         return str(caught.value)
 
@@ -151,5 +153,5 @@ def test_an_index_number_published_by_gongkai_cannot_be_imported_again(env, run)
     with env.session() as session:
         index_no = session.exec(select(LedgerEntry.index_no).where(LedgerEntry.item_id == item)).first()
     path = write_history(env.directory / "dup.csv", [[index_no, "标题", "portal", "通知公告", "notice", "2020-03-05"]])
-    result = run(["ledger", "import", str(path)], cwd=env.directory)
+    result = run(["ledger", "import", str(path)], as_="qianqi", cwd=env.directory)
     assert result.code == 1 and "is in the ledger already, published on portal by gongkai" in result.err

@@ -1,14 +1,14 @@
-"""Misuse gets a clear refusal: another user's name without their role, secrets in a readable file, a report
-template reaching for Python internals. (A forged or stale delivery message publishing nothing is shown in
-test_delivery.py: test_a_forged_delivery_for_an_unapproved_item_publishes_nothing and
-test_a_withdrawn_item_is_never_published_by_a_stale_message.)"""
+"""Misuse gets a clear refusal: a decision without its role, another person's name without the admin role,
+secrets in a readable file, a report template reaching for Python internals. (A forged or stale delivery message
+publishing nothing is shown in test_delivery.py: test_a_forged_delivery_for_an_unapproved_item_publishes_nothing
+and test_a_withdrawn_item_is_never_published_by_a_stale_message.)"""
 
 from __future__ import annotations
 
 import os
 
 import pytest
-from helpers import submit, write_config
+from helpers import approval, submit, write_config
 from report_helpers import beijing, publish
 from sqlmodel import select
 
@@ -21,29 +21,32 @@ PARTNER = f"[channels.partner]\nkind = 'webhook'\nurl = 'http://127.0.0.1:9/hook
 
 
 def trail(env) -> list[tuple[str, str, str]]:
+    """The audit trail but the test runner's logins."""
     with env.session() as session:
-        return [(e.action, e.actor, e.os_user) for e in session.exec(select(AuditEvent).order_by(AuditEvent.id))]
+        return [(e.action, e.actor, e.os_user) for e in session.exec(select(AuditEvent).order_by(AuditEvent.id))
+                if e.action != "login"]
 
 
-@pytest.mark.parametrize(("claimed", "message"), [
-    ("wangwu", "wangwu does not hold the role 'section_head' needed to pass 处室审核"),
-    ("zhangsan", "zhangsan wrote item"),
-    ("mallory", "'mallory' is not a user of agency tjj"),
+@pytest.mark.parametrize(("login", "extra", "message"), [
+    ("wangwu", [], "wangwu does not hold the role section_head in tjj (needed to 处室审核)"),
+    ("zhangsan", [], "zhangsan does not hold the role section_head in tjj (needed to 处室审核)"),
+    ("zhangsan", ["--as", "lisi"], "zhangsan does not hold the role admin in tjj (needed to act for lisi)"),
 ])
-def test_passing_another_as_without_that_users_role_is_refused_and_changes_nothing(env, run, claimed, message):
+def test_a_decision_without_the_role_or_as_another_person_is_refused_audited_and_changes_nothing(env, run, login,
+                                                                                                extra, message):
     item_id = submit(env)
     before = trail(env)
-    result = run(["review", str(item_id), "--approve", "--as", claimed], cwd=env.directory)
+    result = run([*approval(item_id, "lisi"), *extra], as_=login, cwd=env.directory)
     assert result.code == 1 and message in result.err, result.err
     with env.session() as session:
         assert session.exec(select(ReviewDecision)).all() == []
-    assert trail(env) == before
+    assert trail(env) == [*before, ("refused", login, before[-1][2])]
 
 
-def test_the_os_user_is_recorded_beside_the_claimed_user(env, run, monkeypatch):
+def test_the_os_user_is_recorded_beside_the_authenticated_person(env, run, monkeypatch):
     item_id = submit(env)
     monkeypatch.setattr(audit.getpass, "getuser", lambda: "mallory")
-    result = run(["review", str(item_id), "--approve", "--as", "lisi"], cwd=env.directory)
+    result = run(approval(item_id, "lisi"), as_="lisi", cwd=env.directory)
     assert result.code == 0, result.err
     assert trail(env)[-1] == ("review", "lisi", "mallory")
 

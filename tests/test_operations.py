@@ -6,6 +6,7 @@ import json
 
 import pytest
 from doubles.scripted import PERMANENT, Scripted, Undeletable
+from helpers import approval
 
 import channels
 
@@ -35,10 +36,10 @@ def env(make_env, monkeypatch):
 
 
 def approve(run, env) -> None:
-    assert run("submit item.md --as zhangsan", cwd=env.directory).code == 0
+    assert run("submit item.md", as_="zhangsan", cwd=env.directory).code == 0
     for reviewer in ("lisi", "wangwu"):
-        assert run(f"review 1 --approve --as {reviewer}", cwd=env.directory).code == 0
-    result = run("review 1 --approve --as zhaoliu --comment 同意", cwd=env.directory)
+        assert run(approval(1, reviewer), as_=reviewer, cwd=env.directory).code == 0
+    result = run("review 1 --approve --level 办公室审发 --revision 1 --comment 同意", as_="zhaoliu", cwd=env.directory)
     assert result.code == 0, result.err
     return result
 
@@ -68,23 +69,23 @@ def test_dead_letters_are_listed_and_a_retry_publishes_once_as_a_new_attempt(env
     approve(run, env)
     failed = json.loads(run("deliveries --failed --json", cwd=env.directory).out)
     assert [(d["channel"], d["status"]) for d in failed] == [("scripted", "dead")]
-    assert run(f"retry {failed[0]['id']}", cwd=env.directory).code == 0
+    assert run(f"retry {failed[0]['id']}", as_="qianqi", cwd=env.directory).code == 0
     dead = {d["channel"]: d for d in show(run, env)["deliveries"]}["scripted"]
     assert dead["status"] == "published"
     assert [t["outcome"] for t in dead["tries"]] == ["permanent", "replay", "published"]
     assert json.loads(run("deliveries --failed --json", cwd=env.directory).out) == []
-    again = run(f"retry {failed[0]['id']}", cwd=env.directory)
+    again = run(f"retry {failed[0]['id']}", as_="qianqi", cwd=env.directory)
     assert again.code == 1 and "only dead or unknown deliveries are retried" in again.err
 
 
 def test_retry_needs_an_id_or_all_failed(env, run):
-    assert run("retry", cwd=env.directory).code == 2
-    assert run("retry 1 --all-failed", cwd=env.directory).code == 2
+    assert run("retry", as_="qianqi", cwd=env.directory).code == 2
+    assert run("retry 1 --all-failed", as_="qianqi", cwd=env.directory).code == 2
 
 
 def test_withdraw_takes_down_reverses_and_flags_what_needs_a_person(env, run):
     approve(run, env)
-    result = run("withdraw 1 --reason 数据有误 --as zhaoliu", cwd=env.directory)
+    result = run("withdraw 1 --reason 数据有误", as_="zhaoliu", cwd=env.directory)
     assert result.code == 0, result.err
     assert "portal: withdrawn" in result.out and "undeletable: manual" in result.out
     data = show(run, env)
@@ -99,13 +100,13 @@ def test_withdraw_takes_down_reverses_and_flags_what_needs_a_person(env, run):
 
 def test_withdraw_by_someone_without_the_final_role_is_refused(env, run):
     approve(run, env)
-    result = run("withdraw 1 --reason 想撤 --as lisi", cwd=env.directory)
+    result = run("withdraw 1 --reason 想撤", as_="lisi", cwd=env.directory)
     assert result.code == 1 and "office_director" in result.err
     assert show(run, env)["status"] == "approved"
 
 
 def test_preview_shows_the_exact_payload_and_writes_html(env, run, tmp_path):
-    assert run("submit item.md --as zhangsan", cwd=env.directory).code == 0
+    assert run("submit item.md", as_="zhangsan", cwd=env.directory).code == 0
     result = run(f"preview 1 --channel portal --out {tmp_path}/p", cwd=env.directory)
     assert result.code == 0, result.err
     payload = json.loads(result.out)
@@ -131,9 +132,9 @@ def test_a_document_published_before_its_interpretation_gets_the_link_back(env, 
         .replace("category: 通知公告", "category: 政策解读")
         .replace("channels: [portal, scripted, undeletable]", "channels: [portal, disclosure]"), encoding="utf-8")
     for name, item_id in (("doc.md", 1), ("jd.md", 2)):
-        assert run(f"submit {name} --as zhangsan", cwd=env.directory).code == 0
+        assert run(f"submit {name}", as_="zhangsan", cwd=env.directory).code == 0
         for reviewer in ("lisi", "wangwu", "zhaoliu"):
-            assert run(f"review {item_id} --approve --as {reviewer}", cwd=env.directory).code == 0
+            assert run(approval(item_id, reviewer), as_=reviewer, cwd=env.directory).code == 0
     for site in ("portal", "disclosure"):
         page = env.directory / "site" / site / "art" / str(beijing_today().year) / "art_1.html"
         html = page.read_text(encoding="utf-8")
@@ -144,11 +145,12 @@ def test_a_document_published_before_its_interpretation_gets_the_link_back(env, 
 def test_a_deletion_by_hand_is_recorded_and_retry_all_failed_still_works(env, run):
     Scripted.reset(PERMANENT)
     approve(run, env)
-    assert run("withdraw 1 --reason 有误 --as zhaoliu", cwd=env.directory).code == 0
-    assert run("retry --all-failed", cwd=env.directory).code == 0  # the flagged take-down is not in the way
-    again = run("withdraw 1 --as lisi", cwd=env.directory)
+    assert run("withdraw 1 --reason 有误", as_="zhaoliu", cwd=env.directory).code == 0
+    # the flagged take-down is not in the way
+    assert run("retry --all-failed", as_="qianqi", cwd=env.directory).code == 0
+    again = run("withdraw 1", as_="lisi", cwd=env.directory)
     assert again.code == 1 and "office_director" in again.err  # running it again needs the role too
-    result = run("withdraw 1 --deleted-by-hand undeletable --as zhaoliu", cwd=env.directory)
+    result = run("withdraw 1 --deleted-by-hand undeletable", as_="zhaoliu", cwd=env.directory)
     assert result.code == 0, result.err
     statuses = {d["channel"]: d["status"] for d in show(run, env)["deliveries"]}
     assert statuses["undeletable"] == "withdrawn"

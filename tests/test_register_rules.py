@@ -7,6 +7,7 @@ import json
 from datetime import date
 
 import sqlalchemy as sa
+from helpers import acting
 
 from pipeline.core.agencies import agency_row
 from pipeline.core.models import Appeal, DisclosureRequest
@@ -20,7 +21,7 @@ ADD = ["request", "add", "--applicant-type", "natural_person", "--json", "--rece
 
 
 def run_json(run, env, args: list[str]) -> dict | list:
-    result = run(args, cwd=env.directory)
+    result = run(args, cwd=env.directory, as_="qianqi")
     assert result.code == 0, result.out + result.err
     return json.loads(result.out)
 
@@ -31,7 +32,7 @@ def test_a_late_reply_is_flagged_when_closed_in_the_list_and_as_a_report_finding
     run_json(run, env, ["request", "close", str(on_time["id"]), "--on", "2021-03-30", "--outcome", "disclosed",
                         "--json"])
     closed = run(["request", "close", str(request["id"]), "--on", "2021-05-10", "--outcome", "disclosed"],
-                 cwd=env.directory)
+                 as_="qianqi", cwd=env.directory)
     # 30 March - 10 May 2021 without 清明 (3-5 April) and 劳动节 (1-5 May), with Sunday 25 April and Saturday
     # 8 May worked: 28 working days
     assert closed.code == 0 and "28 working day(s) late" in closed.out
@@ -125,11 +126,12 @@ def test_an_open_pause_at_closing_counts_until_the_close(env):
     with env.session() as session:
         agency_id = agency_row(session, "tjj").id
         request = register.add_request(session, agency_id=agency_id, received_on=date(2021, 3, 1), channel="online",
-                                       applicant_type="other", actor="clerk", today=date(2021, 12, 31))
+                                       applicant_type="other",
+                                       actor=acting(session, "qianqi"), today=date(2021, 12, 31))
         for kind, on, extra in ((EventKind.CONSULTATION_STARTED, date(2021, 3, 10), {}),
                                 (EventKind.CLOSED, date(2021, 4, 6), {"outcome": "withheld_third_party"})):
             register.record_event(session, agency_id=agency_id, request_id=request.id, kind=kind, on=on,
-                                  actor="clerk", today=date(2021, 12, 31), **extra)
+                                  actor=acting(session, "qianqi"), today=date(2021, 12, 31), **extra)
         view = register.request_view(request, register.events_of(session, request.id), today=date(2021, 12, 31),
                                      calendar=load_calendar(session))
     assert (view["replied_late"], view["working_days_late"]) == (False, None)

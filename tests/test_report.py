@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
-from helpers import approve_fully, submit
+from helpers import acting, approve_fully, submit
 from report_helpers import beijing, engine_at, publish, withdraw
 
 from pipeline.core.agencies import agency_row
@@ -62,7 +62,7 @@ def _request(env, received: date, applicant: str, *steps: tuple) -> None:
     with env.session() as session:
         agency_id = agency_row(session, "tjj").id
         request = register.add_request(session, agency_id=agency_id, received_on=received, channel="online",
-                                       applicant_type=applicant, actor="clerk", today=TODAY)
+                                       applicant_type=applicant, actor=acting(session, "qianqi"), today=TODAY)
         for kind, on, *extra in steps:
             details = {"outcome": extra[0]} if kind == EventKind.CLOSED else {"days": extra[0]} if extra else {}
             if kind == EventKind.CORRECTION_ASKED:
@@ -70,7 +70,7 @@ def _request(env, received: date, applicant: str, *steps: tuple) -> None:
             if kind == EventKind.FEE_NOTIFIED:
                 details = {"amount": extra[0]}
             register.record_event(session, agency_id=agency_id, request_id=request.id, kind=kind, on=on,
-                                  actor="clerk", today=TODAY, **details)
+                                  actor=acting(session, "qianqi"), today=TODAY, **details)
 
 
 def _requests(env) -> None:
@@ -103,11 +103,12 @@ def _appeals(env) -> None:
                                             ("reconsideration", date(2021, 10, 1), None, None),
                                             ("litigation", date(2020, 11, 1), "corrected", date(2021, 2, 1)),
                                             ("litigation_after", date(2021, 6, 1), "other", date(2022, 1, 15))):
-            appeal = appeals.add_appeal(session, agency_id=agency_id, kind=kind, filed_on=filed, actor="clerk",
+            appeal = appeals.add_appeal(session, agency_id=agency_id, kind=kind, filed_on=filed,
+                                        actor=acting(session, "qianqi"),
                                         today=TODAY)
             if result:
                 appeals.close_appeal(session, agency_id=agency_id, appeal_id=appeal.id, result=result,
-                                     closed_on=closed, actor="clerk", today=TODAY)
+                                     closed_on=closed, actor=acting(session, "qianqi"), today=TODAY)
 
 
 def _figures(env) -> None:
@@ -117,7 +118,8 @@ def _figures(env) -> None:
                                  (2020, "penalty.items", "5"), (2021, "service.items", "3"),
                                  (2021, "service.decisions", "40"), (2020, "fee.items", "2"), (2021, "fee.items", "1"),
                                  (2021, "fee.amount", "12.5"), (2021, "procurement.amount", "18.4719")):
-            figures.set_figure(session, agency_id=agency_id, year=year, key=key, raw=value, actor="clerk")
+            figures.set_figure(session, agency_id=agency_id, year=year, key=key, raw=value,
+                               actor=acting(session, "qianqi"))
 
 
 def expected_t3(version: str) -> dict[str, int]:
@@ -201,9 +203,10 @@ def test_cross_year_rules_warn_and_hard_rules_name_the_cell(env):
     build_year(env)
     with env.session() as session:
         agency_id = agency_row(session, "tjj").id
-        figures.set_figure(session, agency_id=agency_id, year=2021, key="normative.in_force", raw="7", actor="clerk")
+        figures.set_figure(session, agency_id=agency_id, year=2021, key="normative.in_force", raw="7",
+                           actor=acting(session, "qianqi"))
         figures.set_figure(session, agency_id=agency_id, year=2021, key="license.decisions", raw="14",
-                           actor="clerk")
+                           actor=acting(session, "qianqi"))
     with env.session() as session:
         [doc] = make_documents(session, settings=env.settings, codes=["tjj"], year=2021, version="2021",
                                today=TODAY)

@@ -35,7 +35,7 @@ def _cells(env, version: str) -> tuple[dict, dict]:
 @pytest.mark.parametrize("version", ["2021", "2019"])
 def test_a_publication_imported_on_several_channels_counts_once(env, run, version):
     path = write_history(env.directory / "history.csv", HISTORY)
-    done = run(["ledger", "import", str(path), "--json"], cwd=env.directory)
+    done = run(["ledger", "import", str(path), "--json"], as_="qianqi", cwd=env.directory)
     assert done.code == 0, done.err
     cells, numbers = _cells(env, version)
     assert numbers["press_conferences"] == 2
@@ -49,21 +49,21 @@ def test_a_publication_imported_on_several_channels_counts_once(env, run, versio
     # the import says which rows it merged, by line (the header is line 1)
     assert [(m["line"], m["channel"], m["into"]) for m in result["merged"]] == [
         (3, "wechat", "line 2"), (6, "wechat", "line 4"), (8, "weibo", "line 7")]
-    text = run(["ledger", "import", str(path)], cwd=env.directory)
+    text = run(["ledger", "import", str(path)], as_="qianqi", cwd=env.directory)
     assert "imported 0 entries; 8 were imported before" in text.out
 
 
 def test_rows_imported_later_join_the_publication_already_in_the_ledger(env, run):
     portal = write_history(env.directory / "portal.csv", [row for row in HISTORY if row[2] != "wechat"])
     wechat = write_history(env.directory / "wechat.csv", [row for row in HISTORY if row[2] == "wechat"])
-    assert run(["ledger", "import", str(portal)], cwd=env.directory).code == 0
-    result = run(["ledger", "import", str(wechat)], cwd=env.directory)
+    assert run(["ledger", "import", str(portal)], as_="qianqi", cwd=env.directory).code == 0
+    result = run(["ledger", "import", str(wechat)], as_="qianqi", cwd=env.directory)
     assert result.code == 0, result.err
     cells, numbers = _cells(env, "2021")
     assert numbers["press_conferences"] == 2 and cells["t2.normative.made"] == 1
     assert "2 row(s) merged into the publication of another row" in result.out
     assert "line 2 (wechat) -> entry 1" in result.out
-    again = json.loads(run(["ledger", "import", str(wechat), "--json"], cwd=env.directory).out)
+    again = json.loads(run(["ledger", "import", str(wechat), "--json"], as_="qianqi", cwd=env.directory).out)
     assert (again["imported"], again["already_present"], again["merged"]) == (0, 2, [])
     # the publication a row joined is part of its content hash: the trail covers it
     assert run(["audit", "verify"], cwd=env.directory).code == 0
@@ -74,7 +74,7 @@ def test_a_wechat_post_of_an_item_gongkai_published_counts_with_the_item(env, ru
             created_on=date(2021, 5, 8), channels=["portal", "disclosure"])
     wechat = write_history(env.directory / "wechat.csv", [["", NORMATIVE, "wechat", "政策文件", "normative",
                                                            "2021-05-10"]])
-    result = json.loads(run(["ledger", "import", str(wechat), "--json"], cwd=env.directory).out)
+    result = json.loads(run(["ledger", "import", str(wechat), "--json"], as_="qianqi", cwd=env.directory).out)
     cells, _ = _cells(env, "2021")
     assert cells["t2.normative.made"] == 1
     assert [m["publication"][0] for m in result["merged"]] == ["i"]
@@ -86,7 +86,7 @@ def test_two_documents_with_one_title_stay_two(env, run):
             ["", "行政许可决定书", "wechat", "行政许可", "license", "2021-03-01"],
             ["", "行政许可决定书", "wechat", "行政许可", "license", "2021-03-01"]]
     result = json.loads(run(["ledger", "import", str(write_history(env.directory / "h.csv", rows)), "--json"],
-                            cwd=env.directory).out)
+                            as_="qianqi", cwd=env.directory).out)
     cells, _ = _cells(env, "2021")
     assert cells["t2.license.decisions"] == 2
     # the n-th row of each channel is one publication: each WeChat post joins one document

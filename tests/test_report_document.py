@@ -29,7 +29,7 @@ def test_the_public_header_carries_what_published_reports_carry_and_the_rest_is_
     env = _texts_env(make_env)
     publish(env, beijing(2025, 3, 1, 9), kind="license", category="行政许可")
     page = env.directory / "2025.html"
-    assert run(["report", "2025", "--out", str(page)], cwd=env.directory).code == 0
+    assert run(["report", "2025", "--out", str(page)], as_="qianqi", cwd=env.directory).code == 0
     html = page.read_text(encoding="utf-8")
     header = html[html.index('<table class="meta">'):html.index("</table>")]
     assert [key for key in ("索引号", "公开方式", "发布机构", "公开日期") if f"<th>{key}</th>" not in header] == []
@@ -42,7 +42,8 @@ def test_the_public_header_carries_what_published_reports_carry_and_the_rest_is_
     head, _, tail = markdown.partition("## 一、总体情况")
     assert "台账校验值" not in head and "生成日期" not in head and f"台账校验值：{ledger_hash}" in tail
     word = env.directory / "2025.docx"
-    assert run(["report", "2025", "--format", "docx", "--out", str(word), "--draft"], cwd=env.directory).code == 0
+    assert run(["report", "2025", "--format", "docx", "--out", str(word), "--draft"],
+               as_="qianqi", cwd=env.directory).code == 0
     document = docx.Document(str(word))
     assert not [p.text for p in document.paragraphs if "索引号" in p.text or ledger_hash in p.text]
     assert f"台账校验值：{ledger_hash}" in document.core_properties.comments
@@ -82,14 +83,15 @@ def test_a_missing_required_section_stops_a_final_report_but_not_a_draft(make_en
     if missing == "problems":
         (env.directory / "texts" / "2025-problems.txt").unlink()
     target = env.directory / "2025.docx"
-    final = run(["report", "2025", "--format", "docx", "--out", str(target)], cwd=env.directory)
+    final = run(["report", "2025", "--format", "docx", "--out", str(target)], as_="qianqi", cwd=env.directory)
     assert final.code == 1 and not target.exists()
     expected = "S1 (final) 一: （四）政府信息公开平台建设 has no text" if missing.startswith("（") else \
         "S5 (final) 五: no text for section 五 (agencies.tjj.report.problems_file)"
     assert f"error: tjj 2025: {expected}" in final.err and "write a draft with --draft" in final.err
     check = run(["report", "2025", "--check"], cwd=env.directory)
     assert check.code == 1 and "missing" in check.out
-    draft = run(["report", "2025", "--format", "docx", "--out", str(target), "--draft"], cwd=env.directory)
+    draft = run(["report", "2025", "--format", "docx", "--out", str(target), "--draft"],
+                as_="qianqi", cwd=env.directory)
     assert draft.code == 0 and f"warning: tjj 2025: {expected}" in draft.err
     texts = [p.text for p in docx.Document(str(target)).paragraphs]
     assert "（本机关未提供本部分内容。）" in texts
@@ -99,14 +101,14 @@ def test_a_report_for_a_year_not_yet_ended_is_a_draft_and_says_so(make_env, run)
     year = beijing_today().year  # the current year on the Beijing calendar has not ended
     env = _texts_env(make_env, year)
     page = env.directory / "now.html"
-    result = run(["report", str(year), "--out", str(page)], cwd=env.directory)
+    result = run(["report", str(year), "--out", str(page)], as_="qianqi", cwd=env.directory)
     assert result.code == 0
     assert f"warning: tjj {year}: the year has not ended (Beijing time): this is a draft (草稿)" in result.err
     html = page.read_text(encoding="utf-8")
     assert '<p class="draft">草稿</p>' in html
     assert f"<title>台州市统计局{year}年政府信息公开工作年度报告（草稿）" in html
     assert json.loads(run(["report", str(year), "--format", "json"], cwd=env.directory).out)["draft"] is True
-    submitted = run(["report", str(year), "--submit", "--as", "zhangsan"], cwd=env.directory)
+    submitted = run(["report", str(year), "--submit"], as_="qianqi", cwd=env.directory)
     assert submitted.code == 1 and "is a draft: only a final report is submitted" in submitted.err
 
 
@@ -115,7 +117,7 @@ def test_the_docx_is_laid_out_as_a_gongwen_on_a4(make_env, run, version):
     env = _texts_env(make_env)
     path = env.directory / "2025.docx"
     result = run(["report", "2025", "--format", "docx", "--format-version", version, "--out", str(path)],
-                 cwd=env.directory)
+                 as_="qianqi", cwd=env.directory)
     assert result.code == 0, result.err
     document = docx.Document(str(path))
     first = document.sections[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
+from helpers import acting
 from report_helpers import TEXTS_CONFIG, beijing, publish, write_texts
 from sqlmodel import select
 
@@ -19,7 +20,8 @@ TODAY = date(2026, 1, 20)
 def _request(env, received: date) -> None:
     with env.session() as session:
         register.add_request(session, agency_id=agency_row(session, "tjj").id, received_on=received,
-                             channel="online", applicant_type="natural_person", actor="clerk", today=TODAY)
+                             channel="online", applicant_type="natural_person",
+                             actor=acting(session, "qianqi"), today=TODAY)
 
 
 def _texts_env(make_env):
@@ -38,7 +40,7 @@ def test_r9_compares_with_the_published_report_of_last_year(make_env, run):
     env = _texts_env(make_env)
     _request(env, date(2025, 11, 3))  # still open at the end of 2025: 结转下年度 1
     published = run(["report", "2025", "--format", "json", "--out", str(env.directory / "2025.json")],
-                    cwd=env.directory)
+                    as_="qianqi", cwd=env.directory)
     assert published.code == 0, published.err
     # recomputed from the register, last year always agrees with this year: R9 cannot fire
     assert ("R9", "t3.carried_in.natural_person") not in _findings(run, env, 2026)
@@ -53,10 +55,10 @@ def test_r10_compares_with_the_published_report_not_a_later_correction(make_env,
     env = _texts_env(make_env)
     publish(env, beijing(2025, 3, 2, 9), kind="normative", category="政策文件", validity="有效",
             channels=["portal"])
-    assert run(["report", "2025", "--out", str(env.directory / "2025.html")], cwd=env.directory).code == 0
+    assert run(["report", "2025", "--out", str(env.directory / "2025.html")], as_="qianqi", cwd=env.directory).code == 0
     with env.session() as session:  # a figure changed after publication: the published report still says 1
         figures.set_figure(session, agency_id=agency_row(session, "tjj").id, year=2025, key="normative.in_force",
-                           raw="5", actor="clerk")
+                           raw="5", actor=acting(session, "qianqi"))
     assert ("R10", "t2.normative.in_force") not in _findings(run, env, 2026)
     from pipeline.core.models import FrozenReport  # imported here: the test above runs on code without it
 
@@ -69,8 +71,9 @@ def test_a_published_report_is_frozen_and_a_changed_one_is_refused(make_env, run
     env = _texts_env(make_env)
     _request(env, date(2025, 5, 6))
     target = env.directory / "2025.html"
-    assert run(["report", "2025", "--out", str(target)], cwd=env.directory).code == 0
-    assert run(["report", "2025", "--out", str(target)], cwd=env.directory).code == 0  # the same report again
+    assert run(["report", "2025", "--out", str(target)], as_="qianqi", cwd=env.directory).code == 0
+    assert run(["report", "2025", "--out", str(target)],
+               as_="qianqi", cwd=env.directory).code == 0  # the same report again
     from pipeline.core.models import FrozenReport
 
     with env.session() as session:
@@ -81,10 +84,10 @@ def test_a_published_report_is_frozen_and_a_changed_one_is_refused(make_env, run
         assert [e.action for e in session.exec(select(AuditEvent))].count("report_freeze") == 1
     _request(env, date(2025, 6, 1))
     target.unlink()
-    refused = run(["report", "2025", "--out", str(target)], cwd=env.directory)
+    refused = run(["report", "2025", "--out", str(target)], as_="qianqi", cwd=env.directory)
     assert refused.code == 1 and not target.exists()
     assert "the 2025 report of tjj was published on" in refused.err
     assert "t3.new.natural_person (三/一、本年新收政府信息公开申请数量/自然人) 1 -> 2" in refused.err
-    draft = run(["report", "2025", "--out", str(target), "--draft"], cwd=env.directory)
+    draft = run(["report", "2025", "--out", str(target), "--draft"], as_="qianqi", cwd=env.directory)
     assert draft.code == 0 and '<p class="draft">草稿</p>' in target.read_text(encoding="utf-8")
     assert run(["audit", "verify"], cwd=env.directory).code == 0

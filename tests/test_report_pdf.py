@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from helpers import acting
 from report_helpers import TEXTS_CONFIG, beijing, publish, write_texts
 
 from pipeline.core.agencies import agency_row
@@ -32,7 +33,7 @@ def _year(env) -> None:
         agency_id = agency_row(session, "tjj").id
         for received, applicant in ((date(2025, 4, 1), "natural_person"), (date(2025, 11, 20), "commercial")):
             register.add_request(session, agency_id=agency_id, received_on=received, channel="online",
-                                 applicant_type=applicant, actor="clerk", today=date(2026, 1, 20))
+                                 applicant_type=applicant, actor=acting(session, "qianqi"), today=date(2026, 1, 20))
 
 
 def _pdf(docx: Path, folder: Path) -> Path:
@@ -69,7 +70,7 @@ def test_the_docx_prints_on_a4_with_every_label_of_table_three_whole(make_env, r
     _year(env)
     docx = tmp_path / f"report-{version}.docx"
     result = run(["report", "2025", "--format", "docx", "--format-version", version, "--out", str(docx)],
-                 cwd=env.directory)
+                 as_="qianqi", cwd=env.directory)
     assert result.code == 0, result.err
     pdf = _pdf(docx, tmp_path)
     sizes, texts = _pages(pdf)

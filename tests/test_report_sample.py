@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
+from helpers import acting
 from report_helpers import write_history
 
 from pipeline.core.agencies import agency_row
@@ -40,15 +41,16 @@ def _requests(env) -> None:
             received = date(2019, 3, 1) + timedelta(days=30 * n)
             request = register.add_request(session, agency_id=agency_id, received_on=received, channel="online",
                                            applicant_type="commercial" if n == 4 else "natural_person",
-                                           actor="clerk", today=date(2020, 1, 10))
+                                           actor=acting(session, "qianqi"), today=date(2020, 1, 10))
             register.record_event(session, agency_id=agency_id, request_id=request.id, kind=EventKind.CLOSED,
-                                  on=received + timedelta(days=10), outcome="disclosed", actor="clerk",
+                                  on=received + timedelta(days=10), outcome="disclosed",
+                                  actor=acting(session, "qianqi"),
                                   today=date(2020, 1, 10))
 
 
 def test_the_sample_report_figures_are_reproduced(env, run):
     path = write_history(env.directory / "taizhou-2019.csv", _rows())
-    imported = run(["ledger", "import", str(path), "--json"], cwd=env.directory)
+    imported = run(["ledger", "import", str(path), "--json"], as_="qianqi", cwd=env.directory)
     assert json.loads(imported.out)["imported"] == 669 + 616 + 56
     _requests(env)
     channels = json.loads(run(["ledger", "--year", "2019", "--json"], cwd=env.directory).out)

@@ -22,7 +22,7 @@ def _submitted(make_env, run):
     env = make_env(TEXTS_CONFIG)
     write_texts(env.directory, 2025)
     publish(env, beijing(2025, 3, 1, 9), kind="license", category="行政许可", channels=["portal", "disclosure"])
-    result = run(["report", "2025", "--submit", "--as", "zhangsan"], cwd=env.directory)
+    result = run(["report", "2025", "--submit"], as_="qianqi", cwd=env.directory)
     assert result.code == 0, result.err
     with env.session() as session:
         item = session.exec(select(Item).where(Item.ref == "annual-report-2025")).one()
@@ -68,12 +68,12 @@ def test_a_rejected_report_is_revised_by_submitting_again_and_stays_frozen_once_
     (env.directory / "texts" / "2025-other.txt").write_text("本年度未收取信息处理费，收费金额0元。\n",
                                                             encoding="utf-8")
     publish(env, beijing(2025, 9, 1, 9), kind="penalty", category="行政处罚")  # a late correction of the data
-    again = run(["report", "2025", "--submit", "--as", "zhangsan"], cwd=env.directory)
+    again = run(["report", "2025", "--submit"], as_="qianqi", cwd=env.directory)
     assert again.code == 0, again.err
     assert f"as item {item_id} (revision 2)" in again.out
     approve_fully(env, item_id)
     publish(env, beijing(2025, 10, 1, 9), kind="penalty", category="行政处罚")
-    refused = run(["report", "2025", "--submit", "--as", "zhangsan"], cwd=env.directory)
+    refused = run(["report", "2025", "--submit"], as_="qianqi", cwd=env.directory)
     assert refused.code == 1 and "the 2025 report of tjj was published on" in refused.err
     assert "t2.penalty.decisions" in refused.err
     with env.session() as session:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from helpers import approve_fully, record, review, submit
+from helpers import acting, approve_fully, hire, record, review, submit
 from sqlmodel import select
 
 from pipeline.core.agencies import agency_row
-from pipeline.core.clock import beijing_today
-from pipeline.core.errors import InputRejected, NotFound, WorkflowRefused
+from pipeline.core.clock import beijing_today, utcnow
+from pipeline.core.errors import Forbidden, InputRejected, NotFound, WorkflowRefused
 from pipeline.core.models import Decision, Delivery, DeliveryStatus, Item, ItemStatus, ReviewDecision
 from pipeline.items import views, workflow
+from pipeline.records.people import change_roles
 
 
 def item(env, item_id: int) -> Item:
@@ -90,16 +91,16 @@ def test_edit_after_approval_is_a_new_revision_reviewed_again_keeping_the_index_
     assert by_revision[(2, "portal")] == DeliveryStatus.PENDING
 
 
-def test_nobody_reviews_an_item_they_wrote(make_env):
-    env = make_env('[agencies.tjj.users.sunqi]\nname = "孙七"\nroles = ["author", "section_head"]\n')
+def test_nobody_reviews_an_item_they_wrote(env):
+    hire(env, "sunqi", ["author", "section_head"])
     item_id = submit(env, actor="sunqi")
     with pytest.raises(WorkflowRefused, match="sunqi wrote item"):
         review(env, item_id, "sunqi")
     assert item(env, item_id).current_level == 0
 
 
-def test_one_person_cannot_pass_two_levels_of_the_same_item(make_env):
-    env = make_env('[agencies.tjj.users.qianba]\nname = "钱八"\nroles = ["section_head", "secrecy_officer"]\n')
+def test_one_person_cannot_pass_two_levels_of_the_same_item(env):
+    hire(env, "qianba", ["section_head", "secrecy_officer"])
     item_id = submit(env)
     review(env, item_id, "qianba")
     with pytest.raises(WorkflowRefused, match="already passed 处室审核"):
@@ -109,9 +110,9 @@ def test_one_person_cannot_pass_two_levels_of_the_same_item(make_env):
 
 def test_only_a_holder_of_the_levels_role_may_pass_it(env):
     item_id = submit(env)
-    with pytest.raises(WorkflowRefused, match="wangwu does not hold the role 'section_head'"):
+    with pytest.raises(Forbidden, match=r"wangwu does not hold the role section_head in tjj \(needed to 处室审核\)"):
         review(env, item_id, "wangwu")
-    with pytest.raises(WorkflowRefused, match="not a user of agency tjj"):
+    with pytest.raises(NotFound, match="no user 'stranger'"):
         review(env, item_id, "stranger")
     with env.session() as session:
         assert session.exec(select(ReviewDecision)).all() == []
@@ -125,7 +126,7 @@ def test_reviewing_an_approved_or_withdrawn_item_is_refused(env):
     withdrawn = submit(env, id="gone")
     with env.session() as session:
         workflow.withdraw_item(session, settings=env.settings, agency_code="tjj", item_id=withdrawn,
-                               actor="zhangsan", reason="重复提交")
+                               actor=acting(session, "zhangsan"), reason="重复提交")
     with pytest.raises(WorkflowRefused, match="withdrawn"):
         review(env, withdrawn, "lisi")
     with pytest.raises(InputRejected, match="was withdrawn and cannot be revised"):
@@ -142,25 +143,27 @@ def test_rejection_needs_a_reason(env):
 def test_withdrawal_of_an_approved_item_cancels_unsent_deliveries_and_needs_the_final_role(env):
     item_id = submit(env)
     approve_fully(env, item_id)
-    with env.session() as session, pytest.raises(WorkflowRefused, match="office_director"):
+    with env.session() as session, pytest.raises(Forbidden, match="zhangsan does not hold the role office_director"):
         workflow.withdraw_item(session, settings=env.settings, agency_code="tjj", item_id=item_id,
-                               actor="zhangsan", reason="有误")
+                               actor=acting(session, "zhangsan"), reason="有误")
     with env.session() as session:
         workflow.withdraw_item(session, settings=env.settings, agency_code="tjj", item_id=item_id,
-                               actor="zhaoliu", reason="数据有误，撤回")
+                               actor=acting(session, "zhaoliu"), reason="数据有误，撤回")
     assert item(env, item_id).status == ItemStatus.WITHDRAWN
     with env.session() as session:
         assert {d.status for d in session.exec(select(Delivery))} == {DeliveryStatus.CANCELLED}
 
 
 def test_submitting_needs_the_author_role_and_only_the_author_revises(env):
-    with pytest.raises(WorkflowRefused, match="lisi does not hold the role 'author'"):
+    with pytest.raises(Forbidden, match="lisi does not hold the role author in tjj"):
         submit(env, actor="lisi")
     submit(env, id="mine")
+    with env.session() as session:
+        change_roles(session, actor=acting(session, "root"), login="lisi", agency_code="tjj", add=["author"],
+                     remove=[], now=utcnow())
     with pytest.raises(InputRejected, match="only its author may revise it"):
         with env.session() as session:
-            env.settings.agencies["tjj"].users["lisi"].roles.append("author")
-            workflow.submit_items(session, settings=env.settings, agency_code="tjj", actor="lisi",
+            workflow.submit_items(session, settings=env.settings, agency_code="tjj", actor=acting(session, "lisi"),
                                   records=[record(id="mine", body="别人的修改\n")])
 
 
@@ -179,9 +182,13 @@ def test_index_numbers_are_consecutive_per_agency_and_year_and_follow_publish_at
 
 
 def test_an_item_of_another_agency_is_not_found(make_env):
-    env = make_env('[agencies.fgw]\nname = "台州市发展和改革委员会"\norg_code = "002668346"\nchannels = ["portal"]\n'
-                   '[agencies.fgw.users.lisi]\nroles = ["section_head"]\n')
+    env = make_env('[agencies.fgw]\nname = "台州市发展和改革委员会"\norg_code = "002668346"\nchannels = ["portal"]\n')
+    with env.session() as session:
+        change_roles(session, actor=acting(session, "root"), login="root", agency_code="fgw", add=["admin"],
+                     remove=[], now=utcnow())
+    hire(env, "fgw_head", ["section_head"], agency="fgw")
     item_id = submit(env)
     with env.session() as session, pytest.raises(NotFound):
-        workflow.review_item(session, settings=env.settings, agency_code="fgw", item_id=item_id, actor="lisi",
-                             decision=Decision.APPROVE)
+        workflow.review_item(session, settings=env.settings, agency_code="fgw", item_id=item_id,
+                             actor=acting(session, "fgw_head"), decision=Decision.APPROVE, level="处室审核",
+                             revision=1)

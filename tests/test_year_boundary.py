@@ -83,13 +83,14 @@ NOTICE_2027 = Path(__file__).parent / "notices" / "2027-test.toml"
 def calendar_2027(env, run) -> None:  # type: ignore[no-untyped-def]
     """The office enters 2027's 放假安排 (chinesecalendar 1.11 ends with 2026): the test notice, whose 元旦 is
     1-3 January 2027 and whose Spring Festival comes after the due dates below."""
-    entered = run(["calendar", "set", "2027", "--file", str(NOTICE_2027), "--as", "admin"], cwd=env.directory)
+    entered = run(["calendar", "set", "2027", "--file", str(NOTICE_2027)],
+                  as_="root", cwd=env.directory)
     assert entered.code == 0, entered.err
 
 
 def test_a_request_received_today_in_beijing_is_accepted_and_tomorrow_is_refused(beijing, calendar_2027, env, run):
     today = run(["request", "add", "--received", beijing.isoformat(), "--applicant-type", "natural_person",
-                 "--json"], cwd=env.directory)
+                 "--json"], as_="qianqi", cwd=env.directory)
     assert today.code == 0, today.err
     view = json.loads(today.out)
     assert (view["received_on"], view["clock_starts_on"]) == (beijing.isoformat(), beijing.isoformat())
@@ -97,5 +98,5 @@ def test_a_request_received_today_in_beijing_is_accepted_and_tomorrow_is_refused
     assert (view["due_on"], view["working_days_left"]) == ("2027-01-29", 20)
     tomorrow = date.fromordinal(beijing.toordinal() + 1).isoformat()
     refused = run(["request", "add", "--received", tomorrow, "--applicant-type", "natural_person"],
-                  cwd=env.directory)
+                  as_="qianqi", cwd=env.directory)
     assert refused.code == 1 and f"received date {tomorrow} is in the future" in refused.err

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from pipeline.cli.common import ActorOpt, JsonOpt, context, out, print_json
+from pipeline.cli.common import ActorOpt, JsonOpt, context, out, person, print_json
 from pipeline.core.db import session_scope
 from pipeline.core.models import utcnow
 from pipeline.records.calendar import calendar_view, set_calendar
@@ -29,7 +28,7 @@ def calendar_set(year: YearArg,
     """Enter or replace a year's holiday notice; every open request is re-timed and what moved is listed."""
     notice = read_notice(file, year=year)
     with session_scope(context().engine) as session:
-        change = set_calendar(session, actor=actor or getpass.getuser(), year=year, notice=notice, now=utcnow())
+        change = set_calendar(session, actor=person(session, actor), year=year, notice=notice, now=utcnow())
     if as_json:
         print_json({"year": change.year, "source": change.source, "replaced": change.replaced,
                     "holidays": change.holidays, "workdays": change.workdays, "warnings": list(change.warnings),

@@ -13,13 +13,14 @@ import typer
 from rich.console import Console
 
 from pipeline.core.agencies import agency_row
+from pipeline.core.audit_key import keyed_engine
 from pipeline.core.clock import beijing_today
 from pipeline.core.config import Settings, load_settings
-from pipeline.core.db import make_engine
 
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)  # piped: keep table columns whole
 AgencyOpt = Annotated[str | None, typer.Option("--agency", help="Agency code (default: platform.default_agency).")]
-ActorOpt = Annotated[str | None, typer.Option("--as", help="Acting user (default: the OS user).")]
+ActorOpt = Annotated[str | None, typer.Option(
+    "--as", help="Act for another person (admin only; recorded as 'admin YOU for LOGIN').")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 NoteOpt = Annotated[str, typer.Option("--note", help="A note kept with the record.")]
 DateArg = Annotated[str, typer.Option(help="Date, YYYY-MM-DD (Beijing calendar).")]
@@ -34,18 +35,31 @@ class Context:
 _context: Context | None = None
 
 
-def context() -> Context:
+def context(*, warn_users: bool = True) -> Context:
     """Settings and engine, built once per invocation."""
     global _context
     if _context is None:
         settings = load_settings()
-        _context = Context(settings, make_engine(settings.database))
+        _context = Context(settings, keyed_engine(settings))
+        legacy = [code for code, agency in settings.agencies.items() if agency.users]
+        if legacy and warn_users:
+            Console(stderr=True).print(
+                f"warning: [agencies.{legacy[0]}.users] in the configuration is ignored: people and roles live in "
+                "the database (gongkai init imported them once; see gongkai user list)", highlight=False,
+                markup=False)
     return _context
 
 
 def reset_context() -> None:
     global _context
     _context = None
+
+
+def person(session: Any, act_for: str | None = None) -> Any:
+    """The logged-in person (gongkai login or GONGKAI_TOKEN), or an admin acting for `act_for`."""
+    from pipeline.cli.session import signed_in
+
+    return signed_in(session, context().settings.database.url, act_for)
 
 
 def today() -> date:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import sys
@@ -17,10 +16,12 @@ from rich.table import Table
 from sqlmodel import select
 
 from pipeline.cli.calendar import calendar_app
-from pipeline.cli.common import Context, context, reset_context
+from pipeline.cli.common import ActorOpt, Context, context, person, reset_context
+from pipeline.cli.people import levels_app, login, logout, user_app, whoami
 from pipeline.cli.records import register_commands  # ledger, request, appeal, figures, report
 from pipeline.core.agencies import agency_row, sync_agencies
-from pipeline.core.config import AgencySettings, config_path
+from pipeline.core.audit_key import create_key_file
+from pipeline.core.config import AgencySettings, config_path, load_settings
 from pipeline.core.db import migrate, session_scope
 from pipeline.core.errors import GongkaiError
 from pipeline.core.models import Decision, Delivery, DeliveryStatus, Item, ItemStatus, utcnow
@@ -32,6 +33,7 @@ from pipeline.engine.takedown import confirm_deleted_by_hand, take_down
 from pipeline.items import views, workflow
 from pipeline.items.compose import compose_message
 from pipeline.items.itemfile import Limits, read_item_files
+from pipeline.records.audit import seal_trail
 
 app = typer.Typer(help="gongkai (公开): review, publish and count a government agency's information.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -39,17 +41,12 @@ out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)  # pip
 err = Console(stderr=True, soft_wrap=True)
 
 AgencyOpt = Annotated[str | None, typer.Option("--agency", help="Agency code (default: platform.default_agency).")]
-ActorOpt = Annotated[str | None, typer.Option("--as", help="Acting user (default: the OS user).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 @app.callback()
 def _start() -> None:
     reset_context()  # each invocation reads its configuration afresh, once
-
-
-def _actor(value: str | None) -> str:
-    return value or getpass.getuser()
 
 
 def _agency(code: str | None) -> tuple[str, AgencySettings]:
@@ -63,18 +60,39 @@ def _print_json(data: Any) -> None:
 @app.command()
 def init() -> None:
     """Create or migrate the database; write a commented gongkai.toml if none exists."""
+    from pipeline.records.people import admin_exists, import_users
+
     path = config_path()
     if not path.exists():
         path.write_text((Path(__file__).parent / "gongkai.example.toml").read_text(encoding="utf-8"),
                         encoding="utf-8")
         out.print(f"wrote {path} (commented; edit the agency, users and channels)")
-    ctx = context()
+    audit = load_settings(path).audit
+    if audit.environment_key is None and create_key_file(audit.key_file):
+        out.print(f"wrote {audit.key_file} (the audit key, mode 0600, readable by you only: keep a copy off this "
+                  "machine; see docs/audit.md)", highlight=False, markup=False)
+    ctx = context(warn_users=False)
     _ensure_sqlite_dir(ctx.settings.database.url)
     migrate(ctx.engine)
     with session_scope(ctx.engine) as session:
         rows = sync_agencies(session, settings=ctx.settings)
+        sealed = seal_trail(session, now=utcnow())
+        imported = import_users(session, settings=ctx.settings, now=utcnow())
     out.print(f"database ready at {ctx.engine.url.render_as_string(hide_password=True)}; "
               f"agencies: {', '.join(f'{r.code} ({r.name})' for r in rows) or 'none'}")
+    if sealed is not None:
+        out.print(f"sealed the audit trail: its {sealed} events written before the audit key verify as they were, "
+                  "every later one with the key (docs/audit.md)")
+    if imported:
+        out.print(f"imported {len(imported)} users from the [agencies.*.users] sections of {path} into the "
+                  f"database, once: {', '.join(imported)}. They have no password yet (gongkai user passwd LOGIN); "
+                  "from now on those sections are ignored: manage people with gongkai user", highlight=False,
+                  markup=False)
+    if not any(a.users for a in ctx.settings.agencies.values()):
+        with session_scope(ctx.engine) as session:
+            if not admin_exists(session):
+                out.print("no admin yet: gongkai user add LOGIN --name 姓名 --role admin creates the first one",
+                          highlight=False)
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -92,7 +110,7 @@ def submit(paths: Annotated[list[Path], typer.Argument(help="Item files: .md wit
     limits = Limits(ctx.settings.items.max_title_chars, ctx.settings.items.max_body_bytes)
     records, problems = read_item_files(paths, limits=limits)
     with session_scope(ctx.engine) as session:
-        done = workflow.submit_items(session, settings=ctx.settings, agency_code=code, actor=_actor(actor),
+        done = workflow.submit_items(session, settings=ctx.settings, agency_code=code, actor=person(session, actor),
                                      records=records, problems=problems)
     if as_json:
         _print_json([d.__dict__ for d in done])
@@ -105,6 +123,10 @@ def submit(paths: Annotated[list[Path], typer.Argument(help="Item files: .md wit
 @app.command()
 def review(item_id: Annotated[int, typer.Argument(help="Item id.")],
            approve: Annotated[bool, typer.Option("--approve/--reject", help="Pass this level, or send it back.")],
+           level: Annotated[str, typer.Option("--level", help="The level you decide, as gongkai show names it "
+                                                              "(e.g. 处室审核); refused if the item moved on.")],
+           revision: Annotated[int, typer.Option("--revision", help="The revision you read; refused if a newer one "
+                                                                    "was submitted.")],
            comment: Annotated[str, typer.Option(help="Comment; required with --reject.")] = "",
            agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """One review step; the last required step approves the item and queues it."""
@@ -113,7 +135,8 @@ def review(item_id: Annotated[int, typer.Argument(help="Item id.")],
     decision = Decision.APPROVE if approve else Decision.REJECT
     with session_scope(ctx.engine) as session:
         result = workflow.review_item(session, settings=ctx.settings, agency_code=code, item_id=item_id,
-                                      actor=_actor(actor), decision=decision, comment=comment)
+                                      actor=person(session, actor), decision=decision, level=level,
+                                      revision=revision, comment=comment)
     if result.status == ItemStatus.APPROVED:
         _hand_over(ctx, item_id, quiet=as_json)
     if as_json:
@@ -155,10 +178,11 @@ def withdraw(item_id: Annotated[int, typer.Argument(help="Item id.")],
     ctx = context()
     code, _ = _agency(agency)
     with session_scope(ctx.engine) as session:
-        workflow.withdraw_item(session, settings=ctx.settings, agency_code=code, item_id=item_id,
-                               actor=_actor(actor), reason=reason)
+        who = person(session, actor)
+        workflow.withdraw_item(session, settings=ctx.settings, agency_code=code, item_id=item_id, actor=who,
+                               reason=reason)
         for channel in deleted_by_hand or []:
-            confirm_deleted_by_hand(session, item_id=item_id, channel=channel, now=utcnow(), actor=_actor(actor))
+            confirm_deleted_by_hand(session, item_id=item_id, channel=channel, now=utcnow(), actor=who)
     _hand_over(ctx, item_id, quiet=True)  # deliveries whose outcome was unknown: asked, then taken down
     results = take_down(Engine.build(ctx.settings, ctx.engine), item_id=item_id)
     if as_json:
@@ -198,13 +222,14 @@ def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (s
     if (delivery_id is None) == (not all_failed):
         raise typer.BadParameter("give a delivery id or --all-failed, not both")
     with session_scope(ctx.engine) as session:
+        who = person(session, actor)
         agency_id = agency_row(session, code).id
         ids = [delivery_id] if delivery_id is not None else [
             row["id"] for row in views.list_deliveries(session, agency_id=agency_id, failed_only=True)
             if row["status"] in (DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN)]  # not those flagged for a person
         for one in ids:
             views.check_delivery_agency(session, delivery_id=one, agency_id=agency_id)
-            replay_delivery(session, delivery_id=one, now=utcnow(), actor=_actor(actor))
+            replay_delivery(session, delivery_id=one, now=utcnow(), actor=who)
     out.print(f"replaying {len(ids)} deliveries")
     if ctx.settings.queue.broker_url:
         enqueue(ctx.settings, ctx.engine, ids)
@@ -265,15 +290,18 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id.")], agency: Agenc
         _print_json(data)
         return
     state = data["status"] + (f", awaiting {data['awaiting']}" if data["awaiting"] else "")
+    levels = " → ".join(data["levels"])
     out.print(f"[bold]{data['title']}[/bold]  (item {data['id']}, revision {data['revision']}, {state})",
               highlight=False)
     for key in ("index_no", "category", "kind", "publisher", "doc_number", "created_on", "publish_at",
                 "author", "withdraw_reason"):
         if data[key]:
             out.print(f"  {key}: {data[key]}", highlight=False)
+    out.print(f"  review levels: {levels}", highlight=False, markup=False)
     decisions = Table("rev", "level", "reviewer", "decision", "at", "comment", title="review", box=None)
     for d in data["decisions"]:
-        decisions.add_row(str(d["revision"]), d["level"], d["reviewer"], d["decision"], d["at"], d["comment"])
+        reviewer = d["reviewer"] + (f" (admin {d['acted_by']} for {d['reviewer']})" if d["acted_by"] else "")
+        decisions.add_row(str(d["revision"]), d["level"], reviewer, d["decision"], d["at"], d["comment"])
     out.print(decisions)
     if data["deliveries"]:
         deliveries = Table("id", "rev", "channel", "status", "attempts", "remote id", "url", "error",
@@ -346,6 +374,11 @@ def demo(workspace: Annotated[Path | None, typer.Option(help="Where to build the
 
 register_commands(app)
 app.add_typer(calendar_app, name="calendar")
+app.command()(login)
+app.command()(logout)
+app.command()(whoami)
+app.add_typer(user_app, name="user")
+app.add_typer(levels_app, name="levels")
 
 
 def main() -> None:

@@ -6,7 +6,6 @@ Registered on the main app by register_commands(); the report and figures comman
 from __future__ import annotations
 
 import csv
-import getpass
 import io
 from dataclasses import asdict
 from datetime import date
@@ -27,6 +26,7 @@ from pipeline.cli.common import (
     context,
     out,
     parse_date,
+    person,
     print_json,
     today,
 )
@@ -96,7 +96,7 @@ def ledger_import(path: Annotated[Path, typer.Argument(help="CSV file (UTF-8) of
     code, _ = settings.agency(agency)
     with session_scope(context().engine) as session:
         done = import_ledger(session, settings=settings, agency_code=code, agency_id=agency_row(session, code).id,
-                             path=path, today=today(), actor=actor or getpass.getuser())
+                             path=path, today=today(), actor=person(session, actor))
     if as_json:
         print_json(asdict(done))
         return
@@ -143,7 +143,7 @@ def _event(request_id: int, kind: EventKind, on: date, *, agency: str | None, ac
            **details: Any) -> None:
     with session_scope(context().engine) as session:
         request = register.record_event(session, agency_id=agency_id(session, agency), request_id=request_id,
-                                        kind=kind, on=on, actor=actor or getpass.getuser(), today=today(), **details)
+                                        kind=kind, on=on, actor=person(session, actor), today=today(), **details)
         view = register.request_view(request, register.events_of(session, request.id), today=today(),
                                      calendar=load_calendar(session))
     _show_request(view, as_json)
@@ -162,7 +162,7 @@ def request_add(received: DateArg,
     with session_scope(context().engine) as session:
         request = register.add_request(
             session, agency_id=agency_id(session, agency), received_on=parse_date(received, "--received"),
-            channel=channel, applicant_type=applicant_type, actor=actor or getpass.getuser(), today=today(),
+            channel=channel, applicant_type=applicant_type, actor=person(session, actor), today=today(),
             applicant=applicant, subject=subject, ref=ref)
         view = register.request_view(request, [], today=today(), calendar=load_calendar(session))
     _show_request(view, as_json)
@@ -313,7 +313,7 @@ def appeal_add(kind: Annotated[str, typer.Option(help="reconsideration (行政�
     """Register a reconsideration or a lawsuit about the agency's disclosure work."""
     with session_scope(context().engine) as session:
         appeal = appeals.add_appeal(session, agency_id=agency_id(session, agency), kind=kind,
-                                    filed_on=parse_date(filed, "--filed"), actor=actor or getpass.getuser(),
+                                    filed_on=parse_date(filed, "--filed"), actor=person(session, actor),
                                     today=today(), request_id=request, ref=ref, note=note)
         view = appeals.appeal_view(appeal)
     print_json(view) if as_json else out.print(f"appeal {view['id']}: {view['kind_name']}, filed "
@@ -329,7 +329,7 @@ def appeal_close(appeal_id: Annotated[int, typer.Argument(help="Appeal id.")],
     with session_scope(context().engine) as session:
         appeal = appeals.close_appeal(session, agency_id=agency_id(session, agency), appeal_id=appeal_id,
                                       result=result, closed_on=parse_date(on, "--on"),
-                                      actor=actor or getpass.getuser(), today=today(), note=note)
+                                      actor=person(session, actor), today=today(), note=note)
         view = appeals.appeal_view(appeal)
     print_json(view) if as_json else out.print(f"appeal {view['id']}: {view['result']} on {view['closed_on']}",
                                                highlight=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -13,11 +12,23 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session, select
 
-from pipeline.cli.common import ActorOpt, AgencyOpt, JsonOpt, NoteOpt, agency_id, context, out, print_json, today
+from pipeline.cli.common import (
+    ActorOpt,
+    AgencyOpt,
+    JsonOpt,
+    NoteOpt,
+    agency_id,
+    context,
+    out,
+    person,
+    print_json,
+    today,
+)
 from pipeline.core.db import session_scope
 from pipeline.core.errors import GongkaiError
 from pipeline.core.models import AnnualFigure, utcnow
 from pipeline.records import figures
+from pipeline.records.people import Actor
 from pipeline.report.annual import make_documents, make_reports
 from pipeline.report.check import FINAL, HARD, failures
 from pipeline.report.docx_writer import write_docx
@@ -51,17 +62,19 @@ def figures_set(year: Annotated[int, typer.Argument(help="Report year.")],
     """Set one figure of one year (replacing any earlier value; who and when are kept)."""
     with session_scope(context().engine) as session:
         row = figures.set_figure(session, agency_id=agency_id(session, agency), year=year, key=key, raw=value,
-                                 actor=actor or getpass.getuser(), note=note)
+                                 actor=person(session, actor), note=note)
         view = figures.figure_view(row)
     print_json(view) if as_json else out.print(f"{year} {key} = {view['value']}", highlight=False)
 
 
 @figures_app.command("unset")
 def figures_unset(year: Annotated[int, typer.Argument(help="Report year.")],
-                  key: Annotated[str, typer.Argument(help="Figure key.")], agency: AgencyOpt = None) -> None:
+                  key: Annotated[str, typer.Argument(help="Figure key.")], agency: AgencyOpt = None,
+                  actor: ActorOpt = None) -> None:
     """Remove a figure: the report falls back to the ledger (or to the last year's 事项 count)."""
     with session_scope(context().engine) as session:
-        figures.unset_figure(session, agency_id=agency_id(session, agency), year=year, key=key)
+        figures.unset_figure(session, agency_id=agency_id(session, agency), year=year, key=key,
+                             actor=person(session, actor))
     out.print(f"{year} {key}: removed", highlight=False)
 
 
@@ -132,18 +145,18 @@ def report(year: Annotated[int, typer.Argument(help="The year reported on (1 Jan
             _print_findings(docs, as_json=format_ == Format.JSON)
         _stop_on_findings(docs, year, final=check or submit or out_path is not None, draft=draft)
         if submit:
-            return _submit(session, docs, actor=actor or getpass.getuser())
+            return _submit(session, docs, actor=person(session, actor))
         if not check or out_path is not None:
-            _publish(session, docs, format_, out_path, all_agencies=all_agencies, actor=actor or getpass.getuser())
+            _publish(session, docs, format_, out_path, all_agencies=all_agencies, act_for=actor)
 
 
 def _publish(session: Session, docs: list[Document], format_: Format, path: Path | None, *, all_agencies: bool,
-             actor: str) -> None:
+             act_for: str | None) -> None:
     """Write the documents; a final one written to a file (not a draft) is frozen as the published report, in the
-    same transaction: a file that cannot be written leaves nothing frozen."""
+    same transaction: a file that cannot be written leaves nothing frozen. Only freezing needs a login."""
     if path is not None:
         for doc in (d for d in docs if not d.draft):
-            freeze_report(session, doc=doc, actor=actor, how="out", now=utcnow())
+            freeze_report(session, doc=doc, actor=person(session, act_for), how="out", now=utcnow())
     try:
         _write(docs, format_, path, all_agencies=all_agencies)
     except OSError as e:
@@ -170,7 +183,7 @@ def _stop_on_findings(docs: list[Document], year: int, *, final: bool, draft: bo
                            "agency's text, or write a draft with --draft")
 
 
-def _submit(session: Session, docs: list[Document], *, actor: str) -> None:
+def _submit(session: Session, docs: list[Document], *, actor: Actor) -> None:
     for doc in docs:
         done = submit_report(session, settings=context().settings, doc=doc, actor=actor, today=today(),
                              now=utcnow())

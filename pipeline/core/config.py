@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -10,7 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import make_url
 
@@ -20,6 +30,7 @@ from pipeline.core.errors import ConfigError
 
 ENV_PREFIX = "GONGKAI_"
 CONFIG_ENV = "GONGKAI_CONFIG"
+AUDIT_KEY_ENV = "GONGKAI_AUDIT_KEY"  # the audit key itself: from the environment only, never the file
 TOKEN_ENV = "GONGKAI_TOKEN"  # a login token for scripts and tests (pipeline.cli.session); not a setting
 ORG_CODE = re.compile(r"^(?:[0-9A-Z]{9}|[0-9A-Z]{18})$")
 
@@ -94,6 +105,22 @@ class ItemSettings(Section):
     )
 
 
+class AuditSettings(Section):
+    key_file: Path = Field(
+        Path("audit.key"), description="File holding the audit trail's HMAC key, readable by the service user only "
+        "(mode 0600); gongkai init creates it. GONGKAI_AUDIT_KEY in the environment takes its place (docs/audit.md)."
+    )
+    anchors_file: Path = Field(
+        Path("audit-anchors.txt"), description="Where gongkai audit anchor appends the chain's count and head; "
+        "keep copies off this machine (docs/audit.md)."
+    )
+    _key: SecretStr | None = PrivateAttr(None)  # GONGKAI_AUDIT_KEY, read by load_settings
+
+    @property
+    def environment_key(self) -> SecretStr | None:
+        return self._key
+
+
 class CatalogueSettings(Section):
     categories: list[str] = Field(
         default_factory=lambda: list(DEFAULT_CATEGORIES),
@@ -113,21 +140,10 @@ class CatalogueSettings(Section):
         return kinds
 
 
-class ReviewLevel(Section):
-    name: str = Field(description="Name of the review step, e.g. 保密审查.")
-    role: str = Field(description="Role a user must hold to pass this step.")
-
-
-DEFAULT_LEVELS = [
-    ReviewLevel(name="处室审核", role="section_head"),
-    ReviewLevel(name="保密审查", role="secrecy_officer"),
-    ReviewLevel(name="办公室审发", role="office_director"),
-]
-
-
 class UserSettings(Section):
-    name: str = Field("", description="The person's name as shown in review records.")
-    roles: list[str] = Field(default_factory=list, description="Roles: author, and the roles of review levels.")
+    name: str = Field("", description="Legacy, imported once by gongkai init: the person's name (姓名).")
+    roles: list[str] = Field(default_factory=list, description="Legacy, imported once by gongkai init: the "
+                             "person's roles; afterwards gongkai user role.")
 
 
 class ForwardedIdentity(Section):
@@ -178,10 +194,9 @@ class AgencySettings(Section):
         None, description="Channels an item goes to when its file names none (default: all of channels)."
     )
     categories: list[str] | None = Field(None, description="主题分类 this agency uses (default: catalogue's).")
-    review_levels: list[ReviewLevel] = Field(
-        default_factory=lambda: list(DEFAULT_LEVELS), description="Review steps in order (先审后发)."
-    )
-    users: dict[str, UserSettings] = Field(default_factory=dict, description="Users of this agency by login.")
+    users: dict[str, UserSettings] = Field(
+        default_factory=dict, description="Legacy: imported once into the database by gongkai init, then ignored "
+        "(people and roles are managed with gongkai user).")
     report: ReportTexts = Field(default_factory=ReportTexts, description="The agency's texts of the annual report.")
 
     @field_validator("org_code")
@@ -191,16 +206,6 @@ class AgencySettings(Section):
         if not ORG_CODE.match(value):
             raise ValueError("must be a 9-character 组织机构代码 or an 18-character 统一社会信用代码")
         return value
-
-    @field_validator("review_levels")
-    @classmethod
-    def _levels(cls, levels: list[ReviewLevel]) -> list[ReviewLevel]:
-        if not levels:
-            raise ValueError("at least one review level is required (先审后发)")
-        names = [level.name for level in levels]
-        if len(set(names)) != len(names):
-            raise ValueError("review level names must be unique")
-        return levels
 
     @property
     def display_publisher(self) -> str:
@@ -222,6 +227,7 @@ class Settings(BaseSettings):
     items: ItemSettings = Field(default_factory=ItemSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     catalogue: CatalogueSettings = Field(default_factory=CatalogueSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     agencies: dict[str, AgencySettings] = Field(default_factory=dict, description="Agencies by code.")
     channels: dict[str, ChannelConfig] = Field(default_factory=dict, description="Channels by name.")
@@ -302,11 +308,14 @@ def load_settings(path: Path | None = None) -> Settings:
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: {e}") from None
     _check_environment()
+    _refuse_levels_in_file(path, data)
     try:
         settings = Settings(**data)
     except ValidationError as e:
         raise ConfigError(f"{path}: {_describe(e)}") from None
     _anchor_paths(settings, path.resolve().parent)
+    if os.environ.get(AUDIT_KEY_ENV):
+        settings.audit._key = SecretStr(os.environ[AUDIT_KEY_ENV])
     if data:
         _warn_readable_secrets(path, data, settings)
     return settings
@@ -333,17 +342,61 @@ def _anchor_paths(settings: Settings, base: Path) -> None:
         settings.database.url = url.set(database=str(base / url.database)).render_as_string(hide_password=False)
     if not settings.items.attachments_dir.is_absolute():
         settings.items.attachments_dir = base / settings.items.attachments_dir
+    for key in ("key_file", "anchors_file"):
+        if not getattr(settings.audit, key).is_absolute():
+            setattr(settings.audit, key, base / getattr(settings.audit, key))
     for section in [*settings.channels.values(), *(agency.report for agency in settings.agencies.values())]:
         for key, value in section:
             if isinstance(value, Path) and not value.is_absolute():
                 setattr(section, key, base / value)
 
 
+USER_COMMAND = "gongkai user add/role (an admin, after gongkai login)"
+LEVELS_COMMAND = "gongkai levels set (an admin, after gongkai login)"
+
+
+def _refuse_levels_in_file(path: Path, data: dict[str, Any]) -> None:
+    for code, agency in (data.get("agencies") or {}).items():
+        if isinstance(agency, dict) and "review_levels" in agency:
+            raise ConfigError(f"{path}: agencies.{code}.review_levels: review levels live in the database and are "
+                              f"versioned; remove the key and use {LEVELS_COMMAND}")
+
+
+def _refuse_identity_keys(name: str, value: str) -> None:
+    """The environment can neither grant a role nor change a review level, in any spelling."""
+    upper = name.upper()
+    if not upper.startswith(f"{ENV_PREFIX}AGENCIES"):
+        return
+    keys = set(upper.lower().split("__")[2:3])
+    if len(upper.split("__")) <= 2:  # GONGKAI_AGENCIES or GONGKAI_AGENCIES__CODE as JSON
+        keys |= {key.lower() for key in _json_keys(value)}
+    if "users" in keys:
+        raise ConfigError(f"environment: {name} would grant roles; roles live in the database: use {USER_COMMAND}")
+    if "review_levels" in keys:
+        raise ConfigError(f"environment: {name} would change review levels; they live in the database: use "
+                          f"{LEVELS_COMMAND}")
+
+
+def _json_keys(value: str) -> Iterator[str]:
+    try:
+        stack = [json.loads(value)]
+    except ValueError:
+        return
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            yield from (str(key) for key in node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
 def _check_environment() -> None:
     sections = set(Settings.model_fields)
-    for name in os.environ:
-        if not name.startswith(ENV_PREFIX) or name in (CONFIG_ENV, TOKEN_ENV):
+    for name, value in os.environ.items():
+        if not name.upper().startswith(ENV_PREFIX) or name in (CONFIG_ENV, TOKEN_ENV, AUDIT_KEY_ENV):
             continue
+        _refuse_identity_keys(name, value)
         section = name[len(ENV_PREFIX):].lower().split("__")[0]
         if section not in sections:
             raise ConfigError(f"environment: unknown setting {name} (sections: {', '.join(sorted(sections))})")

@@ -32,14 +32,16 @@ from channels import (
 )
 from pipeline.core.db import session_scope
 from pipeline.core.errors import NotFound, WorkflowRefused
-from pipeline.core.models import Attempt, Delivery
+from pipeline.core.models import Agency, Attempt, Delivery, Item, Role
 from pipeline.core.models import DeliveryStatus as D
 from pipeline.core.states import move_delivery
 from pipeline.engine.claims import RETRYABLE, Ask, Job, Outcome, Result
 from pipeline.engine.runtime import Engine
 from pipeline.engine.takedown import take_down_one
 from pipeline.items.compose import build_message, interpreted_delivery
-from pipeline.records.audit import SYSTEM, record_event
+from pipeline.records.audit import record_event
+from pipeline.records.authority import require
+from pipeline.records.people import Actor
 
 log = logging.getLogger("gongkai.delivery")
 FAILURES = ("transient", "lookup_failed")
@@ -298,11 +300,14 @@ def mark_enqueued(session: Session, ids: list[int], now: datetime) -> None:
     session.execute(sa.update(Delivery).where(targets).values(enqueued_at=now))
 
 
-def replay_delivery(session: Session, *, delivery_id: int, now: datetime, actor: str = SYSTEM) -> Delivery:
-    """gongkai retry: a dead or unknown delivery becomes due again (a new attempt on record)."""
+def replay_delivery(session: Session, *, delivery_id: int, now: datetime, actor: Actor) -> Delivery:
+    """gongkai retry: a dead or unknown delivery becomes due again (a new attempt on record); needs the role
+    operator in the item's agency."""
     row = session.exec(select(Delivery).where(Delivery.id == delivery_id).with_for_update()).first()
     if row is None:
         raise NotFound(f"no delivery {delivery_id}")
+    agency = session.get(Agency, session.get(Item, row.item_id).agency_id)
+    require(session, actor, Role.OPERATOR, agency_code=agency.code, doing=f"retry delivery {delivery_id}")
     if row.status not in (D.DEAD, D.UNKNOWN):
         raise WorkflowRefused(f"delivery {delivery_id} is {row.status}; only dead or unknown deliveries are retried")
     move_delivery(row, D.PENDING)
@@ -310,6 +315,6 @@ def replay_delivery(session: Session, *, delivery_id: int, now: datetime, actor:
     session.add(row)
     session.add(Attempt(delivery_id=row.id, number=row.attempts, outcome="replay", finished_at=now,
                         detail="replayed with gongkai retry"))
-    record_event(session, actor=actor, action="retry", subject=f"delivery:{row.id}",
+    record_event(session, actor=actor.label, action="retry", subject=f"delivery:{row.id}",
                  details={"item": row.item_id, "channel": row.channel, "last_error": row.last_error}, now=now)
     return row

@@ -12,12 +12,15 @@ from channels import ChannelError, PermanentChannelError, Receipt
 from pipeline.core.clock import SHANGHAI
 from pipeline.core.db import session_scope
 from pipeline.core.errors import NotFound, WorkflowRefused
-from pipeline.core.models import Delivery, EntryType, Item, ItemStatus, LedgerEntry
+from pipeline.core.models import Agency, Delivery, EntryType, Item, ItemStatus, LedgerEntry
 from pipeline.core.models import DeliveryStatus as D
 from pipeline.core.states import move_delivery
 from pipeline.engine.runtime import Engine
 from pipeline.records.audit import CONTENT_NAMES, SYSTEM, record_event
+from pipeline.records.authority import require
 from pipeline.records.ledger import insert_ledger_entries
+from pipeline.records.levels import fix_set
+from pipeline.records.people import Actor
 
 log = logging.getLogger("gongkai.takedown")
 
@@ -81,16 +84,22 @@ def take_down_one(engine: Engine, delivery: Delivery) -> TakeDown:
     return TakeDown(delivery.id, delivery.channel, "withdrawn" if done else "done already")
 
 
-def confirm_deleted_by_hand(session: Session, *, item_id: int, channel: str, now: datetime,
-                            actor: str = SYSTEM) -> None:
-    """A person deleted the publication at a channel that cannot do it through its API: record it."""
+def confirm_deleted_by_hand(session: Session, *, item_id: int, channel: str, now: datetime, actor: Actor) -> None:
+    """A person deleted the publication at a channel that cannot do it through its API: record it (needs the
+    role of the item's final review level, as a withdrawal does)."""
+    item = session.get(Item, item_id)
+    if item is None:
+        raise NotFound(f"no item {item_id}")
+    final = fix_set(session, item).levels[-1]
+    require(session, actor, final["role"], agency_code=session.get(Agency, item.agency_id).code,
+            doing=f"record the take-down of item {item_id} ({final['name']})")
     delivery = session.exec(select(Delivery).where(Delivery.item_id == item_id, Delivery.channel == channel,
                                                    Delivery.status == D.PUBLISHED)).first()
     if delivery is None:
         raise NotFound(f"item {item_id} has no publication on {channel} to take down")
     if session.get(Item, item_id).status != ItemStatus.WITHDRAWN:
         raise WorkflowRefused(f"item {item_id} is not withdrawn")
-    record_take_down(session, delivery_id=delivery.id, now=now, actor=actor, by_hand=True)
+    record_take_down(session, delivery_id=delivery.id, now=now, actor=actor.label, by_hand=True)
 
 
 def record_take_down(session: Session, *, delivery_id: int, now: datetime, actor: str = SYSTEM,

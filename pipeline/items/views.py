@@ -19,9 +19,11 @@ from pipeline.core.models import (
     ItemStatus,
     Person,
     ReviewDecision,
+    ReviewLevelSet,
     Revision,
     utcnow,
 )
+from pipeline.records.levels import levels_of
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -39,14 +41,15 @@ def list_items(session: Session, *, agency_id: int, agency: AgencySettings,
     rows = session.exec(query).all()
     deliveries = _deliveries(session, [item.id for item, _ in rows])
     now = utcnow()
-    result = []
+    result: list[dict[str, Any]] = []
+    cache: dict[int | None, list[dict[str, str]]] = {}
     for item, revision in rows:
         mine = [d for d in deliveries if d.item_id == item.id and d.revision == item.approved_revision]
         overdue = [d.channel for d in mine if d.status == DeliveryStatus.PENDING
                    and d.next_attempt_at is not None and d.next_attempt_at < now and revision.publish_at]
         result.append({
             "id": item.id, "ref": item.ref, "title": revision.title, "status": str(item.status),
-            "awaiting": _awaiting(item, agency), "revision": item.current_revision, "author": item.author,
+            "awaiting": _awaiting(session, item, cache), "revision": item.current_revision, "author": item.author,
             "index_no": item.index_no, "publish_at": _iso(revision.publish_at),
             "channels": {d.channel: str(d.status) for d in mine}, "overdue": overdue,
         })
@@ -66,7 +69,8 @@ def show_item(session: Session, *, item_id: int, agency_id: int, agency: AgencyS
                             .order_by(Attempt.id)).all() if deliveries else []
     current = revisions[-1]
     return {
-        "id": item.id, "ref": item.ref, "status": str(item.status), "awaiting": _awaiting(item, agency),
+        "id": item.id, "ref": item.ref, "status": str(item.status), "awaiting": _awaiting(session, item, {}),
+        "levels": [level["name"] for level in levels_of(session, item)],
         "author": item.author, "index_no": item.index_no, "revision": item.current_revision,
         "approved_revision": item.approved_revision, "title": current.title, "category": current.category,
         "kind": current.kind, "channels": current.channels, "publisher": current.publisher,
@@ -76,7 +80,8 @@ def show_item(session: Session, *, item_id: int, agency_id: int, agency: AgencyS
         "revisions": [{"number": r.number, "title": r.title, "submitted_by": r.submitted_by,
                        "submitted_at": _iso(r.submitted_at), "source": r.source} for r in revisions],
         "decisions": [{"revision": d.revision, "level": d.level_name, "reviewer": d.reviewer,
-                       "decision": str(d.decision), "comment": d.comment, "at": _iso(d.decided_at)}
+                       "acted_by": d.acted_by, "decision": str(d.decision), "comment": d.comment,
+                       "at": _iso(d.decided_at)}
                       for d in decisions],
         "deliveries": [{
             "id": d.id, "revision": d.revision, "channel": d.channel, "status": str(d.status),
@@ -88,10 +93,14 @@ def show_item(session: Session, *, item_id: int, agency_id: int, agency: AgencyS
     }
 
 
-def _awaiting(item: Item, agency: AgencySettings) -> str | None:
+def _awaiting(session: Session, item: Item, cache: dict[int | None, list[dict[str, str]]]) -> str | None:
+    """The level the item waits for, from the level set it is reviewed under."""
     if item.status != ItemStatus.SUBMITTED:
         return None
-    return agency.review_levels[min(item.current_level, len(agency.review_levels) - 1)].name
+    if item.level_set_id is None or item.level_set_id not in cache:
+        cache[item.level_set_id] = levels_of(session, item)
+    levels = cache[item.level_set_id]
+    return levels[min(item.current_level, len(levels) - 1)]["name"]
 
 
 def _deliveries(session: Session, item_ids: list[int]) -> list[Delivery]:
@@ -137,32 +146,44 @@ class Waiting:
     index_no: str | None
 
 
-def review_queue(session: Session, *, agency_id: int, agency: AgencySettings, roles: frozenset[str],
-                 login: str, limit: int = 200) -> list[Waiting]:
-    """Items waiting at a level whose role the person holds, oldest first; not those they wrote (they may not
-    decide them). Whether they may decide is still checked by review_item when they do."""
-    levels = agency.review_levels
-    mine = [number for number, level in enumerate(levels) if level.role in roles]
-    if not mine:
+def review_queue(session: Session, *, agency_id: int, roles: frozenset[str], login: str,
+                 limit: int = 200) -> list[Waiting]:
+    """Items waiting at a level whose role the person holds (by the level set each item is reviewed under),
+    oldest first; not those they wrote. Whether they may decide is still checked by review_item."""
+    sets = session.exec(select(ReviewLevelSet).where(ReviewLevelSet.agency_id == agency_id)
+                        .order_by(ReviewLevelSet.version)).all()
+    default = next((s for s in reversed(sets) if s.kind is None), None)
+    wanted = []
+    for level_set in sets:
+        mine = [number for number, level in enumerate(level_set.levels) if level["role"] in roles]
+        if mine:
+            same_set = Item.level_set_id == level_set.id
+            if level_set is default:  # items submitted before migration 0012 have no set yet: the default's
+                same_set = same_set | Item.level_set_id.is_(None)
+            wanted.append(same_set & Item.current_level.in_(mine))
+    if not wanted:
         return []
     query = (select(Item, Revision).join(Revision, (Revision.item_id == Item.id)
                                          & (Revision.number == Item.current_revision))
-             .where(Item.agency_id == agency_id, Item.status == ItemStatus.SUBMITTED, Item.current_level.in_(mine),
-                    Item.author != login)
+             .where(Item.agency_id == agency_id, Item.status == ItemStatus.SUBMITTED, Item.author != login,
+                    sa.or_(*wanted))
              .order_by(Revision.submitted_at, Item.id).limit(limit))
-    return [_waiting(item, revision, agency) for item, revision in session.exec(query).all()]
+    cache: dict[int | None, list[dict[str, str]]] = {}
+    return [_waiting(session, item, revision, cache) for item, revision in session.exec(query).all()]
 
 
-def authored(session: Session, *, agency_id: int, agency: AgencySettings, login: str, limit: int = 50) -> list[Waiting]:
+def authored(session: Session, *, agency_id: int, login: str, limit: int = 50) -> list[Waiting]:
     """The person's own items, newest first."""
     query = (select(Item, Revision).join(Revision, (Revision.item_id == Item.id)
                                          & (Revision.number == Item.current_revision))
              .where(Item.agency_id == agency_id, Item.author == login).order_by(Item.id.desc()).limit(limit))
-    return [_waiting(item, revision, agency) for item, revision in session.exec(query).all()]
+    cache: dict[int | None, list[dict[str, str]]] = {}
+    return [_waiting(session, item, revision, cache) for item, revision in session.exec(query).all()]
 
 
-def _waiting(item: Item, revision: Revision, agency: AgencySettings) -> Waiting:
-    return Waiting(item.id, revision.title, str(item.status), _awaiting(item, agency), item.current_revision,
+def _waiting(session: Session, item: Item, revision: Revision, cache: dict[int | None, list[dict[str, str]]]
+             ) -> Waiting:
+    return Waiting(item.id, revision.title, str(item.status), _awaiting(session, item, cache), item.current_revision,
                    item.author, revision.submitted_at, item.index_no)
 
 

@@ -29,6 +29,7 @@ from pipeline.core.models import (
     ItemStatus,
     ReviewDecision,
     Revision,
+    Role,
     utcnow,
 )
 from pipeline.core.states import move_delivery, move_item
@@ -36,8 +37,9 @@ from pipeline.items.attachments import file_digest, store_file
 from pipeline.items.compose import compose_message, submitted_html
 from pipeline.items.itemfile import ItemRecord, local_datetime
 from pipeline.records.audit import record_event
-
-AUTHOR_ROLE = "author"
+from pipeline.records.authority import require, roles_in
+from pipeline.records.levels import fix_set, levels_of
+from pipeline.records.people import Actor
 
 
 @dataclass(frozen=True)
@@ -59,15 +61,17 @@ class Reviewed:
     index_no: str | None
 
 
-def submit_items(session: Session, *, settings: Settings, agency_code: str, actor: str,
+def submit_items(session: Session, *, settings: Settings, agency_code: str, actor: Actor,
                  records: list[ItemRecord], problems: list[Problem] | None = None,
-                 today: date | None = None) -> list[Submitted]:
-    """Create items (or new revisions of items whose id exists); all or nothing.
+                 today: date | None = None, role: Role = Role.AUTHOR) -> list[Submitted]:
+    """Create items (or new revisions of items whose id exists); all or nothing. The actor needs `role`: author
+    (the annual report's submission, pipeline.report.submission, asks for disclosure_office instead).
 
     `problems` found while reading the files are reported together with those found here.
     """
     agency = settings.agencies[agency_code]
-    _require_role(agency_code, agency, actor, AUTHOR_ROLE, "submit items")
+    require(session, actor, role, agency_code=agency_code, doing="submit items")
+    author = actor.acting_as.login
     row = agency_row(session, agency_code)
     today = today or beijing_today()
     problems = list(problems or []) + [p for r in records for p in _check_record(r, settings, agency, today)]
@@ -76,19 +80,19 @@ def submit_items(session: Session, *, settings: Settings, agency_code: str, acto
     for record in records:
         target = existing.get(record.spec.id or "")
         if target is not None:
-            problems.extend(_check_revision(session, record, target, actor))
+            problems.extend(_check_revision(session, record, target, author))
         if record.spec.interprets and not _document_exists(session, row.id, record.spec.interprets, known_refs):
             problems.append(record.problem("interprets", f"no item with id or 索引号 '{record.spec.interprets}'"))
     if problems:
         raise InputRejected(sorted(problems, key=lambda p: (p.file, p.line)))
-    done = [_store(session, row, agency, actor, record, existing.get(record.spec.id or ""),
+    done = [_store(session, row, agency, author, record, existing.get(record.spec.id or ""),
                    settings.items.attachments_dir) for record in records]
     problems = [p for record, stored in zip(records, done, strict=True)
                 for p in _channel_problems(session, settings, record, stored)]
     if problems:  # the transaction rolls back: nothing is written
         raise InputRejected(problems)
     for stored in done:
-        record_event(session, actor=actor, action="submit", subject=f"item:{stored.item_id}",
+        record_event(session, actor=actor.label, action="submit", subject=f"item:{stored.item_id}",
                      details={"revision": stored.revision, "title": stored.title, "source": stored.source},
                      now=utcnow())
     return done
@@ -210,30 +214,34 @@ def _store(session: Session, agency_row_: Agency, agency: AgencySettings, actor:
     )
     session.add_all([item, revision])
     session.flush()
+    fix_set(session, item)  # the review levels are those current at first submission
     return Submitted(item.id, revision.number, revision.title, record.source, tuple(revision.channels))
 
 
-def review_item(session: Session, *, settings: Settings, agency_code: str, item_id: int, actor: str,
-                decision: Decision, comment: str = "") -> Reviewed:
-    """One review step by `actor`; the last required approval assigns the 索引号 and creates the deliveries."""
-    agency = settings.agencies[agency_code]
+def review_item(session: Session, *, settings: Settings, agency_code: str, item_id: int, actor: Actor,
+                decision: Decision, level: str, revision: int, comment: str = "") -> Reviewed:
+    """One review step: `level` of `revision`, as the reviewer read it (a stale level or revision is refused).
+    The last required approval assigns the 索引号 and creates the deliveries."""
     item = _lock_item(session, item_id, agency_id=agency_row(session, agency_code).id)
     if item.status != ItemStatus.SUBMITTED:
         move_item(item, "pass")  # refuses, naming the state the item is in
-    if actor == item.author or actor in _revision_authors(session, item.id):
-        raise WorkflowRefused(f"{actor} wrote item {item.id} and cannot review it")
-    levels = agency.review_levels
-    level = levels[min(item.current_level, len(levels) - 1)]
-    _require_role(agency_code, agency, actor, level.role, f"pass {level.name}")
-    passed = _decisions(session, item.id, item.current_revision, Decision.APPROVE)
-    if any(d.reviewer == actor for d in passed):
-        earlier = next(d.level_name for d in passed if d.reviewer == actor)
-        raise WorkflowRefused(f"{actor} already passed {earlier} of item {item.id}; "
-                              f"{level.name} needs another person")
+    levels = fix_set(session, item).levels
+    current = levels[min(item.current_level, len(levels) - 1)]
+    if revision != item.current_revision or level != current["name"]:
+        raise WorkflowRefused(f"item {item.id} awaits {current['name']} of revision {item.current_revision}, not "
+                              f"{level} of revision {revision}: nothing was decided; read it again (gongkai show "
+                              f"{item.id})")
+    require(session, actor, current["role"], agency_code=agency_code, doing=current["name"])
+    duty = _duty_refusal(session, item, actor, current["name"])
+    if duty is not None:
+        raise WorkflowRefused(duty)
+    reviewer = actor.acting_as.login
     if decision == Decision.REJECT and not comment.strip():
         raise WorkflowRefused("a rejection needs a reason: --comment TEXT")
     session.add(ReviewDecision(item_id=item.id, revision=item.current_revision, level=item.current_level,
-                               level_name=level.name, reviewer=actor, decision=decision, comment=comment.strip()))
+                               level_name=current["name"], reviewer=reviewer,
+                               acted_by=actor.login if actor.on_behalf_of else None, decision=decision,
+                               comment=comment.strip()))
     if decision == Decision.REJECT:
         move_item(item, "reject")
         item.current_level = 0
@@ -245,14 +253,60 @@ def review_item(session: Session, *, settings: Settings, agency_code: str, item_
         _approve(session, item, agency_row(session, agency_code))
     session.add(item)
     session.flush()
-    details = {"revision": item.current_revision, "level": level.name, "comment": comment.strip()}
-    record_event(session, actor=actor, action="reject" if decision == Decision.REJECT else "review",
+    details = {"revision": item.current_revision, "level": current["name"], "comment": comment.strip()}
+    record_event(session, actor=actor.label, action="reject" if decision == Decision.REJECT else "review",
                  subject=f"item:{item.id}", details=details, now=utcnow())
     if item.status == ItemStatus.APPROVED:
-        record_event(session, actor=actor, action="approve", subject=f"item:{item.id}",
+        record_event(session, actor=actor.label, action="approve", subject=f"item:{item.id}",
                      details={"revision": item.approved_revision, "index_no": item.index_no}, now=utcnow())
-    next_level = levels[item.current_level].name if item.status == ItemStatus.SUBMITTED else None
-    return Reviewed(item.id, level.name, decision, item.status, next_level, item.index_no)
+    next_level = levels[item.current_level]["name"] if item.status == ItemStatus.SUBMITTED else None
+    return Reviewed(item.id, current["name"], decision, item.status, next_level, item.index_no)
+
+
+def _duty_refusal(session: Session, item: Item, actor: Actor, level: str) -> str | None:
+    """Separation of duties: nobody reviews what they wrote, nobody passes two levels of one revision (an
+    admin acting for a reviewer is held to it as well)."""
+    involved = [actor.acting_as.login, actor.login]
+    wrote = next((who for who in involved if who == item.author or who in _revision_authors(session, item.id)), None)
+    if wrote is not None:
+        return f"{wrote} wrote item {item.id} and cannot review it"
+    passed = _decisions(session, item.id, item.current_revision, Decision.APPROVE)
+    earlier = next(((who, d.level_name) for d in passed for who in involved if who in (d.reviewer, d.acted_by)),
+                   None)
+    if earlier is not None:
+        return f"{earlier[0]} already passed {earlier[1]} of item {item.id}; {level} needs another person"
+    return None
+
+
+def review_refusal(session: Session, *, agency_code: str, item_id: int, actor: Actor) -> str | None:
+    """Why `actor` may not decide the item's current level now, or None: what review_item would refuse, found
+    without recording anything (the console offers the decision only when this is None; review_item still
+    decides, with its audited refusals)."""
+    item = session.get(Item, item_id)
+    if item is None or item.agency_id != agency_row(session, agency_code).id:
+        raise NotFound(f"no item {item_id}")
+    if item.status != ItemStatus.SUBMITTED:
+        return f"item {item.id} is {item.status}, not waiting for review"
+    levels = levels_of(session, item)
+    current = levels[min(item.current_level, len(levels) - 1)]
+    if current["role"] not in roles_in(session, person_id=actor.acting_as.person_id, agency_code=agency_code):
+        return f"{actor.acting_as.login} does not hold the role {current['role']} (needed to {current['name']})"
+    return _duty_refusal(session, item, actor, current["name"])
+
+
+def withdraw_refusal(session: Session, *, agency_code: str, item_id: int, actor: Actor) -> str | None:
+    """Why `actor` may not withdraw the item, or None (the rule of withdraw_item, nothing recorded)."""
+    item = session.get(Item, item_id)
+    if item is None or item.agency_id != agency_row(session, agency_code).id:
+        raise NotFound(f"no item {item_id}")
+    if item.status == ItemStatus.WITHDRAWN:
+        return f"item {item.id} is withdrawn already"
+    held = roles_in(session, person_id=actor.acting_as.person_id, agency_code=agency_code)
+    if item.status != ItemStatus.APPROVED and actor.acting_as.login == item.author:
+        return None if Role.AUTHOR in held else f"{actor.acting_as.login} does not hold the role author"
+    final = levels_of(session, item)[-1]
+    return None if final["role"] in held else \
+        f"{actor.acting_as.login} does not hold the role {final['role']} (needed to withdraw: {final['name']})"
 
 
 def _approve(session: Session, item: Item, agency: Agency) -> None:
@@ -290,14 +344,17 @@ def allocate_index_no(session: Session, *, agency: Agency, year: int) -> str:
     return f"{agency.org_code}/{year}-{serial:05d}"
 
 
-def withdraw_item(session: Session, *, settings: Settings, agency_code: str, item_id: int, actor: str,
+def withdraw_item(session: Session, *, settings: Settings, agency_code: str, item_id: int, actor: Actor,
                   reason: str) -> Item:
-    """Mark an item withdrawn; deliveries not yet sent are cancelled. The author or the final approver may."""
-    agency = settings.agencies[agency_code]
+    """Mark an item withdrawn; deliveries not yet sent are cancelled. Its author may while it is unpublished;
+    otherwise the role of its final review level is needed."""
     item = _lock_item(session, item_id, agency_id=agency_row(session, agency_code).id)
-    final_role = agency.review_levels[-1].role
-    if item.status in (ItemStatus.APPROVED, ItemStatus.WITHDRAWN) or actor != item.author:
-        _require_role(agency_code, agency, actor, final_role, f"withdraw item {item.id}")
+    if item.status in (ItemStatus.APPROVED, ItemStatus.WITHDRAWN) or actor.acting_as.login != item.author:
+        final = fix_set(session, item).levels[-1]
+        require(session, actor, final["role"], agency_code=agency_code,
+                doing=f"withdraw item {item.id} ({final['name']})")
+    else:
+        require(session, actor, Role.AUTHOR, agency_code=agency_code, doing=f"withdraw item {item.id}")
     if item.status == ItemStatus.WITHDRAWN:
         return item  # run again: only the take-downs are retried
     if not reason.strip():
@@ -322,18 +379,9 @@ def withdraw_item(session: Session, *, settings: Settings, agency_code: str, ite
         session.add(delivery)
     session.add(item)
     session.flush()
-    record_event(session, actor=actor, action="withdraw", subject=f"item:{item.id}",
+    record_event(session, actor=actor.label, action="withdraw", subject=f"item:{item.id}",
                  details={"reason": item.withdraw_reason}, now=item.withdrawn_at)
     return item
-
-
-def _require_role(code: str, agency: AgencySettings, actor: str, role: str, doing: str) -> None:
-    user = agency.users.get(actor)
-    if user is None:
-        raise WorkflowRefused(f"'{actor}' is not a user of agency {code} (add [agencies.{code}.users.{actor}] "
-                              "to gongkai.toml, or pass --as USER)")
-    if role not in user.roles:
-        raise WorkflowRefused(f"{actor} does not hold the role '{role}' needed to {doing}")
 
 
 def _lock_item(session: Session, item_id: int, *, agency_id: int | None = None) -> Item:

@@ -8,8 +8,10 @@ from typing import Any
 from sqlmodel import Session, select
 
 from pipeline.core.errors import NotFound, WorkflowRefused
-from pipeline.core.models import Appeal, DisclosureRequest, utcnow
+from pipeline.core.models import Appeal, DisclosureRequest, Role, utcnow
 from pipeline.records import audit
+from pipeline.records.authority import require_at
+from pipeline.records.people import Actor
 from pipeline.records.register import vocabulary_key
 from pipeline.records.vocabulary import APPEAL_RESULTS
 
@@ -21,9 +23,10 @@ APPEAL_KINDS = {  # the keys are the blocks of table 四
 RESULT_NAMES = {key: name.removeprefix("结果") for key, name in APPEAL_RESULTS.items()} | {"other": "其他"}
 
 
-def add_appeal(session: Session, *, agency_id: int, kind: str, filed_on: date, actor: str, today: date,
+def add_appeal(session: Session, *, agency_id: int, kind: str, filed_on: date, actor: Actor, today: date,
                request_id: int | None = None, ref: str | None = None, note: str = "") -> Appeal:
-    """Register a reconsideration or a lawsuit on the day the agency learned of it."""
+    """Register a reconsideration or a lawsuit on the day the agency learned of it (disclosure_office)."""
+    require_at(session, actor, Role.DISCLOSURE_OFFICE, agency_id=agency_id, doing="register an appeal")
     if filed_on > today:
         raise WorkflowRefused(f"filing date {filed_on} is in the future")
     if request_id is not None:
@@ -35,17 +38,18 @@ def add_appeal(session: Session, *, agency_id: int, kind: str, filed_on: date, a
     if ref and session.exec(select(Appeal.id).where(Appeal.agency_id == agency_id, Appeal.ref == ref)).first():
         raise WorkflowRefused(f"an appeal with the number '{ref}' exists already")
     appeal = Appeal(agency_id=agency_id, kind=vocabulary_key(kind, APPEAL_KINDS, "appeal kind"), filed_on=filed_on,
-                    request_id=request_id, ref=ref or None, note=note.strip(), recorded_by=actor)
+                    request_id=request_id, ref=ref or None, note=note.strip(), recorded_by=actor.acting_as.login)
     session.add(appeal)
     session.flush()
-    audit.record_event(session, actor=actor, action="appeal_add", subject=f"appeal:{appeal.id}",
+    audit.record_event(session, actor=actor.label, action="appeal_add", subject=f"appeal:{appeal.id}",
                        details={"kind": appeal.kind, "filed_on": filed_on, "request": request_id}, now=utcnow())
     return appeal
 
 
 def close_appeal(session: Session, *, agency_id: int, appeal_id: int, result: str, closed_on: date,
-                 actor: str, today: date, note: str = "") -> Appeal:
-    """Record the decision or judgment: 维持 (upheld), 纠正 (corrected) or 其他 (other)."""
+                 actor: Actor, today: date, note: str = "") -> Appeal:
+    """Record the decision or judgment: 维持 (upheld), 纠正 (corrected) or 其他 (other) (disclosure_office)."""
+    require_at(session, actor, Role.DISCLOSURE_OFFICE, agency_id=agency_id, doing="close an appeal")
     query = select(Appeal).where(Appeal.id == appeal_id).with_for_update().execution_options(populate_existing=True)
     appeal = session.exec(query).first()
     if appeal is None or appeal.agency_id != agency_id:
@@ -61,7 +65,7 @@ def close_appeal(session: Session, *, agency_id: int, appeal_id: int, result: st
     appeal.updated_at = utcnow()
     session.add(appeal)
     session.flush()
-    audit.record_event(session, actor=actor, action="appeal_close", subject=f"appeal:{appeal.id}",
+    audit.record_event(session, actor=actor.label, action="appeal_close", subject=f"appeal:{appeal.id}",
                        details={"result": appeal.result, "closed_on": closed_on}, now=appeal.updated_at)
     return appeal
 

@@ -18,8 +18,9 @@ from sqlmodel import Session, select
 from pipeline.core.clock import SHANGHAI
 from pipeline.core.config import Settings
 from pipeline.core.errors import GongkaiError
-from pipeline.core.models import Person, PersonToken
+from pipeline.core.models import Agency, Person, PersonToken, Role
 from pipeline.records.audit import record_event
+from pipeline.records.authority import require
 from pipeline.records.passwords import hash_password, needs_rehash, verify_password
 from pipeline.records.people import Actor, actor_for, find_person
 
@@ -142,9 +143,6 @@ def log_out(session: Session, token: str, *, now: datetime) -> bool:
 
 def revoke_tokens(session: Session, *, actor: Actor, login: str, now: datetime) -> int:
     """Revoke every valid token of `login`: the person themselves, or an admin of their agency."""
-    from pipeline.core.models import Agency, Role
-    from pipeline.records.authority import require
-
     person = find_person(session, login)
     if actor.on_behalf_of is not None or actor.person_id != person.id:
         require(session, actor, Role.ADMIN, agency_code=session.get(Agency, person.agency_id).code,

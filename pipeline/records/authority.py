@@ -12,8 +12,8 @@ from sqlmodel import Session, select
 from pipeline.core.clock import utcnow
 from pipeline.core.errors import Forbidden
 from pipeline.core.models import Agency, Person, PersonRole, Role
+from pipeline.records.actor import Actor
 from pipeline.records.audit import record_event
-from pipeline.records.people import Actor
 
 
 def roles_in(session: Session, *, person_id: int, agency_code: str) -> set[str]:
@@ -36,6 +36,11 @@ def require(session: Session, actor: Actor, role: str, *, agency_code: str, doin
     if role not in roles_in(session, person_id=person.person_id, agency_code=agency_code):
         refuse(session, actor, f"{person.login} does not hold the role {role} in {agency_code} (needed to {doing})",
                details=details)
+
+
+def require_at(session: Session, actor: Actor, role: str, *, agency_id: int, doing: str) -> None:
+    """require(), for functions that know the agency by its row id."""
+    require(session, actor, role, agency_code=session.get(Agency, agency_id).code, doing=doing)
 
 
 def refuse(session: Session, actor: Actor, message: str, *, action: str = "refused",

@@ -16,11 +16,13 @@ import chinese_calendar
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from pipeline.core.errors import GongkaiError, WorkflowRefused
-from pipeline.core.models import Agency, CalendarDay, CalendarYear, DisclosureRequest, RequestEvent
+from pipeline.core.errors import GongkaiError
+from pipeline.core.models import Agency, CalendarDay, CalendarYear, DisclosureRequest, RequestEvent, Role
 from pipeline.records import audit
+from pipeline.records.authority import require
 from pipeline.records.deadlines import clock_of
 from pipeline.records.notice import Notice
+from pipeline.records.people import Actor
 from pipeline.records.register import list_requests
 from pipeline.records.workdays import WorkCalendar, known_years, load_calendar
 
@@ -55,16 +57,16 @@ class CalendarChange:
     warnings: tuple[str, ...]
 
 
-def authorise_calendar_change(actor: str) -> None:
-    """Who may change the calendar: the one place the admin role will be required once identity exists (DESIGN.md:
-    what the office keeps is changed only by the admin role); until then any named actor, recorded."""
-    if not actor.strip():
-        raise WorkflowRefused("changing the working-day calendar needs a named actor (--as)")
+def authorise_calendar_change(session: Session, actor: Actor) -> None:
+    """Who may change the calendar: an admin (DESIGN.md: what the office keeps is changed only by the admin
+    role). The calendar is the platform's, so the admin of the actor's own agency."""
+    require(session, actor, Role.ADMIN, agency_code=actor.acting_as.agency_code,
+            doing="change the working-day calendar")
 
 
-def set_calendar(session: Session, *, actor: str, year: int, notice: Notice, now: datetime) -> CalendarChange:
+def set_calendar(session: Session, *, actor: Actor, year: int, notice: Notice, now: datetime) -> CalendarChange:
     """Enter (or replace) `year`'s 放假安排 and re-time every open request; audited."""
-    authorise_calendar_change(actor)
+    authorise_calendar_change(session, actor)
     first = known_years()[0]
     if notice.year != year or not first <= year <= LAST_YEAR:
         raise GongkaiError(f"the notice is for {notice.year}; a year from {first} to {LAST_YEAR} is entered, "
@@ -74,8 +76,8 @@ def set_calendar(session: Session, *, actor: str, year: int, notice: Notice, now
     row = session.exec(select(CalendarYear).where(CalendarYear.year == year).with_for_update()).first()
     replaced = row.source if row else None
     session.execute(sa.delete(CalendarDay).where(CalendarDay.year == year))
-    row = row or CalendarYear(year=year, source="", entered_by=actor)
-    row.source, row.notice, row.entered_by, row.entered_at = notice.source, notice.text, actor, now
+    row = row or CalendarYear(year=year, source="", entered_by=actor.label[:64])
+    row.source, row.notice, row.entered_by, row.entered_at = notice.source, notice.text, actor.label[:64], now
     session.add(row)
     session.flush()
     days = _days(notice)
@@ -85,7 +87,7 @@ def set_calendar(session: Session, *, actor: str, year: int, notice: Notice, now
     after = load_calendar(session)
     moved = _moved(session, requests, before, after)
     holidays = sum(not working for working, _ in days.values())
-    audit.record_event(session, actor=actor, action="calendar_set", subject=f"calendar:{year}", details={
+    audit.record_event(session, actor=actor.label, action="calendar_set", subject=f"calendar:{year}", details={
         "year": year, "source": notice.source, "replaced": replaced,
         "holidays": [[p.name, p.first, p.last] for p in notice.periods],
         "workdays": sorted(day for day, (working, _) in days.items() if working),

@@ -13,7 +13,11 @@ from typing import Any
 from sqlmodel import Session, select
 
 from pipeline.core.errors import GongkaiError, NotFound
-from pipeline.core.models import AnnualFigure, utcnow
+from pipeline.core.models import AnnualFigure, Role, utcnow
+from pipeline.records.audit import record_event
+from pipeline.records.authority import require_at
+from pipeline.records.coverage import figure_subject
+from pipeline.records.people import Actor
 
 COUNT, MONEY = "count", "money"
 _DOC = {"made": "本年新制作数量 / 本年制发件数", "published": "本年新公开数量 (2019)", "total": "对外公开总数量 (2019)",
@@ -55,27 +59,35 @@ def parse_value(key: str, raw: str) -> Decimal:
     return value if FIGURES[key][0] == MONEY else value.to_integral_value()
 
 
-def set_figure(session: Session, *, agency_id: int, year: int, key: str, raw: str, actor: str,
+def set_figure(session: Session, *, agency_id: int, year: int, key: str, raw: str, actor: Actor,
                note: str = "") -> AnnualFigure:
-    """Set (or replace) one figure of one year; the row keeps who set it and when."""
+    """Set (or replace) one figure of one year; the row keeps who set it and when. Needs disclosure_office."""
+    require_at(session, actor, Role.DISCLOSURE_OFFICE, agency_id=agency_id, doing=f"set the figure {key}")
     if year not in YEARS:
         raise GongkaiError(f"year {year} is outside {YEARS.start}-{YEARS.stop - 1}")
     value = parse_value(key, raw)
     row = session.exec(select(AnnualFigure).where(AnnualFigure.agency_id == agency_id, AnnualFigure.year == year,
                                                   AnnualFigure.key == key).with_for_update()).first()
-    row = row or AnnualFigure(agency_id=agency_id, year=year, key=key, value="0", set_by=actor)
-    row.value, row.note, row.set_by, row.updated_at = str(value), note.strip(), actor, utcnow()
+    row = row or AnnualFigure(agency_id=agency_id, year=year, key=key, value="0", set_by=actor.label[:64])
+    row.value, row.note, row.set_by, row.updated_at = str(value), note.strip(), actor.label[:64], utcnow()
     session.add(row)
     session.flush()
+    record_event(session, actor=actor.label, action="figure_set", subject=figure_subject(agency_id, year, key),
+                 details={"value": row.value, "note": row.note}, now=row.updated_at)
     return row
 
 
-def unset_figure(session: Session, *, agency_id: int, year: int, key: str) -> None:
+def unset_figure(session: Session, *, agency_id: int, year: int, key: str, actor: Actor) -> None:
+    """Remove one figure (the report falls back to the ledger or the year before). Needs disclosure_office."""
+    require_at(session, actor, Role.DISCLOSURE_OFFICE, agency_id=agency_id, doing=f"unset the figure {key}")
     row = session.exec(select(AnnualFigure).where(AnnualFigure.agency_id == agency_id, AnnualFigure.year == year,
                                                   AnnualFigure.key == key)).first()
     if row is None:
         raise NotFound(f"no figure {key} for {year}")
     session.delete(row)
+    session.flush()
+    record_event(session, actor=actor.label, action="figure_unset", subject=figure_subject(agency_id, year, key),
+                 details={"value": row.value}, now=utcnow())
 
 
 def figures_upto(session: Session, *, agency_ids: list[int], year: int) -> dict[int, dict[int, dict[str, Any]]]:

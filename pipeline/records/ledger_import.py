@@ -32,10 +32,12 @@ from pipeline.core.catalogue import KINDS
 from pipeline.core.clock import SHANGHAI
 from pipeline.core.config import Settings
 from pipeline.core.errors import InputRejected, Problem
-from pipeline.core.models import EntryType, LedgerEntry, utcnow
-from pipeline.records.audit import SYSTEM, record_event
+from pipeline.core.models import EntryType, LedgerEntry, Role, utcnow
+from pipeline.records.audit import record_event
+from pipeline.records.authority import require
 from pipeline.records.ledger import OWN_KEY_LENGTH, SAME_AS, channel_kind, hashed
 from pipeline.records.ledger_merge import Merge, merge_publications
+from pipeline.records.people import Actor
 
 COLUMNS = {
     "index_no": ("index_no", "索引号"),
@@ -61,11 +63,13 @@ class Imported:
 
 
 def import_ledger(session: Session, *, settings: Settings, agency_code: str, agency_id: int, path: Path,
-                  today: date, actor: str = SYSTEM) -> Imported:
-    """Validate every row, then insert the rows not imported before; InputRejected names every bad row."""
+                  today: date, actor: Actor) -> Imported:
+    """Validate every row, then insert the rows not imported before; InputRejected names every bad row.
+    Needs the role disclosure_office."""
+    require(session, actor, Role.DISCLOSURE_OFFICE, agency_code=agency_code, doing="import a ledger")
     with _without_cycle_collection():
         return _import(session, settings=settings, agency_code=agency_code, agency_id=agency_id, path=path,
-                       today=today, actor=actor)
+                       today=today, actor=actor.label)
 
 
 @contextmanager

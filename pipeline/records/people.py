@@ -4,7 +4,6 @@ function receives it. Administration (add, roles, disable, password) needs the a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,34 +13,12 @@ from pipeline.core.agencies import agency_row
 from pipeline.core.config import Settings
 from pipeline.core.errors import GongkaiError, NotFound
 from pipeline.core.models import Agency, Person, PersonRole, PersonToken, Role
+from pipeline.records.actor import Actor
 from pipeline.records.audit import record_event
+from pipeline.records.authority import require, roles_in
 from pipeline.records.passwords import check_strength, hash_password
 
 LOGIN = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
-
-
-@dataclass(frozen=True)
-class Actor:
-    """An authenticated person. With on_behalf_of, an admin (this person) acts for another (on_behalf_of),
-    whose roles count; the audit trail records both."""
-
-    person_id: int
-    login: str
-    name: str
-    agency_code: str
-    roles: frozenset[str]
-    on_behalf_of: Actor | None = None
-    via: str = "cli"
-
-    @property
-    def label(self) -> str:
-        """What the audit trail and the records show: "zhaoliu", or "admin root for lisi"."""
-        return self.login if self.on_behalf_of is None else f"admin {self.login} for {self.on_behalf_of.login}"
-
-    @property
-    def acting_as(self) -> Actor:
-        """The person whose authority is used and who is recorded as deciding."""
-        return self.on_behalf_of or self
 
 
 def find_person(session: Session, login: str) -> Person:
@@ -60,8 +37,12 @@ def actor_for(session: Session, person: Person, *, via: str = "cli") -> Actor:
 
 
 def acting_for(session: Session, admin: Actor, login: str) -> Actor:
-    """`--as LOGIN`: the admin acting for another person (checked against the admin role where it is used)."""
+    """`--as LOGIN`: an admin of the other person's agency acting for them (checked here, audited when refused,
+    and again by every require() where the result is used)."""
+    require(session, admin, Role.ADMIN, agency_code=admin.agency_code, doing=f"act for {login}")
     other = find_person(session, login)
+    if agency_row_code(session, other) != admin.agency_code:
+        require(session, admin, Role.ADMIN, agency_code=agency_row_code(session, other), doing=f"act for {login}")
     if not other.active:
         raise GongkaiError(f"user {login} is disabled")
     return Actor(admin.person_id, admin.login, admin.name, admin.agency_code, admin.roles,
@@ -76,20 +57,25 @@ def parse_roles(names: list[str]) -> list[Role]:
     return [Role(n) for n in names]
 
 
-def admin_exists(session: Session) -> bool:
+def admin_exists(session: Session, agency_code: str | None = None) -> bool:
+    """Whether an active person holds the admin role (in `agency_code`, or anywhere)."""
     query = (select(PersonRole.id).join(Person, Person.id == PersonRole.person_id)
              .where(PersonRole.role == Role.ADMIN, Person.active))
+    if agency_code is not None:
+        query = query.join(Agency, Agency.id == PersonRole.agency_id).where(Agency.code == agency_code)
     return session.exec(query).first() is not None
 
 
 def _require_admin(session: Session, actor: Actor | None, agency_code: str, doing: str) -> str:
-    """The label recorded; with no actor only while no admin exists (the first admin is created from a shell)."""
-    from pipeline.records.authority import require
-
+    """The label recorded. Without an actor: only while nobody is an admin (the first admin, from a shell). An
+    agency added later, with no admin yet, is set up by an admin of another agency."""
     if actor is None:
         if admin_exists(session):
             raise GongkaiError(f"{doing} needs an admin: run gongkai login first")
         return "bootstrap"
+    if not admin_exists(session, agency_code) and actor.on_behalf_of is None and Role.ADMIN in roles_in(
+            session, person_id=actor.person_id, agency_code=actor.agency_code):
+        return actor.label
     require(session, actor, Role.ADMIN, agency_code=agency_code, doing=doing)
     return actor.label
 

@@ -15,9 +15,11 @@ from typing import Any
 from sqlmodel import Session, select
 
 from pipeline.core.errors import GongkaiError, NotFound, WorkflowRefused
-from pipeline.core.models import DisclosureRequest, RequestEvent, utcnow
+from pipeline.core.models import DisclosureRequest, RequestEvent, Role, utcnow
 from pipeline.records import audit
+from pipeline.records.authority import require_at
 from pipeline.records.deadlines import Clock, EventKind, clock_of, working_days_left
+from pipeline.records.people import Actor
 from pipeline.records.refusals import refusal_of
 from pipeline.records.vocabulary import APPLICANT_TYPES
 from pipeline.records.workdays import WorkCalendar, load_calendar, provisional_note
@@ -56,9 +58,10 @@ def parse_amount(raw: str | Decimal, what: str = "amount") -> Decimal:
 
 
 def add_request(session: Session, *, agency_id: int, received_on: date, channel: str, applicant_type: str,
-                actor: str, today: date, applicant: str = "", subject: str = "",
+                actor: Actor, today: date, applicant: str = "", subject: str = "",
                 ref: str | None = None) -> DisclosureRequest:
-    """Register an application on the day it counts as received (第三十一条)."""
+    """Register an application on the day it counts as received (第三十一条). Needs disclosure_office."""
+    require_at(session, actor, Role.DISCLOSURE_OFFICE, agency_id=agency_id, doing="register a request")
     _check_date(received_on, today, "received date", load_calendar(session))
     if ref and session.exec(select(DisclosureRequest.id).where(DisclosureRequest.agency_id == agency_id,
                                                                DisclosureRequest.ref == ref)).first():
@@ -67,18 +70,19 @@ def add_request(session: Session, *, agency_id: int, received_on: date, channel:
         agency_id=agency_id, ref=ref or None, received_on=received_on,
         channel=vocabulary_key(channel, CHANNELS, "channel"),
         applicant_type=vocabulary_key(applicant_type, APPLICANT_TYPES, "applicant type"),
-        applicant=applicant.strip(), subject=subject.strip(), recorded_by=actor)
+        applicant=applicant.strip(), subject=subject.strip(), recorded_by=actor.acting_as.login)
     session.add(request)
     session.flush()
-    audit.record_event(session, actor=actor, action="request_add", subject=f"request:{request.id}",
+    audit.record_event(session, actor=actor.label, action="request_add", subject=f"request:{request.id}",
                        details={"received_on": received_on, "ref": request.ref}, now=utcnow())
     return request
 
 
-def record_event(session: Session, *, agency_id: int, request_id: int, kind: EventKind, on: date, actor: str,
+def record_event(session: Session, *, agency_id: int, request_id: int, kind: EventKind, on: date, actor: Actor,
                  today: date, days: int | None = None, deadline: date | None = None, note: str = "",
                  outcome: str | None = None, amount: str | Decimal | None = None) -> DisclosureRequest:
-    """One step in the life of a request, refused when it does not fit what happened before."""
+    """One step in the life of a request, refused when it does not fit what happened before (disclosure_office)."""
+    require_at(session, actor, Role.DISCLOSURE_OFFICE, agency_id=agency_id, doing=f"record {kind} of a request")
     request = lock_request(session, agency_id=agency_id, request_id=request_id)
     events = events_of(session, request.id)
     calendar = load_calendar(session)
@@ -96,13 +100,14 @@ def record_event(session: Session, *, agency_id: int, request_id: int, kind: Eve
     if refusal:
         raise WorkflowRefused(f"request {request.id}: {refusal}")
     session.add(RequestEvent(request_id=request.id, kind=kind, event_on=on, days=days, deadline=deadline,
-                             amount=None if value is None else str(value), note=note.strip(), actor=actor))
+                             amount=None if value is None else str(value), note=note.strip(),
+                             actor=actor.acting_as.login))
     if kind == EventKind.CLOSED:
         request.closed_on, request.outcome = on, outcome
     request.updated_at = utcnow()
     session.add(request)
     session.flush()
-    audit.record_event(session, actor=actor, action=f"request_{kind}", subject=f"request:{request.id}",
+    audit.record_event(session, actor=actor.label, action=f"request_{kind}", subject=f"request:{request.id}",
                        details={"on": on, "days": days, "deadline": deadline, "outcome": outcome,
                                 "amount": None if value is None else str(value), "note": note.strip()},
                        now=request.updated_at)

@@ -22,8 +22,10 @@ from sqlmodel import Session, select
 
 from pipeline.core.clock import SHANGHAI
 from pipeline.core.errors import GongkaiError
-from pipeline.core.models import FrozenReport, Item
+from pipeline.core.models import FrozenReport, Item, Role
 from pipeline.records.audit import canonical, record_event
+from pipeline.records.authority import require
+from pipeline.records.people import Actor
 from pipeline.report.data import ReportData
 from pipeline.report.format import MONEY, cell_label
 from pipeline.report.render import Document
@@ -31,10 +33,13 @@ from pipeline.report.render import Document
 SHOWN = 5  # differing cells named in a refusal
 
 
-def freeze_report(session: Session, *, doc: Document, actor: str, how: str, now: datetime,
+def freeze_report(session: Session, *, doc: Document, actor: Actor, how: str, now: datetime,
                   item_id: int | None = None) -> bool:
-    """Keep `doc` as its year's published report; False if that very report was kept already."""
+    """Keep `doc` as its year's published report; False if that very report was kept already. Needs the role
+    disclosure_office."""
     report = doc.report
+    require(session, actor, Role.DISCLOSURE_OFFICE, agency_code=report.agency_code,
+            doing=f"publish the {report.year} report")
     cells = _stored(report.cells)
     row = session.exec(select(FrozenReport).where(FrozenReport.agency_id == report.agency_id,
                                                   FrozenReport.year == report.year)).first()
@@ -46,12 +51,13 @@ def freeze_report(session: Session, *, doc: Document, actor: str, how: str, now:
     if row is not None and not _never_published(session, row):
         raise GongkaiError(_refusal(row, report, cells, doc.ledger_hash))
     row = row or FrozenReport(agency_id=report.agency_id, year=report.year, version=report.version, cells={},
-                              ledger_hash="", how=how, frozen_by=actor)
+                              ledger_hash="", how=how, frozen_by=actor.label[:64])
     row.version, row.cells, row.ledger_hash, row.how, row.item_id = (report.version, cells, doc.ledger_hash, how,
                                                                      item_id)
-    row.frozen_by, row.frozen_at = actor, now
+    row.frozen_by, row.frozen_at = actor.label[:64], now
     session.add(row)
-    record_event(session, actor=actor, action="report_freeze", subject=f"report:{report.agency_code}/{report.year}",
+    record_event(session, actor=actor.label, action="report_freeze",
+                 subject=f"report:{report.agency_code}/{report.year}",
                  details={"version": report.version, "ledger_hash": doc.ledger_hash, "how": how, "item": item_id,
                           "cells_hash": hashlib.sha256(canonical(cells).encode()).hexdigest()}, now=now)
     return True

@@ -18,8 +18,11 @@ from sqlmodel import Session
 
 from pipeline.core.config import Settings
 from pipeline.core.errors import GongkaiError
+from pipeline.core.models import Role
 from pipeline.items.itemfile import ItemRecord, ItemSpec
 from pipeline.items.workflow import submit_items
+from pipeline.records.authority import require
+from pipeline.records.people import Actor
 from pipeline.report.docx_writer import write_docx
 from pipeline.report.frozen import freeze_report
 from pipeline.report.render import Document, to_body_html, to_markdown
@@ -38,10 +41,12 @@ class SubmittedReport:
     attachment: str
 
 
-def submit_report(session: Session, *, settings: Settings, doc: Document, actor: str, today: date,
+def submit_report(session: Session, *, settings: Settings, doc: Document, actor: Actor, today: date,
                   now: datetime) -> SubmittedReport:
-    """Submit `doc` (a final document: not a draft) for review as an annual_report item, and freeze it."""
+    """Submit `doc` (a final document: not a draft) for review as an annual_report item, and freeze it.
+    Needs the role disclosure_office (the 政务公开办 writes the report; no author role besides)."""
     code = doc.report.agency_code
+    require(session, actor, Role.DISCLOSURE_OFFICE, agency_code=code, doing=f"submit the {doc.year} report")
     if doc.draft:
         raise GongkaiError(f"the {doc.year} report of {code} is a draft: only a final report is submitted "
                            "(the year must have ended, without --draft)")
@@ -56,7 +61,7 @@ def submit_report(session: Session, *, settings: Settings, doc: Document, actor:
         record = ItemRecord(f"gongkai report {doc.year}", 1, spec, to_markdown(doc), {}, images={name: path},
                             body_html=to_body_html(doc, download=name))
         [done] = submit_items(session, settings=settings, agency_code=code, actor=actor, records=[record],
-                              today=today)
+                              today=today, role=Role.DISCLOSURE_OFFICE)
     freeze_report(session, doc=doc, actor=actor, how="submit", now=now, item_id=done.item_id)
     return SubmittedReport(code, doc.year, done.item_id, done.revision, channels, name)
 

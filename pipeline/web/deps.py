@@ -13,8 +13,8 @@ from sqlmodel import Session
 from pipeline.core.clock import utcnow
 from pipeline.core.config import Settings
 from pipeline.core.db import session_scope
+from pipeline.records.actor import Actor
 from pipeline.records.authentication import actor_from_token
-from pipeline.records.people import Actor
 from pipeline.web.security import SESSION_COOKIE, csrf_valid
 
 

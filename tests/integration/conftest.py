@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from harness import HOOKS, Platform, RedisServer, write_config
+from helpers import add_people
 from sink import Sink
 
 from pipeline.core.agencies import sync_agencies
+from pipeline.core.audit_key import keyed_engine
 from pipeline.core.config import load_settings
-from pipeline.core.db import make_engine, migrate, session_scope
+from pipeline.core.db import migrate, session_scope
 
 
 @pytest.fixture
@@ -49,10 +52,11 @@ def make_platform(tmp_path: Path, db_url: str, redis_server: RedisServer,
         config = write_config(tmp_path, db_url=db_url, broker_url=redis_server.url, sink=sink,
                               queue=queue or {}, channels=channels or {name: {} for name in HOOKS})
         settings = load_settings(config)
-        engine = make_engine(settings.database)
+        engine = keyed_engine(settings)
         migrate(engine)
         with session_scope(engine) as session:
             sync_agencies(session, settings=settings)
+        add_people(SimpleNamespace(session=lambda: session_scope(engine), settings=settings))
         platform = Platform(tmp_path, config, settings, engine, redis_server, sink)
         built.append(platform)
         return platform

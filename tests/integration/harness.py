@@ -21,10 +21,11 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 from celery import Celery
-from helpers import LEVEL_REVIEWERS, record
+from helpers import CHEAP_AUTH, LEVEL_OF, LEVEL_REVIEWERS, acting, login_token, record
 from sink import SECRET, Sink
 from sqlmodel import select
 
+from pipeline.core.audit_key import create_key_file
 from pipeline.core.config import Settings
 from pipeline.core.db import session_scope
 from pipeline.core.models import Attempt, Decision, Delivery, DeliveryStatus, LedgerEntry, utcnow
@@ -180,7 +181,8 @@ def write_config(directory: Path, *, db_url: str, broker_url: str, sink: Sink,
         section = {"kind": "webhook", "url": sink.url(name), "secret": SECRET, "timeout": 2.0, **extra}
         text += f"\n[channels.{name}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in section.items())
     path = directory / "gongkai.toml"
-    path.write_text(text, encoding="utf-8")
+    path.write_text(text + "\n" + CHEAP_AUTH, encoding="utf-8")
+    create_key_file(directory / "audit.key")  # what gongkai init does; the workers read it
     return path
 
 
@@ -211,14 +213,16 @@ class Platform:
         """Submit `count` items in one go and pass them through the three review levels, as the reviewers."""
         records = [record(title=f"2026年第{i + 1}期统计信息", **fields) for i in range(count)]
         with session_scope(self.engine) as session:
-            done = workflow.submit_items(session, settings=self.settings, agency_code="tjj", actor="zhangsan",
+            done = workflow.submit_items(session, settings=self.settings, agency_code="tjj",
+                                         actor=acting(session, "zhangsan"),
                                          records=records)
         ids = [d.item_id for d in done]
         for reviewer in LEVEL_REVIEWERS:
             with session_scope(self.engine) as session:
                 for item_id in ids:
                     workflow.review_item(session, settings=self.settings, agency_code="tjj", item_id=item_id,
-                                         actor=reviewer, decision=Decision.APPROVE)
+                                         actor=acting(session, reviewer), decision=Decision.APPROVE,
+                                         level=LEVEL_OF[reviewer], revision=1)
         return ids
 
     def enqueue_due(self) -> list[int]:
@@ -231,8 +235,10 @@ class Platform:
         return due
 
     def gongkai(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run the installed `gongkai` command in the configuration's directory, as an operator would."""
+        """Run the installed `gongkai` command in the configuration's directory, as an operator would (qianqi,
+        logged in)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("GONGKAI_")}
+        env["GONGKAI_TOKEN"] = login_token(self.config, "qianqi")
         command = [str(Path(sys.executable).parent / "gongkai"), *args]
         done = subprocess.run(command, cwd=self.directory, env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, f"gongkai {' '.join(args)} exited {done.returncode}: {done.stderr}"

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from harness import HOOKS, wait_for
-from helpers import record
+from helpers import acting, record
 
 from pipeline.core.db import session_scope
 from pipeline.core.models import Delivery, DeliveryStatus, utcnow
@@ -94,7 +94,7 @@ def test_forged_messages_for_an_item_in_review_or_withdrawn_publish_nothing(make
     platform.processes.worker()
     with session_scope(platform.engine) as session:
         [in_review] = workflow.submit_items(session, settings=platform.settings, agency_code="tjj",
-                                            actor="zhangsan", records=[record(title="尚在审核的稿件")])
+                                            actor=acting(session, "zhangsan"), records=[record(title="尚在审核的稿件")])
         forged = Delivery(item_id=in_review.item_id, revision=1, channel="hook_a", status=DeliveryStatus.PENDING,
                           next_attempt_at=utcnow(), idempotency_key=f"{in_review.item_id}:1:hook_a")
         session.add(forged)
@@ -102,7 +102,7 @@ def test_forged_messages_for_an_item_in_review_or_withdrawn_publish_nothing(make
     withdrawn, control = platform.deliveries()[1:]
     with session_scope(platform.engine) as session:  # withdrawn after approval, before any worker ran
         workflow.withdraw_item(session, settings=platform.settings, agency_code="tjj", item_id=withdrawn_item,
-                               actor="zhaoliu", reason="数据有误，撤回")
+                               actor=acting(session, "zhaoliu"), reason="数据有误，撤回")
     platform.forge(forged.id)  # a message of one id, as before batches
     platform.forge([withdrawn.id, forged.id])  # a batch
     platform.forge("1; drop table delivery")  # not ids at all

@@ -37,12 +37,10 @@ MAX_UPLOAD_BYTES = 10_000_000
 
 @router.get("/", response_class=HTMLResponse)
 def todo(request: Request, who: Me) -> Response:
-    agency = request.app.state.settings.agencies[who.actor.agency_code]
     with unit(request) as session:
         agency_id = agency_row(session, who.actor.agency_code).id
-        queue = views.review_queue(session, agency_id=agency_id, agency=agency, roles=who.actor.roles,
-                                   login=who.actor.login)
-        mine = views.authored(session, agency_id=agency_id, agency=agency, login=who.actor.login)
+        queue = views.review_queue(session, agency_id=agency_id, roles=who.actor.roles, login=who.actor.login)
+        mine = views.authored(session, agency_id=agency_id, login=who.actor.login)
     return page(request, "todo.html", title="我的待办", nav="todo", queue=queue, mine=mine, now=utcnow())
 
 
@@ -106,7 +104,7 @@ async def _submit(request: Request, who: Visit, *, item_id: int | None) -> Respo
             try:
                 with unit(request) as session:
                     done = workflow.submit_items(session, settings=settings, agency_code=who.actor.agency_code,
-                                                 actor=who.actor.login, records=[record])
+                                                 actor=who.actor, records=[record])
                 return RedirectResponse(f"/items/{done[0].item_id}?done=submitted", status_code=303)
             except InputRejected as e:
                 problems = e.problems
@@ -159,7 +157,10 @@ def show(request: Request, who: Me, item_id: int, revision: int | None = None) -
         number = revision if revision in range(1, item.current_revision + 1) else item.current_revision
         previews = channel_previews(session, settings, item_id=item_id, revision=number)
         changes = revision_changes(session, item_id=item_id, revision=number)
-        refusal = None
+        refusal = workflow.review_refusal(session, agency_code=who.actor.agency_code, item_id=item_id,
+                                          actor=who.actor)
+        withdraw_refusal = workflow.withdraw_refusal(session, agency_code=who.actor.agency_code, item_id=item_id,
+                                                     actor=who.actor)
         body = session.exec(select(Revision.body).where(Revision.item_id == item_id,
                                                         Revision.number == number)).one()
         names = views.names_of(session, {data["author"], *(d["reviewer"] for d in data["decisions"])})
@@ -168,7 +169,7 @@ def show(request: Request, who: Me, item_id: int, revision: int | None = None) -
                 previews=previews, changes=changes, refusal=refusal, may_decide=refusal is None,
                 may_edit=who.actor.login == item.author and item.status in (ItemStatus.REJECTED,
                                                                             ItemStatus.SUBMITTED),
-                may_withdraw=item.status != ItemStatus.WITHDRAWN)
+                may_withdraw=withdraw_refusal is None)
 
 
 @router.get("/items/{item_id}/preview/{revision}/{channel}/{part}")
@@ -204,7 +205,8 @@ def decide(request: Request, who: Posted, item_id: int, level: Annotated[str, Fo
     with unit(request) as session:
         _current(session, who, item_id)
         result = workflow.review_item(session, settings=settings, agency_code=who.actor.agency_code,
-                                      item_id=item_id, actor=who.actor.login, decision=chosen, comment=comment)
+                                      item_id=item_id, actor=who.actor, level=level, revision=revision,
+                                      decision=chosen, comment=comment)
     if result.status == ItemStatus.APPROVED:
         hand_over(settings, request.app.state.engine, item_id)
     done = "rejected" if chosen == Decision.REJECT else "approved"
@@ -217,7 +219,7 @@ def withdraw(request: Request, who: Posted, item_id: int, reason: Annotated[str,
     with unit(request) as session:
         _current(session, who, item_id)
         workflow.withdraw_item(session, settings=settings, agency_code=who.actor.agency_code, item_id=item_id,
-                               actor=who.actor.login, reason=reason)
+                               actor=who.actor, reason=reason)
     hand_over(settings, request.app.state.engine, item_id, take_down_after=True)
     return RedirectResponse(f"/items/{item_id}?done=withdrawn", status_code=303)
 

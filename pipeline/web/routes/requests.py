@@ -73,7 +73,7 @@ def add(request: Request, who: Posted, received: Annotated[str, Form()] = "",
         with unit(request) as session:
             agency_id = _allowed(session, who, "登记依申请公开申请")
             added = register.add_request(session, agency_id=agency_id, received_on=received_on, channel=channel,
-                                         applicant_type=applicant_type, actor=who.actor.login,
+                                         applicant_type=applicant_type, actor=who.actor,
                                          today=beijing_today(), applicant=applicant, subject=subject,
                                          ref=ref.strip() or None)
         return RedirectResponse(f"/requests/{added.id}?done=registered", status_code=303)
@@ -120,7 +120,7 @@ def step(request: Request, who: Posted, request_id: int, kind: Annotated[str, Fo
             agency_id = _allowed(session, who, "办理依申请公开申请")
             register.record_event(
                 session, agency_id=agency_id, request_id=request_id, kind=chosen, on=_date(on, "on"),
-                actor=who.actor.login, today=beijing_today(), days=_int(days, "days") if days else None,
+                actor=who.actor, today=beijing_today(), days=_int(days, "days") if days else None,
                 deadline=_date(deadline, "deadline") if deadline else None, note=note,
                 outcome=outcome or None, amount=amount or None)
         return RedirectResponse(f"/requests/{request_id}?done=recorded", status_code=303)
@@ -157,7 +157,7 @@ def appeal_add(request: Request, who: Posted, kind: Annotated[str, Form()] = "",
         with unit(request) as session:
             agency_id = _allowed(session, who, "登记行政复议或诉讼")
             appeals.add_appeal(session, agency_id=agency_id, kind=kind, filed_on=_date(filed, "filed"),
-                               actor=who.actor.login, today=beijing_today(),
+                               actor=who.actor, today=beijing_today(),
                                request_id=_int(request_id, "request_id") if request_id else None,
                                ref=ref.strip() or None, note=note)
         return RedirectResponse("/appeals?done=registered", status_code=303)
@@ -177,7 +177,7 @@ def appeal_close(request: Request, who: Posted, appeal_id: int, result: Annotate
         with unit(request) as session:
             agency_id = _allowed(session, who, "办结行政复议或诉讼")
             appeals.close_appeal(session, agency_id=agency_id, appeal_id=appeal_id, result=result,
-                                 closed_on=_date(closed, "closed"), actor=who.actor.login, today=beijing_today(),
+                                 closed_on=_date(closed, "closed"), actor=who.actor, today=beijing_today(),
                                  note=note)
         return RedirectResponse("/appeals?done=recorded", status_code=303)
     except _FieldError as e:
