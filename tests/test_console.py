@@ -8,9 +8,11 @@ import re
 from console_helpers import ITEM, console, csrf, log_in, with_channels, write
 from helpers import LEVEL_REVIEWERS
 from sqlmodel import select
+from starlette.testclient import TestClient
 
 from pipeline.core.clock import utcnow
 from pipeline.core.models import AuditEvent, Item, ReviewDecision
+from pipeline.web.app import create_app
 from pipeline.web.security import SESSION_COOKIE
 
 
@@ -201,3 +203,20 @@ def test_three_reviewers_approve_in_the_console_and_the_item_is_published(env):
     log_in(page, "zhangsan")
     text = page.get(f"/items/{item_id}").text
     assert text.count("已发布") >= 2 and item.index_no in text
+
+
+def test_after_the_demo_one_command_serves_its_workspace_and_its_people_log_in(tmp_path, run):
+    workspace = tmp_path / "demo"
+    result = run(["demo", "--workspace", str(workspace)], cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert f"cd {workspace} && gongkai serve" in result.out and "http://127.0.0.1:8000/" in result.out
+    passwords = dict(line.split("\t")[:2] for line in
+                     (workspace / "demo-people.txt").read_text(encoding="utf-8").splitlines()[1:])
+    from pipeline.core.audit_key import keyed_engine
+    from pipeline.core.config import load_settings
+
+    settings = load_settings(workspace / "gongkai.toml")
+    client = TestClient(create_app(settings, keyed_engine(settings)), follow_redirects=False)
+    assert log_in(client, "zhangsan", passwords["zhangsan"]).status_code == 303
+    mine = client.get("/").text
+    assert "我撰写的信息" in mine and "已退回" in mine                      # the demo rejected one of his items
