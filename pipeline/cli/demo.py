@@ -91,6 +91,10 @@ def run_demo(workspace: Path | None, console: Console) -> Path:
     console.print(f"[bold]Look around[/bold]\n  cd {workspace} && gongkai login zhaoliu && gongkai list && "
                   f"gongkai show {submitted[0].item_id}\n  gongkai audit verify && gongkai audit log --item "
                   f"{submitted[0].item_id}   (the trail, keyed with audit.key: docs/audit.md)")
+    console.print(f"[bold]The web console (工作台)[/bold]\n  cd {workspace} && gongkai serve\n"
+                  f"  then open http://{settings.web.host}:{settings.web.port}/ and log in as any of the people of "
+                  f"step 2 (their passwords are in {workspace / PEOPLE_FILE}): zhangsan writes, lisi, wangwu and "
+                  "zhaoliu review, qianqi keeps the register and the report, root manages people")
     return workspace
 
 

@@ -342,6 +342,28 @@ def preview(item_id: Annotated[int, typer.Argument(help="Item id.")],
 
 
 @app.command()
+def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (default: web.host).")] = None,
+          port: Annotated[int | None, typer.Option(help="Port to listen on (default: web.port).")] = None,
+          workers: Annotated[int, typer.Option(min=1, help="Worker processes (each with its own connections).")]
+          = 1) -> None:
+    """Serve the web console (工作台) for this workspace's people; Ctrl-C stops it."""
+    import uvicorn
+
+    ctx = context()
+    host, port = host or ctx.settings.web.host, port or ctx.settings.web.port
+    out.print(f"工作台 (web console): http://{host}:{port}/  — log in as one of this workspace's people; "
+              "Ctrl-C stops", highlight=False, markup=False)
+    options = {"host": host, "port": port, "log_level": "warning", "server_header": False, "proxy_headers": False}
+    if workers > 1:  # each worker process imports the app itself, from this workspace's configuration
+        os.environ.setdefault("GONGKAI_CONFIG", str(config_path().resolve()))
+        uvicorn.run("pipeline.web.app:from_settings", factory=True, workers=workers, **options)
+    else:
+        from pipeline.web.app import create_app
+
+        uvicorn.run(create_app(ctx.settings, ctx.engine), **options)
+
+
+@app.command()
 def demo(workspace: Annotated[Path | None, typer.Option(help="Where to build the demo (default: a new "
                                                                 "temporary directory).")] = None) -> None:
     """Run the whole path offline on the embedded defaults, in a temporary workspace."""

@@ -89,6 +89,14 @@ class QueueSettings(Section):
         return self.redis_url or (self.broker_url if self.broker_url.startswith("redis") else "")
 
 
+class WebSettings(Section):
+    host: str = Field("127.0.0.1", description="Address `gongkai serve` listens on (behind nginx in production).")
+    port: int = Field(8000, ge=1, le=65535, description="Port `gongkai serve` listens on.")
+    idle_minutes: int = Field(30, ge=1, le=24 * 60, description="A console session ends after this long idle.")
+    secure_cookies: bool = Field(
+        False, description="Mark the session cookie Secure (set it when the console is served over TLS).")
+
+
 class ItemSettings(Section):
     max_title_chars: int = Field(200, ge=1, description="Longest title an item file may have.")
     max_body_bytes: int = Field(1_000_000, ge=1, description="Largest body (UTF-8 bytes) an item may have.")
@@ -217,6 +225,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
     items: ItemSettings = Field(default_factory=ItemSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     catalogue: CatalogueSettings = Field(default_factory=CatalogueSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

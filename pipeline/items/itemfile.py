@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -117,6 +117,20 @@ def read_item_files(paths: Iterable[Path], *, limits: Limits) -> tuple[list[Item
         else:
             first_seen[ref] = record
     return records, problems
+
+
+def read_form(fields: dict[str, Any], body: str, *, folder: Path, limits: Limits,
+              name: str = "工作台") -> tuple[ItemRecord | None, list[Problem]]:
+    """An item typed into the console's form, checked exactly as an item file is: `fields` are the front
+    matter (empty values left out), `folder` holds the uploaded images the body names. Problems name the
+    form field (file `name`, line 0)."""
+    fields = {key: value for key, value in fields.items() if value not in (None, "", [])}
+    found = list(_record(str(folder / name), 0, fields, body, {}, body_line=None, limits=limits))
+    problems = [Problem(name, 0, p.field, p.message) for p in found if isinstance(p, Problem)]
+    records = [r for r in found if isinstance(r, ItemRecord)]
+    if problems or not records:
+        return None, problems
+    return replace(records[0], file=name), []  # its source reads "工作台:0", not a temporary path
 
 
 def _read_file(path: Path, limits: Limits) -> Iterator[ItemRecord | Problem]:

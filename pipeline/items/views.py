@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from pipeline.core.config import AgencySettings
 from pipeline.core.errors import NotFound
-from pipeline.core.models import Attempt, Delivery, DeliveryStatus, Item, ItemStatus, ReviewDecision, Revision, utcnow
+from pipeline.core.models import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Item,
+    ItemStatus,
+    Person,
+    ReviewDecision,
+    ReviewLevelSet,
+    Revision,
+    utcnow,
+)
 from pipeline.records.levels import levels_of
 
 
@@ -117,3 +130,102 @@ def check_delivery_agency(session: Session, *, delivery_id: int, agency_id: int)
                          .where(Delivery.id == delivery_id)).first()
     if found != agency_id:
         raise NotFound(f"no delivery {delivery_id} in this agency")
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """An item waiting for a review decision, or one of the person's own items."""
+
+    id: int
+    title: str
+    status: str
+    level: str | None              # the level it waits at
+    revision: int
+    author: str
+    since: datetime                # when the current revision was submitted
+    index_no: str | None
+
+
+def review_queue(session: Session, *, agency_id: int, roles: frozenset[str], login: str,
+                 limit: int = 200) -> list[Waiting]:
+    """Items waiting at a level whose role the person holds (by the level set each item is reviewed under),
+    oldest first; not those they wrote. Whether they may decide is still checked by review_item."""
+    sets = session.exec(select(ReviewLevelSet).where(ReviewLevelSet.agency_id == agency_id)
+                        .order_by(ReviewLevelSet.version)).all()
+    default = next((s for s in reversed(sets) if s.kind is None), None)
+    wanted = []
+    for level_set in sets:
+        mine = [number for number, level in enumerate(level_set.levels) if level["role"] in roles]
+        if mine:
+            same_set = Item.level_set_id == level_set.id
+            if level_set is default:  # items submitted before migration 0012 have no set yet: the default's
+                same_set = same_set | Item.level_set_id.is_(None)
+            wanted.append(same_set & Item.current_level.in_(mine))
+    if not wanted:
+        return []
+    query = (select(Item, Revision).join(Revision, (Revision.item_id == Item.id)
+                                         & (Revision.number == Item.current_revision))
+             .where(Item.agency_id == agency_id, Item.status == ItemStatus.SUBMITTED, Item.author != login,
+                    sa.or_(*wanted))
+             .order_by(Revision.submitted_at, Item.id).limit(limit))
+    cache: dict[int | None, list[dict[str, str]]] = {}
+    return [_waiting(session, item, revision, cache) for item, revision in session.exec(query).all()]
+
+
+def authored(session: Session, *, agency_id: int, login: str, limit: int = 50) -> list[Waiting]:
+    """The person's own items, newest first."""
+    query = (select(Item, Revision).join(Revision, (Revision.item_id == Item.id)
+                                         & (Revision.number == Item.current_revision))
+             .where(Item.agency_id == agency_id, Item.author == login).order_by(Item.id.desc()).limit(limit))
+    cache: dict[int | None, list[dict[str, str]]] = {}
+    return [_waiting(session, item, revision, cache) for item, revision in session.exec(query).all()]
+
+
+def _waiting(session: Session, item: Item, revision: Revision, cache: dict[int | None, list[dict[str, str]]]
+             ) -> Waiting:
+    return Waiting(item.id, revision.title, str(item.status), _awaiting(session, item, cache), item.current_revision,
+                   item.author, revision.submitted_at, item.index_no)
+
+
+@dataclass(frozen=True)
+class ChannelHealth:
+    channel: str
+    last_success: datetime | None
+    last_error_at: datetime | None
+    last_error: str
+    waiting: int                   # pending, sending or waiting to retry
+    failed: int                    # dead letters and unknown outcomes
+
+
+def channel_health(session: Session, *, agency_id: int) -> list[ChannelHealth]:
+    """Per channel the agency's deliveries went to: when it last confirmed one, its last failed try, and how
+    many deliveries wait or failed (the queue's depth as this agency sees it)."""
+    join = (Attempt.delivery_id == Delivery.id)
+    mine = Delivery.item_id.in_(select(Item.id).where(Item.agency_id == agency_id))
+    success = dict(session.exec(select(Delivery.channel, sa.func.max(Attempt.finished_at)).join(Attempt, join)
+                                .where(mine, Attempt.outcome == "published").group_by(Delivery.channel)).all())
+    errors: dict[str, tuple[datetime, str]] = {}
+    failed_tries = (select(Delivery.channel, Attempt.finished_at, Attempt.detail).join(Attempt, join)
+                    .where(mine, Attempt.outcome.not_in(["published", "replay"]), Attempt.finished_at.is_not(None))
+                    .order_by(Attempt.id.desc()).limit(500))
+    for channel, at, detail in session.exec(failed_tries).all():
+        errors.setdefault(channel, (at, detail))
+    counts = session.exec(select(Delivery.channel, Delivery.status, sa.func.count()).where(mine)
+                          .group_by(Delivery.channel, Delivery.status)).all()
+    waiting: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    for channel, status, count in counts:
+        if status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.RETRY_WAIT):
+            waiting[channel] = waiting.get(channel, 0) + count
+        elif status in (DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN):
+            failed[channel] = failed.get(channel, 0) + count
+    names = sorted({c for c, _, _ in counts})
+    return [ChannelHealth(c, success.get(c), errors.get(c, (None, ""))[0], errors.get(c, (None, ""))[1],
+                          waiting.get(c, 0), failed.get(c, 0)) for c in names]
+
+
+def names_of(session: Session, logins: set[str]) -> dict[str, str]:
+    """姓名 by login, for the people an item page names."""
+    if not logins:
+        return {}
+    return dict(session.exec(select(Person.login, Person.name).where(Person.login.in_(sorted(logins)))).all())

@@ -37,8 +37,8 @@ from pipeline.items.attachments import file_digest, store_file
 from pipeline.items.compose import compose_message, submitted_html
 from pipeline.items.itemfile import ItemRecord, local_datetime
 from pipeline.records.audit import record_event
-from pipeline.records.authority import require
-from pipeline.records.levels import fix_set
+from pipeline.records.authority import require, roles_in
+from pipeline.records.levels import fix_set, levels_of
 from pipeline.records.people import Actor
 
 
@@ -232,17 +232,10 @@ def review_item(session: Session, *, settings: Settings, agency_code: str, item_
                               f"{level} of revision {revision}: nothing was decided; read it again (gongkai show "
                               f"{item.id})")
     require(session, actor, current["role"], agency_code=agency_code, doing=current["name"])
+    duty = _duty_refusal(session, item, actor, current["name"])
+    if duty is not None:
+        raise WorkflowRefused(duty)
     reviewer = actor.acting_as.login
-    involved = [reviewer, actor.login]  # an admin acting for a reviewer is held to the same separation of duties
-    wrote = next((who for who in involved if who == item.author or who in _revision_authors(session, item.id)), None)
-    if wrote is not None:
-        raise WorkflowRefused(f"{wrote} wrote item {item.id} and cannot review it")
-    passed = _decisions(session, item.id, item.current_revision, Decision.APPROVE)
-    earlier = next(((who, d.level_name) for d in passed for who in involved if who in (d.reviewer, d.acted_by)),
-                   None)
-    if earlier is not None:
-        raise WorkflowRefused(f"{earlier[0]} already passed {earlier[1]} of item {item.id}; "
-                              f"{current['name']} needs another person")
     if decision == Decision.REJECT and not comment.strip():
         raise WorkflowRefused("a rejection needs a reason: --comment TEXT")
     session.add(ReviewDecision(item_id=item.id, revision=item.current_revision, level=item.current_level,
@@ -268,6 +261,52 @@ def review_item(session: Session, *, settings: Settings, agency_code: str, item_
                      details={"revision": item.approved_revision, "index_no": item.index_no}, now=utcnow())
     next_level = levels[item.current_level]["name"] if item.status == ItemStatus.SUBMITTED else None
     return Reviewed(item.id, current["name"], decision, item.status, next_level, item.index_no)
+
+
+def _duty_refusal(session: Session, item: Item, actor: Actor, level: str) -> str | None:
+    """Separation of duties: nobody reviews what they wrote, nobody passes two levels of one revision (an
+    admin acting for a reviewer is held to it as well)."""
+    involved = [actor.acting_as.login, actor.login]
+    wrote = next((who for who in involved if who == item.author or who in _revision_authors(session, item.id)), None)
+    if wrote is not None:
+        return f"{wrote} wrote item {item.id} and cannot review it"
+    passed = _decisions(session, item.id, item.current_revision, Decision.APPROVE)
+    earlier = next(((who, d.level_name) for d in passed for who in involved if who in (d.reviewer, d.acted_by)),
+                   None)
+    if earlier is not None:
+        return f"{earlier[0]} already passed {earlier[1]} of item {item.id}; {level} needs another person"
+    return None
+
+
+def review_refusal(session: Session, *, agency_code: str, item_id: int, actor: Actor) -> str | None:
+    """Why `actor` may not decide the item's current level now, or None: what review_item would refuse, found
+    without recording anything (the console offers the decision only when this is None; review_item still
+    decides, with its audited refusals)."""
+    item = session.get(Item, item_id)
+    if item is None or item.agency_id != agency_row(session, agency_code).id:
+        raise NotFound(f"no item {item_id}")
+    if item.status != ItemStatus.SUBMITTED:
+        return f"item {item.id} is {item.status}, not waiting for review"
+    levels = levels_of(session, item)
+    current = levels[min(item.current_level, len(levels) - 1)]
+    if current["role"] not in roles_in(session, person_id=actor.acting_as.person_id, agency_code=agency_code):
+        return f"{actor.acting_as.login} does not hold the role {current['role']} (needed to {current['name']})"
+    return _duty_refusal(session, item, actor, current["name"])
+
+
+def withdraw_refusal(session: Session, *, agency_code: str, item_id: int, actor: Actor) -> str | None:
+    """Why `actor` may not withdraw the item, or None (the rule of withdraw_item, nothing recorded)."""
+    item = session.get(Item, item_id)
+    if item is None or item.agency_id != agency_row(session, agency_code).id:
+        raise NotFound(f"no item {item_id}")
+    if item.status == ItemStatus.WITHDRAWN:
+        return f"item {item.id} is withdrawn already"
+    held = roles_in(session, person_id=actor.acting_as.person_id, agency_code=agency_code)
+    if item.status != ItemStatus.APPROVED and actor.acting_as.login == item.author:
+        return None if Role.AUTHOR in held else f"{actor.acting_as.login} does not hold the role author"
+    final = levels_of(session, item)[-1]
+    return None if final["role"] in held else \
+        f"{actor.acting_as.login} does not hold the role {final['role']} (needed to withdraw: {final['name']})"
 
 
 def _approve(session: Session, item: Item, agency: Agency) -> None:

@@ -37,6 +37,11 @@ class Login:
     refused: str | None          # why not, in one clear sentence; None when logged in
 
 
+# last_used_at is written at most this often: the idle clock is kept to the minute, and a page does not cost
+# a write (and its fsync) every time
+USE_GRANULARITY = timedelta(seconds=60)
+
+
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -102,8 +107,9 @@ def actor_from_token(session: Session, token: str, *, now: datetime, idle_minute
     person = session.get(Person, row.person_id)
     if person is None or not person.active:
         return None
-    row.last_used_at = now
-    session.add(row)
+    if row.last_used_at is None or now - row.last_used_at >= USE_GRANULARITY:  # not a write per page
+        row.last_used_at = now
+        session.add(row)
     return actor_for(session, person, via=row.label)
 
 

@@ -1,0 +1,37 @@
+"""运维: deliveries pending, failed, outcome unknown and flagged for a person, with retry; per channel, the last
+success and the last error."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from pipeline.core.agencies import agency_row
+from pipeline.core.clock import utcnow
+from pipeline.engine.delivery import replay_delivery
+from pipeline.items import views
+from pipeline.web.deps import Me, Posted, unit
+from pipeline.web.handover import hand_over
+from pipeline.web.pages import page
+
+router = APIRouter()
+
+
+@router.get("/ops", response_class=HTMLResponse)
+def deliveries(request: Request, who: Me) -> Response:
+    with unit(request) as session:
+        rows = views.list_deliveries(session, agency_id=agency_row(session, who.actor.agency_code).id,
+                                     failed_only=False)
+        health = views.channel_health(session, agency_id=agency_row(session, who.actor.agency_code).id)
+    return page(request, "ops.html", title="运维", nav="ops", rows=rows, health=health,
+                may_retry="operator" in who.actor.roles)
+
+
+@router.post("/ops/deliveries/{delivery_id}/retry")
+def retry(request: Request, delivery_id: int, who: Posted) -> Response:
+    with unit(request) as session:
+        views.check_delivery_agency(session, delivery_id=delivery_id,
+                                    agency_id=agency_row(session, who.actor.agency_code).id)
+        replay_delivery(session, delivery_id=delivery_id, now=utcnow(), actor=who.actor)
+    hand_over(request.app.state.settings, request.app.state.engine, delivery_ids=[delivery_id])
+    return RedirectResponse("/ops?done=retried", status_code=303)
