@@ -70,3 +70,22 @@ def test_nobody_but_an_admin_manages_people(env):
         refusals = session.exec(select(AuditEvent).where(AuditEvent.actor == "zhaoliu",
                                                          AuditEvent.action == "refused")).all()
     assert len(refusals) >= 3
+
+
+def test_the_audit_log_filters_by_item_and_person_and_shows_text_as_text(env):
+    author = console(env)
+    log_in(author, "zhangsan")
+    author.post("/items/new", data={"csrf": csrf(author), "title": "<b>标题</b>", "category": "通知公告",
+                                    "kind": "notice", "created_on": "2026-12-01", "channels": ["portal"],
+                                    "body": "正文\n"})
+    client = console(env)
+    log_in(client, "root")
+    page = client.get("/audit", params={"item": "1"}).text
+    assert "submit" in page and "item:1" in page and "&lt;b&gt;标题&lt;/b&gt;" in page and "<b>标题</b>" not in page
+    mine = client.get("/audit", params={"actor": "zhangsan"}).text
+    assert "user_add" not in mine and "login" in mine
+    bad = client.get("/audit", params={"since": "2026-02-30"})
+    assert bad.status_code == 400 and 'id="since-error"' in bad.text
+    other = console(env)
+    log_in(other, "qianqi")
+    assert other.get("/audit").status_code == 403

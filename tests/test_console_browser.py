@@ -147,7 +147,7 @@ HOSTILE = '<script>window.hacked=1</script><img src=x onerror="window.hacked=2">
 UNLABELLED = ("() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
               ".filter(e => e.labels.length === 0 && !e.getAttribute('aria-label')).map(e => e.name)")
 PAGES = ["/", "/items", "/items/new", "/items/1", "/ops", "/requests", "/requests/1", "/appeals", "/ledger",
-         "/report/2026", "/admin/people", "/admin/levels"]
+         "/report/2026", "/admin/people", "/admin/levels", "/audit"]
 
 
 def test_hostile_text_is_shown_as_text_on_every_page_and_pages_are_accessible(make_env, browser):

@@ -20,7 +20,7 @@ from pipeline.core.errors import GongkaiError, NotFound
 from pipeline.core.render import TEMPLATES
 from pipeline.web.deps import BadCsrf, LoginRequired
 from pipeline.web.pages import page
-from pipeline.web.routes import admin, auth, items, ops, reports, requests
+from pipeline.web.routes import admin, audit, auth, items, ops, reports, requests
 from pipeline.web.security import SecurityHeaders
 
 log = logging.getLogger("gongkai.web")
@@ -31,7 +31,8 @@ def create_app(settings: Settings, engine: sa.Engine) -> FastAPI:
     app = FastAPI(title="gongkai 工作台", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings, app.state.engine = settings, engine
     app.add_middleware(SecurityHeaders)
-    for router in (auth.router, items.router, ops.router, requests.router, reports.router, admin.router):
+    for router in (auth.router, items.router, ops.router, requests.router, reports.router, admin.router,
+                   audit.router):
         app.include_router(router)
 
     @app.get("/static/{name}")
