@@ -18,8 +18,8 @@ import redis
 from celery import Celery
 from kombu.transport import redis as kombu_redis
 
+from pipeline.core.audit_key import AuditKeyError, keyed_engine, load_audit_key
 from pipeline.core.config import load_settings
-from pipeline.core.db import make_engine
 from pipeline.engine.claims import Outcome
 from pipeline.engine.delivery import hand_off_batch
 from pipeline.engine.queueing import DELIVER, SWEEP, enqueue, sweep
@@ -66,6 +66,10 @@ log = logging.getLogger("gongkai.worker")
 _closed_broker_is_a_connection_error()
 _few_malloc_arenas()
 settings = load_settings()
+try:  # a missing or open key stops the worker now, not at its first publication
+    load_audit_key(settings.audit)
+except AuditKeyError as e:
+    raise SystemExit(str(e)) from None
 queue = settings.queue
 if not queue.broker_url:
     raise SystemExit("queue.broker_url is empty: set it (GONGKAI_QUEUE__BROKER_URL), or run `gongkai worker`, "
@@ -106,7 +110,7 @@ def engine() -> Engine:
     global _engine
     with _lock:
         if _engine is None:
-            _engine = Engine.build(settings, make_engine(settings.database))
+            _engine = Engine.build(settings, keyed_engine(settings))
         return _engine
 
 

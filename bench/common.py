@@ -295,6 +295,9 @@ def write_config(directory: Path, *, db_url: str, broker_url: str = "", sink: Si
             text += f"\n[channels.{name}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in section.items())
     path = directory / "gongkai.toml"
     path.write_text(text + extra, encoding="utf-8")
+    from pipeline.core.audit_key import create_key_file
+
+    create_key_file(directory / "audit.key")  # what gongkai init does
     return path
 
 
@@ -315,13 +318,14 @@ class Platform:
 
 def make_platform(config: Path) -> Platform:
     from pipeline.core.agencies import sync_agencies
+    from pipeline.core.audit_key import keyed_engine
     from pipeline.core.clock import utcnow
     from pipeline.core.config import load_settings
-    from pipeline.core.db import make_engine, migrate, session_scope
+    from pipeline.core.db import migrate, session_scope
     from pipeline.records.people import add_person
 
     settings = load_settings(config)
-    engine = make_engine(settings.database)
+    engine = keyed_engine(settings)
     migrate(engine)
     with session_scope(engine) as session:
         sync_agencies(session, settings=settings)
@@ -337,13 +341,14 @@ def make_platform(config: Path) -> Platform:
 
 def cli_token(config: Path, login: str = "qianqi") -> str:
     """A login token (for GONGKAI_TOKEN) of the person who runs a benchmark's gongkai commands."""
+    from pipeline.core.audit_key import keyed_engine
     from pipeline.core.clock import utcnow
     from pipeline.core.config import load_settings
-    from pipeline.core.db import make_engine, session_scope
+    from pipeline.core.db import session_scope
     from pipeline.records.authentication import log_in
 
     settings = load_settings(config)
-    engine = make_engine(settings.database)
+    engine = keyed_engine(settings)
     with session_scope(engine) as session:
         result = log_in(session, login=login, password=BENCH_PASSWORD, now=utcnow(), label="cli", settings=settings)
     engine.dispose()

@@ -31,7 +31,7 @@ from common import (
     write_config,
 )
 
-from pipeline.core.db import make_engine
+from pipeline.core.audit_key import keyed_engine
 from pipeline.engine import claims, delivery
 
 PHASES = ("books", "send")
@@ -77,7 +77,7 @@ def main() -> None:
         with p.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.exec_driver_sql("VACUUM ANALYZE")
         batches = pending_by_item(p)
-        engine = delivery.Engine.build(p.settings, make_engine(p.settings.database))
+        engine = delivery.Engine.build(p.settings, keyed_engine(p.settings))
         try:
             measure(engine, batches[:warm], 1)  # the first batches fill the caches
             batches = batches[warm:]

@@ -20,8 +20,9 @@ from helpers import add_people, login_token, write_config
 
 from pipeline.cli import main as cli
 from pipeline.core.agencies import sync_agencies
+from pipeline.core.audit_key import keyed_engine
 from pipeline.core.config import Settings, load_settings
-from pipeline.core.db import make_engine, migrate, session_scope
+from pipeline.core.db import migrate, session_scope
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -124,7 +125,7 @@ def make_env(tmp_path: Path, db_url: str) -> Iterator:  # type: ignore[type-arg]
         """With `people`, the test people of helpers.PEOPLE (password helpers.PASSWORD) are stored."""
         config = write_config(tmp_path, db_url, extra)
         settings = load_settings(config)
-        engine = make_engine(settings.database)
+        engine = keyed_engine(settings)
         engines.append(engine)
         migrate(engine)
         with session_scope(engine) as session:

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pipeline.cli.demo import PEOPLE  # the tests' people are the demo's (login -> 姓名, 处室, roles)
+from pipeline.core.audit_key import create_key_file
 from pipeline.core.models import Decision
 from pipeline.items import workflow
 from pipeline.items.itemfile import ItemRecord, ItemSpec
@@ -113,6 +114,7 @@ def write_config(directory: Path, url: str, extra: str = "") -> Path:
     text = text.replace('output_dir = "site/', f'output_dir = "{directory}/site/')
     path = directory / "gongkai.toml"
     path.write_text(text + "\n" + CHEAP_AUTH + "\n" + extra, encoding="utf-8")
+    create_key_file(directory / "audit.key")  # what gongkai init does
     return path
 
 
@@ -132,13 +134,14 @@ def snapshot(env) -> dict[str, list]:
 
 def login_token(config: Path, login: str, password: str = PASSWORD) -> str:
     """A personal token of `login`, as gongkai login issues it, for the database of `config`."""
+    from pipeline.core.audit_key import keyed_engine
     from pipeline.core.clock import utcnow
     from pipeline.core.config import load_settings
-    from pipeline.core.db import make_engine, session_scope
+    from pipeline.core.db import session_scope
     from pipeline.records.authentication import log_in
 
     settings = load_settings(config)
-    engine = make_engine(settings.database)
+    engine = keyed_engine(settings)
     try:
         with session_scope(engine) as session:
             result = log_in(session, login=login, password=password, now=utcnow(), label="cli", settings=settings)

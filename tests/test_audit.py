@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import threading
 from datetime import UTC, date, datetime
@@ -129,7 +130,8 @@ def test_audit_verify_passes_on_an_untouched_trail(env, run):
     count = len(events(env)) + len(PEOPLE)  # and the people added before
     assert f"chain intact ({count} events, 2 ledger entries)" in result.out
     data = json.loads(run(["audit", "verify", "--json"], cwd=env.directory).out)
-    assert data == {"ok": True, "events": count, "ledger_entries": 2, "table": None, "id": None, "problem": None}
+    assert data == {"ok": True, "events": count, "ledger_entries": 2, "rows": 4, "unkeyed_events": 0, "anchors": 0,
+                    "table": None, "id": None, "problem": None}  # rows: the revision and the three decisions
 
 
 def test_editing_or_removing_an_audit_row_fails_verify_naming_the_row(env, run):
@@ -242,9 +244,11 @@ def test_the_commands_record_the_acting_user(make_env, monkeypatch, run):
     assert run(["audit", "verify"], cwd=env.directory).code == 0
 
 
-def test_an_events_hash_is_sha256_of_the_previous_hash_and_the_canonical_json_of_its_fields(env):
-    """The definition in pipeline/records/audit.py's docstring, computed here the long way (json.dumps of a dict) for
-    events whose details hold what an action may record: text in Chinese, quotes, nesting, dates, None."""
+def test_an_events_hash_is_the_hmac_of_the_previous_hash_and_the_canonical_json_of_its_fields(env):
+    """The definition in pipeline/records/audit.py's docstring, computed here the long way (json.dumps of a dict,
+    the key read from the workspace's key file) for events whose details hold what an action may record: text in
+    Chinese, quotes, nesting, dates, None."""
+    key = (env.directory / "audit.key").read_text(encoding="utf-8").strip().encode()
     details = [{"title": "关于\"十四五\"规划的通知", "ledger": [[1, "ab" * 32]], "on": date(2026, 3, 1)},
                {"n": 0, "none": None, "nested": {"b": [1, 2], "a": "\\"}}, {}]
     with env.session() as session:
@@ -257,5 +261,5 @@ def test_an_events_hash_is_sha256_of_the_previous_hash_and_the_canonical_json_of
                   "subject": event.subject, "details": detail}
         text = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
                           default=lambda v: v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v.isoformat())
-        assert event.hash == hashlib.sha256((event.prev_hash + text).encode()).hexdigest()
+        assert event.hash == hmac.new(key, (event.prev_hash + text).encode(), hashlib.sha256).hexdigest()
     assert [e.prev_hash for e in stored[1:]] == [e.hash for e in stored[:-1]]

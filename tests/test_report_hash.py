@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from pipeline.core.agencies import agency_row
+from pipeline.core.audit_key import use_audit_key
 from pipeline.core.config import DatabaseSettings
 from pipeline.core.db import make_engine, migrate, session_scope
 from pipeline.core.models import Agency, EntryType, LedgerEntry
@@ -90,7 +91,7 @@ def test_a_ledger_row_without_every_column_is_refused_before_it_is_written(env):
 
 
 def test_migration_0006_hashes_existing_rows_and_their_old_events_still_verify(db_url):
-    engine = make_engine(DatabaseSettings(url=db_url))
+    engine = use_audit_key(make_engine(DatabaseSettings(url=db_url)), b"k" * 32)
     try:
         migrate(engine, "0005")
         with session_scope(engine) as session:

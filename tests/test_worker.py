@@ -31,7 +31,7 @@ ctypes.CDLL(None).malloc_stats()
 
 def _arenas(mode: str, **env: str) -> int:
     environ = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX" and not k.startswith("GONGKAI_")}
-    environ.update(GONGKAI_QUEUE__BROKER_URL="redis://127.0.0.1:6379/0", **env)
+    environ.update(GONGKAI_QUEUE__BROKER_URL="redis://127.0.0.1:6379/0", GONGKAI_AUDIT_KEY="0" * 64, **env)
     done = subprocess.run([sys.executable, "-c", ARENAS, mode], cwd=ROOT, env=environ, capture_output=True,
                           text=True, timeout=60, check=True)
     return done.stderr.count("Arena ")

@@ -13,9 +13,9 @@ import typer
 from rich.console import Console
 
 from pipeline.core.agencies import agency_row
+from pipeline.core.audit_key import keyed_engine
 from pipeline.core.clock import beijing_today
 from pipeline.core.config import Settings, load_settings
-from pipeline.core.db import make_engine
 
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)  # piped: keep table columns whole
 AgencyOpt = Annotated[str | None, typer.Option("--agency", help="Agency code (default: platform.default_agency).")]
@@ -40,7 +40,7 @@ def context(*, warn_users: bool = True) -> Context:
     global _context
     if _context is None:
         settings = load_settings()
-        _context = Context(settings, make_engine(settings.database))
+        _context = Context(settings, keyed_engine(settings))
         legacy = [code for code, agency in settings.agencies.items() if agency.users]
         if legacy and warn_users:
             Console(stderr=True).print(

@@ -12,9 +12,10 @@ from rich.table import Table
 from sqlmodel import select
 
 from pipeline.core.agencies import agency_row, sync_agencies
+from pipeline.core.audit_key import create_key_file, keyed_engine
 from pipeline.core.clock import utcnow
 from pipeline.core.config import Settings, load_settings
-from pipeline.core.db import make_engine, migrate, session_scope
+from pipeline.core.db import migrate, session_scope
 from pipeline.core.errors import GongkaiError
 from pipeline.core.models import Decision, LedgerEntry
 from pipeline.engine.dispatcher import run_dispatcher
@@ -49,7 +50,8 @@ def run_demo(workspace: Path | None, console: Console) -> Path:
         raise GongkaiError(f"{config} exists already; give --workspace a new directory")
     config.write_text((HERE / "gongkai.example.toml").read_text(encoding="utf-8"), encoding="utf-8")
     settings = load_settings(config)
-    engine = make_engine(settings.database)
+    create_key_file(settings.audit.key_file)
+    engine = keyed_engine(settings)
     migrate(engine)
     console.print(f"[bold]1. workspace[/bold] {workspace} (SQLite database, no server needed)")
     with session_scope(engine) as session:
@@ -87,7 +89,8 @@ def run_demo(workspace: Path | None, console: Console) -> Path:
                   f"  or serve both at the configured URLs: python3 -m http.server 8080 -d {workspace / 'site'}"
                   " and open http://localhost:8080/portal/")
     console.print(f"[bold]Look around[/bold]\n  cd {workspace} && gongkai login zhaoliu && gongkai list && "
-                  f"gongkai show {submitted[0].item_id}")
+                  f"gongkai show {submitted[0].item_id}\n  gongkai audit verify && gongkai audit log --item "
+                  f"{submitted[0].item_id}   (the trail, keyed with audit.key: docs/audit.md)")
     return workspace
 
 

@@ -20,7 +20,8 @@ from pipeline.cli.common import ActorOpt, Context, context, person, reset_contex
 from pipeline.cli.people import levels_app, login, logout, user_app, whoami
 from pipeline.cli.records import register_commands  # ledger, request, appeal, figures, report
 from pipeline.core.agencies import agency_row, sync_agencies
-from pipeline.core.config import AgencySettings, config_path
+from pipeline.core.audit_key import create_key_file
+from pipeline.core.config import AgencySettings, config_path, load_settings
 from pipeline.core.db import migrate, session_scope
 from pipeline.core.errors import GongkaiError
 from pipeline.core.models import Decision, Delivery, DeliveryStatus, Item, ItemStatus, utcnow
@@ -32,6 +33,7 @@ from pipeline.engine.takedown import confirm_deleted_by_hand, take_down
 from pipeline.items import views, workflow
 from pipeline.items.compose import compose_message
 from pipeline.items.itemfile import Limits, read_item_files
+from pipeline.records.audit import seal_trail
 
 app = typer.Typer(help="gongkai (公开): review, publish and count a government agency's information.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -65,14 +67,22 @@ def init() -> None:
         path.write_text((Path(__file__).parent / "gongkai.example.toml").read_text(encoding="utf-8"),
                         encoding="utf-8")
         out.print(f"wrote {path} (commented; edit the agency, users and channels)")
+    audit = load_settings(path).audit
+    if audit.environment_key is None and create_key_file(audit.key_file):
+        out.print(f"wrote {audit.key_file} (the audit key, mode 0600, readable by you only: keep a copy off this "
+                  "machine; see docs/audit.md)", highlight=False, markup=False)
     ctx = context(warn_users=False)
     _ensure_sqlite_dir(ctx.settings.database.url)
     migrate(ctx.engine)
     with session_scope(ctx.engine) as session:
         rows = sync_agencies(session, settings=ctx.settings)
+        sealed = seal_trail(session, now=utcnow())
         imported = import_users(session, settings=ctx.settings, now=utcnow())
     out.print(f"database ready at {ctx.engine.url.render_as_string(hide_password=True)}; "
               f"agencies: {', '.join(f'{r.code} ({r.name})' for r in rows) or 'none'}")
+    if sealed is not None:
+        out.print(f"sealed the audit trail: its {sealed} events written before the audit key verify as they were, "
+                  "every later one with the key (docs/audit.md)")
     if imported:
         out.print(f"imported {len(imported)} users from the [agencies.*.users] sections of {path} into the "
                   f"database, once: {', '.join(imported)}. They have no password yet (gongkai user passwd LOGIN); "

@@ -11,7 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import make_url
 
@@ -21,6 +30,7 @@ from pipeline.core.errors import ConfigError
 
 ENV_PREFIX = "GONGKAI_"
 CONFIG_ENV = "GONGKAI_CONFIG"
+AUDIT_KEY_ENV = "GONGKAI_AUDIT_KEY"  # the audit key itself: from the environment only, never the file
 TOKEN_ENV = "GONGKAI_TOKEN"  # a login token for scripts and tests (pipeline.cli.session); not a setting
 ORG_CODE = re.compile(r"^(?:[0-9A-Z]{9}|[0-9A-Z]{18})$")
 
@@ -85,6 +95,22 @@ class ItemSettings(Section):
     attachments_dir: Path = Field(
         Path("attachments"), description="Where the images of submitted items are kept (content-addressed)."
     )
+
+
+class AuditSettings(Section):
+    key_file: Path = Field(
+        Path("audit.key"), description="File holding the audit trail's HMAC key, readable by the service user only "
+        "(mode 0600); gongkai init creates it. GONGKAI_AUDIT_KEY in the environment takes its place (docs/audit.md)."
+    )
+    anchors_file: Path = Field(
+        Path("audit-anchors.txt"), description="Where gongkai audit anchor appends the chain's count and head; "
+        "keep copies off this machine (docs/audit.md)."
+    )
+    _key: SecretStr | None = PrivateAttr(None)  # GONGKAI_AUDIT_KEY, read by load_settings
+
+    @property
+    def environment_key(self) -> SecretStr | None:
+        return self._key
 
 
 class CatalogueSettings(Section):
@@ -192,6 +218,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     items: ItemSettings = Field(default_factory=ItemSettings)
     catalogue: CatalogueSettings = Field(default_factory=CatalogueSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     agencies: dict[str, AgencySettings] = Field(default_factory=dict, description="Agencies by code.")
     channels: dict[str, ChannelConfig] = Field(default_factory=dict, description="Channels by name.")
@@ -288,6 +315,8 @@ def load_settings(path: Path | None = None) -> Settings:
     except ValidationError as e:
         raise ConfigError(f"{path}: {_describe(e)}") from None
     _anchor_paths(settings, path.resolve().parent)
+    if os.environ.get(AUDIT_KEY_ENV):
+        settings.audit._key = SecretStr(os.environ[AUDIT_KEY_ENV])
     if data:
         _warn_readable_secrets(path, data, settings)
     return settings
@@ -314,6 +343,9 @@ def _anchor_paths(settings: Settings, base: Path) -> None:
         settings.database.url = url.set(database=str(base / url.database)).render_as_string(hide_password=False)
     if not settings.items.attachments_dir.is_absolute():
         settings.items.attachments_dir = base / settings.items.attachments_dir
+    for key in ("key_file", "anchors_file"):
+        if not getattr(settings.audit, key).is_absolute():
+            setattr(settings.audit, key, base / getattr(settings.audit, key))
     for section in [*settings.channels.values(), *(agency.report for agency in settings.agencies.values())]:
         for key, value in section:
             if isinstance(value, Path) and not value.is_absolute():
@@ -363,7 +395,7 @@ def _json_keys(value: str) -> Iterator[str]:
 def _check_environment() -> None:
     sections = set(Settings.model_fields)
     for name, value in os.environ.items():
-        if not name.upper().startswith(ENV_PREFIX) or name in (CONFIG_ENV, TOKEN_ENV):
+        if not name.upper().startswith(ENV_PREFIX) or name in (CONFIG_ENV, TOKEN_ENV, AUDIT_KEY_ENV):
             continue
         _refuse_identity_keys(name, value)
         section = name[len(ENV_PREFIX):].lower().split("__")[0]

@@ -1,11 +1,18 @@
-"""The audit trail: every action appended, hash-chained, in the transaction of the action it records.
+"""The audit trail: every action appended, chained with a keyed hash, in the transaction of the action it records.
 
-hash = sha256(prev_hash + canonical JSON of the event's fields). Ledger rows are covered too: each row
-stores its content hash (sha256 of the canonical JSON of every column but id and content_hash), computed
-when it is written, and the event that writes it lists [id, content hash] under details["ledger"], so that
-`gongkai audit verify` finds an edited, deleted or unrecorded ledger row and names it. A report's ledger
-hash is built from the stored hashes (a year of a platform is a million rows); `audit verify` is what
-checks them against the rows.
+hash = HMAC-SHA256(key, prev_hash + canonical JSON of the event's fields), the key held outside the database
+(pipeline.core.audit_key): rows re-chained with this module's functions but without the key fail verification.
+Events written before the key (plain sha256(prev_hash + canonical JSON), "unkeyed") still verify, as long as they
+all come before the seal: the first keyed event after them, written by the first append with a key (or by `gongkai
+init`), which commits to their head and lists every covered row then present; after it, and in a chain that began
+keyed, an unkeyed event is a forgery, and a chain that has events but no keyed one is refused (docs/audit.md).
+
+Ledger rows are covered too: each row stores its content hash (sha256 of the canonical JSON of every column but id
+and content_hash), computed when it is written, and the event that writes it lists [id, content hash] under
+details["ledger"], so that `gongkai audit verify` finds an edited, deleted or unrecorded ledger row and names it.
+A report's ledger hash is built from the stored hashes (a year of a platform is a million rows); `audit verify` is
+what checks them against the rows. Review decisions, revisions, figures, requests and appeals are covered the same way,
+under details["audit_rows"] (pipeline.records.coverage).
 """
 
 from __future__ import annotations
@@ -13,9 +20,10 @@ from __future__ import annotations
 import functools
 import getpass
 import hashlib
+import hmac
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from json.encoder import encode_basestring
 from typing import Any
@@ -23,28 +31,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from pipeline.core.audit_key import AuditKeyError, audit_key_of
 from pipeline.core.models import AuditEvent, LedgerEntry
+from pipeline.records import coverage
+from pipeline.records.canonical import canonical
+from pipeline.records.canonical import sha256_text as _sha
 
 GENESIS = "0" * 64
 SYSTEM = "system"  # the actor of workers and sweeps
+SEAL = "audit_seal"  # the first keyed event after unkeyed ones
+ROWS = "audit_rows"  # details[ROWS]: the covered rows an event writes (pipeline.records.coverage)
 _LOCK_KEY = 0x676F6E67  # "gong": one advisory lock serializes appends on PostgreSQL
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
-def canonical(data: Any) -> str:
-    """Sorted keys, no spaces, dates as ISO text: the same bytes on every database."""
-    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_plain)
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # what a content hash covers, in canonical() order (sorted): fixed, since every stored hash and recorded event
@@ -83,13 +80,25 @@ EVENT_NAMES = ("action", "actor", "at", "details", "os_user", "subject")  # what
 _event_text = _encoder(list(EVENT_NAMES))
 
 
-def event_hash(event: AuditEvent) -> str:
-    return chained(event.prev_hash, [getattr(event, name) for name in EVENT_NAMES])
+def event_hash(event: AuditEvent, key: bytes | None = None) -> str:
+    return chained(event.prev_hash, [getattr(event, name) for name in EVENT_NAMES], key)
 
 
-def chained(prev_hash: str, values: list[Any]) -> str:
-    """An event's hash: sha256(prev_hash + canonical JSON of its EVENT_NAMES values, given in that order)."""
-    return _sha(prev_hash + _event_text(values))
+def chained(prev_hash: str, values: list[Any], key: bytes | None = None) -> str:
+    """An event's hash: HMAC-SHA256 with `key` of prev_hash + canonical JSON of its EVENT_NAMES values (given in
+    that order); without a key, the plain sha256 of unkeyed events."""
+    text = prev_hash + _event_text(values)
+    if key is None:
+        return _sha(text)
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def trail_key(session: Session) -> bytes:
+    """The audit key the session's engine carries (pipeline.core.audit_key.keyed_engine)."""
+    key = audit_key_of(session.get_bind())
+    if key is None:
+        raise AuditKeyError("audit key: none loaded for this database (see docs/audit.md)")
+    return key
 
 
 def os_user() -> str:
@@ -114,24 +123,64 @@ class Action:
 
 
 _LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
-_LAST_HASH = select(AuditEvent.__table__.c.hash).order_by(AuditEvent.__table__.c.id.desc()).limit(1)
 
 
 def record_events(session: Session, actions: list[Action], *, now: datetime) -> None:
     """Append several events to the chain in order, in the caller's transaction: one lock, one read of the
-    chain's end and one INSERT for all of them (a worker records a batch of publications at once)."""
+    chain's end and one INSERT for all of them (a worker records a batch of publications at once). Each event
+    lists the covered rows written under its subject since the last event (pipeline.records.coverage)."""
+    key = trail_key(session)
+    session.flush()  # the caller's rows reach coverage's flush hook
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_LOCK, {"key": _LOCK_KEY})
     # on SQLite every writing transaction began with BEGIN IMMEDIATE: appends are serialized already
-    prev = session.execute(_LAST_HASH).scalar() or GENESIS
+    last = session.execute(_LAST).first()
+    prev = last.hash if last else GENESIS
     rows, user = [], os_user()
-    for a in actions:
-        row = {"action": a.action, "actor": a.actor[:64], "at": now, "details": json.loads(canonical(a.details)),
+    seal = _needs_seal(session, last, key)
+    listed = coverage.take_rows(session, [a.subject for a in actions])
+    if seal:
+        actions = [Action(SYSTEM, SEAL, "audit", {"unkeyed_head": prev, ROWS: coverage.all_rows(session)}),
+                   *actions]
+        listed = [{}, *listed]
+    for a, extra in zip(actions, listed, strict=True):
+        details = {**a.details, ROWS: extra} if extra else a.details
+        row = {"action": a.action, "actor": a.actor[:64], "at": now, "details": json.loads(canonical(details)),
                "os_user": user, "subject": a.subject[:100], "prev_hash": prev}
-        row["hash"] = prev = chained(prev, [row[name] for name in EVENT_NAMES])
+        row["hash"] = prev = chained(prev, [row[name] for name in EVENT_NAMES], key)
         rows.append(row)
-    # ids follow the chain: an executemany runs one INSERT per row, in order
-    session.execute(sa.insert(AuditEvent.__table__), rows)
+    if rows:  # ids follow the chain: an executemany runs one INSERT per row, in order
+        session.execute(sa.insert(AuditEvent.__table__), rows)
+
+
+_EVENT = AuditEvent.__table__.c
+_LAST = select(_EVENT.id, _EVENT.prev_hash, _EVENT.hash, *(_EVENT[name] for name in EVENT_NAMES)).order_by(
+    _EVENT.id.desc()).limit(1)
+
+
+def _needs_seal(session: Session, last: Any, key: bytes) -> bool:
+    """Whether the chain so far was written before the key (its newest event is unkeyed): then the next event is
+    the seal. An empty chain needs none unless covered rows predate it (other than those this transaction wrote).
+    A newest event that verifies neither way stops the append: the key is not the trail's, or the event was
+    edited."""
+    if last is None:
+        return coverage.rows_before(session)
+    values = [getattr(last, name) for name in EVENT_NAMES]
+    if chained(last.prev_hash, values, key) == last.hash:
+        return False
+    if chained(last.prev_hash, values) == last.hash:
+        return True
+    raise AuditKeyError(f"audit key: the trail's newest event (audit_event id {last.id}) does not verify under "
+                        "this key: the key is not the one the trail was written with, or the event was edited "
+                        "(gongkai audit verify); nothing was written")
+
+
+def seal_trail(session: Session, *, now: datetime) -> int | None:
+    """Seal a chain written before the key, if it is one (`gongkai init`): the number of unkeyed events sealed."""
+    if not _needs_seal(session, session.execute(_LAST).first(), trail_key(session)):
+        return None
+    record_events(session, [], now=now)
+    return chain_head(session)[0] - 1
 
 
 @dataclass(frozen=True)
@@ -141,28 +190,109 @@ class Verdict:
     table: str = ""      # the first bad row's table, "" when intact
     row_id: int | None = None
     problem: str = ""
+    rows: int = 0        # covered rows checked besides the ledger (pipeline.records.coverage)
+    unkeyed: int = 0     # events written before the key, sealed
+    anchors: int = 0     # anchors checked
 
     @property
     def ok(self) -> bool:
         return not self.problem
 
 
-def verify_trail(session: Session) -> Verdict:
-    """Walk the chain in order, then check every ledger row against the hash its event recorded."""
-    prev, prev_id, count, covered = GENESIS, None, 0, {}
+@dataclass(frozen=True)
+class Anchor:
+    """The chain's length and head at one moment, kept outside the database (pipeline.records.anchors)."""
+
+    count: int
+    head: str
+    at: str      # Beijing time, as written
+    where: str   # file:line
+
+
+@dataclass
+class _Walk:
+    count: int = 0
+    unkeyed: int = 0
+    keyed: bool = False
+    last_id: int | None = None
+    ledger: dict[int, tuple[str, int]] = field(default_factory=dict)
+    rows: dict[str, dict[int, tuple[str | None, int]]] = field(default_factory=dict)
+
+    def note(self, event: AuditEvent) -> None:
+        details = event.details or {}
+        for entry_id, digest in details.get("ledger", []):
+            self.ledger[entry_id] = (digest, event.id)
+        for table, listed in (details.get(ROWS) or {}).items():
+            recorded = self.rows.setdefault(table, {})
+            for row_id, digest in listed:
+                recorded[row_id] = (digest, event.id)
+
+
+def verify_trail(session: Session, anchors: Sequence[Anchor] = ()) -> Verdict:
+    """Walk the chain in order checking each event's keyed hash and the anchors it passes, then check every
+    ledger and covered row against the hash its latest event recorded."""
+    key, walk, prev = trail_key(session), _Walk(), GENESIS
+    at_count = {anchor.count: anchor for anchor in anchors}
     query = select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=1000)
     for event in session.exec(query):
-        count += 1
-        if event.prev_hash != prev:
-            after = f"audit event {prev_id}" if prev_id else "the start of the chain"
-            return Verdict(count, 0, "audit_event", event.id, f"does not follow {after} (an event before it "
-                                                              "was edited, removed or reordered)")
-        if event_hash(event) != event.hash:
-            return Verdict(count, 0, "audit_event", event.id, "its content does not match its hash (edited)")
-        prev, prev_id = event.hash, event.id
-        for entry_id, digest in (event.details or {}).get("ledger", []):
-            covered[entry_id] = (digest, event.id)
-    return _verify_ledger(session, count, covered)
+        walk.count += 1
+        problem = _event_problem(event, prev, walk, key)
+        if problem:
+            return Verdict(walk.count, 0, "audit_event", event.id, problem)
+        anchor = at_count.get(walk.count)
+        if anchor is not None and anchor.head != event.hash:
+            return Verdict(walk.count, 0, "audit_event", event.id, f"event {walk.count} of the chain differs from "
+                           f"the head anchored at {anchor.at} ({anchor.where}): the trail was rewritten up to here")
+        prev, walk.last_id = event.hash, event.id
+        walk.note(event)
+    verdict = _verify_end(walk, anchors)
+    if verdict is not None:
+        return verdict
+    ledger = _verify_ledger(session, walk.count, walk.ledger)
+    if not ledger.ok:
+        return ledger
+    seen, found = coverage.verify_rows(session, walk.rows)
+    return Verdict(walk.count, ledger.ledger_entries, found.table if found else "", found.row_id if found else None,
+                   found.problem if found else "", rows=seen, unkeyed=walk.unkeyed, anchors=len(anchors))
+
+
+def _event_problem(event: AuditEvent, prev: str, walk: _Walk, key: bytes) -> str:
+    if event.prev_hash != prev:
+        after = f"audit event {walk.last_id}" if walk.last_id else "the start of the chain"
+        return f"does not follow {after} (an event before it was edited, removed or reordered)"
+    if event_hash(event, key) == event.hash:
+        walk.keyed = True
+        return ""
+    if event_hash(event) != event.hash:
+        return "its content does not match its hash (edited, or written under another audit key)"
+    if walk.keyed:
+        return ("is chained with the plain sha256, not the audit key, after keyed events: re-chained with the "
+                "project's hash code (forged)")
+    walk.unkeyed += 1
+    return ""
+
+
+def _verify_end(walk: _Walk, anchors: Sequence[Anchor]) -> Verdict | None:
+    beyond = max(anchors, key=lambda anchor: anchor.count, default=None)
+    if beyond is not None and beyond.count > walk.count:
+        where = f"event {walk.count} (id {walk.last_id})" if walk.last_id else "no event"
+        return Verdict(walk.count, 0, "audit_event", None, f"the trail ends at {where}, but {beyond.where} anchored "
+                       f"{beyond.count} events at {beyond.at}: the {beyond.count - walk.count} newest are missing "
+                       "(deleted)")
+    if walk.count and not walk.keyed:
+        return Verdict(walk.count, 0, "audit_event", walk.last_id, "no event of the trail is keyed with the audit "
+                       "key: written before it (`gongkai init` seals it), or re-chained without it")
+    return None
+
+
+def chain_head(session: Session) -> tuple[int, str]:
+    """The chain's length and the hash of its newest event (what an anchor and an annual report carry)."""
+    count, head = session.execute(_HEAD).one()
+    return count, head or GENESIS
+
+
+_HEAD = sa.select(select(sa.func.count()).select_from(AuditEvent.__table__).scalar_subquery(),
+                  select(_EVENT.hash).order_by(_EVENT.id.desc()).limit(1).scalar_subquery())
 
 
 def _verify_ledger(session: Session, count: int, covered: dict[int, tuple[str, int]]) -> Verdict:

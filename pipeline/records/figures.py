@@ -14,7 +14,9 @@ from sqlmodel import Session, select
 
 from pipeline.core.errors import GongkaiError, NotFound
 from pipeline.core.models import AnnualFigure, Role, utcnow
+from pipeline.records.audit import record_event
 from pipeline.records.authority import require_at
+from pipeline.records.coverage import figure_subject
 from pipeline.records.people import Actor
 
 COUNT, MONEY = "count", "money"
@@ -70,6 +72,8 @@ def set_figure(session: Session, *, agency_id: int, year: int, key: str, raw: st
     row.value, row.note, row.set_by, row.updated_at = str(value), note.strip(), actor.label[:64], utcnow()
     session.add(row)
     session.flush()
+    record_event(session, actor=actor.label, action="figure_set", subject=figure_subject(agency_id, year, key),
+                 details={"value": row.value, "note": row.note}, now=row.updated_at)
     return row
 
 
@@ -81,6 +85,9 @@ def unset_figure(session: Session, *, agency_id: int, year: int, key: str, actor
     if row is None:
         raise NotFound(f"no figure {key} for {year}")
     session.delete(row)
+    session.flush()
+    record_event(session, actor=actor.label, action="figure_unset", subject=figure_subject(agency_id, year, key),
+                 details={"value": row.value}, now=utcnow())
 
 
 def figures_upto(session: Session, *, agency_ids: list[int], year: int) -> dict[int, dict[int, dict[str, Any]]]:

@@ -9,6 +9,7 @@ from sqlmodel import Session
 from pipeline.core.clock import beijing_today
 from pipeline.core.config import Settings
 from pipeline.core.errors import GongkaiError
+from pipeline.records.audit import chain_head
 from pipeline.records.ledger import ledger_state_hashes
 from pipeline.report.check import check_report
 from pipeline.report.data import ReportData, build_reports
@@ -28,10 +29,11 @@ def make_documents(session: Session, *, settings: Settings, codes: list[str], ye
                                      today=today)
     published = frozen_reports(session, reports=reports, year=year - 1)
     hashes = ledger_state_hashes(session, agency_ids=[r.agency_id for r in reports], year=year)
+    head = chain_head(session)
     return [build_document(report, settings.agencies[report.agency_code],
                            findings=check_report(report, previous=published.get(report.agency_id, before)),
                            today=today, ledger_hash=hashes[report.agency_id],
-                           draft=draft or not year_ended(year, today))
+                           draft=draft or not year_ended(year, today), audit_head=head)
             for report, before in zip(reports, previous, strict=True)]
 
 

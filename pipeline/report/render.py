@@ -44,6 +44,7 @@ class Document:
     ledger_hash: str = ""  # sha256 of the year's ledger rows the report was built from (pipeline.records.audit)
     generated_on: date | None = None
     draft: bool = False    # asked for (--draft), or the year has not ended: marked 草稿, never frozen
+    audit_head: tuple[int, str] = (0, "")  # the audit chain's length and head it was built on (docs/audit.md)
 
     @property
     def year(self) -> int:
@@ -54,7 +55,7 @@ class Document:
         """What the office keeps about the document, outside its public header."""
         return [("生成日期", self.generated_on.isoformat() if self.generated_on else ""),
                 ("格式", FORMATS[self.report.version]), ("台账校验值", self.ledger_hash),
-                ("状态", DRAFT if self.draft else FINAL)]
+                ("审计链", f"{self.audit_head[0]} {self.audit_head[1]}"), ("状态", DRAFT if self.draft else FINAL)]
 
     @cached_property
     def grids(self) -> dict[str, Grid]:
@@ -64,7 +65,8 @@ class Document:
 
 
 def build_document(report: ReportData, agency: AgencySettings, *, findings: list[Finding],
-                   today: date, ledger_hash: str = "", draft: bool = False) -> Document:
+                   today: date, ledger_hash: str = "", draft: bool = False,
+                   audit_head: tuple[int, str] = (0, "")) -> Document:
     """Everything an output needs, with section 一 rendered from the (agency's or built-in) template, and the
     sections rules (S1, S5, S6) added to `findings`."""
     texts, year = agency.report, report.year
@@ -80,7 +82,7 @@ def build_document(report: ReportData, agency: AgencySettings, *, findings: list
                 ("公开日期", published_on.isoformat() if published_on else "（发布时填写）")],
         narrative=narrative, problems=problems or [MISSING], other=other or [MISSING], has_problems=bool(problems),
         has_other=bool(other), findings=findings + sections, ledger_hash=ledger_hash, generated_on=today,
-        draft=draft,
+        draft=draft, audit_head=audit_head,
     )
 
 
@@ -134,6 +136,7 @@ def to_data(doc: Document) -> dict[str, Any]:
                   for f in doc.findings],
         "draft": doc.draft,
         "metadata": {"ledger_hash": doc.ledger_hash, "format": FORMATS[r.version],
+                     "audit_head": {"events": doc.audit_head[0], "head": doc.audit_head[1]},
                      "generated_on": doc.generated_on.isoformat() if doc.generated_on else ""},
     }
 

@@ -18,8 +18,9 @@ from helpers import add_people
 from sink import Sink
 
 from pipeline.core.agencies import sync_agencies
+from pipeline.core.audit_key import keyed_engine
 from pipeline.core.config import load_settings
-from pipeline.core.db import make_engine, migrate, session_scope
+from pipeline.core.db import migrate, session_scope
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def make_platform(tmp_path: Path, db_url: str, redis_server: RedisServer,
         config = write_config(tmp_path, db_url=db_url, broker_url=redis_server.url, sink=sink,
                               queue=queue or {}, channels=channels or {name: {} for name in HOOKS})
         settings = load_settings(config)
-        engine = make_engine(settings.database)
+        engine = keyed_engine(settings)
         migrate(engine)
         with session_scope(engine) as session:
             sync_agencies(session, settings=settings)

@@ -25,6 +25,7 @@ from helpers import CHEAP_AUTH, LEVEL_OF, LEVEL_REVIEWERS, acting, login_token, 
 from sink import SECRET, Sink
 from sqlmodel import select
 
+from pipeline.core.audit_key import create_key_file
 from pipeline.core.config import Settings
 from pipeline.core.db import session_scope
 from pipeline.core.models import Attempt, Decision, Delivery, DeliveryStatus, LedgerEntry, utcnow
@@ -181,6 +182,7 @@ def write_config(directory: Path, *, db_url: str, broker_url: str, sink: Sink,
         text += f"\n[channels.{name}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in section.items())
     path = directory / "gongkai.toml"
     path.write_text(text + "\n" + CHEAP_AUTH, encoding="utf-8")
+    create_key_file(directory / "audit.key")  # what gongkai init does; the workers read it
     return path
 
 
