@@ -19,7 +19,7 @@ from sqlmodel import select
 from test_item_files import markdown
 
 from pipeline.core.clock import utcnow
-from pipeline.core.models import AnnualFigure, AuditEvent, LedgerEntry, ReviewDecision, ReviewLevelSet
+from pipeline.core.models import AnnualFigure, AuditEvent, Item, LedgerEntry, ReviewDecision, ReviewLevelSet
 
 HISTORY = "索引号,标题,渠道,主题分类,类别,公开日期\n,旧通知,portal,通知公告,notice,2019-05-06\n"
 
@@ -254,3 +254,20 @@ def test_an_item_is_submitted_by_the_cli_as_the_logged_in_author(env, run):
     assert run(["submit", "a.md"], as_="zhangsan", cwd=env.directory).code == 0
     refused(run(["submit", "a.md"], as_="lisi", cwd=env.directory),
             "lisi does not hold the role author in tjj (needed to submit items)")
+
+
+def test_an_item_submitted_before_levels_were_stored_is_fixed_to_the_current_set_at_its_next_review(env, run):
+    item_id = submit(env)
+    with env.engine.begin() as connection:  # as migration 0012 leaves an item that was in review
+        connection.exec_driver_sql(f"UPDATE item SET level_set_id = NULL WHERE id = {item_id}")
+    assert json.loads(run(["show", str(item_id), "--json"], cwd=env.directory).out)["awaiting"] == "处室审核"
+    assert run(approval(item_id, "lisi"), as_="lisi", cwd=env.directory).code == 0
+    with env.session() as session:
+        fixed = session.exec(select(ReviewLevelSet).join(Item, Item.level_set_id == ReviewLevelSet.id)).one()
+    assert (fixed.version, [lv["name"] for lv in fixed.levels]) == (1, ["处室审核", "保密审查", "办公室审发"])
+
+
+def test_init_on_a_new_database_says_how_to_add_the_first_admin(tmp_path, db_url, run):
+    write_config(tmp_path, db_url)
+    result = run(["init"], cwd=tmp_path)
+    assert result.code == 0 and "no admin yet: gongkai user add LOGIN --name 姓名 --role admin" in result.out

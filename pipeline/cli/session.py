@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.core.config import TOKEN_ENV
+from pipeline.core.config import token_from_environment, user_config_home
 from pipeline.core.errors import GongkaiError, NotAuthenticated
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def token_path(database_url: str) -> Path:
     """$XDG_CONFIG_HOME/gongkai/tokens/<digest of the database URL>: one login per database."""
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    base = user_config_home()
     digest = hashlib.sha256(database_url.encode("utf-8")).hexdigest()[:16]
     return base / "gongkai" / "tokens" / digest
 
@@ -37,8 +37,9 @@ def store_token(path: Path, token: str) -> None:
 
 def read_token(path: Path) -> str | None:
     """The token of GONGKAI_TOKEN, else of the file; a file others can read is refused, not used."""
-    if os.environ.get(TOKEN_ENV):
-        return os.environ[TOKEN_ENV].strip()
+    from_environment = token_from_environment()
+    if from_environment is not None:
+        return from_environment
     if not path.exists():
         return None
     mode = stat.S_IMODE(path.stat().st_mode)

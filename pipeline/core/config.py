@@ -294,6 +294,16 @@ def config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV) or "gongkai.toml")
 
 
+def token_from_environment() -> str | None:
+    """The login token a script passes in GONGKAI_TOKEN (pipeline.cli.session), if any."""
+    return (os.environ.get(TOKEN_ENV) or "").strip() or None
+
+
+def user_config_home() -> Path:
+    """Where a person's own files live: $XDG_CONFIG_HOME, else ~/.config (gongkai login keeps tokens there)."""
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """Read the file and the environment once; raise ConfigError naming the first bad key."""
     path = path or config_path()
