@@ -22,7 +22,7 @@ from typing import Generic, TypeVar
 from pipeline.engine.claims import ClaimRequest, Committed, Job, Outcome, RecordRequest, Request, Result
 
 log = logging.getLogger("gongkai.grouping")
-Item = TypeVar("Item")
+T = TypeVar("T")
 Callback = Callable[[Future[list[Outcome]]], None]
 
 
@@ -122,19 +122,19 @@ def _call_back(requests: list[RecordRequest]) -> None:
 _STOP = object()
 
 
-class _Lane(Generic[Item]):
+class _Lane(Generic[T]):
     """One daemon thread, started on first use, handing everything queued to `handle`, in order, as many as wait at
     once. close() runs what is queued and ends the thread; an item put after that is handled in the caller's
     thread. (A daemon thread, closed at exit: the interpreter has then joined the threads that could still ask.)"""
 
-    def __init__(self, name: str, handle: Callable[[list[Item]], None]) -> None:
+    def __init__(self, name: str, handle: Callable[[list[T]], None]) -> None:
         self._name, self._handle = name, handle
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def put(self, item: Item) -> None:
+    def put(self, item: T) -> None:
         with self._lock:
             if not self._closed:
                 if self._thread is None:  # if it cannot start, the caller gets the error and nothing is queued
