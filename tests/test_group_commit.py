@@ -3,6 +3,7 @@ record(results, then), with a stand-in for the transaction. The numbers are docs
 
 from __future__ import annotations
 
+import gc
 import random
 import subprocess
 import sys
@@ -292,3 +293,18 @@ def test_a_request_made_after_close_runs_in_its_callers_thread():  # 8
     group.record([result(3)], then=callbacks)
     assert callbacks.calls == [([3], threading.current_thread().name)]
     assert database.threads == {"bookkeeper", threading.current_thread().name}
+
+
+def test_a_group_commit_nobody_holds_any_more_ends_its_threads():
+    """A test suite builds an engine per test: their threads (and the database pools they reach) must not pile up."""
+    before = set(threading.enumerate())
+    group = group_of(Database())
+    group.record([result(1)], then=lambda future: None)
+    claimed = group.claim([2])
+    started = [thread for thread in threading.enumerate() if thread not in before]
+    assert sorted(thread.name for thread in started) == ["bookkeeper", "callback"]
+    del group
+    assert ids_of(claimed) == [2]
+    # the bookkeeper may still hold it for a moment after answering: collected once it lets go
+    wait_until(lambda: gc.collect() is not None and not any(thread.is_alive() for thread in started),
+               "the threads of a group commit nobody holds have ended")

@@ -125,7 +125,8 @@ _STOP = object()
 class _Lane(Generic[T]):
     """One daemon thread, started on first use, handing everything queued to `handle`, in order, as many as wait at
     once. close() runs what is queued and ends the thread; an item put after that is handled in the caller's
-    thread. (A daemon thread, closed at exit: the interpreter has then joined the threads that could still ask.)"""
+    thread. (A daemon thread, closed at exit: the interpreter has then joined the threads that could still ask.)
+    The thread holds the lane weakly: a lane nobody uses any more (a test's engine) ends its thread."""
 
     def __init__(self, name: str, handle: Callable[[list[T]], None]) -> None:
         self._name, self._handle = name, handle
@@ -138,7 +139,8 @@ class _Lane(Generic[T]):
         with self._lock:
             if not self._closed:
                 if self._thread is None:  # if it cannot start, the caller gets the error and nothing is queued
-                    thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                    lane = weakref.ref(self, lambda _, items=self._queue: items.put(_STOP))
+                    thread = threading.Thread(target=_drain, args=(lane, self._queue), name=self._name, daemon=True)
                     thread.start()
                     self._thread = thread
                 self._queue.put(item)
@@ -155,13 +157,18 @@ class _Lane(Generic[T]):
             self._queue.put(_STOP)  # the last item: nothing is queued once closed
             thread.join()
 
-    def _run(self) -> None:
-        while True:
-            items = [self._queue.get()]
-            while not self._queue.empty():
-                items.append(self._queue.get())
-            if items[-1] is _STOP:
-                if items[:-1]:
-                    self._handle(items[:-1])  # type: ignore[arg-type]
-                return
-            self._handle(items)  # type: ignore[arg-type]
+
+def _drain(lane: weakref.ref[_Lane[T]], queued: queue.SimpleQueue[object]) -> None:
+    """A lane's thread: everything queued, as many at once as wait, until the lane is closed or gone."""
+    while True:
+        items = [queued.get()]
+        while not queued.empty():
+            items.append(queued.get())
+        stop = items[-1] is _STOP
+        if stop:
+            items.pop()
+        if items and (handler := lane()) is not None:
+            handler._handle(items)  # type: ignore[arg-type]
+            del handler
+        if stop:
+            return
