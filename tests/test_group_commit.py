@@ -308,3 +308,23 @@ def test_a_group_commit_nobody_holds_any_more_ends_its_threads():
     # the bookkeeper may still hold it for a moment after answering: collected once it lets go
     wait_until(lambda: gc.collect() is not None and not any(thread.is_alive() for thread in started),
                "the threads of a group commit nobody holds have ended")
+
+
+def test_a_thread_that_cannot_start_fails_the_caller_and_the_group_commit_works_once_it_can(monkeypatch):  # 8
+    group = group_of(Database())
+    real_start = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name == "callback":  # as when the process is out of threads
+            raise RuntimeError("can't start new thread")
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        group.record([result(1)], then=lambda future: None)
+    assert group.waiting() == 0  # nothing was queued that no thread would run
+    monkeypatch.setattr(threading.Thread, "start", real_start)
+    callbacks = Callbacks()
+    group.record([result(2)], then=callbacks)
+    callbacks.wait(1)
+    assert callbacks.calls == [([2], "callback")]

@@ -43,15 +43,20 @@ class GroupCommit:
     def claim(self, ids: Sequence[int]) -> list[Job]:
         """The deliveries of `ids` claimed, in id order, with their messages rendered; waits for its batch."""
         request = ClaimRequest(tuple(ids))
-        self._bookkeeper.put(request)
+        self._ask(request)
         return request.future.result()
 
     def record(self, results: Sequence[Result], then: Callback | None = None) -> Future[list[Outcome]]:
         """The results written by the next batch: one outcome each, in order, in the future returned. then(future),
         if given, is called on the callback thread once the batch has ended (5, 6); nobody needs to wait."""
         request = RecordRequest(tuple(results), callback=then)
-        self._bookkeeper.put(request)
+        self._ask(request)
         return request.future
+
+    def _ask(self, request: Request) -> None:
+        # both threads are started here, so that one that cannot start fails the caller (8), never the bookkeeper
+        self._callbacks.start()
+        self._bookkeeper.put(request)
 
     def waiting(self) -> int:
         """Requests queued for the next batch."""
@@ -135,14 +140,19 @@ class _Lane(Generic[T]):
         self._thread: threading.Thread | None = None
         self._closed = False
 
+    def start(self) -> None:
+        """Start the thread unless it runs or the lane is closed; if it cannot start, the error is raised here."""
+        with self._lock:
+            if self._thread is None and not self._closed:
+                lane = weakref.ref(self, lambda _, items=self._queue: items.put(_STOP))
+                thread = threading.Thread(target=_drain, args=(lane, self._queue), name=self._name, daemon=True)
+                thread.start()
+                self._thread = thread
+
     def put(self, item: T) -> None:
+        self.start()
         with self._lock:
             if not self._closed:
-                if self._thread is None:  # if it cannot start, the caller gets the error and nothing is queued
-                    lane = weakref.ref(self, lambda _, items=self._queue: items.put(_STOP))
-                    thread = threading.Thread(target=_drain, args=(lane, self._queue), name=self._name, daemon=True)
-                    thread.start()
-                    self._thread = thread
                 self._queue.put(item)
                 return
         self._handle([item])
