@@ -2,7 +2,7 @@
 
 Batches of an item's 3 webhook deliveries are claimed, sent to the loopback sink and recorded, as a worker's
 threads do when they ask at once (pipeline/engine/grouping.py): each transaction claims N batches and records the N
-sent just before, calling the engine's group function directly: no Celery, no other thread. Each phase is
+sent just before, calling claims.commit_batch directly: no Celery, no other thread. Each phase is
 timed with the thread's CPU clock, so that a wait for PostgreSQL or the sink is not counted; "send" (the
 webhook adapter's POST) is the yardstick the bookkeeping (claims and records) is compared with. Rounds
 alternate the sizes; the table gives each phase's lowest figure over the rounds (the least disturbed by
@@ -34,7 +34,7 @@ from common import (
 from pipeline.core.audit_key import keyed_engine
 from pipeline.engine import claims, delivery
 
-PHASES = ("books", "send")
+PHASES = ("commit", "send")
 
 
 def measure(engine: delivery.Engine, batches: list[list[int]], size: int) -> dict[str, float]:
@@ -44,14 +44,15 @@ def measure(engine: delivery.Engine, batches: list[list[int]], size: int) -> dic
     sent: list[list[claims.Result]] = []
     for start in range(0, len(batches) + size, size):
         requests = batches[start:start + size]
-        asks = [claims.Ask(claim=tuple(ids)) for ids in requests] + [claims.Ask(record=tuple(r)) for r in sent]
+        claiming = [claims.ClaimRequest(tuple(ids)) for ids in requests]
+        recording = [claims.RecordRequest(tuple(r)) for r in sent]
         began = time.thread_time()
-        shares = claims.keep_books(engine.db, engine.settings, engine.clock, asks)
+        committed = claims.commit_batch(engine.db, engine.settings, engine.clock, [*claiming, *recording])
         kept = time.thread_time()
-        if any(o.status != "published" for outcomes in shares[len(requests):] for o in outcomes):
-            raise RuntimeError(f"not all published: {shares[len(requests):]}")
-        sent = [[delivery._try(engine, job) for job in jobs] for jobs in shares[:len(requests)]]
-        spent["books"] += kept - began
+        if any(o.status != "published" for outcomes in committed.outcomes.values() for o in outcomes):
+            raise RuntimeError(f"not all published: {committed.outcomes}")
+        sent = [[delivery._try(engine, job) for job in committed.jobs[request]] for request in claiming]
+        spent["commit"] += kept - began
         spent["send"] += time.thread_time() - kept
     count = sum(len(ids) for ids in batches)
     return {phase: 1000 * seconds / count for phase, seconds in spent.items()}
@@ -95,7 +96,7 @@ def main() -> None:
                 f"size, lowest of {args.rounds} rounds, one thread, PostgreSQL",
                 ["batches claimed and recorded per transaction", "deliveries per transaction",
                  "claim + record", "send (POST)", "claim + record / send"],
-                [[size, 2 * 3 * size, f["books"], f["send"], f"{f['books'] / f['send']:.2f}"]
+                [[size, 2 * 3 * size, f["commit"], f["send"], f"{f['commit'] / f['send']:.2f}"]
                  for size, f in best.items()])
 
 

@@ -32,11 +32,16 @@ class Channel:
     Config: ClassVar[type[ChannelConfig]] = ChannelConfig
     max_title_chars: ClassVar[int | None] = None
     max_body_chars: ClassVar[int | None] = None
+    max_summary_chars: ClassVar[int | None] = None
     body_part: ClassVar[str] = ""          # which rendered part is the body whose length is limited
     required_parts: ClassVar[tuple[str, ...]] = ()
     supports_withdraw: ClassVar[bool] = False
     supports_lookup: ClassVar[bool] = False
     needs_cover: ClassVar[bool] = False
+    # the receiver dedupes on the idempotency key: after an unanswered call, sending again is the lookup
+    resend_is_idempotent: ClassVar[bool] = False
+    # a static site's own pages (home, category), rebuilt from its entry list, not rendered per message
+    index_templates: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name: str, config: ChannelConfig, **services: Any) -> None:
         self.name = name
@@ -65,6 +70,11 @@ class Channel:
         if self.max_body_chars is not None and len(body) > self.max_body_chars:
             raise ContentRejected(
                 f"{self.name}: body has {len(body)} characters, the channel allows {self.max_body_chars}"
+            )
+        if self.max_summary_chars is not None and len(message.summary) > self.max_summary_chars:
+            raise ContentRejected(
+                f"{self.name}: summary has {len(message.summary)} characters, "
+                f"the channel allows {self.max_summary_chars}"
             )
         if self.needs_cover and message.cover is None:
             raise ContentRejected(f"{self.name}: a cover image is required")

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import quote
 
 from pydantic import Field
@@ -41,7 +41,7 @@ class StaticSite(Channel):
     body_part = "article.html"
     supports_withdraw = True
     supports_lookup = True
-    index_templates: ClassVar[tuple[str, str]] = ("index.html", "category.html")
+    index_templates = ("index.html", "category.html")
 
     def __init__(self, name: str, config: StaticSiteConfig, *, render: Render | None = None, **services: Any):
         super().__init__(name, config)

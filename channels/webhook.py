@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -32,7 +32,7 @@ class Webhook(Channel):
     """
 
     kind = "webhook"
-    resend_is_idempotent: ClassVar[bool] = True
+    resend_is_idempotent = True
 
     class Config(ChannelConfig):
         url: str = Field(description="receiver endpoint (https); redirects are not followed")

@@ -27,6 +27,7 @@ import channels
 from channels import ChannelConfig, Receipt, TransientChannelError
 from pipeline.core.config import _channel_config
 from pipeline.core.models import Attempt, Delivery, DeliveryStatus, EntryType, Item, ItemStatus, LedgerEntry, utcnow
+from pipeline.core.models import AttemptOutcome as A
 from pipeline.engine import claims as claims_module
 from pipeline.engine import delivery as delivery_module
 from pipeline.engine import dispatcher as dispatcher_module
@@ -509,7 +510,7 @@ def test_batches_asked_for_while_a_claim_runs_are_claimed_and_recorded_together_
         if len(claimed) == 1:  # the first claim is slow: the other four batches ask meanwhile
             first_claim.set()
             deadline = time.monotonic() + 10
-            while len(engine.books._waiting) < 4 and time.monotonic() < deadline:
+            while engine.group.waiting() < 4 and time.monotonic() < deadline:
                 time.sleep(0.005)
         return real_claim(session, ids, **kwargs)
 
@@ -538,17 +539,17 @@ def test_batches_asked_for_while_a_claim_runs_are_claimed_and_recorded_together_
 def test_one_transaction_claims_some_threads_batches_and_records_the_results_of_others(env, engine, monkeypatch):
     a, b, c = ([delivery_of(env, approved(env)).id for _ in range(2)] for _ in range(3))
     b_sending, go, transactions = threading.Event(), threading.Event(), []
-    real_keep, real_try = claims_module.keep_books, delivery_module._try
+    real_commit, real_try = claims_module.commit_batch, delivery_module._try
 
-    def keep_books(db, settings, clock, asks):
-        transactions.append({("claim", tuple(ask.claim)) if ask.claim else
-                             ("record", tuple(r.job.delivery.id for r in ask.record)) for ask in asks})
+    def commit_batch(db, settings, clock, batch):
+        transactions.append({("claim", request.ids) if isinstance(request, claims_module.ClaimRequest) else
+                             ("record", tuple(r.job.delivery.id for r in request.results)) for request in batch})
         if ("record", tuple(a)) in transactions[-1]:  # a's record is slow: b's record and c's claim ask meanwhile
             go.set()
             deadline = time.monotonic() + 10
-            while len(engine.books._waiting) < 2 and time.monotonic() < deadline:
+            while engine.group.waiting() < 2 and time.monotonic() < deadline:
                 time.sleep(0.005)
-        return real_keep(db, settings, clock, asks)
+        return real_commit(db, settings, clock, batch)
 
     def try_(engine_, job):
         if job.delivery.id == b[0]:
@@ -556,7 +557,7 @@ def test_one_transaction_claims_some_threads_batches_and_records_the_results_of_
             go.wait(10)
         return real_try(engine_, job)
 
-    monkeypatch.setattr(claims_module, "keep_books", keep_books)
+    monkeypatch.setattr(claims_module, "commit_batch", commit_batch)
     monkeypatch.setattr(delivery_module, "_try", try_)
     with ThreadPoolExecutor(3) as pool:
         futures = [pool.submit(deliver_batch, engine, b)]
@@ -577,22 +578,22 @@ def test_a_handed_off_batch_returns_once_sent_and_the_running_group_records_it_t
         env, engine, monkeypatch):
     ids = [delivery_of(env, approved(env)).id]
     hold, held = threading.Event(), threading.Event()
-    real_keep, real_try = claims_module.keep_books, delivery_module._try
+    real_commit, real_try = claims_module.commit_batch, delivery_module._try
     followed, done = [], threading.Event()
 
-    def keep_books(db, settings, clock, asks):
-        if any(not ask.claim and not ask.record for ask in asks):  # another thread's group, kept running a while
+    def commit_batch(db, settings, clock, batch):
+        if any(getattr(request, "ids", None) == () for request in batch):  # another thread's batch, kept a while
             held.set()
             hold.wait(10)
-        return real_keep(db, settings, clock, asks)
+        return real_commit(db, settings, clock, batch)
 
     def try_(engine_, job):
         result = real_try(engine_, job)
-        pool.submit(engine.books, claims_module.Ask())  # a group starts while this batch is being sent
+        pool.submit(engine.group.claim, [])  # a batch starts while this one is being sent
         held.wait(10)
         return result
 
-    monkeypatch.setattr(claims_module, "keep_books", keep_books)
+    monkeypatch.setattr(claims_module, "commit_batch", commit_batch)
     monkeypatch.setattr(delivery_module, "_try", try_)
     with ThreadPoolExecutor(1, thread_name_prefix="other") as pool:
         delivery_module.hand_off_batch(engine, ids, then=lambda outcomes: (followed.append(
@@ -604,7 +605,7 @@ def test_a_handed_off_batch_returns_once_sent_and_the_running_group_records_it_t
         hold.set()
     assert done.wait(10)
     (outcomes, thread, on_record), = followed  # recorded by the group that ran meanwhile, then followed up
-    assert [(o.delivery_id, o.status) for o in outcomes] == [(ids[0], "published")] and thread.startswith("follow-up")
+    assert [(o.delivery_id, o.status) for o in outcomes] == [(ids[0], "published")] and thread == "callback"
     assert [e.delivery_id for e in on_record] == ids  # the follow-up came once the record had committed
     assert [e.delivery_id for e in ledger(env)] == ids and attempts(env, ids[0]) == ["published"]
     with env.session() as session:
@@ -666,7 +667,7 @@ def test_a_batch_whose_results_cannot_be_written_fails_alone_not_the_batches_rec
         if len(writes) == 1:  # the first record is slow: the other batches finish their sends meanwhile
             first_write.set()
             deadline = time.monotonic() + 10
-            while len(engine.books._waiting) < 3 and time.monotonic() < deadline:
+            while engine.group.waiting() < 3 and time.monotonic() < deadline:
                 time.sleep(0.005)
         if bad in ids:
             raise ValueError("a bug in writing this delivery's result")
@@ -727,10 +728,11 @@ def test_a_result_and_a_claim_of_one_delivery_in_one_group_the_result_counts_and
     delivery_id = delivery_of(env, approved(env)).id
     [job] = delivery_module.claim_batch(engine, [delivery_id])
     expire_lease(env, delivery_id)
-    published = claims_module.Result(job, DeliveryStatus.PUBLISHED, "published", receipt=Receipt("r-1", ""))
-    shares = claims_module.keep_books(engine.db, engine.settings, engine.clock,
-                                      [claims_module.Ask(claim=(delivery_id,)), claims_module.Ask(record=(published,))])
-    assert shares[0] == [] and [(o.delivery_id, o.status) for o in shares[1]] == [(delivery_id, "published")]
+    published = claims_module.Result(job, DeliveryStatus.PUBLISHED, A.PUBLISHED, receipt=Receipt("r-1", ""))
+    claim_, record = claims_module.ClaimRequest((delivery_id,)), claims_module.RecordRequest((published,))
+    committed = claims_module.commit_batch(engine.db, engine.settings, engine.clock, [claim_, record])
+    assert committed.jobs == {claim_: []}
+    assert [(o.delivery_id, o.status) for o in committed.outcomes[record]] == [(delivery_id, "published")]
     row = delivery_of(env, approved_item_of(env, delivery_id))
     assert (row.status, row.claim_token, row.attempts) == (DeliveryStatus.PUBLISHED, None, 1)
     assert [e.delivery_id for e in ledger(env)] == [delivery_id] and attempts(env, delivery_id) == ["published"]
@@ -764,8 +766,8 @@ def test_results_of_two_claims_of_one_delivery_recorded_together_count_only_for_
         expire_lease(env, delivery_id)
         holder, = delivery_module.claim_batch(engine, [delivery_id])
         assert stale.token != holder.token
-        published = claims_module.Result(stale, DeliveryStatus.PUBLISHED, "published", receipt=Receipt("r-1", ""))
-        waiting = claims_module.Result(holder, DeliveryStatus.RETRY_WAIT, "transient", "HTTP 503", retry_in=5)
+        published = claims_module.Result(stale, DeliveryStatus.PUBLISHED, A.PUBLISHED, receipt=Receipt("r-1", ""))
+        waiting = claims_module.Result(holder, DeliveryStatus.RETRY_WAIT, A.TRANSIENT, "HTTP 503", retry_in=5)
         results = [waiting, published] if first_is_holder else [published, waiting]
         outcomes = delivery_module.record_batch(engine, results)
         assert [(o.delivery_id, o.status) for o in outcomes] == \

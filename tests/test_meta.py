@@ -46,7 +46,7 @@ def test_every_registered_channel_has_templates_a_config_and_documented_settings
 
     for kind, adapter in REGISTRY.items():
         assert adapter.kind == kind and adapter.__module__ == f"channels.{kind}", kind
-        parts = template_names(kind, skip=getattr(adapter, "index_templates", ()))
+        parts = template_names(kind, skip=adapter.index_templates)
         assert (TEMPLATES / kind).is_dir() and parts, f"templates/{kind}/ has no per-message template"
         assert set(adapter.required_parts) <= set(parts), f"{kind} needs {adapter.required_parts}"
         assert f"| {kind} |" in README or not set(adapter.Config.model_fields) - {"kind", "enabled", "rate_limit",

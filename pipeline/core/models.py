@@ -62,6 +62,21 @@ class DeliveryStatus(StrEnum):
     WITHDRAWN = "withdrawn"    # was published, then taken down
 
 
+class AttemptOutcome(StrEnum):
+    """What one try of a delivery came to (Attempt.outcome)."""
+
+    SENDING = "sending"              # claimed and not yet answered: a worker that died mid-call leaves this
+    PUBLISHED = "published"          # the channel confirmed it (or had it already)
+    REFUSED = "refused"              # not sent: stale item, or a channel that is off
+    PERMANENT = "permanent"          # the channel refused it, or it could not be rendered
+    TRANSIENT = "transient"          # a failure worth retrying
+    RATE_LIMITED = "rate_limited"    # the channel asked to wait
+    LOOKUP_FAILED = "lookup_failed"  # asking the channel whether it has it failed: still in doubt
+    UNKNOWN = "unknown"              # the channel may have it
+    DEFERRED = "deferred"            # not started: lease too short, or a long rate-limit wait
+    REPLAY = "replay"                # gongkai retry made it due again (no call)
+
+
 class EntryType(StrEnum):
     PUBLICATION = "publication"
     REVERSAL = "reversal"

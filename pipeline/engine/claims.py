@@ -1,10 +1,11 @@
-"""Claims and results: the delivery engine's side of the database, a group's worth in one transaction.
+"""Claims and records: the delivery engine's side of the database, a batch of requests in one transaction.
 
-A worker's threads ask to claim the batch they are about to send, or to record the results of one they have
-sent; grouping.Group gathers the asks made while a transaction runs, and keep_books() does them all in the next
-one: the claims first (each due delivery taken under a lease and a claim token, its attempt opened and its
-message rendered), then the results (written only where their claim still holds the delivery, with a ledger
-entry and an audit event per publication). Nothing here talks to a channel.
+A worker's threads ask to claim the deliveries they are about to send (a ClaimRequest) or to record the results
+of those they have sent (a RecordRequest); the group commit (grouping.py) gathers the requests made while a
+transaction runs, and commit_batch() does them all in the next one: the claims first (each due delivery taken
+under a lease and a claim token, its attempt opened and its message rendered), then the records (written only
+where their claim still holds the delivery, with a ledger entry and an audit event per publication). Nothing
+here talks to a channel. The rules are numbered in docs/group-commit.md.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +25,7 @@ from sqlmodel import Session, select
 from channels import Message, Receipt
 from pipeline.core.clock import SHANGHAI
 from pipeline.core.config import Settings
-from pipeline.core.models import Agency, Attempt, Delivery, EntryType, Item, ItemStatus, Revision
+from pipeline.core.models import Agency, Attempt, AttemptOutcome, Delivery, EntryType, Item, ItemStatus, Revision
 from pipeline.core.models import DeliveryStatus as D
 from pipeline.core.states import may_move_delivery
 from pipeline.items.compose import build_message, interpretations
@@ -32,12 +34,16 @@ from pipeline.records.ledger import insert_ledger_entries
 
 log = logging.getLogger("gongkai.delivery")
 RETRYABLE = (D.PENDING, D.RETRY_WAIT)
-AMBIGUOUS = ("sending", "unknown", "lookup_failed")  # attempt outcomes after which the channel may have it
+A = AttemptOutcome
+AMBIGUOUS = (A.SENDING, A.UNKNOWN, A.LOOKUP_FAILED)  # attempt outcomes after which the channel may have it
+LOST_CLAIM, SKIPPED, ERROR = "lost-claim", "skipped", "error"  # an Outcome's status when no result was written
+SETTLES_NOTHING = (A.DEFERRED, A.REPLAY)  # attempts that neither raise nor settle a doubt
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one delivery; retry_in says when to try again (None: nothing more to do now)."""
+    """What happened to one delivery: its status, or LOST_CLAIM, SKIPPED or ERROR; retry_in says when to try again
+    (None: nothing more to do now)."""
 
     delivery_id: int
     status: str
@@ -50,11 +56,11 @@ class Job:
     """One claimed delivery of a batch, with what was read for it while the claim's transaction was open."""
 
     delivery: Delivery
-    token: str             # its claim's (the row's own is cleared once a result is recorded)
+    token: str                # its claim's (the row's own is cleared once a result is recorded)
     attempt_id: int
-    doubt: bool            # an earlier try may have reached the channel unanswered
-    refusal: str           # why it must not go out now ('' if it may)
-    off: str               # why its channel cannot be used now ('' if it can)
+    in_doubt: bool            # an earlier try may have reached the channel unanswered
+    stale_reason: str         # why it must not go out now: withdrawn, superseded ('' if it may)
+    channel_unavailable: str  # why its channel cannot be used now: removed, disabled ('' if it can)
     item: Item | None
     revision: Revision | None
     message: Message | None = None
@@ -68,19 +74,40 @@ class Result:
 
     job: Job
     status: D
-    outcome: str
+    outcome: AttemptOutcome
     detail: str = ""
     receipt: Receipt | None = None
     retry_in: float | None = None
     duration: float | None = None
 
 
-@dataclass(frozen=True)
-class Ask:
-    """One thread's part of a group commit: its batch to claim, or its batch's results to record."""
+@dataclass(frozen=True, eq=False)
+class ClaimRequest:
+    """A thread's batch of delivery ids to claim; its future gets the claimed jobs, in id order."""
 
-    claim: tuple[int, ...] = ()
-    record: tuple[Result, ...] = ()
+    ids: tuple[int, ...]
+    future: Future[list[Job]] = field(default_factory=Future, repr=False)
+
+
+@dataclass(frozen=True, eq=False)
+class RecordRequest:
+    """A batch's results to record; its future gets one outcome per result, in order. The callback, if any, is
+    called with the done future once the transaction has ended (docs/group-commit.md, invariant 6)."""
+
+    results: tuple[Result, ...]
+    callback: Callable[[Future[list[Outcome]]], None] | None = None
+    future: Future[list[Outcome]] = field(default_factory=Future, repr=False)
+
+
+Request = ClaimRequest | RecordRequest
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What one transaction answered, by request."""
+
+    jobs: dict[ClaimRequest, list[Job]]
+    outcomes: dict[RecordRequest, list[Outcome]]
 
 
 def claim(session: Session, delivery_id: int, *, token: str, now: datetime, lease: float) -> Delivery | None:
@@ -116,21 +143,24 @@ def claim_many(session: Session, ids: list[int], *, token: str, now: datetime, l
     return sorted(claimed, key=lambda row: row.id)
 
 
-def keep_books(db: sa.Engine, settings: Settings, clock: Callable[[], datetime], asks: list[Ask]) -> list[list[Any]]:
-    """A group's one transaction: the batches some threads are about to send are claimed and rendered, then the
+def commit_batch(db: sa.Engine, settings: Settings, clock: Callable[[], datetime],
+                 batch: Sequence[Request]) -> Committed:
+    """A batch's one transaction: the deliveries some threads are about to send are claimed and rendered, then the
     results other threads have sent are written (so the audit chain's lock is held only from there to the
-    commit). A delivery whose result is in the group is not claimed in it (a message the sweep sent again while
+    commit). A delivery whose result is in the batch is not claimed in it (a message the sweep sent again while
     its lease ran out): the result counts, and a retry is the sweep's again. Nothing done in the transaction has
     reached a channel, so a database hiccup reruns all of it; a failed COMMIT is not rerun, since the server may
     have applied it: the claims and the results then wait for their leases, as after a worker's death."""
-    results = [result for ask in asks for result in ask.record]
+    claims = [r for r in batch if isinstance(r, ClaimRequest)]
+    records = [r for r in batch if isinstance(r, RecordRequest)]
+    results = [result for request in records for result in request.results]
     recording = {result.job.delivery.id for result in results}
-    claims = [[i for i in ask.claim if i not in recording] for ask in asks if ask.claim]
+    wanted = [[i for i in request.ids if i not in recording] for request in claims]
     for pause in (0.2, 1.0, 3.0, None):
         with Session(db, expire_on_commit=False) as session:
             try:
-                jobs = _claim_in(session, settings, clock(), claims)
-                outcomes = _write_results(session, clock(), results)
+                jobs = _claim_in(session, settings, clock(), wanted)
+                outcomes = iter(_write_results(session, clock(), results))
             except sa.exc.OperationalError:
                 session.rollback()
                 if pause is None:
@@ -139,8 +169,8 @@ def keep_books(db: sa.Engine, settings: Settings, clock: Callable[[], datetime],
                 continue
             session.commit()
             break
-    claimed, written = iter(jobs), iter(outcomes)
-    return [next(claimed) if ask.claim else [next(written) for _ in ask.record] for ask in asks]
+    return Committed(jobs=dict(zip(claims, jobs, strict=True)),
+                     outcomes={request: [next(outcomes) for _ in request.results] for request in records})
 
 
 def _claim_in(session: Session, settings: Settings, now: datetime, requests: list[list[int]]) -> list[list[Job]]:
@@ -159,16 +189,17 @@ _DELIVERY, _ATTEMPT = Delivery.__table__, Attempt.__table__
 _OPEN_ATTEMPTS = (  # one statement for the batch's attempts, whatever its size: the rows just claimed, as claimed
     sa.insert(_ATTEMPT).from_select(
         ["delivery_id", "number", "outcome", "started_at", "detail"],
-        select(Delivery.id, Delivery.attempts, sa.literal("sending"), Delivery.updated_at, sa.literal(""))
+        select(Delivery.id, Delivery.attempts, sa.literal(str(A.SENDING)), Delivery.updated_at, sa.literal(""))
         .where(Delivery.id.in_(sa.bindparam("ids", expanding=True)), Delivery.claim_token == sa.bindparam("token")))
     .returning(_ATTEMPT.c.delivery_id, _ATTEMPT.c.id)
 )
 
 
 def _prepare(session: Session, settings: Settings, claimed: list[Delivery]) -> list[Job]:
-    """Everything the sends need, read at once for the batch: doubts, items, revisions, attempts, messages."""
+    """Everything the sends need, read at once for the batch: what is in doubt, items, revisions, attempts,
+    messages."""
     first_tries = all(row.attempts == 1 for row in claimed)  # never claimed before: nothing can be in doubt
-    doubts = set() if first_tries else _doubtful(session, [row.id for row in claimed])
+    in_doubt = set() if first_tries else _in_doubt(session, [row.id for row in claimed])
     pairs = {(row.item_id, row.revision) for row in claimed}
     items: dict[int, Item] = {}
     revisions: dict[tuple[int, int], Revision] = {}
@@ -179,10 +210,10 @@ def _prepare(session: Session, settings: Settings, claimed: list[Delivery]) -> l
             revisions[(revision.item_id, revision.number)] = revision
     opened = dict(session.execute(_OPEN_ATTEMPTS, {"ids": [row.id for row in claimed],
                                                    "token": claimed[0].claim_token}).all())
-    jobs = [Job(row, row.claim_token, opened[row.id], row.id in doubts, _stale(items.get(row.item_id), row),
-                _channel_off(settings, row), items.get(row.item_id), revisions.get((row.item_id, row.revision)))
-            for row in claimed]
-    sent = [job for job in jobs if not job.off and (job.doubt or not job.refusal)]
+    jobs = [Job(row, row.claim_token, opened[row.id], row.id in in_doubt, _stale_reason(items.get(row.item_id), row),
+                _channel_unavailable(settings, row), items.get(row.item_id),
+                revisions.get((row.item_id, row.revision))) for row in claimed]
+    sent = [job for job in jobs if not job.channel_unavailable and (job.in_doubt or not job.stale_reason)]
     # looked up only for the items whose messages are rendered (none when every job is refused)
     links = interpretations(session, settings, list({j.item.id: j.item for j in sent if j.item}.values()))
     views = {}
@@ -247,7 +278,7 @@ def _write_results(session: Session, now: datetime, results: list[Result]) -> li
             outcomes.append(Outcome(r.job.delivery.id, str(r.status), retry_in=r.retry_in, detail=r.detail))
         else:
             log.warning("delivery %s: lost its claim before its result was recorded", r.job.delivery.id)
-            outcomes.append(Outcome(r.job.delivery.id, "lost-claim"))
+            outcomes.append(Outcome(r.job.delivery.id, LOST_CLAIM))
     if kept:
         _write_kept(session, now, kept, held)
     return outcomes
@@ -293,7 +324,7 @@ def _write_publications(session: Session, now: datetime, published: list[tuple[J
         for (j, remote_id), ref in zip(published, refs, strict=True)], now=now)
 
 
-def _stale(item: Item | None, delivery: Delivery) -> str:
+def _stale_reason(item: Item | None, delivery: Delivery) -> str:
     """Why this delivery must not go out (re-checked at send time, whatever the message said), or ''."""
     if item is None:
         return "no such item"
@@ -306,18 +337,18 @@ def _stale(item: Item | None, delivery: Delivery) -> str:
     return ""
 
 
-def _doubtful(session: Session, ids: list[int]) -> set[int]:
+def _in_doubt(session: Session, ids: list[int]) -> set[int]:
     """Those of `ids` an earlier try of which may have reached the channel unanswered, until a later try
     settled it: a worker that died mid-call, an unknown outcome, or a lookup that failed. Deferrals and
     replays settle nothing. Read before this try's attempt is written."""
     latest = (select(Attempt.delivery_id, sa.func.max(Attempt.id).label("last"))
-              .where(Attempt.delivery_id.in_(ids), Attempt.outcome.not_in(("deferred", "replay")))
+              .where(Attempt.delivery_id.in_(ids), Attempt.outcome.not_in(SETTLES_NOTHING))
               .group_by(Attempt.delivery_id).subquery())
     query = select(Attempt.delivery_id).join(latest, Attempt.id == latest.c.last).where(Attempt.outcome.in_(AMBIGUOUS))
     return set(session.scalars(query))
 
 
-def _channel_off(settings: Settings, delivery: Delivery) -> str:
+def _channel_unavailable(settings: Settings, delivery: Delivery) -> str:
     config = settings.channels.get(delivery.channel)
     if config is None:
         return f"channel {delivery.channel} is no longer configured; configure it and gongkai retry"

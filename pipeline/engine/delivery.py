@@ -4,8 +4,8 @@ Every path from an approved item to a channel goes through deliver_batch() (the 
 hand_off_batch() (a Celery task's, which does not wait for its results to be recorded). The database is the
 source of truth: a duplicate or forged message finds nothing to claim, and a publication is recorded once, with
 its ledger entry, in one transaction. The claims and the records are pipeline/engine/claims.py's, group-committed with
-those of the process's other threads; this module sends, asks a channel whether it has what an earlier try may
-have published, and decides what a failure means.
+those of the process's other threads (grouping.py, docs/group-commit.md); this module sends, asks a channel
+whether it has what an earlier try may have published, and decides what a failure means.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -33,9 +34,10 @@ from channels import (
 from pipeline.core.db import session_scope
 from pipeline.core.errors import NotFound, WorkflowRefused
 from pipeline.core.models import Agency, Attempt, Delivery, Item, Role
+from pipeline.core.models import AttemptOutcome as A
 from pipeline.core.models import DeliveryStatus as D
 from pipeline.core.states import move_delivery
-from pipeline.engine.claims import RETRYABLE, Ask, Job, Outcome, Result
+from pipeline.engine.claims import RETRYABLE, SKIPPED, Job, Outcome, Result
 from pipeline.engine.runtime import Engine
 from pipeline.engine.takedown import take_down_one
 from pipeline.items.compose import build_message, interpreted_delivery
@@ -44,7 +46,7 @@ from pipeline.records.authority import require
 from pipeline.records.people import Actor
 
 log = logging.getLogger("gongkai.delivery")
-FAILURES = ("transient", "lookup_failed")
+FAILURES = (A.TRANSIENT, A.LOOKUP_FAILED)
 
 
 def deliver_one(engine: Engine, delivery_id: int) -> Outcome:
@@ -54,20 +56,20 @@ def deliver_one(engine: Engine, delivery_id: int) -> Outcome:
 def deliver_batch(engine: Engine, delivery_ids: list[int]) -> list[Outcome]:
     """Claim -> (look up if an earlier try may have landed) -> send -> record, for a batch (a revision's
     channels, or a chunk of what the sweep found). The claim is one transaction, and the record a later one,
-    each shared with what the process's other threads ask meanwhile (claims.keep_books); each send happens with
+    each shared with what the process's other threads ask meanwhile (the group commit); each send happens with
     no transaction open and is never a blind re-send. One outcome per id, in order."""
     ids = list(dict.fromkeys(delivery_ids))
     results, error = _send_batch(engine, ids)
     outcomes = _record_now(engine, results)
     if error is not None:
         raise error
-    return [outcomes.get(i) or Outcome(i, "skipped") for i in ids]
+    return [outcomes.get(i) or Outcome(i, SKIPPED) for i in ids]
 
 
 def hand_off_batch(engine: Engine, delivery_ids: list[int], then: Callable[[list[Outcome]], None]) -> None:
     """deliver_batch() for a Celery task: the thread returns once the batch is sent, and its results are recorded
-    by the group transaction that runs next (the group's handed-off thread's if none is running); then(outcomes)
-    runs after that commit, in the group's follow-up thread. A worker that dies before the results commit leaves the
+    by the group commit's next batch; then(outcomes) runs after that commit, on the group commit's callback thread.
+    A worker that dies before the results commit leaves the
     deliveries sending, as one that dies mid-send does: their leases run out, and the sweep asks the channel
     before anything is sent again. A batch stopped by an error is recorded before the error is raised."""
     ids = list(dict.fromkeys(delivery_ids))
@@ -76,17 +78,16 @@ def hand_off_batch(engine: Engine, delivery_ids: list[int], then: Callable[[list
         then(list(_record_now(engine, results).values()))
         raise error
     if results:
-        engine.books.hand_off(Ask(record=tuple(results)),
-                              lambda outcomes, failure: _handed_off(engine, results, outcomes, failure, then))
+        engine.group.record(results, then=lambda recorded: _handed_off(engine, results, recorded, then))
 
 
-def _handed_off(engine: Engine, results: list[Result], outcomes: list[Outcome] | None, failure: BaseException | None,
+def _handed_off(engine: Engine, results: list[Result], recorded: Future[list[Outcome]],
                 then: Callable[[list[Outcome]], None]) -> None:
-    if failure is not None or outcomes is None:
+    if (failure := recorded.exception()) is not None:
         log.error("the results of deliveries %s were not recorded (%r): they stay sending until their leases run "
                   "out, then the sweep asks the channel", [r.job.delivery.id for r in results], failure)
         return
-    then(list(_recorded(engine, results, outcomes).values()))
+    then(list(_recorded(engine, results, recorded.result()).values()))
 
 
 def _send_batch(engine: Engine, ids: list[int]) -> tuple[list[Result], Exception | None]:
@@ -115,60 +116,64 @@ def _recorded(engine: Engine, results: list[Result], outcomes: list[Outcome]) ->
 
 
 def claim_batch(engine: Engine, ids: list[int]) -> list[Job]:
-    """The batch's claimed deliveries, in id order, with their messages rendered (with the other threads' asks)."""
-    return engine.books(Ask(claim=tuple(ids)))
+    """The batch's claimed deliveries, in id order, with their messages rendered (with the other threads'
+    requests)."""
+    return engine.group.claim(ids)
 
 
 def record_batch(engine: Engine, results: list[Result]) -> list[Outcome]:
-    """The batch's results written, one outcome each, in order (with the other threads' asks)."""
-    return engine.books(Ask(record=tuple(results)))
+    """The batch's results written, one outcome each, in order (with the other threads' requests)."""
+    return engine.group.record(results).result()
 
 
 def _try(engine: Engine, job: Job) -> Result:
     """One delivery's try; every path ends in a Result (recorded with the rest of the batch)."""
     delivery = job.delivery
-    if job.off or (job.refusal and not job.doubt):
-        status, detail = (D.UNKNOWN if job.doubt else D.DEAD, job.off) if job.off else (D.CANCELLED, job.refusal)
-        log.warning("delivery %s not sent: %s", delivery.id, detail)
-        return Result(job, status, "refused", detail)
+    if job.channel_unavailable:
+        status = D.UNKNOWN if job.in_doubt else D.DEAD
+        log.warning("delivery %s not sent: %s", delivery.id, job.channel_unavailable)
+        return Result(job, status, A.REFUSED, job.channel_unavailable)
+    if job.stale_reason and not job.in_doubt:
+        log.warning("delivery %s not sent: %s", delivery.id, job.stale_reason)
+        return Result(job, D.CANCELLED, A.REFUSED, job.stale_reason)
     if job.message is None:
-        return Result(job, D.DEAD, "permanent", job.render_error)
+        return Result(job, D.DEAD, A.PERMANENT, job.render_error)
     adapter = engine.channels.get(delivery.channel)
-    if job.refusal:  # withdrawn or superseded, but an earlier try may have reached the channel: ask it
+    if job.stale_reason:  # withdrawn or superseded, but an earlier try may have reached the channel: ask it
         return _settle(adapter, job)
     if delivery.lease_until - engine.clock() < timedelta(seconds=engine.settings.queue.lease_seconds / 2):
         # the sends before it in the batch used half its lease: the call might outlast it and another worker
         # take the delivery over, so it is not started
-        return Result(job, D.RETRY_WAIT, "deferred", "its lease ran out while the batch was being sent", retry_in=0)
+        return Result(job, D.RETRY_WAIT, A.DEFERRED, "its lease ran out while the batch was being sent", retry_in=0)
     wait = engine.limiter.acquire(delivery.channel)
     if 0 < wait <= 1.0:  # a short wait is held in the thread; then the slot is asked for again, never assumed
         time.sleep(wait)
         wait = engine.limiter.acquire(delivery.channel)
     if wait > 0:  # a long wait is not held in a worker thread: back to the queue, due when the limit allows
-        return Result(job, D.RETRY_WAIT, "deferred", f"rate limit: wait {wait:.1f}s", retry_in=wait)
+        return Result(job, D.RETRY_WAIT, A.DEFERRED, f"rate limit: wait {wait:.1f}s", retry_in=wait)
     started = time.monotonic()
     try:
-        receipt = _send(adapter, job.message, look_first=job.doubt)
+        receipt = _send(adapter, job.message, look_first=job.in_doubt)
     except ChannelError as error:
         return _failed(engine, job, error, time.monotonic() - started)
-    return Result(job, D.PUBLISHED, "published", receipt=receipt, duration=time.monotonic() - started)
+    return Result(job, D.PUBLISHED, A.PUBLISHED, receipt=receipt, duration=time.monotonic() - started)
 
 
 def _settle(adapter: Channel, job: Job) -> Result:
     """A stale delivery whose earlier try may have landed: published if the channel has it (then taken down
     if withdrawn), else cancelled; unknown if the channel cannot be asked now."""
-    if getattr(adapter, "resend_is_idempotent", False) and not adapter.supports_lookup:
+    if adapter.resend_is_idempotent and not adapter.supports_lookup:
         # sending again is how such a channel is asked, and a stale item must not be sent: a person decides
-        return Result(job, D.UNKNOWN, "unknown",
-                      f"{job.refusal}, and the receiver may have it from an earlier try: ask its operator")
+        return Result(job, D.UNKNOWN, A.UNKNOWN,
+                      f"{job.stale_reason}, and the receiver may have it from an earlier try: ask its operator")
     try:
         found = _look_up(adapter, job.message)
     except ChannelError as e:
-        return Result(job, D.UNKNOWN, "unknown", f"{job.refusal}, and an earlier try may have published it: "
+        return Result(job, D.UNKNOWN, A.UNKNOWN, f"{job.stale_reason}, and an earlier try may have published it: "
                                                  f"{e.message}")
     if found is None:
-        return Result(job, D.CANCELLED, "refused", job.refusal)
-    return Result(job, D.PUBLISHED, "published", receipt=found)
+        return Result(job, D.CANCELLED, A.REFUSED, job.stale_reason)
+    return Result(job, D.PUBLISHED, A.PUBLISHED, receipt=found)
 
 
 def _after_publication(engine: Engine, job: Job) -> None:
@@ -180,7 +185,7 @@ def _after_publication(engine: Engine, job: Job) -> None:
             with session_scope(engine.db) as session:
                 recorded = session.get(Delivery, delivery.id)
             take_down_one(engine, recorded)
-        elif getattr(adapter, "index_templates", None) and job.revision is not None and job.revision.interprets:
+        elif adapter.index_templates and job.revision is not None and job.revision.interprets:
             _refresh_interpreted(engine, delivery, adapter)
     except Exception:  # the publication is recorded; what follows it must not turn it into an error
         log.exception("delivery %s: follow-up after publication failed", delivery.id)
@@ -229,7 +234,7 @@ def _look_up_or_retry(adapter: Channel, message: Message) -> Receipt | None:
 
 
 def _look_up(adapter: Channel, message: Message) -> Receipt | None:
-    if getattr(adapter, "resend_is_idempotent", False) and not adapter.supports_lookup:
+    if adapter.resend_is_idempotent and not adapter.supports_lookup:
         return None  # the receiver dedupes on the idempotency key: sending again is the lookup
     if not adapter.supports_lookup:
         raise OutcomeUnknown(f"{adapter.name}: cannot look the publication up; check by hand, then "
@@ -241,14 +246,14 @@ def _failed(engine: Engine, job: Job, error: ChannelError, duration: float) -> R
     queue = engine.settings.queue
     detail = f"{error.message}{' | ' + error.detail if error.detail else ''}"
     if isinstance(error, OutcomeUnknown):
-        return Result(job, D.UNKNOWN, "unknown", detail, duration=duration)
+        return Result(job, D.UNKNOWN, A.UNKNOWN, detail, duration=duration)
     if isinstance(error, PermanentChannelError):
-        return Result(job, D.DEAD, "permanent", detail, duration=duration)
+        return Result(job, D.DEAD, A.PERMANENT, detail, duration=duration)
     if isinstance(error, RateLimited):
         engine.limiter.pause(job.delivery.channel, error.retry_after)
-        return Result(job, D.RETRY_WAIT, "rate_limited", detail, retry_in=error.retry_after + random.uniform(0, 1),
+        return Result(job, D.RETRY_WAIT, A.RATE_LIMITED, detail, retry_in=error.retry_after + random.uniform(0, 1),
                       duration=duration)
-    kind = "lookup_failed" if isinstance(error, _LookupFailed) else "transient"  # the former stays ambiguous
+    kind = A.LOOKUP_FAILED if isinstance(error, _LookupFailed) else A.TRANSIENT  # the former stays ambiguous
     failures = _recent_failures(engine, job) + 1
     if failures >= queue.max_attempts:
         return Result(job, D.DEAD, kind, f"gave up after {failures} failed tries: {detail}", duration=duration)
@@ -267,7 +272,7 @@ def _recent_failures(engine: Engine, job: Job) -> int:
     for outcome in outcomes:
         if outcome in FAILURES:
             count += 1
-        elif outcome != "deferred":
+        elif outcome != A.DEFERRED:
             break
     return count
 
@@ -313,7 +318,7 @@ def replay_delivery(session: Session, *, delivery_id: int, now: datetime, actor:
     move_delivery(row, D.PENDING)
     row.next_attempt_at, row.enqueued_at = now, None
     session.add(row)
-    session.add(Attempt(delivery_id=row.id, number=row.attempts, outcome="replay", finished_at=now,
+    session.add(Attempt(delivery_id=row.id, number=row.attempts, outcome=A.REPLAY, finished_at=now,
                         detail="replayed with gongkai retry"))
     record_event(session, actor=actor.label, action="retry", subject=f"delivery:{row.id}",
                  details={"item": row.item_id, "channel": row.channel, "last_error": row.last_error}, now=now)

@@ -12,7 +12,7 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from pipeline.core.db import session_scope
-from pipeline.engine.claims import Outcome
+from pipeline.engine.claims import ERROR, Outcome
 from pipeline.engine.delivery import batches, deliver_batch, due_deliveries
 from pipeline.engine.runtime import Engine
 
@@ -51,4 +51,4 @@ def _results(batch: list[int], future: Future[list[Outcome]]) -> list[Outcome]:
         return future.result()
     except Exception as e:  # noqa: BLE001  (one batch's bug must not stop the others)
         log.exception("deliveries %s failed in the dispatcher", batch)
-        return [Outcome(delivery_id, "error", detail=str(e)) for delivery_id in batch]
+        return [Outcome(delivery_id, ERROR, detail=str(e)) for delivery_id in batch]

@@ -1,178 +1,184 @@
-"""Group commit: the same database work, asked for by several threads at once, done once for all of them.
+"""Group commit: one bookkeeper thread per process runs every claim and record its threads ask for, all those
+waiting in one transaction (a batch).
 
-A worker's threads each claim their message's deliveries, send them and record the results. One message at
-a time, a claim or a record is a transaction of several statements for about three rows, and the worker
-spends more on the statements than on the rows. A Group runs such work for every thread that asks while it
-is busy: the first thread to ask leads, takes every request made so far (its own included), runs the work
-once and hands each thread its share; the requests made meanwhile are led by the next leader, one of their
-own threads (or the handed-off thread, below). With one thread asking, a group is one request and nobody
-waits; under load, groups grow by themselves, as a database's group commit does.
-
-A group that fails for any reason but the one `shared(error)` names (the database unreachable: every request
-would fail alike) is run again one request at a time, so that one thread's data cannot fail another's work.
-
-A request can also be handed off: its thread does not wait for it. It is run by the next group, led by a thread
-waiting for a request of its own if one is, else by the group's handed-off thread, which leads groups until no
-request waits or one waits whose thread can lead: no thread that asked leads a group holding nothing of its own.
-`then(share, error)` runs once its group is done, in the group's one follow-up thread, in the order the groups
-ran: a slow follow-up (a channel call) holds up no group and no thread waiting for one. Handed-off requests and
-follow-ups still queued when the process exits are run before it ends.
+A caller queues a request and, for a claim, waits for its future; the bookkeeper takes every request queued,
+runs them as one batch, answers each request's future and queues the batch's callbacks for the callback thread.
+With one thread asking, a batch is one request; under load, batches grow by themselves, as a database's group
+commit does. The rules are numbered in docs/group-commit.md; the numbers below refer to them.
 """
 
 from __future__ import annotations
 
+import atexit
 import copy
 import logging
+import queue
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Generic, TypeVar
+
+from pipeline.engine.claims import ClaimRequest, Committed, Job, Outcome, RecordRequest, Request, Result
 
 log = logging.getLogger("gongkai.grouping")
-Request = TypeVar("Request")
-Share = TypeVar("Share")
+T = TypeVar("T")
+Callback = Callable[[Future[list[Outcome]]], None]
 
 
-@dataclass(eq=False)
-class _Ticket(Generic[Request, Share]):
-    request: Request
-    done: threading.Event = field(default_factory=threading.Event)
-    lead: bool = False  # this thread runs the next group
-    answered: bool = False
-    share: Share | None = None
-    error: BaseException | None = None
-    then: Callable[[Share | None, BaseException | None], None] | None = None  # handed off: nobody waits for it
+class GroupCommit:
+    """claim(ids) -> jobs and record(results, then) for a process's threads, batched by one bookkeeper thread."""
 
+    def __init__(self, commit: Callable[[list[Request]], Committed], *,
+                 outage: Callable[[BaseException], bool]) -> None:
+        """`commit` runs a batch in one transaction, all or nothing; `outage(error)`: every request would fail
+        alike (the database unreachable), so the batch is not rerun one request at a time."""
+        self._commit = commit
+        self._outage = outage
+        self._callbacks: _Lane[RecordRequest] = _Lane("callback", _call_back)
+        self._bookkeeper: _Lane[Request] = _Lane("bookkeeper", self._run_batch)
+        closing = weakref.ref(self)  # (a test builds many engines: their group commits are not kept alive by this)
+        atexit.register(lambda: (group := closing()) is not None and group.close())
 
-class Group(Generic[Request, Share]):
-    """group(request) -> its share of work(requests), run for every request waiting when a group starts."""
+    def claim(self, ids: Sequence[int]) -> list[Job]:
+        """The deliveries of `ids` claimed, in id order, with their messages rendered; waits for its batch."""
+        request = ClaimRequest(tuple(ids))
+        self._ask(request)
+        return request.future.result()
 
-    def __init__(self, work: Callable[[list[Request]], list[Share]], *,
-                 shared: Callable[[BaseException], bool]) -> None:
-        self._work = work
-        self._shared = shared
-        self._lock = threading.Lock()
-        self._waiting: list[_Ticket[Request, Share]] = []
-        self._busy = False
-        self._threads: dict[str, ThreadPoolExecutor] = {}  # the handed-off and follow-up threads, started on use
+    def record(self, results: Sequence[Result], then: Callback | None = None) -> Future[list[Outcome]]:
+        """The results written by the next batch: one outcome each, in order, in the future returned. then(future),
+        if given, is called on the callback thread once the batch has ended (5, 6); nobody needs to wait."""
+        request = RecordRequest(tuple(results), callback=then)
+        self._ask(request)
+        return request.future
 
-    def __call__(self, request: Request) -> Share:
-        ticket: _Ticket[Request, Share] = _Ticket(request)
-        if self._queue(ticket):
-            self._lead()
-        else:
-            ticket.done.wait()  # set when its group is done, or when it is to lead the next one
-            if ticket.lead:
-                self._lead()
-        if ticket.error is not None:
-            raise _own(ticket.error) from ticket.error  # one thread's copy: threads raising one object tangle
-        return ticket.share  # type: ignore[return-value]
+    def _ask(self, request: Request) -> None:
+        # both threads are started here, so that one that cannot start fails the caller (8), never the bookkeeper
+        self._callbacks.start()
+        self._bookkeeper.put(request)
 
-    def hand_off(self, request: Request, then: Callable[[Share | None, BaseException | None], None]) -> None:
-        """Have `request` done without waiting for it: by the next group (the handed-off thread's if none runs)."""
-        if self._queue(_Ticket(request, then=then)):
-            self._in_thread("handed-off", self._lead_handed_off)
+    def waiting(self) -> int:
+        """Requests queued for the next batch."""
+        return self._bookkeeper.waiting()
 
-    def _queue(self, ticket: _Ticket[Request, Share]) -> bool:
-        """Queue a request; True if its thread is to lead (no group is running)."""
-        with self._lock:
-            self._waiting.append(ticket)
-            ticket.lead, self._busy = not self._busy, True
-        return ticket.lead
+    def close(self) -> None:
+        """Run what is queued, then the callbacks it leads to (8); later requests run in their caller's thread."""
+        self._bookkeeper.close()
+        self._callbacks.close()
 
-    def _lead(self) -> None:
-        """Run a group of every request waiting, this thread's own among them."""
-        self._one_group(keep=False)
-
-    def _lead_handed_off(self) -> None:
-        """The handed-off thread: groups until no request waits, or one waits whose thread can lead."""
+    def _run_batch(self, batch: list[Request]) -> None:
+        """One transaction for the batch, else one per request unless it was an outage (3); every request is
+        answered (2), and the records' callbacks queued in the order of the batches (6)."""
         try:
-            while self._one_group(keep=True):
-                pass
-        except BaseException:  # noqa: BLE001  (nobody waits for this thread: what stopped it is told here)
-            log.exception("a group of handed-off requests was stopped")
-
-    def _one_group(self, *, keep: bool) -> bool:
-        """Run every request waiting as one group; True if the lead is kept (`keep`: only handed-off requests wait)."""
-        with self._lock:
-            group, self._waiting = self._waiting, []
-        finished = False
-        try:
-            self._run(group)
-            finished = True
-        finally:
-            kept = self._pass_on(group, keep=keep and finished)
-        return kept
-
-    def _pass_on(self, group: list[_Ticket[Request, Share]], *, keep: bool) -> bool:
-        """A group ended: its follow-ups queued, its threads woken, and the lead given to a waiting thread, else
-        kept (`keep`, True returned) or given to the handed-off thread while handed-off requests wait, else given up.
-        The follow-ups are queued before anyone can lead again, so that they run in the order the groups ran."""
-        for ticket in group:
-            if not ticket.answered:  # the work stopped before it came to this request (a BaseException)
-                ticket.answered, ticket.error = True, ticket.error or RuntimeError("the group ended unanswered")
-        if followed := [ticket for ticket in group if ticket.then is not None]:
-            self._in_thread("follow-up", _follow, followed)
-        with self._lock:
-            successor = next((t for t in self._waiting if t.then is None), None)
-            left = successor is None and bool(self._waiting)
-            if successor is not None:
-                successor.lead = True
-            elif not left:
-                self._busy = False  # the next request to come leads
-        for ticket in group:
-            ticket.done.set()
-        if successor is not None:
-            successor.done.set()
-        if left and not keep:
-            self._in_thread("handed-off", self._lead_handed_off)
-        return left and keep
-
-    def _in_thread(self, name: str, function: Callable[..., None], *args: Any) -> None:
-        """function(*args) in this group's thread of that name, after what it was given before."""
-        with self._lock:
-            if name not in self._threads:
-                self._threads[name] = ThreadPoolExecutor(1, thread_name_prefix=name)
-            thread = self._threads[name]
-        try:
-            thread.submit(function, *args)
-        except RuntimeError as error:  # not raised: a caller may be passing the lead on
-            if "shutdown" in str(error):  # the interpreter is shutting down and takes no new thread work
-                function(*args)
-            else:  # "can't start new thread": the work is queued and runs once the thread can start
-                log.error("the %s thread could not start (%s): its work waits for it", name, error)
-
-    def _run(self, group: list[_Ticket[Request, Share]]) -> None:
-        try:
-            shares = self._work([ticket.request for ticket in group])
-            if len(shares) != len(group):
-                raise RuntimeError(f"{len(shares)} answers for {len(group)} requests")
+            self._answer(batch, self._commit(batch))
         except Exception as error:
-            if len(group) == 1 or self._shared(error):
-                for ticket in group:
-                    ticket.answered, ticket.error = True, error
+            if len(batch) == 1 or self._outage(error):
+                _fail(batch, error)
+            else:
+                for request in batch:  # whose request it was is unknown: each on its own
+                    self._run_batch([request])
                 return
-            for ticket in group:  # whose request it was is unknown: each on its own
-                self._run([ticket])
-            return
-        for ticket, share in zip(group, shares, strict=True):
-            ticket.answered, ticket.share = True, share
+        except BaseException as error:  # noqa: BLE001  (a bug or a stop in the commit: nobody is left waiting)
+            log.exception("a batch of %d requests was stopped", len(batch))
+            _fail(batch, error)
+        for request in batch:
+            if isinstance(request, RecordRequest) and request.callback is not None:
+                self._callbacks.put(request)
+
+    @staticmethod
+    def _answer(batch: list[Request], committed: Committed) -> None:
+        answers: list[tuple[Future, list]] = []  # all found before any is given: all or none (2)
+        for request in batch:
+            if isinstance(request, ClaimRequest):
+                answers.append((request.future, committed.jobs[request]))
+            else:
+                outcomes = committed.outcomes[request]
+                if len(outcomes) != len(request.results):
+                    raise RuntimeError(f"{len(outcomes)} outcomes for {len(request.results)} results")
+                answers.append((request.future, outcomes))
+        for future, answer in answers:
+            future.set_result(answer)
 
 
-def _follow(tickets: list[_Ticket[Any, Any]]) -> None:
-    """Handed-off requests' follow-ups, in order; a failure is logged and the next one runs (nobody waits for a
-    follow-up to raise to, and one run here and now at exit must not stop the group that ran it)."""
-    for ticket in tickets:
-        try:
-            ticket.then(ticket.share, ticket.error)  # type: ignore[misc]
-        except BaseException:  # noqa: BLE001
-            log.exception("the follow-up of a handed-off request failed")
+def _fail(batch: list[Request], error: BaseException) -> None:
+    for request in batch:
+        if not request.future.done():
+            request.future.set_exception(_own(error))
 
 
 def _own(error: BaseException) -> BaseException:
-    """A copy of an exception for one thread to raise (its type kept, so that callers catch it as before)."""
+    """A copy of an exception for one caller to raise (threads raising one object tangle its traceback)."""
     try:
         return copy.copy(error)
     except Exception:  # noqa: BLE001  (an exception that cannot be copied is raised as it is)
         return error
+
+
+def _call_back(requests: list[RecordRequest]) -> None:
+    """Callbacks in order; one that fails is logged and the next runs (nobody waits for a callback to raise to)."""
+    for request in requests:
+        try:
+            request.callback(request.future)  # type: ignore[misc]
+        except BaseException:  # noqa: BLE001
+            log.exception("the callback of a record failed")
+
+
+_STOP = object()
+
+
+class _Lane(Generic[T]):
+    """One daemon thread, started on first use, handing everything queued to `handle`, in order, as many as wait at
+    once. close() runs what is queued and ends the thread; an item put after that is handled in the caller's
+    thread. (A daemon thread, closed at exit: the interpreter has then joined the threads that could still ask.)
+    The thread holds the lane weakly: a lane nobody uses any more (a test's engine) ends its thread."""
+
+    def __init__(self, name: str, handle: Callable[[list[T]], None]) -> None:
+        self._name, self._handle = name, handle
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Start the thread unless it runs or the lane is closed; if it cannot start, the error is raised here."""
+        with self._lock:
+            if self._thread is None and not self._closed:
+                lane = weakref.ref(self, lambda _, items=self._queue: items.put(_STOP))
+                thread = threading.Thread(target=_drain, args=(lane, self._queue), name=self._name, daemon=True)
+                thread.start()
+                self._thread = thread
+
+    def put(self, item: T) -> None:
+        self.start()
+        with self._lock:
+            if not self._closed:
+                self._queue.put(item)
+                return
+        self._handle([item])
+
+    def waiting(self) -> int:
+        return self._queue.qsize()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed, thread = True, self._thread
+        if thread is not None:
+            self._queue.put(_STOP)  # the last item: nothing is queued once closed
+            thread.join()
+
+
+def _drain(lane: weakref.ref[_Lane[T]], queued: queue.SimpleQueue[object]) -> None:
+    """A lane's thread: everything queued, as many at once as wait, until the lane is closed or gone."""
+    while True:
+        items = [queued.get()]
+        while not queued.empty():
+            items.append(queued.get())
+        stop = items[-1] is _STOP
+        if stop:
+            items.pop()
+        if items and (handler := lane()) is not None:
+            handler._handle(items)  # type: ignore[arg-type]
+            del handler
+        if stop:
+            return

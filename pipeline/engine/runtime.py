@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import redis
 import sqlalchemy as sa
@@ -14,30 +13,31 @@ from pipeline.core.adapters import ChannelSet
 from pipeline.core.clock import utcnow
 from pipeline.core.config import Settings
 from pipeline.engine import claims
-from pipeline.engine.claims import Ask
-from pipeline.engine.grouping import Group
+from pipeline.engine.grouping import GroupCommit
 from pipeline.engine.ratelimit import RateLimiter
 
 
 def _outage(error: BaseException) -> bool:
-    """The database could not be reached or answer: a group's every request fails alike, none is run alone."""
+    """The database could not be reached or answer: a batch's every request fails alike, none is run alone."""
     return isinstance(error, sa.exc.OperationalError)
 
 
 @dataclass
 class Engine:
     """Everything deliver_one needs, built once per worker process. Its threads' claims and records are
-    group-committed (pipeline/engine/grouping.py): under load, one transaction claims and records for many messages."""
+    group-committed (pipeline/engine/grouping.py): under load, one transaction claims and records for many
+    messages."""
 
     db: sa.Engine
     settings: Settings
     channels: ChannelSet
     limiter: RateLimiter
     clock: Callable[[], datetime] = utcnow
-    books: Group[Ask, list[Any]] = field(init=False, repr=False)
+    group: GroupCommit = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.books = Group(lambda asks: claims.keep_books(self.db, self.settings, self.clock, asks), shared=_outage)
+        self.group = GroupCommit(lambda batch: claims.commit_batch(self.db, self.settings, self.clock, batch),
+                                 outage=_outage)
 
     @classmethod
     def build(cls, settings: Settings, db: sa.Engine) -> Engine:

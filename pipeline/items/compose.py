@@ -125,7 +125,7 @@ def compose_message(session: Session, settings: Settings, *, item_id: int, revis
     config = settings.channels[channel]
     due = max(filter(None, [revision_row.publish_at, approved_at]))
     adapter = REGISTRY[config.kind]
-    page_templates = getattr(adapter, "index_templates", ())
+    page_templates = adapter.index_templates
     key = (item.id, revision_row.number, due.astimezone(SHANGHAI).date(), bool(page_templates))  # what the view shows
     view = views.get(key) if views is not None else None
     if view is None:

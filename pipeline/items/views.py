@@ -13,6 +13,7 @@ from pipeline.core.config import AgencySettings
 from pipeline.core.errors import NotFound
 from pipeline.core.models import (
     Attempt,
+    AttemptOutcome,
     Delivery,
     DeliveryStatus,
     Item,
@@ -197,16 +198,20 @@ class ChannelHealth:
     failed: int                    # dead letters and unknown outcomes
 
 
+FAILED_TRIES = (AttemptOutcome.PERMANENT, AttemptOutcome.TRANSIENT, AttemptOutcome.RATE_LIMITED,
+                AttemptOutcome.LOOKUP_FAILED, AttemptOutcome.UNKNOWN)
+
+
 def channel_health(session: Session, *, agency_id: int) -> list[ChannelHealth]:
     """Per channel the agency's deliveries went to: when it last confirmed one, its last failed try, and how
     many deliveries wait or failed (the queue's depth as this agency sees it)."""
     join = (Attempt.delivery_id == Delivery.id)
     mine = Delivery.item_id.in_(select(Item.id).where(Item.agency_id == agency_id))
     success = dict(session.exec(select(Delivery.channel, sa.func.max(Attempt.finished_at)).join(Attempt, join)
-                                .where(mine, Attempt.outcome == "published").group_by(Delivery.channel)).all())
+                                .where(mine, Attempt.outcome == AttemptOutcome.PUBLISHED).group_by(Delivery.channel)).all())
     errors: dict[str, tuple[datetime, str]] = {}
     failed_tries = (select(Delivery.channel, Attempt.finished_at, Attempt.detail).join(Attempt, join)
-                    .where(mine, Attempt.outcome.not_in(["published", "replay"]), Attempt.finished_at.is_not(None))
+                    .where(mine, Attempt.outcome.in_(FAILED_TRIES), Attempt.finished_at.is_not(None))
                     .order_by(Attempt.id.desc()).limit(500))
     for channel, at, detail in session.exec(failed_tries).all():
         errors.setdefault(channel, (at, detail))

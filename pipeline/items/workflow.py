@@ -21,6 +21,7 @@ from pipeline.core.errors import InputRejected, NotFound, Problem, WorkflowRefus
 from pipeline.core.models import (
     Agency,
     Attempt,
+    AttemptOutcome,
     Decision,
     Delivery,
     DeliveryStatus,
@@ -374,7 +375,7 @@ def withdraw_item(session: Session, *, settings: Settings, agency_code: str, ite
         else:  # unknown: it may be live, so a worker asks the channel, then takes it down
             move_delivery(delivery, DeliveryStatus.PENDING)
             delivery.next_attempt_at = utcnow()
-            session.add(Attempt(delivery_id=delivery.id, number=delivery.attempts, outcome="replay",
+            session.add(Attempt(delivery_id=delivery.id, number=delivery.attempts, outcome=AttemptOutcome.REPLAY,
                                 finished_at=utcnow(), detail="item withdrawn: ask the channel, take it down"))
         session.add(delivery)
     session.add(item)
