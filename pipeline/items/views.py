@@ -207,8 +207,9 @@ def channel_health(session: Session, *, agency_id: int) -> list[ChannelHealth]:
     many deliveries wait or failed (the queue's depth as this agency sees it)."""
     join = (Attempt.delivery_id == Delivery.id)
     mine = Delivery.item_id.in_(select(Item.id).where(Item.agency_id == agency_id))
-    success = dict(session.exec(select(Delivery.channel, sa.func.max(Attempt.finished_at)).join(Attempt, join)
-                                .where(mine, Attempt.outcome == AttemptOutcome.PUBLISHED).group_by(Delivery.channel)).all())
+    published = (select(Delivery.channel, sa.func.max(Attempt.finished_at)).join(Attempt, join)
+                 .where(mine, Attempt.outcome == AttemptOutcome.PUBLISHED).group_by(Delivery.channel))
+    success = dict(session.exec(published).all())
     errors: dict[str, tuple[datetime, str]] = {}
     failed_tries = (select(Delivery.channel, Attempt.finished_at, Attempt.detail).join(Attempt, join)
                     .where(mine, Attempt.outcome.in_(FAILED_TRIES), Attempt.finished_at.is_not(None))
