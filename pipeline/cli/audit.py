@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import typer
 
-from pipeline.cli.common import JsonOpt, context, out, print_json
-from pipeline.core.db import session_scope
-from pipeline.records.audit import verify_trail
+from pipeline.cli.common import JsonOpt, command_group, context
+from pipeline.cli.output import print_json, say
 
-audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+audit_app = command_group("The tamper-evident audit trail.", no_args_is_help=True)
 
 
 @audit_app.command("verify")
 def audit_verify(as_json: JsonOpt = False) -> None:
     """Walk the hash chain and check every ledger row against it; exit 1 naming the first bad row."""
+    from pipeline.core.db import session_scope
+    from pipeline.records.audit import verify_trail
+
     with session_scope(context().engine) as session:
         verdict = verify_trail(session)
     if as_json:
         print_json({"ok": verdict.ok, "events": verdict.events, "ledger_entries": verdict.ledger_entries,
                     "table": verdict.table or None, "id": verdict.row_id, "problem": verdict.problem or None})
     elif verdict.ok:
-        out.print(f"chain intact ({verdict.events} events, {verdict.ledger_entries} ledger entries)")
+        say(f"chain intact ({verdict.events} events, {verdict.ledger_entries} ledger entries)")
     else:
-        typer.echo(f"error: {verdict.table} id {verdict.row_id}: {verdict.problem}", err=True)
+        say(f"error: {verdict.table} id {verdict.row_id}: {verdict.problem}", to_err=True)
     if not verdict.ok:
         raise typer.Exit(1)

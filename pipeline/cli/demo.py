@@ -7,8 +7,10 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlmodel import select
 
+from pipeline.cli.output import shown
 from pipeline.core.agencies import agency_row, sync_agencies
 from pipeline.core.config import load_settings
 from pipeline.core.db import make_engine, migrate, session_scope
@@ -35,7 +37,7 @@ def run_demo(workspace: Path | None, console: Console) -> Path:
     settings = load_settings(config)
     engine = make_engine(settings.database)
     migrate(engine)
-    console.print(f"[bold]1. workspace[/bold] {workspace} (SQLite database, no server needed)")
+    _step(console, "1. workspace", f"{workspace} (SQLite database, no server needed)")
     with session_scope(engine) as session:
         sync_agencies(session, settings=settings)
     samples = sorted((HERE / "samples").glob("0*"))
@@ -44,9 +46,9 @@ def run_demo(workspace: Path | None, console: Console) -> Path:
     with session_scope(engine) as session:
         submitted = workflow.submit_items(session, settings=settings, agency_code="tjj", actor=AUTHOR,
                                           records=records, problems=problems)
-    console.print(f"[bold]2. submitted[/bold] {len(submitted)} items as {AUTHOR} (author)")
+    _step(console, "2. submitted", f"{len(submitted)} items as {AUTHOR} (author)")
     rejected = submitted[-2].item_id
-    console.print("[bold]3. review[/bold] 处室审核 → 保密审查 → 办公室审发, three different people")
+    _step(console, "3. review", "处室审核 → 保密审查 → 办公室审发, three different people")
     for done in submitted:
         for level, reviewer in enumerate(REVIEWERS):
             with session_scope(engine) as session:
@@ -59,17 +61,21 @@ def run_demo(workspace: Path | None, console: Console) -> Path:
     console.print(f"   item {rejected} was rejected at 保密审查 and is back with its author")
     outcomes = run_dispatcher(Engine.build(settings, engine), until_idle=True)
     published = sum(o.status == "published" for o in outcomes)
-    console.print(f"[bold]4. delivery[/bold] {published} of {len(outcomes)} deliveries published by the "
-                  "in-process dispatcher (no broker)")
+    _step(console, "4. delivery", f"{published} of {len(outcomes)} deliveries published by the in-process "
+          "dispatcher (no broker)")
     _print_items(console, engine, settings)
     _print_ledger(console, engine)
     portal, disclosure = (Path(str(settings.channels[n].output_dir)) for n in ("portal", "disclosure"))
-    console.print(f"\n[bold]Open in a browser[/bold]\n  portal:     {portal / 'index.html'}\n"
-                  f"  disclosure: {disclosure / 'index.html'}\n"
-                  f"  or serve both at the configured URLs: python3 -m http.server 8080 -d {workspace / 'site'}"
-                  " and open http://localhost:8080/portal/")
-    console.print(f"[bold]Look around[/bold]\n  cd {workspace} && gongkai list && gongkai show {submitted[0].item_id}")
+    _step(console, "\nOpen in a browser", f"\n  portal:     {portal / 'index.html'}\n"
+          f"  disclosure: {disclosure / 'index.html'}\n"
+          f"  or serve both at the configured URLs: python3 -m http.server 8080 -d {workspace / 'site'}"
+          " and open http://localhost:8080/portal/")
+    _step(console, "Look around", f"\n  cd {workspace} && gongkai list && gongkai show {submitted[0].item_id}")
     return workspace
+
+
+def _step(console: Console, heading: str, text: str) -> None:
+    console.print(Text.assemble((heading, "bold"), " ", text))
 
 
 def _print_ledger(console: Console, engine) -> None:  # type: ignore[no-untyped-def]
@@ -78,7 +84,8 @@ def _print_ledger(console: Console, engine) -> None:  # type: ignore[no-untyped-
     table = Table("#", "索引号", "channel", "date", "title", title="ledger (one entry per confirmed publication)",
                   box=None)
     for entry in entries:
-        table.add_row(str(entry.id), entry.index_no or "", entry.channel, entry.local_date.isoformat(), entry.title)
+        table.add_row(str(entry.id), entry.index_no or "", entry.channel, entry.local_date.isoformat(),
+                      shown(entry.title))
     console.print(table)
 
 
@@ -87,6 +94,6 @@ def _print_items(console: Console, engine, settings) -> None:  # type: ignore[no
         rows = views.list_items(session, agency_id=agency_row(session, "tjj").id, agency=settings.agencies["tjj"])
     table = Table("id", "title", "status", "索引号", "channels", title="items", box=None)
     for row in reversed(rows):
-        table.add_row(str(row["id"]), row["title"], row["status"], row["index_no"] or "",
+        table.add_row(str(row["id"]), shown(row["title"]), row["status"], row["index_no"] or "",
                       " ".join(f"{c}:{s}" for c, s in row["channels"].items()))
     console.print(table)
