@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from pipeline.core.errors import GongkaiError, NotFound, WorkflowRefused
 from pipeline.core.models import DisclosureRequest, RequestEvent, utcnow
+from pipeline.core.text import hidden_problem
 from pipeline.records import audit
 from pipeline.records.deadlines import Clock, EventKind, clock_of, working_days_left
 from pipeline.records.refusals import refusal_of
@@ -60,6 +61,9 @@ def add_request(session: Session, *, agency_id: int, received_on: date, channel:
                 ref: str | None = None) -> DisclosureRequest:
     """Register an application on the day it counts as received (第三十一条)."""
     _check_date(received_on, today, "received date", load_calendar(session))
+    for field, text in (("applicant", applicant), ("subject", subject), ("ref", ref or "")):
+        if message := hidden_problem(text.strip()):
+            raise GongkaiError(f"{field}: {message}")
     if ref and session.exec(select(DisclosureRequest.id).where(DisclosureRequest.agency_id == agency_id,
                                                                DisclosureRequest.ref == ref)).first():
         raise WorkflowRefused(f"a request with the register number '{ref}' exists already")
