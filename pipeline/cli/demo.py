@@ -6,18 +6,15 @@ import tempfile
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 from sqlmodel import select
 
-from pipeline.cli.output import shown
+from pipeline.cli.output import print_table, say, styled
 from pipeline.core.agencies import agency_row, sync_agencies
 from pipeline.core.config import load_settings
 from pipeline.core.db import make_engine, migrate, session_scope
 from pipeline.core.errors import GongkaiError
 from pipeline.core.models import Decision, LedgerEntry
-from pipeline.engine.dispatcher import run_dispatcher
-from pipeline.engine.runtime import Engine
+from pipeline.engine.handover import due_of_item, hand_over
 from pipeline.items import views, workflow
 from pipeline.items.itemfile import Limits, read_item_files
 
@@ -58,42 +55,46 @@ def run_demo(workspace: Path | None, console: Console) -> Path:
                     break
                 workflow.review_item(session, settings=settings, agency_code="tjj", item_id=done.item_id,
                                      actor=reviewer, decision=Decision.APPROVE)
-    console.print(f"   item {rejected} was rejected at 保密审查 and is back with its author")
-    outcomes = run_dispatcher(Engine.build(settings, engine), until_idle=True)
+    say(f"   item {rejected} was rejected at 保密审查 and is back with its author", console=console)
+    with session_scope(engine) as session:
+        due = [i for done in submitted for i in due_of_item(session, item_id=done.item_id)]
+    outcomes = hand_over(settings, engine, due).outcomes  # the embedded defaults have no broker: published here
     published = sum(o.status == "published" for o in outcomes)
     _step(console, "4. delivery", f"{published} of {len(outcomes)} deliveries published by the in-process "
           "dispatcher (no broker)")
     _print_items(console, engine, settings)
     _print_ledger(console, engine)
     portal, disclosure = (Path(str(settings.channels[n].output_dir)) for n in ("portal", "disclosure"))
-    _step(console, "\nOpen in a browser", f"\n  portal:     {portal / 'index.html'}\n"
-          f"  disclosure: {disclosure / 'index.html'}\n"
-          f"  or serve both at the configured URLs: python3 -m http.server 8080 -d {workspace / 'site'}"
-          " and open http://localhost:8080/portal/")
-    _step(console, "Look around", f"\n  cd {workspace} && gongkai list && gongkai show {submitted[0].item_id}")
+    say("", console=console)
+    _step(console, "Open in a browser", "",
+          f"  portal:     {portal / 'index.html'}",
+          f"  disclosure: {disclosure / 'index.html'}",
+          f"  or serve both at the configured URLs: python3 -m http.server 8080 -d {workspace / 'site'} and open "
+          "http://localhost:8080/portal/")
+    _step(console, "Look around", "", f"  cd {workspace} && gongkai list && gongkai show {submitted[0].item_id}")
     return workspace
 
 
-def _step(console: Console, heading: str, text: str) -> None:
-    console.print(Text.assemble((heading, "bold"), " ", text))
+def _step(console: Console, heading: str, *lines: str) -> None:
+    """A bold heading; the first line follows it, the others go below."""
+    first, *more = lines
+    say(styled(heading, "bold"), " ", first, console=console)
+    for line in more:
+        say(line, console=console)
 
 
 def _print_ledger(console: Console, engine) -> None:  # type: ignore[no-untyped-def]
     with session_scope(engine) as session:
         entries = session.exec(select(LedgerEntry).order_by(LedgerEntry.id)).all()
-    table = Table("#", "索引号", "channel", "date", "title", title="ledger (one entry per confirmed publication)",
-                  box=None)
-    for entry in entries:
-        table.add_row(str(entry.id), entry.index_no or "", entry.channel, entry.local_date.isoformat(),
-                      shown(entry.title))
-    console.print(table)
+    print_table(("#", "索引号", "channel", "date", "title"),
+                ((e.id, e.index_no, e.channel, e.local_date.isoformat(), e.title) for e in entries),
+                title="ledger (one entry per confirmed publication)", console=console)
 
 
 def _print_items(console: Console, engine, settings) -> None:  # type: ignore[no-untyped-def]
     with session_scope(engine) as session:
         rows = views.list_items(session, agency_id=agency_row(session, "tjj").id, agency=settings.agencies["tjj"])
-    table = Table("id", "title", "status", "索引号", "channels", title="items", box=None)
-    for row in reversed(rows):
-        table.add_row(str(row["id"]), shown(row["title"]), row["status"], row["index_no"] or "",
-                      " ".join(f"{c}:{s}" for c, s in row["channels"].items()))
-    console.print(table)
+    print_table(("id", "title", "status", "索引号", "channels"),
+                ((r["id"], r["title"], r["status"], r["index_no"],
+                  " ".join(f"{c}:{s}" for c, s in r["channels"].items())) for r in reversed(rows)),
+                title="items", console=console)

@@ -21,6 +21,7 @@ from pipeline.core.status import ItemStatus
 
 if TYPE_CHECKING:
     from pipeline.core.config import AgencySettings
+    from pipeline.engine.handover import HandedOver
 
 # Settings, the database, the engine and the domain are imported inside the commands that use them: `--help`,
 # `list` and `show` start without Alembic, Celery, python-docx or the delivery engine (tests/test_cli_start.py).
@@ -122,30 +123,22 @@ def review(item_id: Annotated[int, typer.Argument(help="Item id.")],
 
 
 def _hand_over(ctx: Context, item_id: int, *, quiet: bool) -> None:
-    """After commit: enqueue the item's due deliveries, or without a broker publish them right here."""
-    from sqlmodel import select
-
+    """After commit: the item's due deliveries to the broker, or published right here without one."""
     from pipeline.core.db import session_scope
-    from pipeline.core.models import Delivery, DeliveryStatus, utcnow
-    from pipeline.engine.dispatcher import run_dispatcher
-    from pipeline.engine.queueing import enqueue
-    from pipeline.engine.runtime import Engine
+    from pipeline.engine.handover import due_of_item, hand_over
 
     with session_scope(ctx.engine) as session:
-        due = [d.id for d in session.exec(select(Delivery).where(
-            Delivery.item_id == item_id, Delivery.status == DeliveryStatus.PENDING,
-            Delivery.next_attempt_at <= utcnow()))]
-    if not due:
-        return
-    if ctx.settings.queue.broker_url:
-        sent = enqueue(ctx.settings, ctx.engine, due)
-        if not quiet:
-            say(f"queued {sent} deliveries" + ("" if sent == len(due) else "; the sweep sends the rest"))
-        return
-    outcomes = run_dispatcher(Engine.build(ctx.settings, ctx.engine), until_idle=True)
+        due = due_of_item(session, item_id=item_id)
+    done = hand_over(ctx.settings, ctx.engine, due)
     if not quiet:
-        for outcome in outcomes:
-            say(f"delivery {outcome.delivery_id}: {outcome.status} {outcome.detail}".rstrip())
+        _print_handed_over(done)
+
+
+def _print_handed_over(done: HandedOver) -> None:
+    if done.broker and done.given:
+        say(f"queued {done.queued} deliveries" + ("" if done.queued == done.given else "; the sweep sends the rest"))
+    for outcome in done.outcomes:
+        say(f"delivery {outcome.delivery_id}: {outcome.status} {outcome.detail}".rstrip())
 
 
 @app.command()
@@ -208,9 +201,7 @@ def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (s
     from pipeline.core.db import session_scope
     from pipeline.core.models import DeliveryStatus, utcnow
     from pipeline.engine.delivery import replay_delivery
-    from pipeline.engine.dispatcher import run_dispatcher
-    from pipeline.engine.queueing import enqueue
-    from pipeline.engine.runtime import Engine
+    from pipeline.engine.handover import hand_over
     from pipeline.items import views
 
     ctx = context()
@@ -226,11 +217,7 @@ def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (s
             views.check_delivery_agency(session, delivery_id=one, agency_id=agency_id)
             replay_delivery(session, delivery_id=one, now=utcnow(), actor=_actor(actor))
     say(f"replaying {len(ids)} deliveries")
-    if ctx.settings.queue.broker_url:
-        enqueue(ctx.settings, ctx.engine, ids)
-    else:
-        for outcome in run_dispatcher(Engine.build(ctx.settings, ctx.engine), until_idle=True):
-            say(f"delivery {outcome.delivery_id}: {outcome.status} {outcome.detail}".rstrip())
+    _print_handed_over(hand_over(ctx.settings, ctx.engine, ids))
 
 
 @app.command()

@@ -43,18 +43,19 @@ def styled(value: object, style: str) -> Text:
     return Text(shown(value), style=style)
 
 
-def say(*parts: str | Text, to_err: bool = False) -> None:
+def say(*parts: str | Text, to_err: bool = False, console: Console | None = None) -> None:
     """Print one line built from plain strings (escaped with shown()) and styled pieces."""
     line = Text.assemble(*(p if isinstance(p, Text) else shown(p) for p in parts))
-    (err if to_err else out).print(line)
+    (console or (err if to_err else out)).print(line)
 
 
-def print_table(columns: Iterable[str], rows: Iterable[Iterable[object]], *, title: str | None = None) -> None:
+def print_table(columns: Iterable[str], rows: Iterable[Iterable[object]], *, title: str | None = None,
+                console: Console | None = None) -> None:
     """A borderless table; each cell shown as text (None as empty), styled pieces kept."""
     table = Table(*(Column(c, overflow="fold") for c in columns), box=None, title=title)  # wrap, never cut
     for row in rows:
         table.add_row(*(cell if isinstance(cell, Text) else shown(cell) for cell in row))
-    out.print(table)
+    (console or out).print(table)
 
 
 def print_json(data: Any) -> None:
