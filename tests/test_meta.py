@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,3 +90,14 @@ def test_every_registered_channel_has_templates_a_config_and_documented_settings
         assert set(adapter.required_parts) <= set(parts), f"{kind} needs {adapter.required_parts}"
         assert f"| {kind} |" in README or not set(adapter.Config.model_fields) - {"kind", "enabled", "rate_limit",
                                                                                 "timeout"}, kind
+
+
+def test_the_keys_of_every_json_view_match_the_snapshot():
+    """`--json` output is a contract with scripts: adding, renaming or removing a key is a decision, made by
+    changing tests/json_views.snapshot.json with the view (pipeline/cli/json_views.py)."""
+    from pipeline.cli import json_views
+
+    views = {name: list(model.model_fields) for name, model in vars(json_views).items()
+             if isinstance(model, type) and issubclass(model, json_views.View) and model is not json_views.View}
+    snapshot = json.loads((ROOT / "tests" / "json_views.snapshot.json").read_text(encoding="utf-8"))
+    assert views == snapshot

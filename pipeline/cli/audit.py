@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from pipeline.cli.common import JsonOpt, command_group, context
-from pipeline.cli.output import print_json, say
+from pipeline.cli.output import say
 
 audit_app = command_group("The tamper-evident audit trail.", no_args_is_help=True)
 
@@ -19,7 +19,9 @@ def audit_verify(as_json: JsonOpt = False) -> None:
     with session_scope(context().engine) as session:
         verdict = verify_trail(session)
     if as_json:
-        print_json({"ok": verdict.ok, "events": verdict.events, "ledger_entries": verdict.ledger_entries,
+        from pipeline.cli.json_views import AuditVerdict, print_view
+
+        print_view(AuditVerdict, {"ok": verdict.ok, "events": verdict.events, "ledger_entries": verdict.ledger_entries,
                     "table": verdict.table or None, "id": verdict.row_id, "problem": verdict.problem or None})
     elif verdict.ok:
         say(f"chain intact ({verdict.events} events, {verdict.ledger_entries} ledger entries)")

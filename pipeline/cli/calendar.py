@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from pipeline.cli.common import ActorOpt, JsonOpt, command_group, context
-from pipeline.cli.output import print_json, print_table, say
+from pipeline.cli.output import print_table, say
 
 calendar_app = command_group("The working-day calendar: each year's 放假安排 (holidays and 调休), as the office "
                              "enters it.", no_args_is_help=True)
@@ -31,9 +31,9 @@ def calendar_set(year: YearArg,
     with session_scope(context().engine) as session:
         change = set_calendar(session, actor=actor or getpass.getuser(), year=year, notice=notice, now=utcnow())
     if as_json:
-        print_json({"year": change.year, "source": change.source, "replaced": change.replaced,
-                    "holidays": change.holidays, "workdays": change.workdays, "warnings": list(change.warnings),
-                    "moved": [{**m.__dict__, "old": _iso(m.old), "new": _iso(m.new)} for m in change.moved]})
+        from pipeline.cli.json_views import CalendarChangeView, print_view
+
+        print_view(CalendarChangeView, change)
         return
     verb = "replaced" if change.replaced else "entered"
     say(f"{year} {verb} from {change.source}: {change.holidays} days off, {change.workdays} 调休 days worked")
@@ -57,7 +57,9 @@ def calendar_show(year: YearArg, as_json: JsonOpt = False) -> None:
     with session_scope(context().engine) as session:
         view = calendar_view(session, year=year)
     if as_json:
-        print_json(view)
+        from pipeline.cli.json_views import CalendarView, print_view
+
+        print_view(CalendarView, view)
         return
     where = {"office": f"entered by {view['entered_by']} on {str(view['entered_at'])[:10]} from {view['notice']}",
              "package": f"from {view['notice']}", "provisional": "not known"}[view["source"]]
@@ -67,10 +69,6 @@ def calendar_show(year: YearArg, as_json: JsonOpt = False) -> None:
         return
     print_table(("holiday", "first", "last", "days", "调休 worked"),
                 ((p["name"], p["first"], p["last"], p["days"], ", ".join(p["workdays"])) for p in view["periods"]))
-
-
-def _iso(day: object) -> str | None:
-    return None if day is None else str(day)
 
 
 def _day(day: object, provisional: bool) -> str:

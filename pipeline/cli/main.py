@@ -87,7 +87,9 @@ def submit(paths: Annotated[list[Path], typer.Argument(help="Item files: .md wit
         done = workflow.submit_items(session, settings=ctx.settings, agency_code=code, actor=_actor(actor),
                                      records=records, problems=problems)
     if as_json:
-        print_json([d.__dict__ for d in done])
+        from pipeline.cli.json_views import SubmittedView, print_views
+
+        print_views(SubmittedView, done)
         return
     for d in done:
         note = "" if d.revision == 1 else f" (revision {d.revision})"
@@ -113,7 +115,9 @@ def review(item_id: Annotated[int, typer.Argument(help="Item id.")],
     if result.status == ItemStatus.APPROVED:
         _hand_over(ctx, item_id, quiet=as_json)
     if as_json:
-        print_json({**result.__dict__, "decision": str(result.decision), "status": str(result.status)})
+        from pipeline.cli.json_views import ReviewedView, print_view
+
+        print_view(ReviewedView, result)
     elif result.status == ItemStatus.APPROVED:
         say(f"item {item_id}: {result.level_name} passed; approved, 索引号 {result.index_no}")
     elif result.status == ItemStatus.REJECTED:
@@ -164,7 +168,9 @@ def withdraw(item_id: Annotated[int, typer.Argument(help="Item id.")],
     _hand_over(ctx, item_id, quiet=True)  # deliveries whose outcome was unknown: asked, then taken down
     results = take_down(Engine.build(ctx.settings, ctx.engine), item_id=item_id)
     if as_json:
-        print_json([r.__dict__ for r in results])
+        from pipeline.cli.json_views import TakeDownView, print_views
+
+        print_views(TakeDownView, results)
         return
     say(f"item {item_id}: withdrawn")
     for r in results:
@@ -185,7 +191,9 @@ def deliveries(failed: Annotated[bool, typer.Option("--failed", help="Only dead 
     with session_scope(ctx.engine) as session:
         rows = views.list_deliveries(session, agency_id=agency_row(session, code).id, failed_only=failed)
     if as_json:
-        print_json(rows)
+        from pipeline.cli.json_views import DeliveryRow, print_views
+
+        print_views(DeliveryRow, rows)
         return
     print_table(("id", "item", "channel", "status", "tries", "next try", "error / action"),
                 ((row["id"], row["item_id"], row["channel"], row["status"], row["attempts"], row["next_attempt_at"],
@@ -254,7 +262,9 @@ def list_(status: Annotated[ItemStatus | None, typer.Option(help="Only items in 
         rows = views.list_items(session, agency_id=agency_row(session, code).id, agency=agency_settings,
                                 status=status)
     if as_json:
-        print_json(rows)
+        from pipeline.cli.json_views import ItemRow, print_views
+
+        print_views(ItemRow, rows)
         return
     print_table(("id", "title", "status", "索引号", "channels"),
                 ((row["id"], row["title"], row["status"] + (f" ({row['awaiting']})" if row["awaiting"] else ""),
@@ -282,7 +292,9 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id.")], agency: Agenc
         data = views.show_item(session, item_id=item_id, agency_id=agency_row(session, code).id,
                                agency=agency_settings)
     if as_json:
-        print_json(data)
+        from pipeline.cli.json_views import ItemView, print_view
+
+        print_view(ItemView, data)
         return
     state = data["status"] + (f", awaiting {data['awaiting']}" if data["awaiting"] else "")
     say(styled(data["title"], "bold"), f"  (item {data['id']}, revision {data['revision']}, {state})")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import getpass
 import io
-from dataclasses import asdict
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -29,7 +28,7 @@ from pipeline.cli.common import (
     parse_date,
     today,
 )
-from pipeline.cli.output import out, print_json, print_table, say, styled
+from pipeline.cli.output import out, print_table, say, styled
 from pipeline.records.vocabulary import OUTCOMES
 
 if TYPE_CHECKING:
@@ -70,7 +69,9 @@ def ledger(ctx: typer.Context, year: Annotated[int | None, typer.Option(help="On
         ids = [agency_row(session, code).id for code in codes]
         rows = count_ledger(session, agency_ids=ids, by=str(by), year=year)
     if as_json:
-        print_json(rows)
+        from pipeline.cli.json_views import LedgerCount, print_views
+
+        print_views(LedgerCount, rows)
     elif as_csv:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=["agency", "year", str(by), "count"], lineterminator="\n")
@@ -100,7 +101,9 @@ def ledger_import(path: Annotated[Path, typer.Argument(help="CSV file (UTF-8) of
         done = import_ledger(session, settings=settings, agency_code=code, agency_id=agency_row(session, code).id,
                              path=path, today=today(), actor=actor or getpass.getuser())
     if as_json:
-        print_json(asdict(done))
+        from pipeline.cli.json_views import ImportedView, print_view
+
+        print_view(ImportedView, done)
         return
     say(f"{done.file}: imported {done.imported} entries; {done.already_present} were imported before")
     if done.merged:  # one publication on several channels counts as one item in the report's tables
@@ -125,7 +128,9 @@ def _due(view: dict[str, Any]) -> str:
 
 def _show_request(view: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        print_json(view)
+        from pipeline.cli.json_views import RequestView, print_view
+
+        print_view(RequestView, view)
         return
     closed = f", closed {view['closed_on']} ({view['outcome']})" if view["closed_on"] else ""
     late = f", {view['working_days_late']} working day(s) late" if view["working_days_late"] else ""
@@ -199,7 +204,9 @@ def request_list(year: Annotated[int | None, typer.Option(help="Only requests re
     if due:
         views.sort(key=lambda v: (v["due_on"] is None, v["due_on"] or "", v["id"]))
     if as_json:
-        print_json(views)
+        from pipeline.cli.json_views import RequestView, print_views
+
+        print_views(RequestView, views)
         return
     print_table(("id", "ref", "received", "applicant", "state", "due", "left", "late", "closed", "outcome"),
                 ((v["id"], v["ref"], v["received_on"], v["applicant_type_name"], v["state"], _due(v), _left(v),
@@ -321,7 +328,9 @@ def request_outcomes(as_json: JsonOpt = False) -> None:
     rows = [{"outcome": key, "meaning": name, **{f"row_{v}": t3_label(v, row) for v, row in rows.items()}}
             for key, (name, rows) in OUTCOMES.items()]
     if as_json:
-        print_json(rows)
+        from pipeline.cli.json_views import OutcomeRow, print_views
+
+        print_views(OutcomeRow, rows)
         return
     print_table(("outcome", "meaning", "2019 row", "2021 row"),
                 ((r["outcome"], r["meaning"], r["row_2019"], r["row_2021"]) for r in rows))
@@ -342,7 +351,9 @@ def appeal_add(kind: Annotated[str, typer.Option(help="reconsideration (行政�
                                     filed_on=parse_date(filed, "--filed"), actor=actor or getpass.getuser(),
                                     today=today(), request_id=request, ref=ref, note=note)
         view = appeals.appeal_view(appeal)
-    print_json(view) if as_json else say(f"appeal {view['id']}: {view['kind_name']}, filed "
+    from pipeline.cli.json_views import AppealView, print_view
+
+    print_view(AppealView, view) if as_json else say(f"appeal {view['id']}: {view['kind_name']}, filed "
                                          f"{view['filed_on']}")
 
 
@@ -360,7 +371,9 @@ def appeal_close(appeal_id: Annotated[int, typer.Argument(help="Appeal id.")],
                                       result=result, closed_on=parse_date(on, "--on"),
                                       actor=actor or getpass.getuser(), today=today(), note=note)
         view = appeals.appeal_view(appeal)
-    print_json(view) if as_json else say(f"appeal {view['id']}: {view['result']} on {view['closed_on']}")
+    from pipeline.cli.json_views import AppealView, print_view
+
+    print_view(AppealView, view) if as_json else say(f"appeal {view['id']}: {view['result']} on {view['closed_on']}")
 
 
 @appeal_app.command("list")
@@ -374,7 +387,9 @@ def appeal_list(year: Annotated[int | None, typer.Option(help="Appeals open at s
         views = [appeals.appeal_view(a) for a in appeals.list_appeals(session, agency_id=agency_id(session, agency),
                                                                       year=year)]
     if as_json:
-        print_json(views)
+        from pipeline.cli.json_views import AppealView, print_views
+
+        print_views(AppealView, views)
         return
     print_table(("id", "ref", "kind", "filed", "result", "closed", "request"),
                 ((v["id"], v["ref"], v["kind_name"], v["filed_on"], v["result"], v["closed_on"], v["request_id"])

@@ -48,7 +48,9 @@ def figures_set(year: Annotated[int, typer.Argument(help="Report year.")],
         row = figures.set_figure(session, agency_id=agency_id(session, agency), year=year, key=key, raw=value,
                                  actor=actor or getpass.getuser(), note=note)
         view = figures.figure_view(row)
-    print_json(view) if as_json else say(f"{year} {key} = {view['value']}")
+    from pipeline.cli.json_views import FigureView, print_view
+
+    print_view(FigureView, view) if as_json else say(f"{year} {key} = {view['value']}")
 
 
 @figures_app.command("unset")
@@ -79,7 +81,9 @@ def figures_list(year: Annotated[int | None, typer.Option(help="Only this year."
             query = query.where(AnnualFigure.year == year)
         views = [figures.figure_view(r) for r in session.exec(query.order_by(AnnualFigure.year, AnnualFigure.key))]
     if as_json:
-        print_json(views)
+        from pipeline.cli.json_views import FigureView, print_views
+
+        print_views(FigureView, views)
         return
     print_table(("year", "key", "value", "meaning", "set by", "note"),
                 ((v["year"], v["key"], v["value"], v["meaning"], v["set_by"], v["note"]) for v in views))
@@ -92,7 +96,9 @@ def figures_keys(as_json: JsonOpt = False) -> None:
 
     rows = [{"key": key, "type": kind, "meaning": meaning} for key, (kind, meaning) in figures.FIGURES.items()]
     if as_json:
-        print_json(rows)
+        from pipeline.cli.json_views import FigureKey, print_views
+
+        print_views(FigureKey, rows)
         return
     print_table(("key", "type", "meaning"), ((r["key"], r["type"], r["meaning"]) for r in rows))
 
@@ -228,7 +234,9 @@ def _emit(text: str, path: Path | None) -> None:
 
 def _print_findings(docs: list[Document], *, as_json: bool) -> None:
     if as_json:
-        return print_json({doc.report.agency_code: [f.__dict__ for f in doc.findings] for doc in docs})
+        from pipeline.cli.json_views import FindingView, view
+
+        return print_json({doc.report.agency_code: [view(FindingView, f) for f in doc.findings] for doc in docs})
     from pipeline.report.check import FINAL, HARD
 
     results = {HARD: styled("broken", "red"), FINAL: styled("missing", "red")}
@@ -241,7 +249,9 @@ def _print_findings(docs: list[Document], *, as_json: bool) -> None:
 
 def _print_explanation(found: dict, *, as_json: bool) -> None:
     if as_json:
-        return print_json(found)
+        from pipeline.cli.json_views import Explanation, print_view
+
+        return print_view(Explanation, found)
     say(f"{found['cell']} ({found['label']}) = {found['value']}  [from the {found['source']}]")
     for row in found["rows"]:
         say("  " + "  ".join(f"{k}={v}" for k, v in row.items() if v not in (None, "")))
