@@ -14,7 +14,7 @@ import pytest
 from helpers import approve_fully, submit
 
 HEAVY = ("alembic", "celery", "docx", "playwright")  # issue 17 item 4
-ALSO_NOT_FOR_HELP = ("sqlalchemy", "sqlmodel", "pydantic_settings", "channels", "requests", "redis", "kombu")
+ALSO_NOT_FOR_HELP = ("sqlalchemy", "sqlmodel", "pydantic_settings", "channels", "requests", "redis", "kombu", "markdown_it")
 
 PROBE = """
 import json, sys

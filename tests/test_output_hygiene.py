@@ -145,3 +145,9 @@ def test_a_ledger_import_refuses_a_title_with_a_zero_width_space(env, run):
     result = run(["ledger", "import", "x.csv", "--as", "zhangsan"], cwd=env.directory)
     assert result.code == 1
     assert "x.csv:2: title: contains a control character U+200B (ZERO WIDTH SPACE)" in result.err
+
+
+def test_a_bad_date_is_named_with_its_escape_codes_shown(env, run):
+    result = run(["request", "list", "--due", "--on", "\x1b[2J2021-13-01"], cwd=env.directory)
+    assert result.code == 2
+    assert "\x1b" not in result.err and "'\\x1b[2J2021-13-01' is not a date" in result.err

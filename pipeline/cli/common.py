@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from pipeline.cli.output import shown
+
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
@@ -69,7 +71,7 @@ def parse_date(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"'{value}' is not a date (YYYY-MM-DD)", param_hint=option) from None
+        raise typer.BadParameter(f"'{shown(value)}' is not a date (YYYY-MM-DD)", param_hint=option) from None
 
 
 def agency_id(session: Any, code: str | None) -> int:
