@@ -106,7 +106,7 @@ TYPED = st.lists(st.one_of(st.sampled_from(MARKUP), st.text(st.characters(exclud
                  max_size=5).map("".join)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(title=TYPED, comment=TYPED, reason=TYPED)
 def test_arbitrary_text_goes_through_every_command_as_text(env, run, title, comment, reason):
     from pipeline.cli.output import shown

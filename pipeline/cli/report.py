@@ -69,17 +69,11 @@ def figures_unset(year: Annotated[int, typer.Argument(help="Report year.")],
 def figures_list(year: Annotated[int | None, typer.Option(help="Only this year.")] = None,
                  agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
     """Figures set so far, by year."""
-    from sqlmodel import select
-
     from pipeline.core.db import session_scope
-    from pipeline.core.models import AnnualFigure
     from pipeline.records import figures
 
     with session_scope(context().engine) as session:
-        query = select(AnnualFigure).where(AnnualFigure.agency_id == agency_id(session, agency))
-        if year is not None:
-            query = query.where(AnnualFigure.year == year)
-        views = [figures.figure_view(r) for r in session.exec(query.order_by(AnnualFigure.year, AnnualFigure.key))]
+        views = figures.list_figures(session, agency_id=agency_id(session, agency), year=year)
     if as_json:
         from pipeline.cli.json_views import FigureView, print_views
 
