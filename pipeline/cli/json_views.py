@@ -325,8 +325,9 @@ def _plain(data: Any) -> Any:
 
 
 def view(model: type[View], data: Any) -> dict[str, Any]:
-    """The data (a dataclass or a dict) as the model's JSON-ready dict; a key the model does not know fails."""
-    return model.model_validate(_plain(data)).model_dump(mode="json", exclude_unset=model is LedgerCount)
+    """The data (a dataclass or a dict) as the model's JSON-ready dict; a key the model does not know fails. Only
+    LedgerCount has optional keys, and prints the one the data has."""
+    return model.model_validate(_plain(data)).model_dump(mode="json", exclude_unset=True)
 
 
 def print_view(model: type[View], data: Any) -> None:
