@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pipeline.cli.output import shown
+from pipeline.cli.output import out, print_json, shown  # noqa: F401  (out, print_json: also importable from here)
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
