@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -340,6 +339,8 @@ def preview(item_id: Annotated[int, typer.Argument(help="Item id.")],
     print_json(adapter.payload(message))
     html = {name: text for name, text in message.parts.items() if name.endswith(".html")}
     if html:
+        import tempfile
+
         folder = out_dir or Path(tempfile.mkdtemp(prefix=f"gongkai-preview-{item_id}-"))
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in html.items():

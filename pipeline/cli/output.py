@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
-from rich.table import Column, Table
 from rich.text import Text
 
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160,  # piped: don't cut titles at 80
@@ -52,6 +51,8 @@ def say(*parts: str | Text, to_err: bool = False, console: Console | None = None
 def print_table(columns: Iterable[str], rows: Iterable[Iterable[object]], *, title: str | None = None,
                 console: Console | None = None) -> None:
     """A borderless table; each cell shown as text (None as empty), styled pieces kept."""
+    from rich.table import Column, Table  # only commands that print a table pay for it
+
     table = Table(*(Column(c, overflow="fold") for c in columns), box=None, title=title)  # wrap, never cut
     for row in rows:
         table.add_row(*(cell if isinstance(cell, Text) else shown(cell) for cell in row))
