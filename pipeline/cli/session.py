@@ -9,7 +9,6 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.core.config import TOKEN_ENV
 from pipeline.core.errors import GongkaiError, NotAuthenticated
 
 if TYPE_CHECKING:
@@ -37,6 +36,8 @@ def store_token(path: Path, token: str) -> None:
 
 def read_token(path: Path) -> str | None:
     """The token of GONGKAI_TOKEN, else of the file; a file others can read is refused, not used."""
+    from pipeline.core.config import TOKEN_ENV  # settings (pydantic) only when a command runs
+
     if os.environ.get(TOKEN_ENV):
         return os.environ[TOKEN_ENV].strip()
     if not path.exists():
