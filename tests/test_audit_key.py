@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 from audit_helpers import events, execute, rewrite, workspace_key
-from helpers import approve_fully, submit
+from helpers import approve_fully, login_token, submit
 from sqlmodel import select
 
 from pipeline.core.models import AnnualFigure, AuditEvent, ReviewDecision
 from pipeline.records.audit import GENESIS, ROWS, SEAL
 
 ROOT = Path(__file__).resolve().parents[1]
-SET_FIGURE = ["figures", "set", "2021", "fee.amount", "12.5", "--as", "zhangsan"]
+SET_FIGURE = ["figures", "set", "2021", "fee.amount", "12.5"]  # as qianqi, of the disclosure office
 
 
 def test_init_creates_the_key_readable_by_its_owner_only_and_says_so(tmp_path, run):
@@ -58,28 +58,32 @@ def _spoil(key, how: str) -> None:
     ("too short", "audit.key holds 5 characters; at least 32 are needed"),
 ])
 def test_a_bad_key_stops_a_command_with_one_message_and_nothing_written(env, run, how, message):
+    token = login_token(env.config, "qianqi")  # logging in needs the key too: before it is spoiled
+    before = events(env)
     _spoil(env.directory / "audit.key", how)
     for args in (SET_FIGURE, ["audit", "verify"], ["list"]):
-        result = run(args, cwd=env.directory)
+        result = run(args, cwd=env.directory, token=token)
         assert result.code == 1, (args, result.out)
         assert result.err.startswith("error: audit key: ") and message in result.err, result.err
         assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
     with env.session() as session:
-        assert session.exec(select(AnnualFigure)).all() == [] and session.exec(select(AuditEvent)).all() == []
+        assert session.exec(select(AnnualFigure)).all() == []
+    assert [event.id for event in events(env)] == [event.id for event in before]  # no new audit event
 
 
 def test_the_key_may_come_from_the_environment_and_another_key_fails_verify(env, run, monkeypatch):
     key = workspace_key(env).decode()
     (env.directory / "audit.key").unlink()
     monkeypatch.setenv("GONGKAI_AUDIT_KEY", key)
-    assert run(SET_FIGURE, cwd=env.directory).code == 0
+    assert run(SET_FIGURE, cwd=env.directory, as_="qianqi").code == 0
     assert run(["audit", "verify"], cwd=env.directory).code == 0
     monkeypatch.setenv("GONGKAI_AUDIT_KEY", secrets.token_hex(32))
     result = run(["audit", "verify"], cwd=env.directory)
     assert result.code == 1
     assert "its content does not match its hash (edited, or written under another audit key)" in result.err
     count = len(events(env))
-    result = run(SET_FIGURE, cwd=env.directory)  # appending under another key is refused: the trail would break
+    # appending under another key is refused: the trail would break (the token of the first login is reused)
+    result = run(SET_FIGURE, cwd=env.directory, as_="qianqi")
     assert result.code == 1 and "the trail's newest event (audit_event id" in result.err
     assert "does not verify under this key" in result.err and "nothing was written" in result.err
     assert len(events(env)) == count
@@ -123,7 +127,7 @@ def test_a_trail_written_before_the_key_keeps_verifying_once_init_sealed_it(env,
     assert f"audit_event id {old[1].id}: its content does not match" in run(["audit", "verify"],
                                                                            cwd=env.directory).err
     execute(env, f"UPDATE audit_event SET actor = '{old[1].actor}' WHERE id = {old[1].id}")
-    assert run(SET_FIGURE, cwd=env.directory).code == 0
+    assert run(SET_FIGURE, cwd=env.directory, as_="qianqi").code == 0
     trail = events(env)
     trail[-1].actor = "nobody"
     rewrite(env, trail[-1:])
@@ -132,8 +136,9 @@ def test_a_trail_written_before_the_key_keeps_verifying_once_init_sealed_it(env,
 
 def test_the_first_append_with_the_key_seals_an_unkeyed_trail(env, run):
     submit(env)
+    token = login_token(env.config, "qianqi")  # its login event is written before the key too
     old = _unkeyed(env)
-    assert run(SET_FIGURE, cwd=env.directory).code == 0
+    assert run(SET_FIGURE, cwd=env.directory, token=token).code == 0
     seal, figure = events(env)[-2:]
     assert (seal.action, seal.actor, seal.prev_hash) == (SEAL, "system", old[-1].hash)
     assert seal.details[ROWS]["item_revision"][0][0] == 1  # the revision submitted before the key
@@ -146,7 +151,8 @@ def test_a_trail_re_chained_entirely_without_the_key_fails_verify(env, run):
     key') is found: a trail with events and no keyed one is refused."""
     submit(env)
     trail = events(env)
-    assert trail[0].prev_hash == GENESIS and trail[0].action == "submit"  # a new trail needs no seal
+    assert trail[0].prev_hash == GENESIS and SEAL not in [event.action for event in trail]  # a new trail needs none
+    assert trail[-1].action == "submit"
     trail[0].actor = "nobody"
     rewrite(env, trail)
     result = run(["audit", "verify"], cwd=env.directory)
