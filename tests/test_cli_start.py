@@ -38,7 +38,7 @@ def imported_by(args: list[str], cwd) -> tuple[int, set[str]]:  # type: ignore[n
     return report["code"], set(report["modules"])
 
 
-@pytest.mark.parametrize("args", [["--help"], ["report", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["report", "--help"], ["user", "--help"], ["audit", "--help"]])
 def test_help_imports_no_database_queue_document_or_browser_library(tmp_path, args):
     code, modules = imported_by(args, tmp_path)
     assert code == 0
