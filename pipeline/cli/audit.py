@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import unicodedata
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pipeline.cli.common import JsonOpt, context, out, parse_date, print_json
-from pipeline.core.db import session_scope
+from pipeline.cli.common import JsonOpt, command_group, context, parse_date
+from pipeline.cli.output import say, styled
 
-audit_app = typer.Typer(help="The tamper-evident audit trail (docs/audit.md).", no_args_is_help=True)
+audit_app = command_group("The tamper-evident audit trail (docs/audit.md).", no_args_is_help=True)
 
 
 @audit_app.command("verify")
@@ -20,22 +19,26 @@ def audit_verify(anchors: Annotated[Path | None, typer.Option(
                      "deleted newest events and a trail rewritten with the key.")] = None,
                  as_json: JsonOpt = False) -> None:
     """Walk the keyed chain and check every covered row against it; exit 1 naming the first bad row."""
+    from pipeline.core.db import session_scope
     from pipeline.records.anchors import verify_with_anchors
 
     with session_scope(context().engine) as session:
         verdict = verify_with_anchors(session, path=anchors)
     where = f"{verdict.table} id {verdict.row_id}" if verdict.row_id is not None else verdict.table
     if as_json:
-        print_json({"ok": verdict.ok, "events": verdict.events, "ledger_entries": verdict.ledger_entries,
-                    "rows": verdict.rows, "unkeyed_events": verdict.unkeyed, "anchors": verdict.anchors,
-                    "table": verdict.table or None, "id": verdict.row_id, "problem": verdict.problem or None})
+        from pipeline.cli.json_views import AuditVerdict, print_view
+
+        print_view(AuditVerdict, {"ok": verdict.ok, "events": verdict.events, "ledger_entries": verdict.ledger_entries,
+                                  "rows": verdict.rows, "unkeyed_events": verdict.unkeyed, "anchors": verdict.anchors,
+                                  "table": verdict.table or None, "id": verdict.row_id,
+                                  "problem": verdict.problem or None})
     elif verdict.ok:
         sealed = f"; {verdict.unkeyed} written before the audit key" if verdict.unkeyed else ""
         anchored = f"; {verdict.anchors} anchors match" if anchors is not None else ""
-        out.print(f"chain intact ({verdict.events} events, {verdict.ledger_entries} ledger entries); {verdict.rows} "
-                  f"other covered rows{sealed}{anchored}", highlight=False, markup=False)
+        say(f"chain intact ({verdict.events} events, {verdict.ledger_entries} ledger entries); {verdict.rows} "
+            f"other covered rows{sealed}{anchored}")
     else:
-        typer.echo(f"error: {where}: {verdict.problem}", err=True)
+        say(f"error: {where}: {verdict.problem}", to_err=True)
     if not verdict.ok:
         raise typer.Exit(1)
 
@@ -44,13 +47,13 @@ def audit_verify(anchors: Annotated[Path | None, typer.Option(
 def audit_anchor(file: Annotated[Path | None, typer.Option(
                      "--file", help="Append here (default: audit.anchors_file).")] = None) -> None:
     """Verify the trail, then append its count, head and the Beijing time to an append-only file."""
+    from pipeline.core.db import session_scope
     from pipeline.records.anchors import anchor_trail
 
     ctx = context()
     with session_scope(ctx.engine) as session:
         anchor = anchor_trail(session, path=file or ctx.settings.audit.anchors_file)
-    out.print(f"anchored {anchor.count} events, head {anchor.head}, at {anchor.at} in {anchor.where}",
-              highlight=False, markup=False)
+    say(f"anchored {anchor.count} events, head {anchor.head}, at {anchor.at} in {anchor.where}")
 
 
 @audit_app.command("log")
@@ -62,34 +65,24 @@ def audit_log(item: Annotated[int | None, typer.Option("--item", help="Only this
               last: Annotated[int | None, typer.Option("--last", min=1, help="Only the newest N events.")] = None,
               as_json: JsonOpt = False) -> None:
     """The trail, oldest first: Beijing time, actor as recorded, action, subject and details."""
-    from rich.text import Text
-
+    from pipeline.core.db import session_scope
     from pipeline.records.audit_log import read_log
 
     with session_scope(context().engine) as session:
         lines = read_log(session, item_id=item, actor=actor, since=parse_date(since, "--since"), limit=last)
     if as_json:
-        print_json([line.__dict__ for line in lines])
+        from pipeline.cli.json_views import AuditLogLine, print_views
+
+        print_views(AuditLogLine, lines)
         return
     for line in lines:
         details = " ".join(f"{key}={_value(value)}" for key, value in line.details.items())
-        text = Text.assemble((f"{line.id:>6} {line.at}  ", "dim"), (_shown(line.actor), "bold"),
-                             _shown(f"  {line.action} {line.subject}  {details}"))
-        if line.os_user != line.actor:
-            text.append(_shown(f"  (os user {line.os_user})"), "dim")
-        out.print(text, highlight=False, markup=False)
+        os_user = [styled(f"  (os user {line.os_user})", "dim")] if line.os_user != line.actor else []
+        say(styled(f"{line.id:>6} {line.at}  ", "dim"), styled(line.actor, "bold"),
+            f"  {line.action} {line.subject}  {details}", *os_user)
 
 
 def _value(value: object) -> str:
     if isinstance(value, dict):
         return ",".join(f"{key}:{_value(inner)}" for key, inner in value.items())
     return "" if value is None else str(value)
-
-
-def _shown(text: str) -> str:
-    """What a user typed, with control and format characters (escapes, bidi overrides) written as \\xNN."""
-    return "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in _HIDDEN
-                   or unicodedata.category(ch)[0] == "C" else ch for ch in text)
-
-
-_HIDDEN = ("Zl", "Zp")  # line and paragraph separators; other spaces print as themselves

@@ -8,9 +8,9 @@ import tempfile
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 from sqlmodel import select
 
+from pipeline.cli.output import print_table, say, styled
 from pipeline.core.agencies import agency_row, sync_agencies
 from pipeline.core.audit_key import create_key_file, keyed_engine
 from pipeline.core.clock import utcnow
@@ -18,8 +18,7 @@ from pipeline.core.config import Settings, load_settings
 from pipeline.core.db import migrate, session_scope
 from pipeline.core.errors import GongkaiError
 from pipeline.core.models import Decision, LedgerEntry
-from pipeline.engine.dispatcher import run_dispatcher
-from pipeline.engine.runtime import Engine
+from pipeline.engine.handover import due_of_item, hand_over
 from pipeline.items import views, workflow
 from pipeline.items.itemfile import Limits, read_item_files
 from pipeline.records.authentication import log_in
@@ -53,7 +52,7 @@ def run_demo(workspace: Path | None, console: Console) -> Path:
     create_key_file(settings.audit.key_file)
     engine = keyed_engine(settings)
     migrate(engine)
-    console.print(f"[bold]1. workspace[/bold] {workspace} (SQLite database, no server needed)")
+    _step(console, "1. workspace", f"{workspace} (SQLite database, no server needed)")
     with session_scope(engine) as session:
         sync_agencies(session, settings=settings)
     actors = _people(console, engine, settings, workspace)
@@ -63,9 +62,9 @@ def run_demo(workspace: Path | None, console: Console) -> Path:
     with session_scope(engine) as session:
         submitted = workflow.submit_items(session, settings=settings, agency_code="tjj", actor=actors[AUTHOR],
                                           records=records, problems=problems)
-    console.print(f"[bold]3. submitted[/bold] {len(submitted)} items as {AUTHOR} (author)")
+    _step(console, "3. submitted", f"{len(submitted)} items as {AUTHOR} (author)")
     rejected = submitted[-2].item_id
-    console.print("[bold]4. review[/bold] 处室审核 → 保密审查 → 办公室审发, three different people")
+    _step(console, "4. review", "处室审核 → 保密审查 → 办公室审发, three different people")
     for done in submitted:
         for level, reviewer in enumerate(REVIEWERS):
             reject = done.item_id == rejected and level == 1
@@ -76,26 +75,40 @@ def run_demo(workspace: Path | None, console: Console) -> Path:
                                      comment="请核实抽查覆盖范围" if reject else "")
             if reject:
                 break
-    console.print(f"   item {rejected} was rejected at 保密审查 and is back with its author")
-    outcomes = run_dispatcher(Engine.build(settings, engine), until_idle=True)
+    say(f"   item {rejected} was rejected at 保密审查 and is back with its author", console=console)
+    with session_scope(engine) as session:
+        due = [i for done in submitted for i in due_of_item(session, item_id=done.item_id)]
+    outcomes = hand_over(settings, engine, due).outcomes  # the embedded defaults have no broker: published here
     published = sum(o.status == "published" for o in outcomes)
-    console.print(f"[bold]5. delivery[/bold] {published} of {len(outcomes)} deliveries published by the "
-                  "in-process dispatcher (no broker)")
+    _step(console, "5. delivery", f"{published} of {len(outcomes)} deliveries published by the in-process "
+          "dispatcher (no broker)")
     _print_items(console, engine, settings)
     _print_ledger(console, engine)
     portal, disclosure = (Path(str(settings.channels[n].output_dir)) for n in ("portal", "disclosure"))
-    console.print(f"\n[bold]Open in a browser[/bold]\n  portal:     {portal / 'index.html'}\n"
-                  f"  disclosure: {disclosure / 'index.html'}\n"
-                  f"  or serve both at the configured URLs: python3 -m http.server 8080 -d {workspace / 'site'}"
-                  " and open http://localhost:8080/portal/")
-    console.print(f"[bold]Look around[/bold]\n  cd {workspace} && gongkai login zhaoliu && gongkai list && "
-                  f"gongkai show {submitted[0].item_id}\n  gongkai audit verify && gongkai audit log --item "
-                  f"{submitted[0].item_id}   (the trail, keyed with audit.key: docs/audit.md)")
-    console.print(f"[bold]The web console (工作台)[/bold]\n  cd {workspace} && gongkai serve\n"
-                  f"  then open http://{settings.web.host}:{settings.web.port}/ and log in as any of the people of "
-                  f"step 2 (their passwords are in {workspace / PEOPLE_FILE}): zhangsan writes, lisi, wangwu and "
-                  "zhaoliu review, qianqi keeps the register and the report, root manages people")
+    say("", console=console)
+    _step(console, "Open in a browser", "",
+          f"  portal:     {portal / 'index.html'}",
+          f"  disclosure: {disclosure / 'index.html'}",
+          f"  or serve both at the configured URLs: python3 -m http.server 8080 -d {workspace / 'site'} and open "
+          "http://localhost:8080/portal/")
+    _step(console, "Look around", "",
+          f"  cd {workspace} && gongkai login zhaoliu && gongkai list && gongkai show {submitted[0].item_id}",
+          f"  gongkai audit verify && gongkai audit log --item {submitted[0].item_id}   (the trail, keyed with "
+          "audit.key: docs/audit.md)")
+    _step(console, "The web console (工作台)", "",
+          f"  cd {workspace} && gongkai serve",
+          f"  then open http://{settings.web.host}:{settings.web.port}/ and log in as any of the people of step 2 "
+          f"(their passwords are in {workspace / PEOPLE_FILE}): zhangsan writes, lisi, wangwu and zhaoliu review, "
+          "qianqi keeps the register and the report, root manages people")
     return workspace
+
+
+def _step(console: Console, heading: str, *lines: str) -> None:
+    """A bold heading; the first line follows it, the others go below."""
+    first, *more = lines
+    say(styled(heading, "bold"), " ", first, console=console)
+    for line in more:
+        say(line, console=console)
 
 
 def _people(console: Console, engine, settings: Settings, workspace: Path) -> dict[str, Actor]:  # type: ignore[no-untyped-def]
@@ -123,28 +136,24 @@ def _people(console: Console, engine, settings: Settings, workspace: Path) -> di
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write("login\tpassword\t姓名\troles\n" + "\n".join(lines) + "\n")
-    table = Table("login", "password", "姓名", "roles", title=f"2. people (logged in; also in {path})", box=None)
-    for login, (name, _, roles) in PEOPLE.items():
-        table.add_row(login, passwords[login], name, ", ".join(roles))
-    console.print(table)
+    print_table(("login", "password", "姓名", "roles"),
+                ((login, passwords[login], name, ", ".join(roles)) for login, (name, _, roles) in PEOPLE.items()),
+                title=f"2. people (logged in; also in {path})", console=console)
     return actors
 
 
 def _print_ledger(console: Console, engine) -> None:  # type: ignore[no-untyped-def]
     with session_scope(engine) as session:
         entries = session.exec(select(LedgerEntry).order_by(LedgerEntry.id)).all()
-    table = Table("#", "索引号", "channel", "date", "title", title="ledger (one entry per confirmed publication)",
-                  box=None)
-    for entry in entries:
-        table.add_row(str(entry.id), entry.index_no or "", entry.channel, entry.local_date.isoformat(), entry.title)
-    console.print(table)
+    print_table(("#", "索引号", "channel", "date", "title"),
+                ((e.id, e.index_no, e.channel, e.local_date.isoformat(), e.title) for e in entries),
+                title="ledger (one entry per confirmed publication)", console=console)
 
 
 def _print_items(console: Console, engine, settings) -> None:  # type: ignore[no-untyped-def]
     with session_scope(engine) as session:
         rows = views.list_items(session, agency_id=agency_row(session, "tjj").id, agency=settings.agencies["tjj"])
-    table = Table("id", "title", "status", "索引号", "channels", title="items", box=None)
-    for row in reversed(rows):
-        table.add_row(str(row["id"]), row["title"], row["status"], row["index_no"] or "",
-                      " ".join(f"{c}:{s}" for c, s in row["channels"].items()))
-    console.print(table)
+    print_table(("id", "title", "status", "索引号", "channels"),
+                ((r["id"], r["title"], r["status"], r["index_no"],
+                  " ".join(f"{c}:{s}" for c, s in r["channels"].items())) for r in reversed(rows)),
+                title="items", console=console)

@@ -2,46 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
-import sqlalchemy as sa
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlmodel import select
+from rich.text import Text
 
 from pipeline.cli.calendar import calendar_app
-from pipeline.cli.common import ActorOpt, Context, context, person, reset_context
+from pipeline.cli.common import ActorOpt, AgencyOpt, Context, JsonOpt, command_group, context, person, reset_context
+from pipeline.cli.output import TAB, out, print_json, print_table, say, shown, styled
 from pipeline.cli.people import levels_app, login, logout, user_app, whoami
 from pipeline.cli.records import register_commands  # ledger, request, appeal, figures, report
-from pipeline.core.agencies import agency_row, sync_agencies
-from pipeline.core.audit_key import create_key_file
-from pipeline.core.config import AgencySettings, config_path, load_settings
-from pipeline.core.db import migrate, session_scope
 from pipeline.core.errors import GongkaiError
-from pipeline.core.models import Decision, Delivery, DeliveryStatus, Item, ItemStatus, utcnow
-from pipeline.engine.delivery import replay_delivery
-from pipeline.engine.dispatcher import run_dispatcher
-from pipeline.engine.queueing import enqueue
-from pipeline.engine.runtime import Engine
-from pipeline.engine.takedown import confirm_deleted_by_hand, take_down
-from pipeline.items import views, workflow
-from pipeline.items.compose import compose_message
-from pipeline.items.itemfile import Limits, read_item_files
-from pipeline.records.audit import seal_trail
+from pipeline.core.status import ItemStatus
 
-app = typer.Typer(help="gongkai (公开): review, publish and count a government agency's information.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)  # piped: don't cut titles at 80
-err = Console(stderr=True, soft_wrap=True)
+if TYPE_CHECKING:
+    from pipeline.core.config import AgencySettings
+    from pipeline.engine.handover import HandedOver
 
-AgencyOpt = Annotated[str | None, typer.Option("--agency", help="Agency code (default: platform.default_agency).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+# Settings, the database, the engine and the domain are imported inside the commands that use them: `--help`,
+# `list` and `show` start without Alembic, Celery, python-docx or the delivery engine (tests/test_cli_start.py).
+app = command_group("gongkai (公开): review, publish and count a government agency's information.",
+                    no_args_is_help=True)
 
 
 @app.callback()
@@ -53,24 +37,26 @@ def _agency(code: str | None) -> tuple[str, AgencySettings]:
     return context().settings.agency(code)
 
 
-def _print_json(data: Any) -> None:
-    out.out(json.dumps(data, ensure_ascii=False, indent=2), highlight=False)
-
-
 @app.command()
 def init() -> None:
     """Create or migrate the database; write a commented gongkai.toml if none exists."""
+    from pipeline.core.agencies import sync_agencies
+    from pipeline.core.audit_key import create_key_file
+    from pipeline.core.config import config_path, load_settings
+    from pipeline.core.db import migrate, session_scope
+    from pipeline.core.models import utcnow
+    from pipeline.records.audit import seal_trail
     from pipeline.records.people import admin_exists, import_users
 
     path = config_path()
     if not path.exists():
         path.write_text((Path(__file__).parent / "gongkai.example.toml").read_text(encoding="utf-8"),
                         encoding="utf-8")
-        out.print(f"wrote {path} (commented; edit the agency, users and channels)")
+        say(f"wrote {path} (commented; edit the agency, users and channels)")
     audit = load_settings(path).audit
     if audit.environment_key is None and create_key_file(audit.key_file):
-        out.print(f"wrote {audit.key_file} (the audit key, mode 0600, readable by you only: keep a copy off this "
-                  "machine; see docs/audit.md)", highlight=False, markup=False)
+        say(f"wrote {audit.key_file} (the audit key, mode 0600, readable by you only: keep a copy off this "
+            "machine; see docs/audit.md)")
     ctx = context(warn_users=False)
     _ensure_sqlite_dir(ctx.settings.database.url)
     migrate(ctx.engine)
@@ -78,24 +64,24 @@ def init() -> None:
         rows = sync_agencies(session, settings=ctx.settings)
         sealed = seal_trail(session, now=utcnow())
         imported = import_users(session, settings=ctx.settings, now=utcnow())
-    out.print(f"database ready at {ctx.engine.url.render_as_string(hide_password=True)}; "
-              f"agencies: {', '.join(f'{r.code} ({r.name})' for r in rows) or 'none'}")
+    say(f"database ready at {ctx.engine.url.render_as_string(hide_password=True)}; "
+        f"agencies: {', '.join(f'{r.code} ({r.name})' for r in rows) or 'none'}")
     if sealed is not None:
-        out.print(f"sealed the audit trail: its {sealed} events written before the audit key verify as they were, "
-                  "every later one with the key (docs/audit.md)")
+        say(f"sealed the audit trail: its {sealed} events written before the audit key verify as they were, "
+            "every later one with the key (docs/audit.md)")
     if imported:
-        out.print(f"imported {len(imported)} users from the [agencies.*.users] sections of {path} into the "
-                  f"database, once: {', '.join(imported)}. They have no password yet (gongkai user passwd LOGIN); "
-                  "from now on those sections are ignored: manage people with gongkai user", highlight=False,
-                  markup=False)
+        say(f"imported {len(imported)} users from the [agencies.*.users] sections of {path} into the "
+            f"database, once: {', '.join(imported)}. They have no password yet (gongkai user passwd LOGIN); "
+            "from now on those sections are ignored: manage people with gongkai user")
     if not any(a.users for a in ctx.settings.agencies.values()):
         with session_scope(ctx.engine) as session:
             if not admin_exists(session):
-                out.print("no admin yet: gongkai user add LOGIN --name 姓名 --role admin creates the first one",
-                          highlight=False)
+                say("no admin yet: gongkai user add LOGIN --name 姓名 --role admin creates the first one")
 
 
 def _ensure_sqlite_dir(url: str) -> None:
+    import sqlalchemy as sa
+
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +91,10 @@ def _ensure_sqlite_dir(url: str) -> None:
 def submit(paths: Annotated[list[Path], typer.Argument(help="Item files: .md with front matter, .json, .jsonl.")],
            agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Submit item files for review; all records are stored or none. Prints each item's id."""
+    from pipeline.core.db import session_scope
+    from pipeline.items import workflow
+    from pipeline.items.itemfile import Limits, read_item_files
+
     ctx = context()
     code, _ = _agency(agency)
     limits = Limits(ctx.settings.items.max_title_chars, ctx.settings.items.max_body_bytes)
@@ -113,11 +103,13 @@ def submit(paths: Annotated[list[Path], typer.Argument(help="Item files: .md wit
         done = workflow.submit_items(session, settings=ctx.settings, agency_code=code, actor=person(session, actor),
                                      records=records, problems=problems)
     if as_json:
-        _print_json([d.__dict__ for d in done])
+        from pipeline.cli.json_views import SubmittedView, print_views
+
+        print_views(SubmittedView, done)
         return
     for d in done:
         note = "" if d.revision == 1 else f" (revision {d.revision})"
-        out.print(f"{d.item_id}\t{d.title}{note}\t[dim]{d.source}[/dim]", highlight=False)
+        say(str(d.item_id), TAB, f"{d.title}{note}", TAB, styled(d.source, "dim"))
 
 
 @app.command()
@@ -130,6 +122,10 @@ def review(item_id: Annotated[int, typer.Argument(help="Item id.")],
            comment: Annotated[str, typer.Option(help="Comment; required with --reject.")] = "",
            agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """One review step; the last required step approves the item and queues it."""
+    from pipeline.core.db import session_scope
+    from pipeline.core.models import Decision
+    from pipeline.items import workflow
+
     ctx = context()
     code, _ = _agency(agency)
     decision = Decision.APPROVE if approve else Decision.REJECT
@@ -140,32 +136,34 @@ def review(item_id: Annotated[int, typer.Argument(help="Item id.")],
     if result.status == ItemStatus.APPROVED:
         _hand_over(ctx, item_id, quiet=as_json)
     if as_json:
-        _print_json({**result.__dict__, "decision": str(result.decision), "status": str(result.status)})
+        from pipeline.cli.json_views import ReviewedView, print_view
+
+        print_view(ReviewedView, result)
     elif result.status == ItemStatus.APPROVED:
-        out.print(f"item {item_id}: {result.level_name} passed; approved, 索引号 {result.index_no}")
+        say(f"item {item_id}: {result.level_name} passed; approved, 索引号 {result.index_no}")
     elif result.status == ItemStatus.REJECTED:
-        out.print(f"item {item_id}: rejected at {result.level_name}; back to its author")
+        say(f"item {item_id}: rejected at {result.level_name}; back to its author")
     else:
-        out.print(f"item {item_id}: {result.level_name} passed; next: {result.next_level}")
+        say(f"item {item_id}: {result.level_name} passed; next: {result.next_level}")
 
 
 def _hand_over(ctx: Context, item_id: int, *, quiet: bool) -> None:
-    """After commit: enqueue the item's due deliveries, or without a broker publish them right here."""
+    """After commit: the item's due deliveries to the broker, or published right here without one."""
+    from pipeline.core.db import session_scope
+    from pipeline.engine.handover import due_of_item, hand_over
+
     with session_scope(ctx.engine) as session:
-        due = [d.id for d in session.exec(select(Delivery).where(
-            Delivery.item_id == item_id, Delivery.status == DeliveryStatus.PENDING,
-            Delivery.next_attempt_at <= utcnow()))]
-    if not due:
-        return
-    if ctx.settings.queue.broker_url:
-        sent = enqueue(ctx.settings, ctx.engine, due)
-        if not quiet:
-            out.print(f"queued {sent} deliveries" + ("" if sent == len(due) else "; the sweep sends the rest"))
-        return
-    outcomes = run_dispatcher(Engine.build(ctx.settings, ctx.engine), until_idle=True)
+        due = due_of_item(session, item_id=item_id)
+    done = hand_over(ctx.settings, ctx.engine, due)
     if not quiet:
-        for outcome in outcomes:
-            out.print(f"delivery {outcome.delivery_id}: {outcome.status} {outcome.detail}".rstrip(), highlight=False)
+        _print_handed_over(done)
+
+
+def _print_handed_over(done: HandedOver) -> None:
+    if done.broker and done.given:
+        say(f"queued {done.queued} deliveries" + ("" if done.queued == done.given else "; the sweep sends the rest"))
+    for outcome in done.outcomes:
+        say(f"delivery {outcome.delivery_id}: {outcome.status} {outcome.detail}".rstrip())
 
 
 @app.command()
@@ -175,6 +173,12 @@ def withdraw(item_id: Annotated[int, typer.Argument(help="Item id.")],
                  "--deleted-by-hand", help="Channel where a person deleted the publication (may repeat).")] = None,
              agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Withdraw an item: cancel what was not sent, take down what was; run again to retry a take-down."""
+    from pipeline.core.db import session_scope
+    from pipeline.core.models import utcnow
+    from pipeline.engine.runtime import Engine
+    from pipeline.engine.takedown import confirm_deleted_by_hand, take_down
+    from pipeline.items import workflow
+
     ctx = context()
     code, _ = _agency(agency)
     with session_scope(ctx.engine) as session:
@@ -186,11 +190,13 @@ def withdraw(item_id: Annotated[int, typer.Argument(help="Item id.")],
     _hand_over(ctx, item_id, quiet=True)  # deliveries whose outcome was unknown: asked, then taken down
     results = take_down(Engine.build(ctx.settings, ctx.engine), item_id=item_id)
     if as_json:
-        _print_json([r.__dict__ for r in results])
+        from pipeline.cli.json_views import TakeDownView, print_views
+
+        print_views(TakeDownView, results)
         return
-    out.print(f"item {item_id}: withdrawn")
+    say(f"item {item_id}: withdrawn")
     for r in results:
-        out.print(f"  {r.channel}: {r.result}{' — ' + r.detail if r.detail else ''}", highlight=False)
+        say(f"  {r.channel}: {r.result}{' — ' + r.detail if r.detail else ''}")
 
 
 @app.command()
@@ -198,18 +204,22 @@ def deliveries(failed: Annotated[bool, typer.Option("--failed", help="Only dead 
                = False,
                agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
     """Deliveries not yet published (or, with --failed, the dead letters), with their last error."""
+    from pipeline.core.agencies import agency_row
+    from pipeline.core.db import session_scope
+    from pipeline.items import views
+
     ctx = context()
     code, _ = _agency(agency)
     with session_scope(ctx.engine) as session:
         rows = views.list_deliveries(session, agency_id=agency_row(session, code).id, failed_only=failed)
     if as_json:
-        _print_json(rows)
+        from pipeline.cli.json_views import DeliveryRow, print_views
+
+        print_views(DeliveryRow, rows)
         return
-    table = Table("id", "item", "channel", "status", "tries", "next try", "error / action", box=None)
-    for row in rows:
-        table.add_row(str(row["id"]), str(row["item_id"]), row["channel"], row["status"], str(row["attempts"]),
-                      row["next_attempt_at"] or "", row["manual_action"] or row["last_error"] or "")
-    out.print(table)
+    print_table(("id", "item", "channel", "status", "tries", "next try", "error / action"),
+                ((row["id"], row["item_id"], row["channel"], row["status"], row["attempts"], row["next_attempt_at"],
+                  row["manual_action"] or row["last_error"]) for row in rows))
 
 
 @app.command()
@@ -217,6 +227,13 @@ def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (s
           all_failed: Annotated[bool, typer.Option("--all-failed", help="Every dead or unknown delivery.")] = False,
           agency: AgencyOpt = None, actor: ActorOpt = None) -> None:
     """Replay a dead letter or an unknown outcome; each replay is a new attempt on record."""
+    from pipeline.core.agencies import agency_row
+    from pipeline.core.db import session_scope
+    from pipeline.core.models import DeliveryStatus, utcnow
+    from pipeline.engine.delivery import replay_delivery
+    from pipeline.engine.handover import hand_over
+    from pipeline.items import views
+
     ctx = context()
     code, _ = _agency(agency)
     if (delivery_id is None) == (not all_failed):
@@ -230,12 +247,8 @@ def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (s
         for one in ids:
             views.check_delivery_agency(session, delivery_id=one, agency_id=agency_id)
             replay_delivery(session, delivery_id=one, now=utcnow(), actor=who)
-    out.print(f"replaying {len(ids)} deliveries")
-    if ctx.settings.queue.broker_url:
-        enqueue(ctx.settings, ctx.engine, ids)
-    else:
-        for outcome in run_dispatcher(Engine.build(ctx.settings, ctx.engine), until_idle=True):
-            out.print(f"delivery {outcome.delivery_id}: {outcome.status} {outcome.detail}".rstrip(), highlight=False)
+    say(f"replaying {len(ids)} deliveries")
+    _print_handed_over(hand_over(ctx.settings, ctx.engine, ids))
 
 
 @app.command()
@@ -243,10 +256,13 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Threads (defaul
            beat: Annotated[bool, typer.Option(help="Also run the sweep schedule (run it in one worker only).")]
            = False) -> None:
     """Run a worker: `celery -A worker worker` with a broker, else the in-process dispatcher."""
+    from pipeline.engine.dispatcher import run_dispatcher
+    from pipeline.engine.runtime import Engine
+
     ctx = context()
     threads = concurrency or ctx.settings.queue.threads
     if not ctx.settings.queue.broker_url:
-        out.print(f"no queue.broker_url: delivering from the database with {threads} threads (Ctrl-C stops)")
+        say(f"no queue.broker_url: delivering from the database with {threads} threads (Ctrl-C stops)")
         ctx.settings.queue.threads = threads
         run_dispatcher(Engine.build(ctx.settings, ctx.engine), until_idle=False)
         return
@@ -259,57 +275,69 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Threads (defaul
 def list_(status: Annotated[ItemStatus | None, typer.Option(help="Only items in this state.")] = None,
           agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
     """Items, newest first, with review state, 索引号 and per-channel delivery state."""
+    from pipeline.core.agencies import agency_row
+    from pipeline.core.db import session_scope
+    from pipeline.items import views
+
     ctx = context()
     code, agency_settings = _agency(agency)
     with session_scope(ctx.engine) as session:
         rows = views.list_items(session, agency_id=agency_row(session, code).id, agency=agency_settings,
                                 status=status)
     if as_json:
-        _print_json(rows)
+        from pipeline.cli.json_views import ItemRow, print_views
+
+        print_views(ItemRow, rows)
         return
-    table = Table("id", "title", "status", "索引号", "channels", box=None)
-    for row in rows:
-        state = row["status"] + (f" ({row['awaiting']})" if row["awaiting"] else "")
-        channels = " ".join(f"{c}:{s}" for c, s in row["channels"].items())
-        if row["overdue"]:
-            channels += f" [red]overdue: {', '.join(row['overdue'])}[/red]"
-        table.add_row(str(row["id"]), row["title"], state, row["index_no"] or "", channels)
-    out.print(table)
+    print_table(("id", "title", "status", "索引号", "channels"),
+                ((row["id"], row["title"], row["status"] + (f" ({row['awaiting']})" if row["awaiting"] else ""),
+                  row["index_no"], _channel_states(row)) for row in rows))
+
+
+def _channel_states(row: dict) -> Text:
+    states = Text(shown(" ".join(f"{c}:{s}" for c, s in row["channels"].items())))
+    if row["overdue"]:
+        states.append(shown(f" overdue: {', '.join(row['overdue'])}"), style="red")
+    return states
 
 
 @app.command()
 def show(item_id: Annotated[int, typer.Argument(help="Item id.")], agency: AgencyOpt = None,
          as_json: JsonOpt = False) -> None:
     """One item: revisions, every review decision (who, when, comment) and deliveries."""
+    from pipeline.core.agencies import agency_row
+    from pipeline.core.db import session_scope
+    from pipeline.items import views
+
     ctx = context()
     code, agency_settings = _agency(agency)
     with session_scope(ctx.engine) as session:
         data = views.show_item(session, item_id=item_id, agency_id=agency_row(session, code).id,
                                agency=agency_settings)
     if as_json:
-        _print_json(data)
+        from pipeline.cli.json_views import ItemView, print_view
+
+        print_view(ItemView, data)
         return
     state = data["status"] + (f", awaiting {data['awaiting']}" if data["awaiting"] else "")
-    levels = " → ".join(data["levels"])
-    out.print(f"[bold]{data['title']}[/bold]  (item {data['id']}, revision {data['revision']}, {state})",
-              highlight=False)
+    say(styled(data["title"], "bold"), f"  (item {data['id']}, revision {data['revision']}, {state})")
     for key in ("index_no", "category", "kind", "publisher", "doc_number", "created_on", "publish_at",
                 "author", "withdraw_reason"):
         if data[key]:
-            out.print(f"  {key}: {data[key]}", highlight=False)
-    out.print(f"  review levels: {levels}", highlight=False, markup=False)
-    decisions = Table("rev", "level", "reviewer", "decision", "at", "comment", title="review", box=None)
-    for d in data["decisions"]:
-        reviewer = d["reviewer"] + (f" (admin {d['acted_by']} for {d['reviewer']})" if d["acted_by"] else "")
-        decisions.add_row(str(d["revision"]), d["level"], reviewer, d["decision"], d["at"], d["comment"])
-    out.print(decisions)
+            say(f"  {key}: {data[key]}")
+    say(f"  review levels: {' → '.join(data['levels'])}")
+    print_table(("rev", "level", "reviewer", "decision", "at", "comment"),
+                ((d["revision"], d["level"], _reviewer(d), d["decision"], d["at"], d["comment"])
+                 for d in data["decisions"]), title="review")
     if data["deliveries"]:
-        deliveries = Table("id", "rev", "channel", "status", "attempts", "remote id", "url", "error",
-                           title="deliveries", box=None)
-        for d in data["deliveries"]:
-            deliveries.add_row(str(d["id"]), str(d["revision"]), d["channel"], d["status"], str(d["attempts"]),
-                               d["remote_id"] or "", d["url"] or "", d["last_error"] or "")
-        out.print(deliveries)
+        print_table(("id", "rev", "channel", "status", "attempts", "remote id", "url", "error"),
+                    ((d["id"], d["revision"], d["channel"], d["status"], d["attempts"], d["remote_id"], d["url"],
+                      d["last_error"]) for d in data["deliveries"]), title="deliveries")
+
+
+def _reviewer(decision: dict) -> str:
+    acted_by = decision["acted_by"]
+    return decision["reviewer"] + (f" (admin {acted_by} for {decision['reviewer']})" if acted_by else "")
 
 
 @app.command()
@@ -319,6 +347,13 @@ def preview(item_id: Annotated[int, typer.Argument(help="Item id.")],
                                                                        "temporary directory).")] = None,
             agency: AgencyOpt = None) -> None:
     """The exact payload the channel would receive for the item's newest revision; HTML parts as files."""
+    from pipeline.core.agencies import agency_row
+    from pipeline.core.db import session_scope
+    from pipeline.core.models import Item, utcnow
+    from pipeline.engine.runtime import Engine
+    from pipeline.items import views
+    from pipeline.items.compose import compose_message
+
     ctx = context()
     code, agency_settings = _agency(agency)
     if channel not in agency_settings.channels:
@@ -331,14 +366,16 @@ def preview(item_id: Annotated[int, typer.Argument(help="Item id.")],
                                   idempotency_key=f"{item_id}:{item.current_revision}:{channel}")
     adapter = Engine.build(ctx.settings, ctx.engine).channels.get(channel)
     adapter.check(message)
-    _print_json(adapter.payload(message))
+    print_json(adapter.payload(message))
     html = {name: text for name, text in message.parts.items() if name.endswith(".html")}
     if html:
+        import tempfile
+
         folder = out_dir or Path(tempfile.mkdtemp(prefix=f"gongkai-preview-{item_id}-"))
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in html.items():
             (folder / name).write_text(text, encoding="utf-8")
-            err.print(f"open in a browser: {(folder / name).resolve()}", highlight=False)
+            say(f"open in a browser: {(folder / name).resolve()}", to_err=True)
 
 
 @app.command()
@@ -386,5 +423,7 @@ def main() -> None:
     try:
         app(prog_name="gongkai")
     except GongkaiError as e:
-        err.print(f"error: {e}", highlight=False, markup=False)
+        first, *more = str(e).split("\n")  # a list of problems, one a line; each line shown as text
+        for line in (f"error: {first}", *more):
+            say(line, to_err=True)
         sys.exit(1)

@@ -13,11 +13,12 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.common import AgencyOpt, JsonOpt, context, out, person, print_json
+from pipeline.cli.common import AgencyOpt, JsonOpt, command_group, context, person
+from pipeline.cli.output import out, print_table, say
 from pipeline.core.errors import GongkaiError
 
-user_app = typer.Typer(help="People who log in, and their roles (an admin's commands).", no_args_is_help=True)
-levels_app = typer.Typer(help="Review levels (先审后发), versioned per agency and item kind.", no_args_is_help=True)
+user_app = command_group("People who log in, and their roles (an admin's commands).", no_args_is_help=True)
+levels_app = command_group("Review levels (先审后发), versioned per agency and item kind.", no_args_is_help=True)
 StdinOpt = Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input (one "
                                                                  "line), for scripts.")]
 
@@ -61,10 +62,9 @@ def login(login_name: Annotated[str | None, typer.Argument(metavar="[LOGIN]", he
     path = _token_file()
     store_token(path, result.token)
     actor = result.actor
-    out.print(f"logged in as {actor.login} ({actor.name}), {actor.agency_code}: "
-              f"{', '.join(sorted(actor.roles)) or 'no role'}; until "
-              f"{result.expires_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M} (Beijing time); token in {path}",
-              highlight=False, markup=False)
+    say(f"logged in as {actor.login} ({actor.name}), {actor.agency_code}: "
+        f"{', '.join(sorted(actor.roles)) or 'no role'}; until "
+        f"{result.expires_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M} (Beijing time); token in {path}")
 
 
 def logout() -> None:
@@ -81,7 +81,7 @@ def logout() -> None:
     with session_scope(context().engine) as session:
         log_out(session, token, now=utcnow())
     path.unlink(missing_ok=True)
-    out.print("logged out")
+    say("logged out")
 
 
 def whoami(as_json: JsonOpt = False) -> None:
@@ -93,10 +93,11 @@ def whoami(as_json: JsonOpt = False) -> None:
         actor = person(session)
         view = person_view(session, find_person(session, actor.login))
     if as_json:
-        return print_json(view)
+        from pipeline.cli.json_views import PersonView, print_view
+
+        return print_view(PersonView, view)
     roles = "; ".join(f"{code}: {', '.join(names)}" for code, names in view["roles"].items()) or "no role"
-    out.print(f"{view['login']} ({view['name']}, {view['department'] or '-'}), {view['agency']}; roles {roles}",
-              highlight=False, markup=False)
+    say(f"{view['login']} ({view['name']}, {view['department'] or '-'}), {view['agency']}; roles {roles}")
 
 
 @user_app.command("add")
@@ -123,15 +124,12 @@ def user_add(login_name: Annotated[str, typer.Argument(metavar="LOGIN", help="Lo
         add_person(session, actor=actor, login=login_name, name=name, department=department, agency_code=code,
                    roles=role or [], password=secret, settings=ctx.settings, now=utcnow())
     first = " (the first admin)" if actor is None else ""
-    out.print(f"added {login_name}{first} to {code}: {', '.join(role or []) or 'no role'}", highlight=False,
-              markup=False)
+    say(f"added {login_name}{first} to {code}: {', '.join(role or []) or 'no role'}")
 
 
 @user_app.command("list")
 def user_list(agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
     """People of an agency, with roles and state."""
-    from rich.table import Table
-
     from pipeline.core.db import session_scope
     from pipeline.records.people import list_people
 
@@ -140,13 +138,13 @@ def user_list(agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
     with session_scope(ctx.engine) as session:
         rows = list_people(session, agency_code=code)
     if as_json:
-        return print_json(rows)
-    table = Table("login", "姓名", "处室", "roles", "state", box=None)
-    for row in rows:
-        state = "active" if row["active"] else "disabled"
-        state += "" if row["can_log_in"] else ", no password"
-        table.add_row(row["login"], row["name"], row["department"], ", ".join(row["roles"].get(code, [])), state)
-    out.print(table, markup=False)
+        from pipeline.cli.json_views import PersonView, print_views
+
+        return print_views(PersonView, rows)
+    print_table(("login", "姓名", "处室", "roles", "state"),
+                ((row["login"], row["name"], row["department"], ", ".join(row["roles"].get(code, [])),
+                  ("active" if row["active"] else "disabled") + ("" if row["can_log_in"] else ", no password"))
+                 for row in rows))
 
 
 @user_app.command("show")
@@ -158,9 +156,11 @@ def user_show(login_name: Annotated[str, typer.Argument(metavar="LOGIN")], as_js
     with session_scope(context().engine) as session:
         view = person_view(session, find_person(session, login_name))
     if as_json:
-        return print_json(view)
+        from pipeline.cli.json_views import PersonView, print_view
+
+        return print_view(PersonView, view)
     for key, value in view.items():
-        out.print(f"{key}: {value}", highlight=False, markup=False)
+        say(f"{key}: {value}")
 
 
 @user_app.command("disable")
@@ -172,7 +172,7 @@ def user_disable(login_name: Annotated[str, typer.Argument(metavar="LOGIN")]) ->
 
     with session_scope(context().engine) as session:
         disable_person(session, actor=person(session), login=login_name, now=utcnow())
-    out.print(f"{login_name}: disabled; tokens revoked", highlight=False, markup=False)
+    say(f"{login_name}: disabled; tokens revoked")
 
 
 @user_app.command("passwd")
@@ -191,7 +191,7 @@ def user_passwd(login_name: Annotated[str | None, typer.Argument(metavar="[LOGIN
     secret = _password(password_stdin, f"new password for {target}: ")
     with session_scope(ctx.engine) as session:
         set_password(session, actor=actor, login=target, password=secret, settings=ctx.settings, now=utcnow())
-    out.print(f"{target}: password set", highlight=False, markup=False)
+    say(f"{target}: password set")
 
 
 @user_app.command("role")
@@ -209,7 +209,7 @@ def user_role(login_name: Annotated[str, typer.Argument(metavar="LOGIN")],
     with session_scope(ctx.engine) as session:
         held = change_roles(session, actor=person(session), login=login_name, agency_code=code, add=add or [],
                             remove=remove or [], now=utcnow())
-    out.print(f"{login_name} in {code}: {', '.join(sorted(held)) or 'no role'}", highlight=False, markup=False)
+    say(f"{login_name} in {code}: {', '.join(sorted(held)) or 'no role'}")
 
 
 @user_app.command("revoke")
@@ -221,7 +221,7 @@ def user_revoke(login_name: Annotated[str, typer.Argument(metavar="LOGIN")]) -> 
 
     with session_scope(context().engine) as session:
         count = revoke_tokens(session, actor=person(session), login=login_name, now=utcnow())
-    out.print(f"{login_name}: {count} tokens revoked", highlight=False, markup=False)
+    say(f"{login_name}: {count} tokens revoked")
 
 
 @levels_app.command("show")
@@ -235,11 +235,13 @@ def levels_show(agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
     with session_scope(ctx.engine) as session:
         rows = show_levels(session, agency_code=code)
     if as_json:
-        return print_json(rows)
+        from pipeline.cli.json_views import LevelSetView, print_views
+
+        return print_views(LevelSetView, rows)
     for row in rows:
         levels = " → ".join(f"{lv['name']} ({lv['role']})" for lv in row["levels"])
         version = f"version {row['version']} by {row['created_by']}" if row["version"] else "built-in default"
-        out.print(f"{row['kind'] or 'every kind'}: {levels}  [{version}]", highlight=False, markup=False)
+        say(f"{row['kind'] or 'every kind'}: {levels}  [{version}]")
 
 
 @levels_app.command("set")
@@ -258,6 +260,5 @@ def levels_set(levels: Annotated[list[str], typer.Argument(metavar="NAME=ROLE...
     parsed = parse_levels(levels)
     with session_scope(ctx.engine) as session:
         row = set_levels(session, actor=person(session), agency_code=code, kind=kind, levels=parsed, now=utcnow())
-    out.print(f"{code} {kind or 'every kind'}: version {row.version}: "
-              f"{' → '.join(lv['name'] for lv in row.levels)} (items submitted from now on)", highlight=False,
-              markup=False)
+    say(f"{code} {kind or 'every kind'}: version {row.version}: "
+        f"{' → '.join(lv['name'] for lv in row.levels)} (items submitted from now on)")

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from pipeline.cli.common import (
     ActorOpt,
@@ -23,26 +22,22 @@ from pipeline.cli.common import (
     JsonOpt,
     NoteOpt,
     agency_id,
+    command_group,
     context,
-    out,
     parse_date,
     person,
-    print_json,
     today,
 )
-from pipeline.core.agencies import agency_row
-from pipeline.core.db import session_scope
-from pipeline.records import appeals, register
-from pipeline.records.deadlines import EventKind
-from pipeline.records.ledger import count_ledger
-from pipeline.records.ledger_import import import_ledger
+from pipeline.cli.output import out, print_table, say, styled
 from pipeline.records.vocabulary import OUTCOMES
-from pipeline.records.workdays import load_calendar, provisional_note
 
-ledger_app = typer.Typer(help="Net publication counts from the ledger; `ledger import` backfills history.",
-                         invoke_without_command=True, add_completion=False)
-request_app = typer.Typer(help="The disclosure-request register (依申请公开).", no_args_is_help=True)
-appeal_app = typer.Typer(help="The appeals register (行政复议, 行政诉讼).", no_args_is_help=True)
+if TYPE_CHECKING:
+    from pipeline.records.deadlines import EventKind
+
+ledger_app = command_group("Net publication counts from the ledger; `ledger import` backfills history.",
+                           invoke_without_command=True)
+request_app = command_group("The disclosure-request register (依申请公开).", no_args_is_help=True)
+appeal_app = command_group("The appeals register (行政复议, 行政诉讼).", no_args_is_help=True)
 
 
 MERGES_SHOWN = 20
@@ -64,13 +59,19 @@ def ledger(ctx: typer.Context, year: Annotated[int | None, typer.Option(help="On
     """Net publication counts (withdrawals subtracted) per year and channel, category, kind or month."""
     if ctx.invoked_subcommand:
         return
+    from pipeline.core.agencies import agency_row
+    from pipeline.core.db import session_scope
+    from pipeline.records.ledger import count_ledger
+
     settings = context().settings
     codes = list(settings.agencies) if all_agencies else [settings.agency(agency)[0]]
     with session_scope(context().engine) as session:
         ids = [agency_row(session, code).id for code in codes]
         rows = count_ledger(session, agency_ids=ids, by=str(by), year=year)
     if as_json:
-        print_json(rows)
+        from pipeline.cli.json_views import LedgerCount, print_views
+
+        print_views(LedgerCount, rows)
     elif as_csv:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=["agency", "year", str(by), "count"], lineterminator="\n")
@@ -78,10 +79,8 @@ def ledger(ctx: typer.Context, year: Annotated[int | None, typer.Option(help="On
         writer.writerows(rows)
         out.out(buffer.getvalue(), end="", highlight=False)
     else:
-        table = Table("agency", "year", str(by), "count", box=None)
-        for row in rows:
-            table.add_row(row["agency"], str(row["year"]), str(row[str(by)]), str(row["count"]))
-        out.print(table)
+        print_table(("agency", "year", str(by), "count"),
+                    ((r["agency"], r["year"], r[str(by)], r["count"]) for r in rows))
 
 
 @ledger_app.command("import")
@@ -92,23 +91,28 @@ def ledger_import(path: Annotated[Path, typer.Argument(help="CSV file (UTF-8) of
     Columns: index_no/索引号 (may be empty), title/标题, channel/渠道, category/主题分类, kind/类别,
     published_on/公开日期 (YYYY-MM-DD).
     """
+    from pipeline.core.agencies import agency_row
+    from pipeline.core.db import session_scope
+    from pipeline.records.ledger_import import import_ledger
+
     settings = context().settings
     code, _ = settings.agency(agency)
     with session_scope(context().engine) as session:
         done = import_ledger(session, settings=settings, agency_code=code, agency_id=agency_row(session, code).id,
                              path=path, today=today(), actor=person(session, actor))
     if as_json:
-        print_json(asdict(done))
+        from pipeline.cli.json_views import ImportedView, print_view
+
+        print_view(ImportedView, done)
         return
-    out.print(f"{done.file}: imported {done.imported} entries; {done.already_present} were imported before",
-              highlight=False)
+    say(f"{done.file}: imported {done.imported} entries; {done.already_present} were imported before")
     if done.merged:  # one publication on several channels counts as one item in the report's tables
-        out.print(f"{len(done.merged)} row(s) merged into the publication of another row (same title, date and "
-                  "kind):", highlight=False)
+        say(f"{len(done.merged)} row(s) merged into the publication of another row (same title, date and "
+            "kind):")
         for merge in done.merged[:MERGES_SHOWN]:
-            out.print(f"  line {merge.line} ({merge.channel}) -> {merge.into}", highlight=False)
+            say(f"  line {merge.line} ({merge.channel}) -> {merge.into}")
         if len(done.merged) > MERGES_SHOWN:
-            out.print(f"  … and {len(done.merged) - MERGES_SHOWN} more (--json lists them all)", highlight=False)
+            say(f"  … and {len(done.merged) - MERGES_SHOWN} more (--json lists them all)")
 
 
 STOPPED = {"awaiting_correction": "stopped (补正)", "awaiting_payment": "stopped (fee notice)",
@@ -124,23 +128,29 @@ def _due(view: dict[str, Any]) -> str:
 
 def _show_request(view: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        print_json(view)
+        from pipeline.cli.json_views import RequestView, print_view
+
+        print_view(RequestView, view)
         return
     closed = f", closed {view['closed_on']} ({view['outcome']})" if view["closed_on"] else ""
     late = f", {view['working_days_late']} working day(s) late" if view["working_days_late"] else ""
-    out.print(f"request {view['id']}: {view['applicant_type_name']}, received {view['received_on']}, "
-              f"{view['state']}, due {_due(view)}{closed}{late}", highlight=False)
+    say(f"request {view['id']}: {view['applicant_type_name']}, received {view['received_on']}, "
+        f"{view['state']}, due {_due(view)}{closed}{late}")
     if view["fee"]:
         fee = view["fee"]
         marker = " (provisional)" if fee["pay_by_provisional"] else ""
         paid = f"paid {fee['paid_on']}" if fee["paid_on"] else f"pay by {fee['pay_by']}{marker}"
-        out.print(f"  信息处理费 {fee['amount']} 元, notice {fee['notified_on']}, {paid}", highlight=False)
+        say(f"  信息处理费 {fee['amount']} 元, notice {fee['notified_on']}, {paid}")
     for warning in view["warnings"]:
-        out.print(f"  warning: {warning}", highlight=False)
+        say(f"  warning: {warning}")
 
 
 def _event(request_id: int, kind: EventKind, on: date, *, agency: str | None, actor: str | None, as_json: bool,
            **details: Any) -> None:
+    from pipeline.core.db import session_scope
+    from pipeline.records import register
+    from pipeline.records.workdays import load_calendar
+
     with session_scope(context().engine) as session:
         request = register.record_event(session, agency_id=agency_id(session, agency), request_id=request_id,
                                         kind=kind, on=on, actor=person(session, actor), today=today(), **details)
@@ -159,6 +169,10 @@ def request_add(received: DateArg,
                 ref: Annotated[str | None, typer.Option(help="The agency's register number.")] = None,
                 agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Register an application on the day it counts as received (第三十一条); prints its id and due date."""
+    from pipeline.core.db import session_scope
+    from pipeline.records import register
+    from pipeline.records.workdays import load_calendar
+
     with session_scope(context().engine) as session:
         request = register.add_request(
             session, agency_id=agency_id(session, agency), received_on=parse_date(received, "--received"),
@@ -177,6 +191,10 @@ def request_list(year: Annotated[int | None, typer.Option(help="Only requests re
                                                              "(default: today).")] = None,
                  agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
     """Requests with their state, due date and lateness; --due: what falls due when."""
+    from pipeline.core.db import session_scope
+    from pipeline.records import register
+    from pipeline.records.workdays import load_calendar, provisional_note
+
     when = parse_date(on, "--on") or today()
     with session_scope(context().engine) as session:
         found = register.list_requests(session, agency_id=agency_id(session, agency), year=year,
@@ -186,27 +204,31 @@ def request_list(year: Annotated[int | None, typer.Option(help="Only requests re
     if due:
         views.sort(key=lambda v: (v["due_on"] is None, v["due_on"] or "", v["id"]))
     if as_json:
-        print_json(views)
+        from pipeline.cli.json_views import RequestView, print_views
+
+        print_views(RequestView, views)
         return
-    table = Table("id", "ref", "received", "applicant", "state", "due", "left", "late", "closed", "outcome",
-                  box=None)
-    for v in views:
-        left = "" if v["working_days_left"] is None else str(v["working_days_left"])
-        if v["working_days_left"] is not None and v["working_days_left"] < 0:
-            left = f"[red]overdue {-v['working_days_left']}[/red]"
-        late = f"[red]{v['working_days_late']}[/red]" if v["working_days_late"] else ""
-        table.add_row(str(v["id"]), v["ref"] or "", v["received_on"], v["applicant_type_name"], v["state"],
-                      _due(v), left, late, v["closed_on"] or "", v["outcome"] or "")
-    out.print(table)
+    print_table(("id", "ref", "received", "applicant", "state", "due", "left", "late", "closed", "outcome"),
+                ((v["id"], v["ref"], v["received_on"], v["applicant_type_name"], v["state"], _due(v), _left(v),
+                  styled(v["working_days_late"] or "", "red"), v["closed_on"], v["outcome"]) for v in views))
     years = {y for v in views for y in v["provisional_years"]}
     if years:
-        out.print(provisional_note(years), highlight=False)
+        say(provisional_note(years))
+
+
+def _left(view: dict[str, Any]) -> str | Text:
+    left = view["working_days_left"]
+    return styled(f"overdue {-left}", "red") if left is not None and left < 0 else left
 
 
 @request_app.command("show")
 def request_show(request_id: Annotated[int, typer.Argument(help="Request id.")], agency: AgencyOpt = None,
                  as_json: JsonOpt = False) -> None:
     """One request with its clock and every recorded step."""
+    from pipeline.core.db import session_scope
+    from pipeline.records import register
+    from pipeline.records.workdays import load_calendar
+
     with session_scope(context().engine) as session:
         request = register.lock_request(session, agency_id=agency_id(session, agency), request_id=request_id)
         view = register.request_view(request, register.events_of(session, request.id), today=today(),
@@ -215,7 +237,7 @@ def request_show(request_id: Annotated[int, typer.Argument(help="Request id.")],
     if not as_json:
         for event in view["events"]:
             extra = event["days"] or event["deadline"] or (f"{event['amount']} 元" if event["amount"] else "")
-            out.print(f"  {event['on']} {event['kind']} {extra or ''} {event['note']}".rstrip(), highlight=False)
+            say(f"  {event['on']} {event['kind']} {extra or ''} {event['note']}".rstrip())
 
 
 @request_app.command("correct")
@@ -228,6 +250,8 @@ def request_correct(request_id: Annotated[int, typer.Argument(help="Request id."
                     note: NoteOpt = "", agency: AgencyOpt = None, actor: ActorOpt = None,
                     as_json: JsonOpt = False) -> None:
     """补正: --asked DATE --deadline DATE stops the clock; --received DATE restarts the 20 working days."""
+    from pipeline.records.deadlines import EventKind
+
     if (asked is None) == (received is None):
         raise typer.BadParameter("give --asked or --received")
     kind = EventKind.CORRECTION_ASKED if asked else EventKind.CORRECTION_RECEIVED
@@ -241,6 +265,8 @@ def request_extend(request_id: Annotated[int, typer.Argument(help="Request id.")
                    note: NoteOpt = "", agency: AgencyOpt = None, actor: ActorOpt = None,
                    as_json: JsonOpt = False) -> None:
     """Extend the reply period (第三十三条: approved by the head of the disclosure office, at most 20 days)."""
+    from pipeline.records.deadlines import EventKind
+
     _event(request_id, EventKind.EXTENDED, parse_date(on, "--on"), agency=agency, actor=actor, as_json=as_json,
            days=days, note=note)
 
@@ -253,6 +279,8 @@ def request_consult(request_id: Annotated[int, typer.Argument(help="Request id."
                     note: NoteOpt = "", agency: AgencyOpt = None, actor: ActorOpt = None,
                     as_json: JsonOpt = False) -> None:
     """Third-party or inter-agency consultation: the clock pauses from --start to --end."""
+    from pipeline.records.deadlines import EventKind
+
     if (start is None) == (end is None):
         raise typer.BadParameter("give --start or --end")
     kind = EventKind.CONSULTATION_STARTED if start else EventKind.CONSULTATION_ENDED
@@ -270,6 +298,8 @@ def request_fee(request_id: Annotated[int, typer.Argument(help="Request id.")],
                 note: NoteOpt = "", agency: AgencyOpt = None, actor: ActorOpt = None,
                 as_json: JsonOpt = False) -> None:
     """信息处理费 (国办函〔2020〕109号): the notice stops the clock; the applicant pays within 20 working days."""
+    from pipeline.records.deadlines import EventKind
+
     if (notified is None) == (paid is None):
         raise typer.BadParameter("give --notified or --paid")
     kind = EventKind.FEE_NOTIFIED if notified else EventKind.FEE_PAID
@@ -284,6 +314,8 @@ def request_close(request_id: Annotated[int, typer.Argument(help="Request id.")]
                   note: NoteOpt = "", agency: AgencyOpt = None, actor: ActorOpt = None,
                   as_json: JsonOpt = False) -> None:
     """Close a request with the reply's outcome; it counts in one row of table 三."""
+    from pipeline.records.deadlines import EventKind
+
     _event(request_id, EventKind.CLOSED, parse_date(on, "--on"), agency=agency, actor=actor, as_json=as_json,
            outcome=outcome, note=note)
 
@@ -296,12 +328,12 @@ def request_outcomes(as_json: JsonOpt = False) -> None:
     rows = [{"outcome": key, "meaning": name, **{f"row_{v}": t3_label(v, row) for v, row in rows.items()}}
             for key, (name, rows) in OUTCOMES.items()]
     if as_json:
-        print_json(rows)
+        from pipeline.cli.json_views import OutcomeRow, print_views
+
+        print_views(OutcomeRow, rows)
         return
-    table = Table("outcome", "meaning", "2019 row", "2021 row", box=None)
-    for row in rows:
-        table.add_row(row["outcome"], row["meaning"], row["row_2019"], row["row_2021"])
-    out.print(table)
+    print_table(("outcome", "meaning", "2019 row", "2021 row"),
+                ((r["outcome"], r["meaning"], r["row_2019"], r["row_2021"]) for r in rows))
 
 
 @appeal_app.command("add")
@@ -311,13 +343,18 @@ def appeal_add(kind: Annotated[str, typer.Option(help="reconsideration (行政�
                ref: Annotated[str | None, typer.Option(help="Case number.")] = None, note: NoteOpt = "",
                agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Register a reconsideration or a lawsuit about the agency's disclosure work."""
+    from pipeline.core.db import session_scope
+    from pipeline.records import appeals
+
     with session_scope(context().engine) as session:
         appeal = appeals.add_appeal(session, agency_id=agency_id(session, agency), kind=kind,
                                     filed_on=parse_date(filed, "--filed"), actor=person(session, actor),
                                     today=today(), request_id=request, ref=ref, note=note)
         view = appeals.appeal_view(appeal)
-    print_json(view) if as_json else out.print(f"appeal {view['id']}: {view['kind_name']}, filed "
-                                               f"{view['filed_on']}", highlight=False)
+    from pipeline.cli.json_views import AppealView, print_view
+
+    print_view(AppealView, view) if as_json else say(f"appeal {view['id']}: {view['kind_name']}, filed "
+                                         f"{view['filed_on']}")
 
 
 @appeal_app.command("close")
@@ -326,30 +363,37 @@ def appeal_close(appeal_id: Annotated[int, typer.Argument(help="Appeal id.")],
                  on: DateArg, note: NoteOpt = "", agency: AgencyOpt = None, actor: ActorOpt = None,
                  as_json: JsonOpt = False) -> None:
     """Record the decision or judgment; until then the appeal counts as 尚未审结."""
+    from pipeline.core.db import session_scope
+    from pipeline.records import appeals
+
     with session_scope(context().engine) as session:
         appeal = appeals.close_appeal(session, agency_id=agency_id(session, agency), appeal_id=appeal_id,
                                       result=result, closed_on=parse_date(on, "--on"),
                                       actor=person(session, actor), today=today(), note=note)
         view = appeals.appeal_view(appeal)
-    print_json(view) if as_json else out.print(f"appeal {view['id']}: {view['result']} on {view['closed_on']}",
-                                               highlight=False)
+    from pipeline.cli.json_views import AppealView, print_view
+
+    print_view(AppealView, view) if as_json else say(f"appeal {view['id']}: {view['result']} on {view['closed_on']}")
 
 
 @appeal_app.command("list")
 def appeal_list(year: Annotated[int | None, typer.Option(help="Appeals open at some time in this year.")] = None,
                 agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
     """Appeals with their result (pending = 尚未审结)."""
+    from pipeline.core.db import session_scope
+    from pipeline.records import appeals
+
     with session_scope(context().engine) as session:
         views = [appeals.appeal_view(a) for a in appeals.list_appeals(session, agency_id=agency_id(session, agency),
                                                                       year=year)]
     if as_json:
-        print_json(views)
+        from pipeline.cli.json_views import AppealView, print_views
+
+        print_views(AppealView, views)
         return
-    table = Table("id", "ref", "kind", "filed", "result", "closed", "request", box=None)
-    for v in views:
-        table.add_row(str(v["id"]), v["ref"] or "", v["kind_name"], v["filed_on"], v["result"], v["closed_on"] or "",
-                      str(v["request_id"] or ""))
-    out.print(table)
+    print_table(("id", "ref", "kind", "filed", "result", "closed", "request"),
+                ((v["id"], v["ref"], v["kind_name"], v["filed_on"], v["result"], v["closed_on"], v["request_id"])
+                 for v in views))
 
 
 def register_commands(app: typer.Typer) -> None:

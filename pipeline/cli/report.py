@@ -5,12 +5,9 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlmodel import Session, select
 
 from pipeline.cli.common import (
     ActorOpt,
@@ -18,28 +15,22 @@ from pipeline.cli.common import (
     JsonOpt,
     NoteOpt,
     agency_id,
+    command_group,
     context,
-    out,
     person,
-    print_json,
     today,
 )
-from pipeline.core.db import session_scope
+from pipeline.cli.output import print_json, print_table, say, styled
 from pipeline.core.errors import GongkaiError
-from pipeline.core.models import AnnualFigure, utcnow
-from pipeline.records import figures
-from pipeline.records.people import Actor
-from pipeline.report.annual import make_documents, make_reports
-from pipeline.report.check import FINAL, HARD, failures
-from pipeline.report.docx_writer import write_docx
-from pipeline.report.explain import explain
-from pipeline.report.frozen import freeze_report
-from pipeline.report.render import Document, to_html, to_json, to_markdown
-from pipeline.report.submission import submit_report
 
-err = Console(stderr=True, soft_wrap=True)
-figures_app = typer.Typer(help="Per-year figures that are no publications (事项, amounts, overrides).",
-                          no_args_is_help=True)
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from pipeline.records.people import Actor
+    from pipeline.report.render import Document
+
+figures_app = command_group("Per-year figures that are no publications (事项, amounts, overrides).",
+                            no_args_is_help=True)
 
 
 class Format(StrEnum):
@@ -60,11 +51,16 @@ def figures_set(year: Annotated[int, typer.Argument(help="Report year.")],
                 value: Annotated[str, typer.Argument(help="A whole number, or an amount in 万元.")],
                 note: NoteOpt = "", agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Set one figure of one year (replacing any earlier value; who and when are kept)."""
+    from pipeline.core.db import session_scope
+    from pipeline.records import figures
+
     with session_scope(context().engine) as session:
         row = figures.set_figure(session, agency_id=agency_id(session, agency), year=year, key=key, raw=value,
                                  actor=person(session, actor), note=note)
         view = figures.figure_view(row)
-    print_json(view) if as_json else out.print(f"{year} {key} = {view['value']}", highlight=False)
+    from pipeline.cli.json_views import FigureView, print_view
+
+    print_view(FigureView, view) if as_json else say(f"{year} {key} = {view['value']}")
 
 
 @figures_app.command("unset")
@@ -72,41 +68,45 @@ def figures_unset(year: Annotated[int, typer.Argument(help="Report year.")],
                   key: Annotated[str, typer.Argument(help="Figure key.")], agency: AgencyOpt = None,
                   actor: ActorOpt = None) -> None:
     """Remove a figure: the report falls back to the ledger (or to the last year's 事项 count)."""
+    from pipeline.core.db import session_scope
+    from pipeline.records import figures
+
     with session_scope(context().engine) as session:
         figures.unset_figure(session, agency_id=agency_id(session, agency), year=year, key=key,
                              actor=person(session, actor))
-    out.print(f"{year} {key}: removed", highlight=False)
+    say(f"{year} {key}: removed")
 
 
 @figures_app.command("list")
 def figures_list(year: Annotated[int | None, typer.Option(help="Only this year.")] = None,
                  agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
     """Figures set so far, by year."""
+    from pipeline.core.db import session_scope
+    from pipeline.records import figures
+
     with session_scope(context().engine) as session:
-        query = select(AnnualFigure).where(AnnualFigure.agency_id == agency_id(session, agency))
-        if year is not None:
-            query = query.where(AnnualFigure.year == year)
-        views = [figures.figure_view(r) for r in session.exec(query.order_by(AnnualFigure.year, AnnualFigure.key))]
+        views = figures.list_figures(session, agency_id=agency_id(session, agency), year=year)
     if as_json:
-        print_json(views)
+        from pipeline.cli.json_views import FigureView, print_views
+
+        print_views(FigureView, views)
         return
-    table = Table("year", "key", "value", "meaning", "set by", "note", box=None)
-    for v in views:
-        table.add_row(str(v["year"]), v["key"], v["value"], v["meaning"], v["set_by"], v["note"])
-    out.print(table)
+    print_table(("year", "key", "value", "meaning", "set by", "note"),
+                ((v["year"], v["key"], v["value"], v["meaning"], v["set_by"], v["note"]) for v in views))
 
 
 @figures_app.command("keys")
 def figures_keys(as_json: JsonOpt = False) -> None:
     """Every figure key, its type and meaning."""
+    from pipeline.records import figures
+
     rows = [{"key": key, "type": kind, "meaning": meaning} for key, (kind, meaning) in figures.FIGURES.items()]
     if as_json:
-        print_json(rows)
+        from pipeline.cli.json_views import FigureKey, print_views
+
+        print_views(FigureKey, rows)
         return
-    table = Table("key", "type", "meaning", box=None)
-    for row in rows:
-        table.add_row(row["key"], row["type"], row["meaning"])
-    out.print(table)
+    print_table(("key", "type", "meaning"), ((r["key"], r["type"], r["meaning"]) for r in rows))
 
 
 def report(year: Annotated[int, typer.Argument(help="The year reported on (1 January - 31 December).")],
@@ -130,6 +130,10 @@ def report(year: Annotated[int, typer.Argument(help="The year reported on (1 Jan
     A final --out (without --draft) or --submit publishes it: it must have every required section, and it is
     frozen, so that next year's report compares with it. A year not yet ended gives a draft.
     """
+    from pipeline.core.db import session_scope
+    from pipeline.report.annual import make_documents, make_reports
+    from pipeline.report.explain import explain
+
     settings = context().settings
     codes = list(settings.agencies) if all_agencies else [settings.agency(agency)[0]]
     version = str(format_version) if format_version else None
@@ -154,6 +158,9 @@ def _publish(session: Session, docs: list[Document], format_: Format, path: Path
              act_for: str | None) -> None:
     """Write the documents; a final one written to a file (not a draft) is frozen as the published report, in the
     same transaction: a file that cannot be written leaves nothing frozen. Only freezing needs a login."""
+    from pipeline.core.models import utcnow
+    from pipeline.report.frozen import freeze_report
+
     if path is not None:
         for doc in (d for d in docs if not d.draft):
             freeze_report(session, doc=doc, actor=person(session, act_for), how="out", now=utcnow())
@@ -166,16 +173,18 @@ def _publish(session: Session, docs: list[Document], format_: Format, path: Path
 def _stop_on_findings(docs: list[Document], year: int, *, final: bool, draft: bool) -> None:
     """Print every broken rule; stop (nothing written) on a hard one, and on a missing section when the document
     goes out final. A year not yet ended is said to give a draft."""
+    from pipeline.report.check import failures
+
     stops = False
     for doc in docs:
         if doc.draft and not draft:
-            err.print(f"warning: {doc.report.agency_code} {year}: the year has not ended (Beijing time): this is a "
-                      "draft (草稿), not the published report", highlight=False)
+            say(f"warning: {doc.report.agency_code} {year}: the year has not ended (Beijing time): this is a "
+                "draft (草稿), not the published report", to_err=True)
         blocking = failures(doc.findings, final=final and not doc.draft)
         stops = stops or bool(blocking)
         for finding in (f for f in doc.findings if not f.ok):
-            err.print(f"{'error' if finding in blocking else 'warning'}: {doc.report.agency_code} {year}: {finding}",
-                      highlight=False, markup=False)
+            say(f"{'error' if finding in blocking else 'warning'}: {doc.report.agency_code} {year}: {finding}",
+                to_err=True)
     if any(failures(doc.findings) for doc in docs):
         raise GongkaiError(f"the {year} report breaks a hard rule (see above); nothing was written")
     if stops:
@@ -184,15 +193,20 @@ def _stop_on_findings(docs: list[Document], year: int, *, final: bool, draft: bo
 
 
 def _submit(session: Session, docs: list[Document], *, actor: Actor) -> None:
+    from pipeline.core.models import utcnow
+    from pipeline.report.submission import submit_report
+
     for doc in docs:
         done = submit_report(session, settings=context().settings, doc=doc, actor=actor, today=today(),
                              now=utcnow())
-        out.print(f"submitted the {done.year} report of {done.agency_code} as item {done.item_id} (revision "
-                  f"{done.revision}) for {', '.join(done.channels)}, with {done.attachment}; it is frozen as "
-                  "published", highlight=False)
+        say(f"submitted the {done.year} report of {done.agency_code} as item {done.item_id} (revision "
+            f"{done.revision}) for {', '.join(done.channels)}, with {done.attachment}; it is frozen as "
+            "published")
 
 
 def _write(docs: list[Document], format_: Format, path: Path | None, *, all_agencies: bool) -> None:
+    from pipeline.report.render import to_html, to_json, to_markdown
+
     if format_ == Format.JSON and (path is None or not all_agencies):
         return _emit(to_json(docs, many=all_agencies), path)
     if path is None and format_ != Format.DOCX:
@@ -206,12 +220,14 @@ def _write(docs: list[Document], format_: Format, path: Path | None, *, all_agen
         path.mkdir(parents=True, exist_ok=True)
     for doc, target in targets:
         if format_ == Format.DOCX:
+            from pipeline.report.docx_writer import write_docx  # python-docx: only for a .docx
+
             write_docx(doc, target)
         else:
             render = {Format.HTML: to_html, Format.MD: to_markdown}.get(format_, lambda d: to_json([d]))
             target.write_text(render(doc), encoding="utf-8")
     written = f"{len(targets)} report{'s' if len(targets) != 1 else ''} into {path}/" if all_agencies else str(path)
-    err.print(f"wrote {written}", highlight=False)
+    say(f"wrote {written}", to_err=True)
 
 
 def _emit(text: str, path: Path | None) -> None:
@@ -219,29 +235,31 @@ def _emit(text: str, path: Path | None) -> None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
         path.write_text(text, encoding="utf-8")
-        err.print(f"wrote {path}", highlight=False)
+        say(f"wrote {path}", to_err=True)
 
 
 def _print_findings(docs: list[Document], *, as_json: bool) -> None:
     if as_json:
-        return print_json({doc.report.agency_code: [f.__dict__ for f in doc.findings] for doc in docs})
+        from pipeline.cli.json_views import FindingView, view
+
+        return print_json({doc.report.agency_code: [view(FindingView, f) for f in doc.findings] for doc in docs})
+    from pipeline.report.check import FINAL, HARD
+
+    results = {HARD: styled("broken", "red"), FINAL: styled("missing", "red")}
     for doc in docs:
-        table = Table("rule", "level", "result", "cell", "detail", box=None,
-                      title=f"{doc.report.agency_code} {doc.year} ({doc.report.version} format)")
-        for f in doc.findings:
-            result = "ok" if f.ok else {HARD: "[red]broken[/red]", FINAL: "[red]missing[/red]"}.get(
-                f.level, "[yellow]warning[/yellow]")
-            table.add_row(f.rule, f.level, result, f.cell, f.message)
-        out.print(table)
+        print_table(("rule", "level", "result", "cell", "detail"),
+                    ((f.rule, f.level, "ok" if f.ok else results.get(f.level, styled("warning", "yellow")), f.cell,
+                      f.message) for f in doc.findings),
+                    title=f"{doc.report.agency_code} {doc.year} ({doc.report.version} format)")
 
 
 def _print_explanation(found: dict, *, as_json: bool) -> None:
     if as_json:
-        return print_json(found)
-    out.print(f"{found['cell']} ({found['label']}) = {found['value']}  [from the {found['source']}]",
-              highlight=False, markup=False)
+        from pipeline.cli.json_views import Explanation, print_view
+
+        return print_view(Explanation, found)
+    say(f"{found['cell']} ({found['label']}) = {found['value']}  [from the {found['source']}]")
     for row in found["rows"]:
-        out.print("  " + "  ".join(f"{k}={v}" for k, v in row.items() if v not in (None, "")),
-                  highlight=False, markup=False)
+        say("  " + "  ".join(f"{k}={v}" for k, v in row.items() if v not in (None, "")))
     if not found["rows"]:
-        out.print("  (no rows)")
+        say("  (no rows)")

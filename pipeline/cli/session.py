@@ -9,7 +9,6 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.core.config import token_from_environment, user_config_home
 from pipeline.core.errors import GongkaiError, NotAuthenticated
 
 if TYPE_CHECKING:
@@ -20,6 +19,8 @@ if TYPE_CHECKING:
 
 def token_path(database_url: str) -> Path:
     """$XDG_CONFIG_HOME/gongkai/tokens/<digest of the database URL>: one login per database."""
+    from pipeline.core.config import user_config_home  # settings (pydantic) only when a command runs
+
     base = user_config_home()
     digest = hashlib.sha256(database_url.encode("utf-8")).hexdigest()[:16]
     return base / "gongkai" / "tokens" / digest
@@ -37,6 +38,8 @@ def store_token(path: Path, token: str) -> None:
 
 def read_token(path: Path) -> str | None:
     """The token of GONGKAI_TOKEN, else of the file; a file others can read is refused, not used."""
+    from pipeline.core.config import token_from_environment  # settings (pydantic) only when a command runs
+
     from_environment = token_from_environment()
     if from_environment is not None:
         return from_environment

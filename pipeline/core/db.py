@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
@@ -77,6 +75,9 @@ def reserve_ids(session: Session, table: sa.Table, count: int) -> list[int]:
 
 def migrate(engine: sa.Engine, revision: str = "head") -> None:
     """Create or upgrade the schema to the newest Alembic revision (or to `revision`)."""
+    from alembic import command  # only here: commands that read the database start without Alembic
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", "pipeline.core:migrations")
     with engine.begin() as connection:

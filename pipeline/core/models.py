@@ -11,6 +11,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from pipeline.core.clock import utcnow
+from pipeline.core.status import ItemStatus  # noqa: F401  (defined where the CLI can read it cheaply)
 
 
 class UTCDateTime(TypeDecorator):
@@ -37,13 +38,6 @@ def _ts(nullable: bool = False) -> Any:
     if nullable:
         return Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
     return Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
-
-
-class ItemStatus(StrEnum):
-    SUBMITTED = "submitted"    # in review: current_level says which step is next
-    REJECTED = "rejected"      # back with the author
-    APPROVED = "approved"      # every level passed; 索引号 assigned; deliveries created
-    WITHDRAWN = "withdrawn"    # taken down or abandoned; terminal
 
 
 class Decision(StrEnum):

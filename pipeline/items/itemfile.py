@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pipeline.core.catalogue import VALIDITY
 from pipeline.core.clock import SHANGHAI
 from pipeline.core.errors import Problem
+from pipeline.core.text import hidden_problem
 
 MARKDOWN = (".md", ".markdown")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -270,7 +271,7 @@ def _record(name: str, line: int, fields: dict[str, Any], body: Any, field_lines
             yield Problem(name, at(field), field, _message(error))
         return
     title = spec.title.strip()
-    problems = list(_text_problems(title, body, limits, at=at, body_line=body_line))
+    problems = [*_hidden_problems(spec, at=at), *_text_problems(title, body, limits, at=at, body_line=body_line)]
     if problems:
         yield from (Problem(name, *p) for p in problems)
         return
@@ -287,13 +288,28 @@ def _record(name: str, line: int, fields: dict[str, Any], body: Any, field_lines
                      images, cover)
 
 
+MULTILINE = frozenset(("summary", "body"))  # may hold line breaks and tabs; the body keeps its own check below
+
+
+def _hidden_problems(spec: ItemSpec, *, at: Any) -> Iterator[tuple[int, str, str]]:
+    """(line, field, message) for a field holding an invisible or reordering character (U+202E, ESC, U+200B…)."""
+    for name, value in spec:
+        if name == "body":
+            continue
+        texts = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+        if name == "title":
+            texts = [value.strip()]  # stored stripped
+        if message := next(filter(None, (hidden_problem(t, multiline=name in MULTILINE) for t in texts)), None):
+            yield at(name), name, message
+
+
 def _text_problems(title: str, body: Any, limits: Limits, *, at: Any,
                    body_line: int | None) -> Iterator[tuple[int, str, str]]:
     """(line, field, message) for a title or body no channel should carry."""
     if not title:
         yield at("title"), "title", "is empty"
-    elif CONTROL.search(title) or "\n" in title:
-        yield at("title"), "title", "contains a control character or a line break"
+    elif hidden_problem(title):
+        pass  # said by _hidden_problems
     elif len(title) > limits.max_title_chars:
         yield (at("title"), "title",
                f"has {len(title)} characters; at most {limits.max_title_chars} (items.max_title_chars)")

@@ -90,6 +90,14 @@ def unset_figure(session: Session, *, agency_id: int, year: int, key: str, actor
                  details={"value": row.value}, now=utcnow())
 
 
+def list_figures(session: Session, *, agency_id: int, year: int | None = None) -> list[dict[str, Any]]:
+    """The figures set so far for an agency (or one year of them), by year and key, as figure_view()s."""
+    query = select(AnnualFigure).where(AnnualFigure.agency_id == agency_id)
+    if year is not None:
+        query = query.where(AnnualFigure.year == year)
+    return [figure_view(r) for r in session.exec(query.order_by(AnnualFigure.year, AnnualFigure.key))]
+
+
 def figures_upto(session: Session, *, agency_ids: list[int], year: int) -> dict[int, dict[int, dict[str, Any]]]:
     """agency id -> year -> key -> AnnualFigure, for every year up to `year`, in one query."""
     query = select(AnnualFigure).where(AnnualFigure.agency_id.in_(agency_ids), AnnualFigure.year <= year)

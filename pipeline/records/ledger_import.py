@@ -33,6 +33,7 @@ from pipeline.core.clock import SHANGHAI
 from pipeline.core.config import Settings
 from pipeline.core.errors import InputRejected, Problem
 from pipeline.core.models import EntryType, LedgerEntry, Role, utcnow
+from pipeline.core.text import hidden_problem
 from pipeline.records.audit import record_event
 from pipeline.records.authority import require
 from pipeline.records.ledger import OWN_KEY_LENGTH, SAME_AS, channel_kind, hashed
@@ -50,7 +51,6 @@ COLUMNS = {
 REQUIRED = ("title", "channel", "category", "kind", "published_on")
 FIELDS = tuple(COLUMNS)  # the order of a row's values once read; "" where the file has no such column
 CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 LOOKUP_ALL = 5000  # above this many rows, read the agency's keys and 索引号 whole rather than in IN lists
 
 
@@ -224,8 +224,8 @@ def _entry(row: list[str], line: int, name: str, rules: _Rules) -> tuple[dict[st
     index_no, title, channel, category, kind_name, published_on = row  # FIELDS, in that order
     if not title or len(title) > 500:
         bad("title", "is empty" if not title else "is longer than 500 characters")
-    elif CONTROL.search(title):
-        bad("title", "contains a control character")
+    elif message := hidden_problem(title):
+        bad("title", message)
     elif title[0] in "=+-@":  # a spreadsheet would run it as a formula when the ledger is exported again
         bad("title", f"starts with {title[0]!r}, which spreadsheets treat as a formula")
     if not rules.channel_ok(channel):

@@ -17,6 +17,7 @@ from pipeline.core.agencies import agency_row
 from pipeline.core.catalogue import KINDS
 from pipeline.core.errors import GongkaiError
 from pipeline.core.models import Item, ReviewLevelSet, Revision, Role
+from pipeline.core.text import hidden_problem
 from pipeline.records.audit import record_event
 from pipeline.records.authority import require
 from pipeline.records.people import Actor
@@ -73,6 +74,8 @@ def parse_levels(specs: list[str]) -> list[dict[str, str]]:
         name, sep, role = spec.partition("=")
         if not sep or not name.strip() or not role.strip():
             raise GongkaiError(f"level '{spec}': write NAME=ROLE, e.g. 处室审核=section_head")
+        if message := hidden_problem(name.strip()):
+            raise GongkaiError(f"level name: {message}")
         levels.append({"name": name.strip(), "role": role.strip()})
     return levels
 

@@ -13,6 +13,7 @@ from pipeline.core.agencies import agency_row
 from pipeline.core.config import Settings
 from pipeline.core.errors import GongkaiError, NotFound
 from pipeline.core.models import Agency, Person, PersonRole, PersonToken, Role
+from pipeline.core.text import hidden_problem
 from pipeline.records.actor import Actor
 from pipeline.records.audit import record_event
 from pipeline.records.authority import require, roles_in
@@ -92,6 +93,9 @@ def add_person(session: Session, *, actor: Actor | None, login: str, name: str, 
         raise GongkaiError(f"login '{login}': lowercase letters, digits, '.', '_' or '-', starting with a letter")
     if not name.strip():
         raise GongkaiError("a user needs a name (姓名): --name TEXT")
+    for field, text in (("name", name), ("department", department)):
+        if message := hidden_problem(text.strip()):
+            raise GongkaiError(f"{field}: {message}")
     if session.exec(select(Person.id).where(Person.login == login)).first() is not None:
         raise GongkaiError(f"user {login} exists already (gongkai user show {login})")
     if password is not None:

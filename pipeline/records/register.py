@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from pipeline.core.errors import GongkaiError, NotFound, WorkflowRefused
 from pipeline.core.models import DisclosureRequest, RequestEvent, Role, utcnow
+from pipeline.core.text import hidden_problem
 from pipeline.records import audit
 from pipeline.records.authority import require_at
 from pipeline.records.deadlines import Clock, EventKind, clock_of, working_days_left
@@ -63,6 +64,9 @@ def add_request(session: Session, *, agency_id: int, received_on: date, channel:
     """Register an application on the day it counts as received (第三十一条). Needs disclosure_office."""
     require_at(session, actor, Role.DISCLOSURE_OFFICE, agency_id=agency_id, doing="register a request")
     _check_date(received_on, today, "received date", load_calendar(session))
+    for field, text in (("applicant", applicant), ("subject", subject), ("ref", ref or "")):
+        if message := hidden_problem(text.strip()):
+            raise GongkaiError(f"{field}: {message}")
     if ref and session.exec(select(DisclosureRequest.id).where(DisclosureRequest.agency_id == agency_id,
                                                                DisclosureRequest.ref == ref)).first():
         raise WorkflowRefused(f"a request with the register number '{ref}' exists already")
