@@ -392,6 +392,8 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (d
               "Ctrl-C stops", highlight=False, markup=False)
     options = {"host": host, "port": port, "log_level": "warning", "server_header": False, "proxy_headers": False}
     if workers > 1:  # each worker process imports the app itself, from this workspace's configuration
+        from pipeline.core.config import config_path
+
         os.environ.setdefault("GONGKAI_CONFIG", str(config_path().resolve()))
         uvicorn.run("pipeline.web.app:from_settings", factory=True, workers=workers, **options)
     else:
