@@ -67,9 +67,10 @@ def generate(platform, *, items: int, people: int) -> dict[str, float]:
             FROM generate_series(1, :people) n"""), {"agency": agency_id, "hash": password, "people": people})
         c.execute(sa.text(f"""
             INSERT INTO person_role (person_id, agency_id, role)
-            SELECT p.id, :agency, CASE WHEN p.id <= :authors THEN 'author'
-                                       ELSE (ARRAY{list(LEVELS)})[1 + p.id % 3] END
-            FROM person p"""), {"agency": agency_id, "authors": authors})
+            SELECT p.id, :agency, CASE WHEN n.n <= :authors THEN 'author'
+                                       ELSE (ARRAY{list(LEVELS)})[1 + n.n % 3] END
+            FROM person p, LATERAL (SELECT CAST(substr(p.login, 2) AS integer) AS n) n
+            WHERE p.login ~ '^u[0-9]{{5}}$'"""), {"agency": agency_id, "authors": authors})
         took["people"] = time.monotonic() - started
         started = time.monotonic()
         status = ("CASE WHEN n % 100 = 0 THEN 'submitted' WHEN n % 100 = 1 THEN 'rejected' ELSE 'approved' END")
@@ -125,7 +126,7 @@ def sessions(platform, count: int) -> list[str]:
     with session_scope(platform.engine) as session:
         logins = session.execute(sa.text(
             "SELECT p.login FROM person p JOIN person_role r ON r.person_id = p.id WHERE r.role <> 'author' "
-            "ORDER BY p.id LIMIT :n"), {"n": count}).scalars().all()
+            "AND p.login ~ '^u[0-9]{5}$' ORDER BY p.id LIMIT :n"), {"n": count}).scalars().all()
         tokens = []
         for login in logins:
             result = log_in(session, login=login, password=PASSWORD, now=utcnow(), label="console",
