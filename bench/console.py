@@ -197,7 +197,8 @@ def main() -> None:
         gongkai = str(Path(sys.executable).parent / "gongkai")
         server = subprocess.Popen([gongkai, "serve", "--port", str(port),
                                    "--workers", str(args.workers)], cwd=directory, env=env,
-                                  stdout=subprocess.DEVNULL)
+                                  stdout=subprocess.DEVNULL, stderr=(directory / "serve.log").open("wb"),
+                                  start_new_session=True)  # its own process group: stop() ends its workers too
         base = f"http://127.0.0.1:{port}"
         try:
             wait_for(lambda: _up(base), timeout=60, what="the console")
