@@ -147,6 +147,11 @@ class Waiting:
     index_no: str | None
 
 
+# what a to-do row shows: columns, not whole rows (a revision's body can be a megabyte)
+_WAITING = (Item.id, Revision.title, Item.status, Item.level_set_id, Item.current_level, Item.current_revision,
+            Item.author, Revision.submitted_at, Item.index_no)
+
+
 def review_queue(session: Session, *, agency_id: int, roles: frozenset[str], login: str,
                  limit: int = 200) -> list[Waiting]:
     """Items waiting at a level whose role the person holds (by the level set each item is reviewed under),
@@ -164,28 +169,39 @@ def review_queue(session: Session, *, agency_id: int, roles: frozenset[str], log
             wanted.append(same_set & Item.current_level.in_(mine))
     if not wanted:
         return []
-    query = (select(Item, Revision).join(Revision, (Revision.item_id == Item.id)
-                                         & (Revision.number == Item.current_revision))
+    query = (select(*_WAITING).join(Revision, (Revision.item_id == Item.id)
+                                     & (Revision.number == Item.current_revision))
              .where(Item.agency_id == agency_id, Item.status == ItemStatus.SUBMITTED, Item.author != login,
                     sa.or_(*wanted))
              .order_by(Revision.submitted_at, Item.id).limit(limit))
-    cache: dict[int | None, list[dict[str, str]]] = {}
-    return [_waiting(session, item, revision, cache) for item, revision in session.exec(query).all()]
+    levels = {s.id: s.levels for s in sets} | {None: default.levels if default else []}
+    return [_waiting(row, levels) for row in session.exec(query).all()]
 
 
 def authored(session: Session, *, agency_id: int, login: str, limit: int = 50) -> list[Waiting]:
     """The person's own items, newest first."""
-    query = (select(Item, Revision).join(Revision, (Revision.item_id == Item.id)
-                                         & (Revision.number == Item.current_revision))
+    query = (select(*_WAITING).join(Revision, (Revision.item_id == Item.id)
+                                     & (Revision.number == Item.current_revision))
              .where(Item.agency_id == agency_id, Item.author == login).order_by(Item.id.desc()).limit(limit))
-    cache: dict[int | None, list[dict[str, str]]] = {}
-    return [_waiting(session, item, revision, cache) for item, revision in session.exec(query).all()]
+    rows = session.exec(query).all()
+    sets = {row.level_set_id for row in rows}
+    levels = {s.id: s.levels for s in session.exec(select(ReviewLevelSet).where(ReviewLevelSet.id.in_(
+        [i for i in sets if i is not None])))} if sets - {None} else {}
+    if None in sets:  # before migration 0012: the agency's current default set
+        default = session.exec(select(ReviewLevelSet).where(ReviewLevelSet.agency_id == agency_id,
+                                                            ReviewLevelSet.kind.is_(None))
+                               .order_by(ReviewLevelSet.version.desc())).first()
+        levels[None] = default.levels if default else []
+    return [_waiting(row, levels) for row in rows]
 
 
-def _waiting(session: Session, item: Item, revision: Revision, cache: dict[int | None, list[dict[str, str]]]
-             ) -> Waiting:
-    return Waiting(item.id, revision.title, str(item.status), _awaiting(session, item, cache), item.current_revision,
-                   item.author, revision.submitted_at, item.index_no)
+def _waiting(row: Any, levels: dict[int | None, list[dict[str, str]]]) -> Waiting:
+    level = None
+    if row.status == ItemStatus.SUBMITTED and levels.get(row.level_set_id):
+        steps = levels[row.level_set_id]
+        level = steps[min(row.current_level, len(steps) - 1)]["name"]
+    return Waiting(row.id, row.title, str(row.status), level, row.current_revision, row.author, row.submitted_at,
+                   row.index_no)
 
 
 @dataclass(frozen=True)
