@@ -9,12 +9,16 @@ import base64
 import struct
 import zlib
 
+import docx
 import pytest
 from browser import OUTPUT
 from console_helpers import serving, with_channels
 from doubles.server import DoubleServer, Response
 from doubles.webhook import WebhookReceiver
 from helpers import PASSWORD, add_people
+
+from pipeline.core.clock import utcnow
+from pipeline.core.models import Item
 
 pytestmark = pytest.mark.browser
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
@@ -73,6 +77,7 @@ def test_the_office_path_in_the_browser(make_env, browser, tmp_path):
                 _approve(office, login, item_id)
             _author_sees_it_published(office, item_id, env)
             _operator_retries_the_dead_letter(office, item_id, receiver)
+            _officer_registers_and_closes_a_request_and_downloads_the_report(office, tmp_path)
         assert office.problems == [], "\n".join(office.problems)
     finally:
         server.stop()
@@ -143,6 +148,32 @@ def _operator_retries_the_dead_letter(office: Office, item_id: int, receiver: We
     shot(page, "07-after-retry")
 
 
+def _officer_registers_and_closes_a_request_and_downloads_the_report(office: Office, tmp_path) -> None:
+    page = office.desk("qianqi")
+    page.get_by_role("link", name="依申请公开", exact=True).click()
+    page.get_by_label("申请人", exact=True).fill("王某")
+    page.get_by_label("申请内容").fill("2025年统计公报原始数据")
+    page.get_by_role("button", name="登记").click()
+    page.wait_for_url("**/requests/*?done=registered")
+    assert "答复期限" in page.content()
+    shot(page, "08-request-registered")
+    page.get_by_label("步骤").select_option("closed")
+    page.get_by_label("处理结果（办结时）").select_option("disclosed")
+    page.get_by_role("button", name="记录").click()
+    page.wait_for_url("**/requests/*?done=recorded")
+    assert "予以公开" in page.locator("table.meta").inner_text()
+    shot(page, "09-request-closed")
+    page.get_by_role("link", name="台账与年报", exact=True).click()
+    shot(page, "10-ledger")
+    page.get_by_role("link", name="2026年政府信息公开工作年度报告（核对）").click()
+    shot(page, "11-report")
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Word（DOCX）").click()
+    saved = tmp_path / info.value.suggested_filename
+    info.value.save_as(saved)
+    assert saved.name == "tjj-2026-report-draft.docx" and len(docx.Document(str(saved)).tables) == 3
+
+
 HOSTILE = '<script>window.hacked=1</script><img src=x onerror="window.hacked=2">[/]\x1b[31m'
 UNLABELLED = ("() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
               ".filter(e => e.labels.length === 0 && !e.getAttribute('aria-label')).map(e => e.name)")
@@ -204,3 +235,51 @@ def test_the_compose_form_is_reachable_by_keyboard(make_env, browser):
         for field in ("title", "category", "kind", "doc_number", "created_on", "publish_at", "summary", "body",
                       "images", "提交审核"):
             assert field in reached, (field, reached)
+
+
+def test_refusals_in_the_browser(make_env, browser, time_machine):
+    """Self-review (no button; a forged post is a 403 and changes nothing), a stale level, a post without the
+    CSRF token, a wrong password until the lockout, and a session that idled out."""
+    time_machine.move_to(utcnow())
+    env = make_env()
+    with serving(env) as base:
+        office = Office(browser, base)
+        author = office.desk("zhangsan")
+        author.goto(base + "/items/new")
+        author.get_by_label("标题").fill("关于开展统计执法检查的通知")
+        author.get_by_label("正文（Markdown", exact=False).fill("正文。\n")
+        author.get_by_role("button", name="提交审核").click()
+        author.wait_for_url("**/items/1?done=submitted")
+        assert author.get_by_role("button", name="通过").count() == 0               # no button for the author
+        token = author.locator("input[name=csrf]").first.get_attribute("value")
+        forged = author.request.post(base + "/items/1/review", form={
+            "csrf": token, "level": "处室审核", "revision": "1", "decision": "approve"})
+        assert forged.status == 403 and "does not hold the role section_head" in forged.text()
+        no_token = author.request.post(base + "/items/1/withdraw", form={"reason": "x"})
+        assert no_token.status == 403 and "校验码" in no_token.text()
+        first, second = office.desk("lisi"), office.desk("lisi")
+        for page in (first, second):
+            page.goto(base + "/items/1")
+        first.get_by_role("button", name="通过").click()
+        first.wait_for_url("**/items/1?done=approved")
+        second.get_by_label("审核意见", exact=False).fill("退回重写")
+        second.get_by_role("button", name="退回").click()                             # the stale form
+        assert "awaits 保密审查 of revision 1, not 处室审核 of revision 1" in second.content()
+        shot(second, "refused-stale-level")
+        with env.session() as session:
+            item = session.get(Item, 1)
+            assert (item.status, item.current_level) == ("submitted", 1)
+        stranger = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        stranger.goto(base + "/login")
+        for _ in range(5):
+            stranger.get_by_label("用户名").fill("wangwu")
+            stranger.get_by_label("密码").fill("not the password at all")
+            stranger.get_by_role("button", name="登录").click()
+        assert "账号已暂时锁定" in stranger.content()
+        shot(stranger, "refused-locked")
+        time_machine.shift((env.settings.web.idle_minutes + 1) * 60)
+        first.goto(base + "/items/1")
+        assert "/login?next=/items/1" in first.url                                   # the idle session ended
+    # the only error a browser saw is the stale form's answer (403 is what it is meant to get)
+    assert office.problems == ["lisi: console Failed to load resource: the server responded with a status of 403 "
+                               "(Forbidden)"], "\n".join(office.problems)
