@@ -81,7 +81,8 @@ def create_app(settings: Settings, engine: sa.Engine) -> FastAPI:
 
 
 def _error(request: Request, status: int, heading: str, message: str) -> Response:
-    return page(request, "error.html", title=heading, heading=heading, message=message, status_code=status)
+    return page(request, "error.html", title=heading, heading=heading, message=message, status=status,
+                status_code=status)
 
 
 def from_settings() -> FastAPI:
