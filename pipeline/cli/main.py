@@ -34,6 +34,7 @@ from pipeline.items import views, workflow
 from pipeline.items.compose import compose_message
 from pipeline.items.itemfile import Limits, read_item_files
 from pipeline.records.audit import seal_trail
+from pipeline.records.workdays import provisional_note
 
 app = typer.Typer(help="gongkai (公开): review, publish and count a government agency's information.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -118,6 +119,20 @@ def submit(paths: Annotated[list[Path], typer.Argument(help="Item files: .md wit
     for d in done:
         note = "" if d.revision == 1 else f" (revision {d.revision})"
         out.print(f"{d.item_id}\t{d.title}{note}\t[dim]{d.source}[/dim]", highlight=False)
+        out.print(f"  {deadline_text(d.deadline)}", highlight=False)
+    notes = {y for d in done if d.deadline for y in d.deadline["provisional_years"]}
+    if notes:
+        err.print(f"warning: {provisional_note(notes)}", highlight=False, markup=False)
+
+
+def deadline_text(deadline: dict[str, Any] | None) -> str:
+    """One item's 第二十六条 deadline for people: due date, working days left or late."""
+    if deadline is None:
+        return "第二十六条 publication deadline: unknown (no working-day calendar for that year)"
+    due = deadline["due_on"] + (" (provisional)" if deadline["provisional"] else "")
+    left = deadline["days_left"]
+    state = f"[red]{-left} working day(s) late[/red]" if left < 0 else f"{left} working day(s) left"
+    return f"第二十六条 publication deadline {due} (formed {deadline['formed_on']}): {state}"
 
 
 @app.command()
@@ -267,14 +282,23 @@ def list_(status: Annotated[ItemStatus | None, typer.Option(help="Only items in 
     if as_json:
         _print_json(rows)
         return
-    table = Table("id", "title", "status", "索引号", "channels", box=None)
+    table = Table("id", "title", "status", "索引号", "公开期限", "channels", box=None)
     for row in rows:
         state = row["status"] + (f" ({row['awaiting']})" if row["awaiting"] else "")
         channels = " ".join(f"{c}:{s}" for c, s in row["channels"].items())
         if row["overdue"]:
             channels += f" [red]overdue: {', '.join(row['overdue'])}[/red]"
-        table.add_row(str(row["id"]), row["title"], state, row["index_no"] or "", channels)
+        table.add_row(str(row["id"]), row["title"], state, row["index_no"] or "", _days_left(row["deadline"]),
+                      channels)
     out.print(table)
+
+
+def _days_left(deadline: dict[str, Any] | None) -> str:
+    if deadline is None:
+        return ""
+    mark = "?" if deadline["provisional"] else ""
+    left = deadline["days_left"]
+    return f"[red]{left}{mark}[/red]" if left < 0 else f"{left}{mark}"
 
 
 @app.command()

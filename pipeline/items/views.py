@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from pipeline.core.clock import beijing_today
 from pipeline.core.config import AgencySettings
 from pipeline.core.errors import NotFound
 from pipeline.core.models import (
@@ -24,6 +25,8 @@ from pipeline.core.models import (
     utcnow,
 )
 from pipeline.records.levels import levels_of
+from pipeline.records.timeliness import revision_deadline
+from pipeline.records.workdays import WorkCalendar, load_calendar
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -41,6 +44,7 @@ def list_items(session: Session, *, agency_id: int, agency: AgencySettings,
     rows = session.exec(query).all()
     deliveries = _deliveries(session, [item.id for item, _ in rows])
     now = utcnow()
+    calendar, today = load_calendar(session), beijing_today()
     result: list[dict[str, Any]] = []
     cache: dict[int | None, list[dict[str, str]]] = {}
     for item, revision in rows:
@@ -52,8 +56,17 @@ def list_items(session: Session, *, agency_id: int, agency: AgencySettings,
             "awaiting": _awaiting(session, item, cache), "revision": item.current_revision, "author": item.author,
             "index_no": item.index_no, "publish_at": _iso(revision.publish_at),
             "channels": {d.channel: str(d.status) for d in mine}, "overdue": overdue,
+            "deadline": _deadline(item, revision, calendar, today),
         })
     return result
+
+
+def _deadline(item: Item, revision: Revision, calendar: WorkCalendar, today: date) -> dict[str, Any] | None:
+    """第二十六条 for an item not yet published (None once approved or withdrawn, or when the calendar cannot tell)."""
+    if item.status not in (ItemStatus.SUBMITTED, ItemStatus.REJECTED):
+        return None
+    found = revision_deadline(revision, on=today, calendar=calendar)
+    return None if found is None else found.view()
 
 
 def show_item(session: Session, *, item_id: int, agency_id: int, agency: AgencySettings) -> dict[str, Any]:

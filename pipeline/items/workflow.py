@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -40,6 +41,8 @@ from pipeline.records.audit import record_event
 from pipeline.records.authority import require, roles_in
 from pipeline.records.levels import fix_set, levels_of
 from pipeline.records.people import Actor
+from pipeline.records.timeliness import revision_deadline
+from pipeline.records.workdays import WorkCalendar, load_calendar
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Submitted:
     title: str
     source: str
     channels: tuple[str, ...] = ()
+    deadline: dict[str, Any] | None = None  # 第二十六条 (pipeline.records.timeliness.Deadline.view), None: unknown
 
 
 @dataclass(frozen=True)
@@ -91,11 +95,18 @@ def submit_items(session: Session, *, settings: Settings, agency_code: str, acto
                 for p in _channel_problems(session, settings, record, stored)]
     if problems:  # the transaction rolls back: nothing is written
         raise InputRejected(problems)
+    calendar = load_calendar(session)
+    done = [replace(stored, deadline=_deadline_view(session, stored, calendar, today)) for stored in done]
     for stored in done:
         record_event(session, actor=actor.label, action="submit", subject=f"item:{stored.item_id}",
                      details={"revision": stored.revision, "title": stored.title, "source": stored.source},
                      now=utcnow())
     return done
+
+
+def _deadline_view(session: Session, stored: Submitted, calendar: WorkCalendar, today: date) -> dict[str, Any] | None:
+    found = revision_deadline(_revision(session, stored.item_id, stored.revision), on=today, calendar=calendar)
+    return None if found is None else found.view()
 
 
 def _channel_problems(session: Session, settings: Settings, record: ItemRecord, stored: Submitted) -> list[Problem]:
