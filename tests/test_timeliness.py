@@ -7,11 +7,13 @@ import json
 from datetime import UTC, date, datetime
 
 import time_machine
-from helpers import acting, review, submit
+from helpers import acting, approve_fully, record, review, snapshot, submit
 from report_helpers import beijing, publish
+from sqlmodel import select
 
 from pipeline.core.clock import utcnow
-from pipeline.core.models import Decision
+from pipeline.core.models import Decision, ReviewDecision
+from pipeline.items import workflow
 from pipeline.records.people import add_person
 from pipeline.records.timeliness import deadline_of
 from pipeline.records.workdays import WorkCalendar
@@ -114,11 +116,38 @@ def test_a_revision_is_formed_on_the_day_it_was_submitted(env):
         item_id = submit(env, id="rev", created_on=date(2026, 1, 5))
         review(env, item_id, "lisi", decision=Decision.REJECT, comment="请修改")
     with time_machine.travel(datetime(2026, 3, 9, 2, tzinfo=UTC), tick=False):
-        from helpers import record
-        from pipeline.items import workflow
         with env.session() as session:
             [done] = workflow.submit_items(session, settings=env.settings, agency_code="tjj",
                                            actor=acting(session, "zhangsan"),
                                            records=[record(id="rev", created_on=date(2026, 1, 5), title="改")])
     assert done.revision == 2
     assert (done.deadline["formed_on"], done.deadline["late"]) == ("2026-03-09", False)
+
+
+@time_machine.travel(MONDAY_7_DECEMBER, tick=False)
+def test_approving_after_the_deadline_needs_a_reason_which_is_kept_and_shown(env, run):
+    (env.directory / "late.md").write_text(ITEM.format(created_on="2026-06-01"), encoding="utf-8")
+    assert run(["submit", "late.md"], cwd=env.directory, as_="zhangsan").code == 0
+    for reviewer, level in (("lisi", "处室审核"), ("wangwu", "保密审查")):  # earlier levels need no reason
+        assert run(["review", "1", "--approve", "--level", level, "--revision", "1"], cwd=env.directory,
+                   as_=reviewer).code == 0
+    before = snapshot(env)
+    final = ["review", "1", "--approve", "--level", "办公室审发", "--revision", "1"]
+    refused = run(final, cwd=env.directory, as_="zhaoliu")
+    assert refused.code == 1
+    assert "110 working day(s) after its deadline 2026-06-30" in refused.err and "--late-reason" in refused.err
+    assert snapshot(env) == before  # nothing was decided
+    done = run([*final, "--late-reason", "成文后漏报，经办公室补发"], cwd=env.directory, as_="zhaoliu")
+    assert done.code == 0, done.err
+    shown = json.loads(run(["show", "1", "--json"], cwd=env.directory, as_="zhaoliu").out)
+    assert [d["late_reason"] for d in shown["decisions"]] == [None, None, "成文后漏报，经办公室补发"]
+    assert "迟发原因：成文后漏报，经办公室补发" in run(["show", "1"], cwd=env.directory, as_="zhaoliu").out
+
+
+@time_machine.travel(MONDAY_7_DECEMBER, tick=False)
+def test_an_approval_on_time_needs_no_reason_and_keeps_none(env):
+    item_id = submit(env, created_on=date(2026, 11, 30))
+    approve_fully(env, item_id, late_reason="不需要")
+    with env.session() as session:
+        kept = session.exec(select(ReviewDecision.late_reason).where(ReviewDecision.item_id == item_id)).all()
+    assert kept == [None, None, None]

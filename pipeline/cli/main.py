@@ -143,6 +143,8 @@ def review(item_id: Annotated[int, typer.Argument(help="Item id.")],
            revision: Annotated[int, typer.Option("--revision", help="The revision you read; refused if a newer one "
                                                                     "was submitted.")],
            comment: Annotated[str, typer.Option(help="Comment; required with --reject.")] = "",
+           late_reason: Annotated[str, typer.Option("--late-reason", help="Why it goes out after its 第二十六条 "
+                                                    "deadline; required to approve it then.")] = "",
            agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """One review step; the last required step approves the item and queues it."""
     ctx = context()
@@ -151,7 +153,7 @@ def review(item_id: Annotated[int, typer.Argument(help="Item id.")],
     with session_scope(ctx.engine) as session:
         result = workflow.review_item(session, settings=ctx.settings, agency_code=code, item_id=item_id,
                                       actor=person(session, actor), decision=decision, level=level,
-                                      revision=revision, comment=comment)
+                                      revision=revision, comment=comment, late_reason=late_reason)
     if result.status == ItemStatus.APPROVED:
         _hand_over(ctx, item_id, quiet=as_json)
     if as_json:
@@ -317,6 +319,8 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id.")], agency: Agenc
     levels = " → ".join(data["levels"])
     out.print(f"[bold]{data['title']}[/bold]  (item {data['id']}, revision {data['revision']}, {state})",
               highlight=False)
+    if data["deadline"]:
+        out.print(f"  {deadline_text(data['deadline'])}", highlight=False)
     for key in ("index_no", "category", "kind", "publisher", "doc_number", "created_on", "publish_at",
                 "author", "withdraw_reason"):
         if data[key]:
@@ -325,7 +329,8 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id.")], agency: Agenc
     decisions = Table("rev", "level", "reviewer", "decision", "at", "comment", title="review", box=None)
     for d in data["decisions"]:
         reviewer = d["reviewer"] + (f" (admin {d['acted_by']} for {d['reviewer']})" if d["acted_by"] else "")
-        decisions.add_row(str(d["revision"]), d["level"], reviewer, d["decision"], d["at"], d["comment"])
+        comment = d["comment"] + (f"（迟发原因：{d['late_reason']}）" if d["late_reason"] else "")
+        decisions.add_row(str(d["revision"]), d["level"], reviewer, d["decision"], d["at"], comment)
     out.print(decisions)
     if data["deliveries"]:
         deliveries = Table("id", "rev", "channel", "status", "attempts", "remote id", "url", "error",

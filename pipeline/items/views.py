@@ -90,11 +90,12 @@ def show_item(session: Session, *, item_id: int, agency_id: int, agency: AgencyS
         "doc_number": current.doc_number, "created_on": current.created_on.isoformat(),
         "publish_at": _iso(current.publish_at), "withdrawn_at": _iso(item.withdrawn_at),
         "withdraw_reason": item.withdraw_reason,
+        "deadline": _deadline(item, current, load_calendar(session), beijing_today()),
         "revisions": [{"number": r.number, "title": r.title, "submitted_by": r.submitted_by,
                        "submitted_at": _iso(r.submitted_at), "source": r.source} for r in revisions],
         "decisions": [{"revision": d.revision, "level": d.level_name, "reviewer": d.reviewer,
                        "acted_by": d.acted_by, "decision": str(d.decision), "comment": d.comment,
-                       "at": _iso(d.decided_at)}
+                       "late_reason": d.late_reason, "at": _iso(d.decided_at)}
                       for d in decisions],
         "deliveries": [{
             "id": d.id, "revision": d.revision, "channel": d.channel, "status": str(d.status),
@@ -157,6 +158,8 @@ class Waiting:
     author: str
     since: datetime                # when the current revision was submitted
     index_no: str | None
+    days_left: int | None = None   # 第二十六条 working days left (negative: late) while unpublished; None: unknown
+    provisional: bool = False      # days_left counted on weekends only somewhere (workdays.provisional_note)
 
 
 def review_queue(session: Session, *, agency_id: int, roles: frozenset[str], login: str,
@@ -182,7 +185,9 @@ def review_queue(session: Session, *, agency_id: int, roles: frozenset[str], log
                     sa.or_(*wanted))
              .order_by(Revision.submitted_at, Item.id).limit(limit))
     cache: dict[int | None, list[dict[str, str]]] = {}
-    return [_waiting(session, item, revision, cache) for item, revision in session.exec(query).all()]
+    calendar, today = load_calendar(session), beijing_today()
+    return [_waiting(session, item, revision, cache, _deadline(item, revision, calendar, today))
+            for item, revision in session.exec(query).all()]
 
 
 def authored(session: Session, *, agency_id: int, login: str, limit: int = 50) -> list[Waiting]:
@@ -194,10 +199,11 @@ def authored(session: Session, *, agency_id: int, login: str, limit: int = 50) -
     return [_waiting(session, item, revision, cache) for item, revision in session.exec(query).all()]
 
 
-def _waiting(session: Session, item: Item, revision: Revision, cache: dict[int | None, list[dict[str, str]]]
-             ) -> Waiting:
+def _waiting(session: Session, item: Item, revision: Revision, cache: dict[int | None, list[dict[str, str]]],
+             deadline: dict[str, Any] | None = None) -> Waiting:
     return Waiting(item.id, revision.title, str(item.status), _awaiting(session, item, cache), item.current_revision,
-                   item.author, revision.submitted_at, item.index_no)
+                   item.author, revision.submitted_at, item.index_no,
+                   deadline["days_left"] if deadline else None, bool(deadline and deadline["provisional"]))
 
 
 @dataclass(frozen=True)
