@@ -8,12 +8,13 @@ from datetime import UTC, date, datetime
 
 import time_machine
 from helpers import acting, approve_fully, record, review, snapshot, submit
-from report_helpers import beijing, publish
+from report_helpers import HEADER, beijing, publish, write_history
 from sqlmodel import select
 
 from pipeline.core.clock import utcnow
-from pipeline.core.models import Decision, ReviewDecision
+from pipeline.core.models import Decision, LedgerEntry, ReviewDecision
 from pipeline.items import workflow
+from pipeline.records.audit import verify_trail
 from pipeline.records.people import add_person
 from pipeline.records.timeliness import deadline_of
 from pipeline.records.workdays import WorkCalendar
@@ -151,3 +152,31 @@ def test_an_approval_on_time_needs_no_reason_and_keeps_none(env):
     with env.session() as session:
         kept = session.exec(select(ReviewDecision.late_reason).where(ReviewDecision.item_id == item_id)).all()
     assert kept == [None, None, None]
+
+
+def test_imported_history_with_a_formation_date_column_is_checked_too(env, run):
+    header = [*HEADER, "成文日期"]
+    rows = [["", "按时发布的通知", "portal", "通知公告", "notice", "2025-02-21", "2025-01-20"],
+            ["", "迟发的通知", "portal", "通知公告", "notice", "2025-02-24", "2025-01-20"],
+            ["", "迟发的通知", "wechat", "通知公告", "notice", "2025-02-24", "2025-01-20"],  # one publication
+            ["", "没有成文日期的通知", "portal", "通知公告", "notice", "2025-12-01", ""]]
+    path = write_history(env.directory / "history.csv", rows, header)
+    assert run(["ledger", "import", str(path)], cwd=env.directory, as_="qianqi").code == 0
+    data = json.loads(run(["timeliness", "2025", "--json"], cwd=env.directory, as_="qianqi").out)
+    assert data["checked"] == 2
+    assert [(p["title"], p["working_days_late"], p["item_id"]) for p in data["late"]] == [("迟发的通知", 1, None)]
+    with env.session() as session:  # the content hash is that of the frozen columns: audit verify still holds
+        verdict = verify_trail(session)
+    assert verdict.ok and verdict.ledger_entries == 4, verdict
+
+
+def test_a_bad_formation_date_is_named_with_its_line_and_nothing_is_imported(env, run):
+    rows = [["", "通知", "portal", "通知公告", "notice", "2025-02-21", "2025-02-30"],
+            ["", "通知二", "portal", "通知公告", "notice", "2025-02-21", "2025-03-01"]]
+    path = write_history(env.directory / "history.csv", rows, [*HEADER, "成文日期"])
+    refused = run(["ledger", "import", str(path)], cwd=env.directory, as_="qianqi")
+    assert refused.code == 1
+    assert "history.csv:2: formed_on: '2025-02-30' is not a date" in refused.err
+    assert "history.csv:3: formed_on: 2025-03-01 is after the publication on 2025-02-21" in refused.err
+    with env.session() as session:
+        assert session.exec(select(LedgerEntry)).first() is None
