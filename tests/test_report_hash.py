@@ -1,6 +1,7 @@
 """Ledger content hashes: stored when a row is written, computed by a fast path, equal to what their definition
-gives (the canonical JSON of every column but id, content_hash and the later formed_on) whatever the rows hold; the report's ledger
-hash (台账校验值) is built from them; rows from before migration 0006 get theirs and still verify."""
+gives (the canonical JSON of every column but id, content_hash and the later formed_on) whatever the rows hold;
+the report's ledger hash (台账校验值) is built from them; rows from before migration 0006 get theirs and still
+verify."""
 
 from __future__ import annotations
 
