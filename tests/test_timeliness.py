@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 
+import pytest
 import time_machine
 from helpers import acting, approve_fully, record, review, snapshot, submit
 from report_helpers import HEADER, beijing, publish, write_history
@@ -180,3 +181,12 @@ def test_a_bad_formation_date_is_named_with_its_line_and_nothing_is_imported(env
     assert "history.csv:3: formed_on: 2025-03-01 is after the publication on 2025-02-21" in refused.err
     with env.session() as session:
         assert session.exec(select(LedgerEntry)).first() is None
+
+
+@pytest.mark.parametrize(("formed", "on"), [
+    (date(2019, 12, 31), date(2026, 12, 7)), (date(2020, 3, 1), date(2027, 2, 3)),
+    (date(2004, 1, 2), date(2005, 1, 1)), (date(2024, 12, 1), date(2026, 1, 1))])
+def test_an_item_formed_years_ago_is_late_by_every_working_day_since_its_deadline(formed, on):
+    calendar = WorkCalendar()
+    found = deadline_of(formed, on=on, calendar=calendar)
+    assert found.days_left == -calendar.workdays_between(found.due_on, on)
