@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import sqlalchemy as sa
 
 from pipeline.cli.demo import PEOPLE  # the tests' people are the demo's (login -> 姓名, 处室, roles)
 from pipeline.core.audit_key import create_key_file
+from pipeline.core.clock import beijing_today
 from pipeline.core.models import Decision
 from pipeline.items import workflow
 from pipeline.items.itemfile import ItemRecord, ItemSpec
@@ -63,15 +63,21 @@ def actor(env: Any, login: str) -> Any:
         return actor_for(session, find_person(session, login))
 
 
+# what the final approval of a test item formed long ago gives as the reason it goes out after its 第二十六条
+# deadline (pipeline.records.timeliness); an item on time ignores it (tests/test_timeliness.py checks both)
+LATE_REASON = "测试数据：按历史成文日期补发"
+
+
 def approval(item_id: int | str, reviewer: str, revision: int = 1) -> list[str]:
     """The arguments of `gongkai review` by which `reviewer` passes their level of `revision`."""
-    return ["review", str(item_id), "--approve", "--level", LEVEL_OF[reviewer], "--revision", str(revision)]
+    late = ["--late-reason", LATE_REASON] if reviewer == LEVEL_REVIEWERS[-1] else []
+    return ["review", str(item_id), "--approve", "--level", LEVEL_OF[reviewer], "--revision", str(revision), *late]
 
 
 def record(**fields: Any) -> ItemRecord:
     body = fields.pop("body", "正文。\n")
     values = {"title": "关于开展统计执法检查的通知", "category": "通知公告", "kind": "notice",
-              "created_on": date(2020, 3, 1), **fields}
+              "created_on": beijing_today(), **fields}
     return ItemRecord("test.md", 1, ItemSpec(**values), body, {})
 
 
@@ -83,7 +89,8 @@ def submit(env: Any, actor: str = "zhangsan", **fields: Any) -> int:
 
 
 def review(env: Any, item_id: int, actor: str, decision: Decision = Decision.APPROVE,
-           comment: str = "", level: str | None = None, revision: int | None = None) -> workflow.Reviewed:
+           comment: str = "", level: str | None = None, revision: int | None = None,
+           late_reason: str = "") -> workflow.Reviewed:
     """One review step by `actor`, of the level and revision the item awaits unless they are given."""
     from pipeline.core.models import Item
     from pipeline.records.levels import levels_of
@@ -96,13 +103,13 @@ def review(env: Any, item_id: int, actor: str, decision: Decision = Decision.APP
             revision = revision or item.current_revision
         return workflow.review_item(session, settings=env.settings, agency_code="tjj", item_id=item_id,
                                     actor=acting(session, actor), decision=decision, comment=comment,
-                                    level=level or "", revision=revision or 0)
+                                    level=level or "", revision=revision or 0, late_reason=late_reason)
 
 
-def approve_fully(env: Any, item_id: int) -> workflow.Reviewed:
+def approve_fully(env: Any, item_id: int, late_reason: str = "") -> workflow.Reviewed:
     result = None
     for reviewer in LEVEL_REVIEWERS:
-        result = review(env, item_id, reviewer)
+        result = review(env, item_id, reviewer, late_reason=late_reason)
     assert result is not None
     return result
 

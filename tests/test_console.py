@@ -4,9 +4,11 @@ The whole path in a real browser is tests/test_console_browser.py."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime
 
+import time_machine
 from console_helpers import ITEM, console, csrf, log_in, with_channels, write
-from helpers import LEVEL_REVIEWERS
+from helpers import LEVEL_REVIEWERS, review, submit
 from sqlmodel import select
 from starlette.testclient import TestClient
 
@@ -220,3 +222,28 @@ def test_after_the_demo_one_command_serves_its_workspace_and_its_people_log_in(t
     assert log_in(client, "zhangsan", passwords["zhangsan"]).status_code == 303
     mine = client.get("/").text
     assert "我撰写的信息" in mine and "已退回" in mine                      # the demo rejected one of his items
+
+
+@time_machine.travel(datetime(2026, 12, 7, 2, tzinfo=UTC), tick=False)
+def test_a_late_item_shows_its_days_in_the_to_do_list_and_its_approval_asks_for_the_reason(env):
+    item_id = submit(env, created_on=date(2026, 6, 1))  # 第二十六条 deadline 30 June: 110 working days ago
+    on_time = submit(env, created_on=date(2026, 12, 1), title="按时的通知")
+    for login in LEVEL_REVIEWERS[:2]:
+        review(env, item_id, login)
+        review(env, on_time, login)
+    director = console(env)
+    log_in(director, LEVEL_REVIEWERS[2])
+    todo = director.get("/").text
+    assert "公开期限" in todo and '<span class="over">已逾期110个工作日</span>' in todo and "剩16个工作日" in todo
+    page = director.get(f"/items/{item_id}").text
+    assert 'name="late_reason"' in page and "已超过第二十六条公开期限110个工作日" in page
+    assert 'name="late_reason"' not in director.get(f"/items/{on_time}").text
+    refused = _decide(director, item_id, "办公室审发")
+    assert refused.status_code != 303 and "--late-reason" in refused.text
+    with env.session() as session:
+        assert session.get(Item, item_id).status == "submitted"
+    done = director.post(f"/items/{item_id}/review", data={
+        "csrf": csrf(director, f"/items/{item_id}"), "level": "办公室审发", "revision": 1, "decision": "approve",
+        "late_reason": "成文后漏报，经办公室补发"})
+    assert done.status_code == 303
+    assert "迟发原因：成文后漏报，经办公室补发" in director.get(f"/items/{item_id}").text

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from doubles.scripted import PERMANENT, Scripted, Undeletable
-from helpers import approval
+from helpers import LATE_REASON, approval
 
 import channels
 
@@ -39,7 +39,8 @@ def approve(run, env) -> None:
     assert run("submit item.md", as_="zhangsan", cwd=env.directory).code == 0
     for reviewer in ("lisi", "wangwu"):
         assert run(approval(1, reviewer), as_=reviewer, cwd=env.directory).code == 0
-    result = run("review 1 --approve --level 办公室审发 --revision 1 --comment 同意", as_="zhaoliu", cwd=env.directory)
+    result = run(["review", "1", "--approve", "--level", "办公室审发", "--revision", "1", "--comment", "同意",
+                  "--late-reason", LATE_REASON], as_="zhaoliu", cwd=env.directory)
     assert result.code == 0, result.err
     return result
 

@@ -1,6 +1,7 @@
 """Ledger content hashes: stored when a row is written, computed by a fast path, equal to what their definition
-gives (the canonical JSON of every column but id and content_hash) whatever the rows hold; the report's ledger
-hash (台账校验值) is built from them; rows from before migration 0006 get theirs and still verify."""
+gives (the canonical JSON of every column but id, content_hash and the later formed_on) whatever the rows hold;
+the report's ledger hash (台账校验值) is built from them; rows from before migration 0006 get theirs and still
+verify."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ TIMES = [datetime(2021, 3, 1, 1, 2, 3, tzinfo=UTC), datetime(2021, 3, 1, 1, 2, 3
 
 def defined_hash(entry: LedgerEntry, *, with_id: bool = False) -> str:
     """The content hash by its definition, from an ORM row (with_id: what events before migration 0006 recorded)."""
-    skip = {"content_hash"} if with_id else {"id", "content_hash"}
+    # formed_on (0014) came after the hash's columns were frozen (audit.CONTENT_NAMES) and stays outside it
+    skip = {"content_hash", "formed_on"} if with_id else {"id", "content_hash", "formed_on"}
     fields = {c.name: getattr(entry, c.name) for c in LedgerEntry.__table__.columns if c.name not in skip}
     return hashlib.sha256(canonical(fields).encode()).hexdigest()
 

@@ -38,6 +38,8 @@ PEOPLE = {
     "qianqi": ("钱七", "政务公开办", ["disclosure_office", "operator"]),
 }
 PEOPLE_FILE = "demo-people.txt"
+# the samples were formed in 2020: their final approval needs the reason they go out late (第二十六条)
+LATE_REASON = "演示数据：样例的成文日期在2020年"
 
 
 def run_demo(workspace: Path | None, console: Console) -> Path:
@@ -72,7 +74,7 @@ def run_demo(workspace: Path | None, console: Console) -> Path:
                 workflow.review_item(session, settings=settings, agency_code="tjj", item_id=done.item_id,
                                      actor=actors[reviewer], level=DEFAULT_LEVELS[level]["name"],
                                      revision=done.revision, decision=Decision.REJECT if reject else Decision.APPROVE,
-                                     comment="请核实抽查覆盖范围" if reject else "")
+                                     comment="请核实抽查覆盖范围" if reject else "", late_reason=LATE_REASON)
             if reject:
                 break
     say(f"   item {rejected} was rejected at 保密审查 and is back with its author", console=console)

@@ -24,12 +24,24 @@ class View(BaseModel):
 # --- items ---------------------------------------------------------------------------------------------------
 
 
+class DeadlineView(View):
+    """An item's 第二十六条 deadline (pipeline.records.timeliness.Deadline.view)."""
+
+    formed_on: str
+    due_on: str
+    days_left: int
+    late: bool
+    provisional: bool
+    provisional_years: list[int]
+
+
 class SubmittedView(View):
     item_id: int
     revision: int
     title: str
     source: str
     channels: list[str]
+    deadline: DeadlineView | None
 
 
 class ReviewedView(View):
@@ -62,6 +74,7 @@ class ItemRow(View):
     publish_at: str | None
     channels: dict[str, str]
     overdue: list[str]
+    deadline: DeadlineView | None
 
 
 class RevisionView(View):
@@ -79,6 +92,7 @@ class DecisionView(View):
     acted_by: str | None  # the admin who recorded it for the reviewer (--as), or None
     decision: str
     comment: str
+    late_reason: str | None  # why it was approved after its 第二十六条 deadline
     at: str | None
 
 
@@ -126,6 +140,7 @@ class ItemView(View):
     publish_at: str | None
     withdrawn_at: str | None
     withdraw_reason: str | None
+    deadline: DeadlineView | None
     revisions: list[RevisionView]
     decisions: list[DecisionView]
     deliveries: list[ItemDeliveryView]
@@ -368,6 +383,28 @@ class Explanation(View):
     value: str
     source: str
     rows: list[dict[str, Any]]
+
+
+class LateView(View):
+    agency: str
+    department: str
+    title: str
+    index_no: str | None
+    item_id: int | None
+    formed_on: str
+    due_on: str
+    published_on: str
+    working_days_late: int
+    provisional: bool
+
+
+class TimelinessView(View):
+    """`gongkai timeliness YEAR --json`."""
+
+    year: int
+    agencies: list[str]
+    checked: int
+    late: list[LateView]
 
 
 def _plain(data: Any) -> Any:

@@ -110,6 +110,24 @@ def submit(paths: Annotated[list[Path], typer.Argument(help="Item files: .md wit
     for d in done:
         note = "" if d.revision == 1 else f" (revision {d.revision})"
         say(str(d.item_id), TAB, f"{d.title}{note}", TAB, styled(d.source, "dim"))
+        say("  ", deadline_text(d.deadline))
+    years = {y for d in done if d.deadline for y in d.deadline["provisional_years"]}
+    if years:
+        from pipeline.records.workdays import provisional_note
+
+        say(f"warning: {provisional_note(years)}", to_err=True)
+
+
+def deadline_text(deadline: dict | None) -> Text:
+    """One item's 第二十六条 deadline for people: due date, working days left or late."""
+    if deadline is None:
+        return Text("第二十六条 publication deadline: unknown (no working-day calendar for that year)")
+    due = deadline["due_on"] + (" (provisional)" if deadline["provisional"] else "")
+    left = deadline["days_left"]
+    text = Text(f"第二十六条 publication deadline {due} (formed {deadline['formed_on']}): ")
+    text.append(f"{-left} working day(s) late" if left < 0 else f"{left} working day(s) left",
+                style="red" if left < 0 else "")
+    return text
 
 
 @app.command()
@@ -120,6 +138,8 @@ def review(item_id: Annotated[int, typer.Argument(help="Item id.")],
            revision: Annotated[int, typer.Option("--revision", help="The revision you read; refused if a newer one "
                                                                     "was submitted.")],
            comment: Annotated[str, typer.Option(help="Comment; required with --reject.")] = "",
+           late_reason: Annotated[str, typer.Option("--late-reason", help="Why it goes out after its 第二十六条 "
+                                                    "deadline; required to approve it then.")] = "",
            agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """One review step; the last required step approves the item and queues it."""
     from pipeline.core.db import session_scope
@@ -132,7 +152,7 @@ def review(item_id: Annotated[int, typer.Argument(help="Item id.")],
     with session_scope(ctx.engine) as session:
         result = workflow.review_item(session, settings=ctx.settings, agency_code=code, item_id=item_id,
                                       actor=person(session, actor), decision=decision, level=level,
-                                      revision=revision, comment=comment)
+                                      revision=revision, comment=comment, late_reason=late_reason)
     if result.status == ItemStatus.APPROVED:
         _hand_over(ctx, item_id, quiet=as_json)
     if as_json:
@@ -289,9 +309,17 @@ def list_(status: Annotated[ItemStatus | None, typer.Option(help="Only items in 
 
         print_views(ItemRow, rows)
         return
-    print_table(("id", "title", "status", "索引号", "channels"),
+    print_table(("id", "title", "status", "索引号", "公开期限", "channels"),
                 ((row["id"], row["title"], row["status"] + (f" ({row['awaiting']})" if row["awaiting"] else ""),
-                  row["index_no"], _channel_states(row)) for row in rows))
+                  row["index_no"], _days_left(row["deadline"]), _channel_states(row)) for row in rows))
+
+
+def _days_left(deadline: dict | None) -> Text:
+    """Working days left before the 第二十六条 deadline (negative and red: late; ?: provisional)."""
+    if deadline is None:
+        return Text("")
+    left = deadline["days_left"]
+    return Text(f"{left}{'?' if deadline['provisional'] else ''}", style="red" if left < 0 else "")
 
 
 def _channel_states(row: dict) -> Text:
@@ -321,13 +349,16 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id.")], agency: Agenc
         return
     state = data["status"] + (f", awaiting {data['awaiting']}" if data["awaiting"] else "")
     say(styled(data["title"], "bold"), f"  (item {data['id']}, revision {data['revision']}, {state})")
+    if data["deadline"]:
+        say("  ", deadline_text(data["deadline"]))
     for key in ("index_no", "category", "kind", "publisher", "doc_number", "created_on", "publish_at",
                 "author", "withdraw_reason"):
         if data[key]:
             say(f"  {key}: {data[key]}")
     say(f"  review levels: {' → '.join(data['levels'])}")
     print_table(("rev", "level", "reviewer", "decision", "at", "comment"),
-                ((d["revision"], d["level"], _reviewer(d), d["decision"], d["at"], d["comment"])
+                ((d["revision"], d["level"], _reviewer(d), d["decision"], d["at"],
+                  d["comment"] + (f"（迟发原因：{d['late_reason']}）" if d["late_reason"] else ""))
                  for d in data["decisions"]), title="review")
     if data["deliveries"]:
         print_table(("id", "rev", "channel", "status", "attempts", "remote id", "url", "error"),

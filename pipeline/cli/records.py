@@ -396,6 +396,38 @@ def appeal_list(year: Annotated[int | None, typer.Option(help="Appeals open at s
                  for v in views))
 
 
+def timeliness(year: Annotated[int, typer.Argument(help="Year of publication (Beijing).")],
+               all_agencies: Annotated[bool, typer.Option("--all-agencies", help="Every configured agency.")] = False,
+               agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
+    """第二十六条: publications of YEAR that went out more than 20 working days after their information was formed
+    or changed, by agency and 处室, with the working days late."""
+    from pipeline.core.agencies import agency_row
+    from pipeline.core.db import session_scope
+    from pipeline.records.timeliness import late_publications
+    from pipeline.records.workdays import load_calendar, provisional_note
+
+    settings = context().settings
+    codes = list(settings.agencies) if all_agencies else [settings.agency(agency)[0]]
+    with session_scope(context().engine) as session:
+        ids = [agency_row(session, code).id for code in codes]
+        late, checked = late_publications(session, agency_ids=ids, year=year, calendar=load_calendar(session))
+    provisional = sorted({year for p in late for year in p.provisional_years})
+    if as_json:
+        from pipeline.cli.json_views import TimelinessView, print_view
+
+        print_view(TimelinessView, {"year": year, "agencies": codes, "checked": checked,
+                                    "late": [p.view() for p in late]})
+        return
+    say(f"{year}: {len(late)} of {checked} publication(s) later than 20 working days (第二十六条)")
+    if late:
+        print_table(("agency", "处室", "item", "索引号", "title", "formed", "due", "published", "days late"),
+                    ((p.agency, p.department, p.item_id or "", p.index_no or "", p.title, p.formed_on.isoformat(),
+                      p.due_on.isoformat() + ("?" if p.provisional else ""), p.published_on.isoformat(),
+                      p.days_late) for p in late))
+    if provisional:
+        say(f"warning: {provisional_note(provisional)}")
+
+
 def register_commands(app: typer.Typer) -> None:
     """Add ledger, request, appeal, figures, audit and report to the main app."""
     from pipeline.cli.audit import audit_app
@@ -407,3 +439,4 @@ def register_commands(app: typer.Typer) -> None:
     app.add_typer(figures_app, name="figures")
     app.add_typer(audit_app, name="audit")
     app.command()(report)
+    app.command()(timeliness)

@@ -163,6 +163,8 @@ class ReviewDecision(SQLModel, table=True):
     decision: Decision = Field(sa_column=sa.Column(sa.String(8), nullable=False))
     comment: str = ""
     decided_at: datetime = _ts()
+    # why a final approval after the 第二十六条 deadline was given anyway (pipeline.records.timeliness); else NULL
+    late_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
 
 
 class IndexCounter(SQLModel, table=True):
@@ -248,6 +250,8 @@ class LedgerEntry(SQLModel, table=True):
     import_key: str | None = Field(default=None, max_length=100, sa_column_kwargs={"unique": True})
     created_at: datetime = _ts()
     content_hash: str = Field(max_length=64)                        # pipeline.records.audit.content_hash, set on write
+    # 成文日期 of an imported publication, when the import file gave it (第二十六条); outside content_hash
+    formed_on: date | None = None
 
 
 class DisclosureRequest(SQLModel, table=True):

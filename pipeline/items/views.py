@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from pipeline.core.clock import beijing_today
 from pipeline.core.config import AgencySettings
 from pipeline.core.errors import NotFound
 from pipeline.core.models import (
@@ -25,6 +26,8 @@ from pipeline.core.models import (
     utcnow,
 )
 from pipeline.records.levels import levels_of
+from pipeline.records.timeliness import revision_deadline
+from pipeline.records.workdays import WorkCalendar, load_calendar
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -42,6 +45,7 @@ def list_items(session: Session, *, agency_id: int, agency: AgencySettings,
     rows = session.exec(query).all()
     deliveries = _deliveries(session, [item.id for item, _ in rows])
     now = utcnow()
+    calendar, today = load_calendar(session), beijing_today()
     result: list[dict[str, Any]] = []
     cache: dict[int | None, list[dict[str, str]]] = {}
     for item, revision in rows:
@@ -53,8 +57,17 @@ def list_items(session: Session, *, agency_id: int, agency: AgencySettings,
             "awaiting": _awaiting(session, item, cache), "revision": item.current_revision, "author": item.author,
             "index_no": item.index_no, "publish_at": _iso(revision.publish_at),
             "channels": {d.channel: str(d.status) for d in mine}, "overdue": overdue,
+            "deadline": _deadline(item, revision, calendar, today),
         })
     return result
+
+
+def _deadline(item: Item, revision: Revision, calendar: WorkCalendar, today: date) -> dict[str, Any] | None:
+    """第二十六条 for an item not yet published (None once approved or withdrawn, or when the calendar cannot tell)."""
+    if item.status not in (ItemStatus.SUBMITTED, ItemStatus.REJECTED):
+        return None
+    found = revision_deadline(revision, on=today, calendar=calendar)
+    return None if found is None else found.view()
 
 
 def show_item(session: Session, *, item_id: int, agency_id: int, agency: AgencySettings) -> dict[str, Any]:
@@ -78,11 +91,12 @@ def show_item(session: Session, *, item_id: int, agency_id: int, agency: AgencyS
         "doc_number": current.doc_number, "created_on": current.created_on.isoformat(),
         "publish_at": _iso(current.publish_at), "withdrawn_at": _iso(item.withdrawn_at),
         "withdraw_reason": item.withdraw_reason,
+        "deadline": _deadline(item, current, load_calendar(session), beijing_today()),
         "revisions": [{"number": r.number, "title": r.title, "submitted_by": r.submitted_by,
                        "submitted_at": _iso(r.submitted_at), "source": r.source} for r in revisions],
         "decisions": [{"revision": d.revision, "level": d.level_name, "reviewer": d.reviewer,
                        "acted_by": d.acted_by, "decision": str(d.decision), "comment": d.comment,
-                       "at": _iso(d.decided_at)}
+                       "late_reason": d.late_reason, "at": _iso(d.decided_at)}
                       for d in decisions],
         "deliveries": [{
             "id": d.id, "revision": d.revision, "channel": d.channel, "status": str(d.status),
@@ -145,11 +159,13 @@ class Waiting:
     author: str
     since: datetime                # when the current revision was submitted
     index_no: str | None
+    days_left: int | None = None   # 第二十六条 working days left (negative: late) while unpublished; None: unknown
+    provisional: bool = False      # days_left counted on weekends only somewhere (workdays.provisional_note)
 
 
 # what a to-do row shows: columns, not whole rows (a revision's body can be a megabyte)
 _WAITING = (Item.id, Revision.title, Item.status, Item.level_set_id, Item.current_level, Item.current_revision,
-            Item.author, Revision.submitted_at, Item.index_no)
+            Item.author, Revision.submitted_at, Item.index_no, Revision.number, Revision.created_on)
 
 
 def review_queue(session: Session, *, agency_id: int, roles: frozenset[str], login: str,
@@ -175,7 +191,8 @@ def review_queue(session: Session, *, agency_id: int, roles: frozenset[str], log
                     sa.or_(*wanted))
              .order_by(Revision.submitted_at, Item.id).limit(limit))
     levels = {s.id: s.levels for s in sets} | {None: default.levels if default else []}
-    return [_waiting(row, levels) for row in session.exec(query).all()]
+    calendar, today = load_calendar(session), beijing_today()
+    return [_waiting(row, levels, calendar, today) for row in session.exec(query).all()]
 
 
 def authored(session: Session, *, agency_id: int, login: str, limit: int = 50) -> list[Waiting]:
@@ -192,16 +209,22 @@ def authored(session: Session, *, agency_id: int, login: str, limit: int = 50) -
                                                             ReviewLevelSet.kind.is_(None))
                                .order_by(ReviewLevelSet.version.desc())).first()
         levels[None] = default.levels if default else []
-    return [_waiting(row, levels) for row in rows]
+    calendar, today = load_calendar(session), beijing_today()
+    return [_waiting(row, levels, calendar, today) for row in rows]
 
 
-def _waiting(row: Any, levels: dict[int | None, list[dict[str, str]]]) -> Waiting:
-    level = None
+def _waiting(row: Any, levels: dict[int | None, list[dict[str, str]]], calendar: WorkCalendar | None = None,
+             today: date | None = None) -> Waiting:
+    level, deadline = None, None
     if row.status == ItemStatus.SUBMITTED and levels.get(row.level_set_id):
         steps = levels[row.level_set_id]
         level = steps[min(row.current_level, len(steps) - 1)]["name"]
+    if calendar is not None and today is not None and row.status in (ItemStatus.SUBMITTED, ItemStatus.REJECTED):
+        found = revision_deadline(row, on=today, calendar=calendar)  # the row has the revision's dates
+        deadline = None if found is None else found.view()
     return Waiting(row.id, row.title, str(row.status), level, row.current_revision, row.author, row.submitted_at,
-                   row.index_no)
+                   row.index_no, deadline["days_left"] if deadline else None,
+                   bool(deadline and deadline["provisional"]))
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -41,6 +42,8 @@ from pipeline.records.audit import record_event
 from pipeline.records.authority import require, roles_in
 from pipeline.records.levels import fix_set, levels_of
 from pipeline.records.people import Actor
+from pipeline.records.timeliness import revision_deadline
+from pipeline.records.workdays import WorkCalendar, load_calendar
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class Submitted:
     title: str
     source: str
     channels: tuple[str, ...] = ()
+    deadline: dict[str, Any] | None = None  # 第二十六条 (pipeline.records.timeliness.Deadline.view), None: unknown
 
 
 @dataclass(frozen=True)
@@ -92,11 +96,18 @@ def submit_items(session: Session, *, settings: Settings, agency_code: str, acto
                 for p in _channel_problems(session, settings, record, stored)]
     if problems:  # the transaction rolls back: nothing is written
         raise InputRejected(problems)
+    calendar = load_calendar(session)
+    done = [replace(stored, deadline=_deadline_view(session, stored, calendar, today)) for stored in done]
     for stored in done:
         record_event(session, actor=actor.label, action="submit", subject=f"item:{stored.item_id}",
                      details={"revision": stored.revision, "title": stored.title, "source": stored.source},
                      now=utcnow())
     return done
+
+
+def _deadline_view(session: Session, stored: Submitted, calendar: WorkCalendar, today: date) -> dict[str, Any] | None:
+    found = revision_deadline(_revision(session, stored.item_id, stored.revision), on=today, calendar=calendar)
+    return None if found is None else found.view()
 
 
 def _channel_problems(session: Session, settings: Settings, record: ItemRecord, stored: Submitted) -> list[Problem]:
@@ -220,9 +231,10 @@ def _store(session: Session, agency_row_: Agency, agency: AgencySettings, actor:
 
 
 def review_item(session: Session, *, settings: Settings, agency_code: str, item_id: int, actor: Actor,
-                decision: Decision, level: str, revision: int, comment: str = "") -> Reviewed:
+                decision: Decision, level: str, revision: int, comment: str = "", late_reason: str = "") -> Reviewed:
     """One review step: `level` of `revision`, as the reviewer read it (a stale level or revision is refused).
-    The last required approval assigns the 索引号 and creates the deliveries."""
+    The last required approval assigns the 索引号 and creates the deliveries; when the item goes out after its
+    第二十六条 deadline it needs `late_reason`, which is kept on the decision (ignored when it is on time)."""
     item = _lock_item(session, item_id, agency_id=agency_row(session, agency_code).id)
     if item.status != ItemStatus.SUBMITTED:
         move_item(item, "pass")  # refuses, naming the state the item is in
@@ -239,10 +251,15 @@ def review_item(session: Session, *, settings: Settings, agency_code: str, item_
     reviewer = actor.acting_as.login
     if decision == Decision.REJECT and not comment.strip():
         raise WorkflowRefused("a rejection needs a reason: --comment TEXT")
+    final = decision == Decision.APPROVE and item.current_level + 1 >= len(levels)
+    late = _late_approval(session, item) if final else None
+    if late is not None and not late_reason.strip():
+        raise WorkflowRefused(f"item {item.id} {late}: approving it needs the reason it is late (第二十六条): "
+                              "--late-reason TEXT; nothing was decided")
     session.add(ReviewDecision(item_id=item.id, revision=item.current_revision, level=item.current_level,
                                level_name=current["name"], reviewer=reviewer,
                                acted_by=actor.login if actor.on_behalf_of else None, decision=decision,
-                               comment=comment.strip()))
+                               comment=comment.strip(), late_reason=late_reason.strip() if late else None))
     if decision == Decision.REJECT:
         move_item(item, "reject")
         item.current_level = 0
@@ -255,6 +272,8 @@ def review_item(session: Session, *, settings: Settings, agency_code: str, item_
     session.add(item)
     session.flush()
     details = {"revision": item.current_revision, "level": current["name"], "comment": comment.strip()}
+    if late is not None:
+        details["late_reason"] = late_reason.strip()
     record_event(session, actor=actor.label, action="reject" if decision == Decision.REJECT else "review",
                  subject=f"item:{item.id}", details=details, now=utcnow())
     if item.status == ItemStatus.APPROVED:
@@ -262,6 +281,19 @@ def review_item(session: Session, *, settings: Settings, agency_code: str, item_
                      details={"revision": item.approved_revision, "index_no": item.index_no}, now=utcnow())
     next_level = levels[item.current_level]["name"] if item.status == ItemStatus.SUBMITTED else None
     return Reviewed(item.id, current["name"], decision, item.status, next_level, item.index_no)
+
+
+def _late_approval(session: Session, item: Item) -> str | None:
+    """How the item's current revision misses its 第二十六条 deadline if approved now (it goes out today, or on its
+    publish_at if later), or None when it is on time or the calendar cannot tell."""
+    revision = _revision(session, item.id, item.current_revision)
+    out_on = max(beijing_today(), revision.publish_at.astimezone(SHANGHAI).date()) if revision.publish_at \
+        else beijing_today()
+    found = revision_deadline(revision, on=out_on, calendar=load_calendar(session))
+    if found is None or not found.late:
+        return None
+    return (f"goes out on {out_on}, {-found.days_left} working day(s) after its deadline {found.due_on}"
+            f"{' (provisional)' if found.provisional_years else ''} (formed {found.formed_on})")
 
 
 def _duty_refusal(session: Session, item: Item, actor: Actor, level: str) -> str | None:

@@ -3,7 +3,10 @@
 Columns (a header row; English or Chinese names, any order):
   index_no / 索引号 (may be empty, e.g. for WeChat posts), title / 标题, channel / 渠道,
   category / 主题分类, kind / 类别 (a kind key or its Chinese name), published_on / 公开日期
-  (YYYY-MM-DD, or a date and time, Beijing time unless an offset is given).
+  (YYYY-MM-DD, or a date and time, Beijing time unless an offset is given); optionally formed_on / 成文日期
+  (YYYY-MM-DD), which `gongkai timeliness` checks against 第二十六条 (kept outside the row's content hash, whose
+  columns are frozen: pipeline.records.audit.CONTENT_NAMES, and outside its import key, so a file imported before
+  without it is not imported again with it).
 Each row gets an import key derived from its content (and its occurrence among identical rows), so
 importing the same file again adds nothing. Rows of one publication on several channels are counted as one
 item (pipeline.records.ledger_merge), and the result names the rows merged.
@@ -47,6 +50,7 @@ COLUMNS = {
     "category": ("category", "主题分类"),
     "kind": ("kind", "类别"),
     "published_on": ("published_on", "公开日期", "发布日期"),
+    "formed_on": ("formed_on", "成文日期"),
 }
 REQUIRED = ("title", "channel", "category", "kind", "published_on")
 FIELDS = tuple(COLUMNS)  # the order of a row's values once read; "" where the file has no such column
@@ -221,7 +225,7 @@ def _entry(row: list[str], line: int, name: str, rules: _Rules) -> tuple[dict[st
     def bad(field: str, message: str) -> None:
         problems.append(Problem(name, line, field, message))
 
-    index_no, title, channel, category, kind_name, published_on = row  # FIELDS, in that order
+    index_no, title, channel, category, kind_name, published_on, formed_text = row  # FIELDS, in that order
     if not title or len(title) > 500:
         bad("title", "is empty" if not title else "is longer than 500 characters")
     elif message := hidden_problem(title):
@@ -244,13 +248,20 @@ def _entry(row: list[str], line: int, name: str, rules: _Rules) -> tuple[dict[st
         bad("published_on", f"{published[0].date()} is in the future")
     if len(index_no) > 40:
         bad("index_no", "is longer than 40 characters")
+    formed = _formed(formed_text)
+    if formed_text and formed is None:
+        bad("formed_on", f"'{formed_text}' is not a date (YYYY-MM-DD)")
+    elif formed is not None and published is not None and formed > published[1].date():
+        bad("formed_on", f"{formed} is after the publication on {published[1].date()}")
+    elif formed is not None and formed < date(1949, 10, 1):
+        bad("formed_on", f"{formed} is before 1949-10-01")
     if problems:
         return None, problems
     at, local = published
     return {"entry_type": EntryType.PUBLICATION.value, "channel": channel, "category": category, "kind": kind,
             "index_no": index_no or None, "title": title, "published_at": at, "local_date": local.date(),
             "year": local.year, "source": "import", "item_id": None, "revision": None, "delivery_id": None,
-            "created_at": rules.now}, []
+            "created_at": rules.now, "formed_on": formed}, []
 
 
 def _kind_names(kinds: list[str]) -> dict[str, str]:
@@ -272,6 +283,14 @@ def _published(value: str) -> tuple[datetime, datetime] | None:
         return None
     at = parsed if parsed.tzinfo else parsed.replace(tzinfo=SHANGHAI)
     return at, at.astimezone(SHANGHAI)
+
+
+@lru_cache(maxsize=4096)
+def _formed(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else None
+    except ValueError:
+        return None
 
 
 def _duplicates(session: Session, agency_id: int, entries: list[tuple[int, dict[str, Any]]],

@@ -199,14 +199,14 @@ def preview_file(request: Request, who: Me, item_id: int, revision: int, channel
 @router.post("/items/{item_id}/review")
 def decide(request: Request, who: Posted, item_id: int, level: Annotated[str, Form()],
            revision: Annotated[int, Form()], decision: Annotated[str, Form()],
-           comment: Annotated[str, Form()] = "") -> Response:
+           comment: Annotated[str, Form()] = "", late_reason: Annotated[str, Form()] = "") -> Response:
     settings = request.app.state.settings
     chosen = Decision.APPROVE if decision == "approve" else Decision.REJECT
     with unit(request) as session:
         _current(session, who, item_id)
         result = workflow.review_item(session, settings=settings, agency_code=who.actor.agency_code,
                                       item_id=item_id, actor=who.actor, level=level, revision=revision,
-                                      decision=chosen, comment=comment)
+                                      decision=chosen, comment=comment, late_reason=late_reason)
     if result.status == ItemStatus.APPROVED:
         hand_over(settings, request.app.state.engine, item_id)
     done = "rejected" if chosen == Decision.REJECT else "approved"
