@@ -201,7 +201,11 @@ def main() -> None:
                                   start_new_session=True)  # its own process group: stop() ends its workers too
         base = f"http://127.0.0.1:{port}"
         try:
-            wait_for(lambda: _up(base), timeout=60, what="the console")
+            try:
+                wait_for(lambda: _up(base), timeout=60, what="the console")
+            except TimeoutError:
+                print((directory / "serve.log").read_text(encoding="utf-8", errors="replace")[-3000:])
+                raise
             load(base, tokens[:2], platform.sample, seconds=2, pause=0)  # warm: templates, connections
             rows = []
             for pace, pause in (("closed loop", 0.0), ("1 page/s each", 1.0)):
