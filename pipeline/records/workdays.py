@@ -14,6 +14,7 @@ a session uses load_calendar(session).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from functools import cache
@@ -45,6 +46,18 @@ def fix_command(year: int) -> str:
     return f"gongkai calendar set {year} --file NOTICE.toml"
 
 
+def _day_of_year(day: date) -> int:
+    return day.timetuple().tm_yday - 1
+
+
+@functools.cache
+def _package_workday(day: date) -> bool:
+    """chinesecalendar's answer, kept: it checks its arguments on every call (some µs each), and a page of
+    deadlines asks about the same few hundred days thousands of times. The package's data never changes
+    while a process runs."""
+    return bool(chinese_calendar.is_workday(day))
+
+
 class WorkCalendar:
     """Working days from the office's notices, then the package, then (if `provisional`) weekends only."""
 
@@ -54,6 +67,7 @@ class WorkCalendar:
         self.days = dict(days or {})          # a day some notice names -> whether it is worked
         self.provisional = provisional
         self.package = package or known_years()
+        self._counts: dict[int, list[int]] = {}  # year -> working days up to each day (workdays_between)
 
     def covers(self, year: int) -> bool:
         """Whether `year` is final: entered by the office, or in the package."""
@@ -66,7 +80,7 @@ class WorkCalendar:
         if day.year in self.office_years:
             return day.weekday() < 5
         if self.package[0] <= day.year <= self.package[1]:
-            return bool(chinese_calendar.is_workday(day))
+            return _package_workday(day)
         if day.year < self.package[0] or not self.provisional:
             first, last = self.package
             raise CalendarUnavailable(
@@ -98,7 +112,20 @@ class WorkCalendar:
         """Working days after `first` up to and including `last` (negative when `last` is earlier)."""
         if last < first:
             return -self.workdays_between(last, first)
-        return sum(self.is_workday(first + timedelta(days=n)) for n in range(1, (last - first).days + 1))
+        whole_years = sum(self._year(y)[-1] for y in range(first.year, last.year))
+        return whole_years + self._year(last.year)[_day_of_year(last)] - self._year(first.year)[_day_of_year(first)]
+
+    def _year(self, year: int) -> list[int]:
+        """Working days of `year` counted up to each of its days (index 0: 1 January), counted once per calendar
+        (a list of deadlines asks about the same year thousands of times)."""
+        if year not in self._counts:
+            day, counts, total = date(year, 1, 1), [], 0
+            while day.year == year:
+                total += self.is_workday(day)
+                counts.append(total)
+                day += timedelta(days=1)
+            self._counts[year] = counts
+        return self._counts[year]
 
     def provisional_years(self, first: date, last: date) -> tuple[int, ...]:
         """The years between two dates (either order) that are counted on weekends only."""
