@@ -33,15 +33,18 @@ router = APIRouter()
 FIELD_NAMES = ("title", "category", "kind", "channels", "doc_number", "publisher", "created_on", "publish_at",
                "summary", "validity", "interprets", "cover", "body", "id")
 MAX_UPLOAD_BYTES = 10_000_000
+TODO_ROWS = 50  # the oldest waiting items; a reviewer works from the top
 
 
 @router.get("/", response_class=HTMLResponse)
 def todo(request: Request, who: Me) -> Response:
     with unit(request) as session:
         agency_id = agency_row(session, who.actor.agency_code).id
-        queue = views.review_queue(session, agency_id=agency_id, roles=who.actor.roles, login=who.actor.login)
+        queue = views.review_queue(session, agency_id=agency_id, roles=who.actor.roles, login=who.actor.login,
+                                   limit=TODO_ROWS)
         mine = views.authored(session, agency_id=agency_id, login=who.actor.login)
-    return page(request, "todo.html", title="我的待办", nav="todo", queue=queue, mine=mine, now=utcnow())
+    return page(request, "todo.html", title="我的待办", nav="todo", queue=queue, mine=mine, now=utcnow(),
+                rows=TODO_ROWS)
 
 
 @router.get("/items", response_class=HTMLResponse)
