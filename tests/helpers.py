@@ -156,3 +156,22 @@ def login_token(config: Path, login: str, password: str = PASSWORD) -> str:
         engine.dispose()
     assert result.token is not None, result.refused
     return result.token
+
+
+TOMORROW = "<tomorrow>"  # the agency's tomorrow, filled in when the test runs: a run may cross Beijing's midnight
+
+
+def on_the_day(value: Any) -> Any:
+    """`value` (text, bytes or a list of them) with TOMORROW replaced by Beijing's tomorrow at this moment."""
+    from datetime import timedelta
+
+    from pipeline.core.clock import beijing_today
+
+    day = (beijing_today() + timedelta(days=1)).isoformat()
+    if isinstance(value, bytes):
+        return value.replace(TOMORROW.encode(), day.encode())
+    if isinstance(value, str):
+        return value.replace(TOMORROW, day)
+    if isinstance(value, list):
+        return [on_the_day(part) for part in value]
+    return value

@@ -4,18 +4,13 @@ change to the database."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from helpers import snapshot
+from helpers import TOMORROW, on_the_day, snapshot
 from test_images import BAD
 from test_item_files import MALFORMED, markdown
 
-from pipeline.core.clock import beijing_today
-
 HEADER = "index_no,title,channel,category,kind,published_on\n"
 ROW = "002668389/2019-00001,2019年统计公报,portal,统计数据,statistics,2019-03-01\n"
-TOMORROW = (beijing_today() + timedelta(days=1)).isoformat()  # the agency's tomorrow
 
 
 def csv_file(*rows: str, header: str = HEADER) -> bytes:
@@ -83,7 +78,7 @@ def refused(env, run, args: list[str], expected: str, code: int = 1, as_: str | 
 
 @pytest.mark.parametrize("case", list(LEDGER), ids=list(LEDGER))
 def test_a_malformed_ledger_import_is_refused_and_imports_nothing(env, run, case):
-    content, expected = LEDGER[case]
+    content, expected = on_the_day(list(LEDGER[case]))
     (env.directory / "x.csv").write_bytes(content)
     refused(env, run, ["ledger", "import", "x.csv"], expected, as_="qianqi")
 
@@ -162,8 +157,8 @@ REGISTER = {
 def test_a_bad_register_input_is_refused_and_changes_nothing(env, run, case):
     setup, args, code, expected = REGISTER[case]
     for command in setup:
-        assert run(command, cwd=env.directory, as_="qianqi").code == 0
-    refused(env, run, args, expected, code, as_="qianqi")
+        assert run(on_the_day(command), cwd=env.directory, as_="qianqi").code == 0
+    refused(env, run, on_the_day(args), on_the_day(expected), code, as_="qianqi")
 
 
 # name -> (change to the configuration text, text the message must contain)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from helpers import snapshot
-
-from pipeline.core.clock import beijing_today
+from helpers import TOMORROW, on_the_day, snapshot
 
 GOOD_FRONT = """title: 2019年台州市国民经济和社会发展统计公报
 category: 统计数据
@@ -45,7 +42,6 @@ def jsonl(*records: dict) -> bytes:
     return "\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode()
 
 
-TOMORROW = (beijing_today() + timedelta(days=1)).isoformat()  # the agency's tomorrow
 
 # name -> (file name, content, expected line, text the message must contain)
 MALFORMED = {
@@ -128,7 +124,7 @@ MALFORMED = {
 @pytest.mark.parametrize("case", list(MALFORMED), ids=list(MALFORMED))
 def test_a_malformed_item_file_gives_one_clear_message_exit_1_and_writes_nothing(env, run, case):
     name, content, line, expected = MALFORMED[case]
-    (env.directory / name).write_bytes(content)
+    (env.directory / name).write_bytes(on_the_day(content))
     before = snapshot(env)
     result = run(["submit", name], as_="zhangsan", cwd=env.directory)
     assert result.code == 1, result.out + result.err
