@@ -13,6 +13,7 @@ from typing import Any
 from helpers import PASSWORD
 from starlette.testclient import TestClient
 
+from pipeline.core.clock import beijing_today
 from pipeline.web.app import create_app
 
 
@@ -37,7 +38,8 @@ ITEM = {"title": "关于开展统计执法检查的通知", "category": "通知�
 
 
 def write(client: TestClient, **fields: Any) -> Any:
-    data = {**ITEM, **fields}
+    """Submit ITEM (with `fields` changed) through the 撰写 form, formed today (Beijing): not yet late."""
+    data = {**ITEM, "created_on": beijing_today().isoformat(), **fields}
     return client.post("/items/new", data={"csrf": csrf(client), **data})
 
 
