@@ -70,7 +70,9 @@ def workspace(directory: Path) -> int:
     samples = sorted((ROOT / "pipeline" / "cli" / "samples").glob("0*"))
     item = int(gongkai("submit", *map(str, samples), token=tokens["zhangsan"]).split()[0])
     for reviewer, level in LEVELS.items():
-        gongkai("review", str(item), "--approve", "--level", level, "--revision", "1", token=tokens[reviewer])
+        # the samples were formed in 2020: the final approval states why they go out after 第二十六条's deadline
+        gongkai("review", str(item), "--approve", "--level", level, "--revision", "1", "--late-reason", "历史样例",
+                token=tokens[reviewer])
     return item
 
 
