@@ -402,7 +402,8 @@ def review(p: Platform, item_ids: Sequence[int], reviewers: Sequence[str], *, ba
                 for item_id in item_ids[start:start + batch]:
                     workflow.review_item(session, settings=p.settings, agency_code="tjj", item_id=item_id,
                                          actor=acting(session, reviewer), decision=Decision.APPROVE,
-                                         level=LEVEL_OF[reviewer], revision=1)
+                                         level=LEVEL_OF[reviewer], revision=1,
+                                         late_reason="基准测试样例")  # formed 1 March: past 第二十六条's deadline
 
 
 def approve_items(p: Platform, count: int) -> list[int]:
