@@ -21,11 +21,13 @@ from pipeline.core.catalogue import KINDS, VALIDITY
 from pipeline.core.clock import beijing_today, utcnow
 from pipeline.core.errors import InputRejected, NotFound, Problem
 from pipeline.core.models import Decision, Item, ItemStatus, Revision
+from pipeline.engine.handover import due_of_item, hand_over
+from pipeline.engine.runtime import Engine
+from pipeline.engine.takedown import take_down
 from pipeline.items import views, workflow
 from pipeline.items.itemfile import Limits, read_form
 from pipeline.items.preview import channel_previews, revision_changes, revision_file
 from pipeline.web.deps import Me, Posted, Visit, unit
-from pipeline.web.handover import hand_over
 from pipeline.web.pages import page
 from pipeline.web.security import PREVIEW_CSP
 
@@ -211,7 +213,7 @@ def decide(request: Request, who: Posted, item_id: int, level: Annotated[str, Fo
                                       item_id=item_id, actor=who.actor, level=level, revision=revision,
                                       decision=chosen, comment=comment, late_reason=late_reason)
     if result.status == ItemStatus.APPROVED:
-        hand_over(settings, request.app.state.engine, item_id)
+        _hand_over_item(request, item_id)
     done = "rejected" if chosen == Decision.REJECT else "approved"
     return RedirectResponse(f"/items/{item_id}?done={done}", status_code=303)
 
@@ -223,8 +225,17 @@ def withdraw(request: Request, who: Posted, item_id: int, reason: Annotated[str,
         _current(session, who, item_id)
         workflow.withdraw_item(session, settings=settings, agency_code=who.actor.agency_code, item_id=item_id,
                                actor=who.actor, reason=reason)
-    hand_over(settings, request.app.state.engine, item_id, take_down_after=True)
+    _hand_over_item(request, item_id)  # deliveries whose outcome was unknown: asked, then taken down
+    take_down(Engine.build(settings, request.app.state.engine), item_id=item_id)
     return RedirectResponse(f"/items/{item_id}?done=withdrawn", status_code=303)
+
+
+def _hand_over_item(request: Request, item_id: int) -> None:
+    """After commit, as `gongkai review` and `withdraw` do: the item's due deliveries to the broker or the
+    dispatcher (pipeline.engine.handover)."""
+    with unit(request) as session:
+        due = due_of_item(session, item_id=item_id)
+    hand_over(request.app.state.settings, request.app.state.engine, due)
 
 
 def _current(session: Any, who: Visit, item_id: int) -> tuple[Item, Revision]:

@@ -9,9 +9,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pipeline.core.agencies import agency_row
 from pipeline.core.clock import utcnow
 from pipeline.engine.delivery import replay_delivery
+from pipeline.engine.handover import hand_over
 from pipeline.items import views
 from pipeline.web.deps import Me, Posted, unit
-from pipeline.web.handover import hand_over
 from pipeline.web.pages import page
 
 router = APIRouter()
@@ -33,5 +33,5 @@ def retry(request: Request, delivery_id: int, who: Posted) -> Response:
         views.check_delivery_agency(session, delivery_id=delivery_id,
                                     agency_id=agency_row(session, who.actor.agency_code).id)
         replay_delivery(session, delivery_id=delivery_id, now=utcnow(), actor=who.actor)
-    hand_over(request.app.state.settings, request.app.state.engine, delivery_ids=[delivery_id])
+    hand_over(request.app.state.settings, request.app.state.engine, [delivery_id])
     return RedirectResponse("/ops?done=retried", status_code=303)

@@ -77,14 +77,10 @@ def add(request: Request, who: Posted, received: Annotated[str, Form()] = "",
                                          today=beijing_today(), applicant=applicant, subject=subject,
                                          ref=ref.strip() or None)
         return RedirectResponse(f"/requests/{added.id}?done=registered", status_code=303)
-    except _FieldError as e:
-        errors = {e.field: e.message}
     except Forbidden:
         raise
-    except WorkflowRefused as e:
-        errors = {"": str(e)}
     except GongkaiError as e:
-        errors = {_field_of(str(e)): str(e)}
+        errors = _beside(e)
     return _board(request, open_=[], closed=[], values=values, errors=errors, status_code=400)
 
 
@@ -124,14 +120,10 @@ def step(request: Request, who: Posted, request_id: int, kind: Annotated[str, Fo
                 deadline=_date(deadline, "deadline") if deadline else None, note=note,
                 outcome=outcome or None, amount=amount or None)
         return RedirectResponse(f"/requests/{request_id}?done=recorded", status_code=303)
-    except _FieldError as e:
-        errors = {e.field: e.message}
     except Forbidden:
         raise
-    except WorkflowRefused as e:
-        errors = {"": str(e)}
     except GongkaiError as e:
-        errors = {_field_of(str(e)): str(e)}
+        errors = _beside(e)
     return _show(request, who, request_id, errors=errors, values=values, status_code=400)
 
 
@@ -161,12 +153,10 @@ def appeal_add(request: Request, who: Posted, kind: Annotated[str, Form()] = "",
                                request_id=_int(request_id, "request_id") if request_id else None,
                                ref=ref.strip() or None, note=note)
         return RedirectResponse("/appeals?done=registered", status_code=303)
-    except _FieldError as e:
-        errors = {e.field: e.message}
     except Forbidden:
         raise
     except GongkaiError as e:
-        errors = {"": str(e)}
+        errors = _beside(e, field=None if isinstance(e, _FieldError) else "")
     return _appeals(request, who, errors=errors, values=values, status_code=400)
 
 
@@ -180,19 +170,31 @@ def appeal_close(request: Request, who: Posted, appeal_id: int, result: Annotate
                                  closed_on=_date(closed, "closed"), actor=who.actor, today=beijing_today(),
                                  note=note)
         return RedirectResponse("/appeals?done=recorded", status_code=303)
-    except _FieldError as e:
-        errors = {f"close-{appeal_id}": e.message}
     except Forbidden:
         raise
     except GongkaiError as e:
-        errors = {f"close-{appeal_id}": str(e)}
+        errors = _beside(e, field=f"close-{appeal_id}")
     return _appeals(request, who, errors=errors, values={}, status_code=400)
 
 
-class _FieldError(Exception):
+class _FieldError(GongkaiError):
+    """A form field the route could not read (a date, a number), named."""
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
-        self.field, self.message = field, message
+        self.field = field
+
+
+def _beside(error: GongkaiError, *, field: str | None = None) -> dict[str, str]:
+    """Where the form shows a refusal: beside `field` if given, else beside the field it names (a register
+    rule about the request as a whole goes above the form)."""
+    if field is not None:
+        return {field: str(error)}
+    if isinstance(error, _FieldError):
+        return {error.field: str(error)}
+    if isinstance(error, WorkflowRefused):
+        return {"": str(error)}
+    return {_field_of(str(error)): str(error)}
 
 
 def _date(value: str, field: str) -> date:
