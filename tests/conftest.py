@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import shlex
+import shutil
 import sys
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
     module-scoped fixtures (the demo site of the browser tests) are built at the same time as the tests that
     use them. The clock ticks, as in production: leases and retry delays fall due, created_at keeps its order
     (the suite passes with a stopped clock as well, but a test that waits for a lease would wait forever)."""
+    _spread_the_fast_tier(config)
     value = os.environ.get(PINNED)
     if not value:
         return
@@ -49,6 +51,18 @@ def pytest_configure(config: pytest.Config) -> None:
     traveller = time_machine.travel(instant, tick=True)
     traveller.start()
     config.add_cleanup(traveller.stop)
+
+
+def _spread_the_fast_tier(config: pytest.Config) -> None:
+    """Plain `pytest` (the fast tier alone) runs on one pytest-xdist worker per core; `-n N` chooses, `-n 0` runs in
+    this process. The other tiers start servers, workers and browsers of their own and run in one process."""
+    if hasattr(config, "workerinput") or config.option.numprocesses is not None or config.option.collectonly:
+        return
+    if set(config.getoption("tier") or ["fast"]) != {"fast"} or config.getoption("usepdb"):
+        return
+    config.option.numprocesses = config.hook.pytest_xdist_auto_num_workers(config=config)
+    config.option.dist = "load"
+    config.option.tx = ["popen"] * config.option.numprocesses
 
 
 # Tiers, slowest first: a test belongs to the first tier whose marker it carries, else to "fast" (unit tests on
@@ -117,17 +131,33 @@ class Env:
         return session_scope(self.engine)
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One empty SQLite database migrated to head, copied by each test instead of migrating again (Alembic reads
+    every revision file on each upgrade: about 0.1 s a test). tests/test_migrations.py migrates for real."""
+    path = tmp_path_factory.mktemp("template") / "gongkai.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
 @pytest.fixture
-def make_env(tmp_path: Path, db_url: str) -> Iterator:  # type: ignore[type-arg]
+def make_env(tmp_path: Path, db_url: str, migrated_sqlite: Path) -> Iterator:  # type: ignore[type-arg]
     engines = []
 
     def build(extra: str = "", *, people: bool = True) -> Env:
         """With `people`, the test people of helpers.PEOPLE (password helpers.PASSWORD) are stored."""
         config = write_config(tmp_path, db_url, extra)
         settings = load_settings(config)
+        database = tmp_path / "gongkai.db"
+        fresh = db_url == f"sqlite:///{database}" and not database.exists()
+        if fresh:  # an empty SQLite database: the migrated copy is the same schema, made once
+            shutil.copyfile(migrated_sqlite, database)
         engine = keyed_engine(settings)
         engines.append(engine)
-        migrate(engine)
+        if not fresh:
+            migrate(engine)
         with session_scope(engine) as session:
             sync_agencies(session, settings=settings)
         built = Env(tmp_path, config, settings, engine)
