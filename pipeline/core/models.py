@@ -101,7 +101,7 @@ class Item(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("agency_id", "ref", name="uq_item_agency_ref"),
         sa.Index("ix_item_agency_author", "agency_id", "author", "id"),             # 我的待办: my own items
-        sa.Index("ix_item_agency_status_level", "agency_id", "status", "current_level"),  # the review queue
+        sa.Index("ix_item_review_queue", "agency_id", "status", "current_level", "id"),  # the review queue, in order
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -171,7 +171,9 @@ _WAITING = (Item.id, Revision.title, Item.status, Item.level_set_id, Item.curren
 def review_queue(session: Session, *, agency_id: int, roles: frozenset[str], login: str,
                  limit: int = 200) -> list[Waiting]:
     """Items waiting at a level whose role the person holds (by the level set each item is reviewed under),
-    oldest first; not those they wrote. Whether they may decide is still checked by review_item."""
+    oldest item first (in the order of first submission: its 第二十六条 clock runs from before that, whatever
+    revision it is at); not those they wrote. Whether they may decide is still checked by review_item. Read in
+    the order of the index ix_item_review_queue, so a page costs the same at a million items."""
     sets = session.exec(select(ReviewLevelSet).where(ReviewLevelSet.agency_id == agency_id)
                         .order_by(ReviewLevelSet.version)).all()
     default = next((s for s in reversed(sets) if s.kind is None), None)
@@ -189,7 +191,7 @@ def review_queue(session: Session, *, agency_id: int, roles: frozenset[str], log
                                      & (Revision.number == Item.current_revision))
              .where(Item.agency_id == agency_id, Item.status == ItemStatus.SUBMITTED, Item.author != login,
                     sa.or_(*wanted))
-             .order_by(Revision.submitted_at, Item.id).limit(limit))
+             .order_by(Item.id).limit(limit))
     levels = {s.id: s.levels for s in sets} | {None: default.levels if default else []}
     calendar, today = load_calendar(session), beijing_today()
     return [_waiting(row, levels, calendar, today) for row in session.exec(query).all()]

@@ -98,19 +98,21 @@ def actor_from_token(session: Session, token: str, *, now: datetime, idle_minute
                      ) -> Actor | None:
     """The person a token belongs to, or None when it is unknown, expired, revoked, idle longer than
     `idle_minutes`, or its person is disabled. Marks the token used."""
-    row = session.exec(select(PersonToken).where(PersonToken.token_sha256 == token_digest(token))).first()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
+    found = session.exec(select(PersonToken, Person, Agency.code)  # one query: every page asks it
+                         .join(Person, Person.id == PersonToken.person_id).join(Agency, Agency.id == Person.agency_id)
+                         .where(PersonToken.token_sha256 == token_digest(token))).first()
+    if found is None:
+        return None
+    row, person, agency_code = found
+    if row.revoked_at is not None or row.expires_at <= now or not person.active:
         return None
     last = row.last_used_at or row.created_at
     if idle_minutes is not None and now - last > timedelta(minutes=idle_minutes):
         return None
-    person = session.get(Person, row.person_id)
-    if person is None or not person.active:
-        return None
     if row.last_used_at is None or now - row.last_used_at >= USE_GRANULARITY:  # not a write per page
         row.last_used_at = now
         session.add(row)
-    return actor_for(session, person, via=row.label)
+    return actor_for(session, person, via=row.label, agency_code=agency_code)
 
 
 def token_problem(session: Session, token: str, *, now: datetime) -> str:

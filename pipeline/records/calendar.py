@@ -84,6 +84,7 @@ def set_calendar(session: Session, *, actor: Actor, year: int, notice: Notice, n
     session.add_all([CalendarDay(year=year, day=day, working=working, name=name) for day, (working, name)
                      in sorted(days.items())])
     session.flush()
+    session.info.pop("calendar", None)  # load_calendar's copy for this unit of work is the one before
     after = load_calendar(session)
     moved = _moved(session, requests, before, after)
     holidays = sum(not working for working, _ in days.values())

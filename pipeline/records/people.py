@@ -29,12 +29,13 @@ def find_person(session: Session, login: str) -> Person:
     return person
 
 
-def actor_for(session: Session, person: Person, *, via: str = "cli") -> Actor:
-    """The Actor of a stored person, with the roles held in the person's own agency."""
-    agency = session.get(Agency, person.agency_id)
+def actor_for(session: Session, person: Person, *, via: str = "cli", agency_code: str | None = None) -> Actor:
+    """The Actor of a stored person, with the roles held in the person's own agency (`agency_code`: that
+    agency's code, when the caller read it with the person)."""
+    code = agency_code or session.get(Agency, person.agency_id).code
     roles = session.exec(select(PersonRole.role).where(PersonRole.person_id == person.id,
                                                        PersonRole.agency_id == person.agency_id)).all()
-    return Actor(person.id, person.login, person.name, agency.code, frozenset(roles), via=via)
+    return Actor(person.id, person.login, person.name, code, frozenset(roles), via=via)
 
 
 def acting_for(session: Session, admin: Actor, login: str) -> Actor:

@@ -134,10 +134,13 @@ class WorkCalendar:
 
 
 def load_calendar(session: Session) -> WorkCalendar:
-    """The office's entered years over the package's, provisional beyond both."""
-    years = session.exec(select(CalendarYear.year)).all()
-    days = {row.day: row.working for row in session.exec(select(CalendarDay).order_by(CalendarDay.year)).all()}
-    return WorkCalendar(office_years=years, days=days)
+    """The office's entered years over the package's, provisional beyond both; read once per unit of work
+    (a page that shows two lists of deadlines reads it once)."""
+    if "calendar" not in session.info:
+        years = session.exec(select(CalendarYear.year)).all()
+        days = {row.day: row.working for row in session.exec(select(CalendarDay).order_by(CalendarDay.year))}
+        session.info["calendar"] = WorkCalendar(office_years=years, days=days)
+    return session.info["calendar"]
 
 
 def provisional_note(years: Iterable[int]) -> str:
