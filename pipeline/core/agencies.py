@@ -29,7 +29,9 @@ def sync_agencies(session: Session, *, settings: Settings) -> list[Agency]:
 
 def agency_row(session: Session, code: str) -> Agency:
     """The database row of a configured agency (created on first use)."""
-    row = session.exec(select(Agency).where(Agency.code == code)).first()
+    row = session.info.get(("agency", code)) or session.exec(select(Agency).where(Agency.code == code)).first()
+    if row is not None:  # read once per unit of work (see kept() in pipeline/core/db.py); a missing row is not kept
+        session.info[("agency", code)] = row
     if row is None:
         raise ConfigError(f"agency '{code}' has no database row; run gongkai init")
     return row

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -11,6 +12,8 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
 from pipeline.core.config import DatabaseSettings
+
+T = TypeVar("T")
 
 
 def make_engine(settings: DatabaseSettings) -> sa.Engine:
@@ -54,6 +57,15 @@ def session_scope(engine: sa.Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def kept(session: Session, key: tuple[object, ...], read: Callable[[], T]) -> T:
+    """What `read()` gives, read once per unit of work (a session is one transaction, see session_scope):
+    for rows a page asks for several times over that do not change under it (an agency, a review level set).
+    The identity map does not do it: it holds rows weakly, so a row nobody kept is read again."""
+    if key not in session.info:
+        session.info[key] = read()
+    return session.info[key]
 
 
 _NEXT_IDS = sa.text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)")

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from pipeline.core.agencies import agency_row
 from pipeline.core.catalogue import KINDS
+from pipeline.core.db import kept
 from pipeline.core.errors import GongkaiError
 from pipeline.core.models import Item, ReviewLevelSet, Revision, Role
 from pipeline.core.text import hidden_problem
@@ -49,8 +50,9 @@ def current_set(session: Session, *, agency_id: int, kind: str | None) -> Review
 
 def levels_of(session: Session, item: Item) -> list[dict[str, str]]:
     """The levels an item passes, without writing (for views)."""
-    if item.level_set_id is not None:
-        return session.get(ReviewLevelSet, item.level_set_id).levels
+    if item.level_set_id is not None:  # a set never changes once stored: a new version is a new row
+        return kept(session, ("level_set", item.level_set_id),
+                    lambda: session.get(ReviewLevelSet, item.level_set_id)).levels
     found = _newest(session, item.agency_id, _kind(session, item)) or _newest(session, item.agency_id, None)
     return found.levels if found is not None else list(DEFAULT_LEVELS)
 
