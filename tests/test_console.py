@@ -13,7 +13,7 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from pipeline.core.clock import utcnow
-from pipeline.core.models import AuditEvent, Item, ReviewDecision
+from pipeline.core.models import AuditEvent, Decision, Item, ReviewDecision
 from pipeline.web.app import create_app
 from pipeline.web.security import SESSION_COOKIE
 
@@ -247,3 +247,16 @@ def test_a_late_item_shows_its_days_in_the_to_do_list_and_its_approval_asks_for_
         "late_reason": "成文后漏报，经办公室补发"})
     assert done.status_code == 303
     assert "迟发原因：成文后漏报，经办公室补发" in director.get(f"/items/{item_id}").text
+
+
+def test_the_to_do_list_is_oldest_item_first_whatever_revision_it_is_at(env):
+    """In the order of first submission (the index ix_item_review_queue): an item sent back and revised keeps its
+    place before items submitted after it, its 第二十六条 clock having run since before either."""
+    first = submit(env, id="first", title="第一件")
+    second = submit(env, id="second", title="第二件")
+    review(env, first, "lisi", Decision.REJECT, comment="请补充数据来源")
+    assert submit(env, id="first", title="第一件（修改稿）") == first   # revision 2, submitted after the second
+    reviewer = console(env)
+    log_in(reviewer, "lisi")
+    todo = reviewer.get("/").text
+    assert todo.index(f'href="/items/{first}"') < todo.index(f'href="/items/{second}"')
