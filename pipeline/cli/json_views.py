@@ -163,6 +163,27 @@ class DeliveryRow(View):
 # --- ledger, registers, figures, calendar, audit ---------------------------------------------------------------
 
 
+class RuleFindingView(View):
+    """A breached or nearly breached rule (pipeline.records.freshness.Finding)."""
+
+    agency: str
+    rule: str
+    subject: str
+    state: str
+    window: int | None
+    last_on: str | None
+    days_quiet: int | None
+    days_left: int | None
+    detail: str
+
+
+class MonitorView(View):
+    date: str
+    agencies: list[str]
+    breaches: int
+    findings: list[RuleFindingView]
+
+
 class LedgerCount(View):
     """A row of `gongkai ledger`: one of channel, category, kind or month, as --by says."""
 

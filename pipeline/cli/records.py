@@ -431,6 +431,7 @@ def timeliness(year: Annotated[int, typer.Argument(help="Year of publication (Be
 def register_commands(app: typer.Typer) -> None:
     """Add ledger, request, appeal, figures, audit and report to the main app."""
     from pipeline.cli.audit import audit_app
+    from pipeline.cli.monitor import monitor
     from pipeline.cli.report import figures_app, report
 
     app.add_typer(ledger_app, name="ledger")
@@ -440,3 +441,4 @@ def register_commands(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
     app.command()(report)
     app.command()(timeliness)
+    app.command()(monitor)
