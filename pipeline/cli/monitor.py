@@ -1,4 +1,5 @@
-"""`gongkai monitor`: the freshness rules judged today, for cron (exit 3 when a rule is breached)."""
+"""Supervision from the ledger: `gongkai monitor` (the freshness rules judged today, for cron: exit 3 when a rule is
+breached) and `gongkai assessment YEAR` (counts per 处室)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,32 @@ def monitor(all_agencies: Annotated[bool, typer.Option("--all-agencies", help="E
                           "" if f.days_left is None else f.days_left, f.detail) for f in findings))
     if breaches:
         raise typer.Exit(BREACHED)
+
+
+def assessment(year: Annotated[int, typer.Argument(help="Year of publication (Beijing).")],
+               all_agencies: Annotated[bool, typer.Option("--all-agencies", help="Every configured agency.")] = False,
+               agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
+    """Per 处室 (of each item's author) for the annual assessment: items published and withdrawn in YEAR, those
+    later than 第二十六条 allows, and 规范性文件 with their 政策解读 published in step."""
+    from pipeline.core.agencies import agency_row
+    from pipeline.core.db import session_scope
+    from pipeline.records.assessment import department_table
+    from pipeline.records.workdays import load_calendar
+
+    settings = context().settings
+    codes = list(settings.agencies) if all_agencies else [settings.agency(agency)[0]]
+    rows = []
+    with session_scope(context().engine) as session:
+        calendar = load_calendar(session)
+        for code in codes:
+            rows += department_table(session, code=code, agency=settings.agencies[code],
+                                     agency_id=agency_row(session, code).id, year=year, calendar=calendar,
+                                     today=today())
+    if as_json:
+        from pipeline.cli.json_views import DepartmentView, print_views
+
+        print_views(DepartmentView, [row.view() for row in rows])
+        return
+    print_table(("agency", "处室", "published", "withdrawn", "late (第二十六条)", "规范性文件", "解读 in step"),
+                ((r.agency, r.department or "（未注明）", r.published, r.withdrawn, r.late, r.documents,
+                  r.interpreted_in_step) for r in rows))
