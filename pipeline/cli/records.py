@@ -435,6 +435,7 @@ def register_commands(app: typer.Typer) -> None:
     from pipeline.cli.audit import audit_app
     from pipeline.cli.monitor import assessment, monitor
     from pipeline.cli.report import figures_app, report
+    from pipeline.cli.website import website
 
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(request_app, name="request")
@@ -445,3 +446,4 @@ def register_commands(app: typer.Typer) -> None:
     app.command()(timeliness)
     app.command()(monitor)
     app.command()(assessment)
+    app.command()(website)

@@ -210,6 +210,23 @@ class MonitorSettings(Section):
         return {**defaults, **self.channels}
 
 
+class WebsiteSettings(Section):
+    name: str = Field("", description="政府网站工作年度报表: 网站名称 (default: the agency's portal channel title).")
+    url: str = Field("", description="政府网站工作年度报表: 首页网址 (default: agencies.<code>.portal_url).")
+    type: str = Field("部门网站", description="政府网站工作年度报表: 网站类型 (政府门户网站 or 部门网站).")
+    code: str = Field("", description="政府网站工作年度报表: 政府网站标识码.")
+    icp: str = Field("", description="政府网站工作年度报表: ICP备案号.")
+    psb: str = Field("", description="政府网站工作年度报表: 公安机关备案号.")
+    overview_categories: list[str] = Field(
+        default_factory=lambda: ["机构信息"], description="主题分类 counted as 概况类信息 in the 政府网站工作年度报表.")
+    mobile_other: str = Field("", description="政府网站工作年度报表: 移动新媒体/其他 (e.g. the app's name).")
+    innovation_other: str = Field("", description="政府网站工作年度报表: 创新发展/其他.")
+    head: str = Field("", description="政府网站工作年度报表: 单位负责人.")
+    reviewer: str = Field("", description="政府网站工作年度报表: 审核人.")
+    filler: str = Field("", description="政府网站工作年度报表: 填报人.")
+    phone: str = Field("", description="政府网站工作年度报表: 联系电话.")
+
+
 class AgencySettings(Section):
     name: str = Field(description="Full official name, e.g. 台州市统计局.")
     publisher: str = Field("", description="发布机构 printed on records (default: the agency name).")
@@ -228,6 +245,8 @@ class AgencySettings(Section):
     report: ReportTexts = Field(default_factory=ReportTexts, description="The agency's texts of the annual report.")
     monitor: MonitorSettings = Field(default_factory=MonitorSettings, description="Freshness rules (gongkai "
                                      "monitor).")
+    website: WebsiteSettings = Field(default_factory=WebsiteSettings, description="The agency's website, as the "
+                                     "政府网站工作年度报表 names it (gongkai website).")
 
     @field_validator("org_code")
     @classmethod
@@ -295,10 +314,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"{key}.channels.{name}: '{name}' is not one of agencies.{code}.channels "
                                  f"({', '.join(agency.channels) or 'none'})")
         categories = agency.categories or self.catalogue.categories
-        for where, names in (("categories", list(rules.categories)), ("nonempty", rules.nonempty)):
+        for where, names in (("monitor.categories", list(rules.categories)), ("monitor.nonempty", rules.nonempty),
+                             ("website.overview_categories", agency.website.overview_categories)):
             for name in names:
                 if name not in categories:
-                    raise ValueError(f"{key}.{where}: unknown 主题分类 '{name}'; known: {', '.join(categories)}")
+                    raise ValueError(f"agencies.{code}.{where}: unknown 主题分类 '{name}'; known: "
+                                     f"{', '.join(categories)}")
         if rules.notify:
             channel = self.channels.get(rules.notify)
             if channel is None or channel.kind != "webhook":
