@@ -44,11 +44,11 @@ class Finding:
 
 
 def _live() -> Any:
-    """A publication not reversed on its channel (a withdrawal writes one reversal per channel)."""
+    """A publication not reversed: a take-down writes one reversal per delivery, naming it (imports have none)."""
     reversal = aliased(LedgerEntry)
     return sa.and_(LedgerEntry.entry_type == EntryType.PUBLICATION, ~sa.exists().where(
-        reversal.entry_type == EntryType.REVERSAL, reversal.item_id == LedgerEntry.item_id,
-        reversal.channel == LedgerEntry.channel, reversal.agency_id == LedgerEntry.agency_id))
+        reversal.entry_type == EntryType.REVERSAL, reversal.delivery_id == LedgerEntry.delivery_id,
+        reversal.agency_id == LedgerEntry.agency_id))
 
 
 def last_published(session: Session, *, agency_id: int, by: str, on: date) -> dict[str, date]:
