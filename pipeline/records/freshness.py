@@ -66,7 +66,7 @@ def _judge(agency: str, rule: str, subject: str, window: int, last: date | None,
         return Finding(agency, rule, subject, BREACH, window, None, None, None, "no live publication")
     quiet = (today - last).days
     left = window - quiet
-    if left >= 0 and left > warn_days:
+    if left > warn_days:  # warn_days >= 0: a breach (left < 0) is never skipped
         return None
     state = BREACH if left < 0 else NEAR
     detail = (f"{quiet} days without a publication (at most {window})" if state == BREACH
@@ -78,7 +78,7 @@ def freshness_findings(session: Session, *, settings: Settings, code: str, agenc
                        agency_id: int, today: date) -> list[Finding]:
     """Every channel and 主题分类 rule of one agency judged on `today` (Beijing): breaches and near-breaches."""
     rules = agency.monitor
-    found: list[Finding] = []
+    found: list[Finding | None] = []
     channels = last_published(session, agency_id=agency_id, by="channel", on=today)
     for name, window in sorted(rules.quiet_days(settings.channels, agency.channels).items()):
         found.append(_judge(code, "channel", name, window, channels.get(name), today, rules.warn_days))
