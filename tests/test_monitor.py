@@ -110,6 +110,8 @@ def test_a_stale_category_nears_then_breaches_its_window(make_env, run):
     ('[agencies.tjj.monitor]\ncategories = { "政务动态" = -3 }\n', "agencies.tjj.monitor.categories.政务动态"),
     ("[agencies.tjj.monitor]\ninterpretation_days = 0\n", "agencies.tjj.monitor.interpretation_days"),
     ('[agencies.tjj.monitor]\nnotify = "portal"\n', "agencies.tjj.monitor.notify"),
+    ('[channels.off]\nkind = "webhook"\nenabled = false\n[agencies.tjj.monitor]\nnotify = "off"\n',
+     "agencies.tjj.monitor.notify"),
     ('[agencies.tjj.website]\noverview_categories = ["概况"]\n', "agencies.tjj.website.overview_categories"),
 ])
 def test_bad_rules_are_refused_at_load_naming_the_key(make_env, run, rules, named):

@@ -322,9 +322,9 @@ class Settings(BaseSettings):
                                      f"{', '.join(categories)}")
         if rules.notify:
             channel = self.channels.get(rules.notify)
-            if channel is None or channel.kind != "webhook":
-                raise ValueError(f"{key}.notify: '{rules.notify}' is no [channels.{rules.notify}] section of kind "
-                                 "webhook")
+            if channel is None or channel.kind != "webhook" or not channel.enabled:
+                raise ValueError(f"{key}.notify: '{rules.notify}' is no enabled [channels.{rules.notify}] section of "
+                                 "kind webhook")
 
     def agency(self, code: str | None) -> tuple[str, AgencySettings]:
         """The agency named by --agency, or the default one."""
