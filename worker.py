@@ -16,10 +16,13 @@ from typing import Any
 
 import redis
 from celery import Celery
+from celery.schedules import crontab
 from kombu.transport import redis as kombu_redis
 
 from pipeline.core.audit_key import AuditKeyError, keyed_engine, load_audit_key
+from pipeline.core.clock import utcnow
 from pipeline.core.config import load_settings
+from pipeline.engine.alerts import check_freshness
 from pipeline.engine.claims import Outcome
 from pipeline.engine.delivery import hand_off_batch
 from pipeline.engine.queueing import DELIVER, SWEEP, enqueue, sweep
@@ -63,6 +66,7 @@ def _few_malloc_arenas(arenas: int = 2) -> None:
 
 
 log = logging.getLogger("gongkai.worker")
+MONITOR = "gongkai.monitor"
 _closed_broker_is_a_connection_error()
 _few_malloc_arenas()
 settings = load_settings()
@@ -98,7 +102,9 @@ app.conf.update(
     accept_content=["json"],
     worker_send_task_events=False,
     worker_soft_shutdown_timeout=10.0,
-    beat_schedule={"sweep": {"task": SWEEP, "schedule": queue.sweep_interval}},
+    beat_schedule={"sweep": {"task": SWEEP, "schedule": queue.sweep_interval},
+                   # 00:30 UTC is 08:30 in Beijing: the office sees the day's breaches as it starts work
+                   "monitor": {"task": MONITOR, "schedule": crontab(minute=30, hour=0)}},
 )
 
 _engine: Engine | None = None
@@ -139,3 +145,10 @@ def sweep_due() -> int:
     sent = sweep(settings, engine().db)
     take_down_owed(engine())
     return sent
+
+
+@app.task(name=MONITOR)
+def monitor() -> int:
+    """The daily freshness check: record every agency's breaches and send them to its notification channel."""
+    checked = check_freshness(settings, engine().db, now=utcnow(), channels=engine().channels)
+    return sum(c.breaches for c in checked)

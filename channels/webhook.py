@@ -62,8 +62,16 @@ class Webhook(Channel):
 
     def publish(self, message: Message) -> Receipt:
         self.check(message)
-        body = self._body(message)
-        webhook_id = message.idempotency_key
+        return self._post(message.idempotency_key, self._body(message))
+
+    def send_event(self, event_id: str, event_type: str, timestamp: str, data: dict[str, Any]) -> Receipt:
+        """POST any other event (e.g. the monitor's breaches), signed alike; `event_id` is its webhook-id."""
+        if not event_id or not all(" " <= c <= "~" for c in event_id):
+            raise ContentRejected(f"{self.name}: event id {event_id!r} is not printable ASCII")
+        event = {"type": event_type, "timestamp": timestamp, "data": data}
+        return self._post(event_id, json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+    def _post(self, webhook_id: str, body: bytes) -> Receipt:
         timestamp = str(int(time.time()))
         key = base64.b64decode(self.config.secret.get_secret_value().removeprefix("whsec_"))
         signature = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()

@@ -27,6 +27,8 @@ def test_the_ledger_counts_by_dimension_with_a_chart(env):
     assert "<svg" in page and "<td>行政许可</td><td>2</td>" in page and "<td>政务动态</td><td>1</td>" in page
     by_month = client.get("/ledger", params={"year": 2021, "by": "month"}).text
     assert "<td>3月</td><td>2</td>" in by_month
+    by_department = client.get("/ledger", params={"year": 2021, "by": "department"})
+    assert by_department.status_code == 200 and "<td>综合处</td><td>3</td>" in by_department.text  # zhangsan's
 
 
 def test_the_report_page_shows_checks_and_cells_and_a_cell_shows_its_rows(env):

@@ -71,6 +71,7 @@ def test_every_json_output_has_the_keys_of_its_view(env, run):
     calendar = js("calendar", "show", "2027")
     keys_of("CalendarView", calendar)
     keys_of("HolidayPeriod", calendar["periods"])
+    keys_of("MonitorView", js("monitor"))
     keys_of("AuditVerdict", js("audit", "verify"))
     keys_of("AuditLogLine", js("audit", "log", "--item", item))
     keys_of("PersonView", js("whoami", as_="qianqi"))

@@ -163,8 +163,41 @@ class DeliveryRow(View):
 # --- ledger, registers, figures, calendar, audit ---------------------------------------------------------------
 
 
+class RuleFindingView(View):
+    """A breached or nearly breached rule (pipeline.records.freshness.Finding)."""
+
+    agency: str
+    rule: str
+    subject: str
+    state: str
+    window: int | None
+    last_on: str | None
+    days_quiet: int | None
+    days_left: int | None
+    detail: str
+
+
+class MonitorView(View):
+    date: str
+    agencies: list[str]
+    breaches: int
+    findings: list[RuleFindingView]
+
+
+class DepartmentView(View):
+    """A row of `gongkai assessment`: one 处室 of one agency in the year."""
+
+    agency: str
+    department: str
+    published: int
+    withdrawn: int
+    late: int
+    documents: int
+    interpreted_in_step: int
+
+
 class LedgerCount(View):
-    """A row of `gongkai ledger`: one of channel, category, kind or month, as --by says."""
+    """A row of `gongkai ledger`: one of channel, category, kind, month or department, as --by says."""
 
     agency: str
     year: int
@@ -172,6 +205,7 @@ class LedgerCount(View):
     category: str | None = None
     kind: str | None = None
     month: int | None = None
+    department: str | None = None
     count: int
 
 

@@ -48,15 +48,17 @@ class By(StrEnum):
     CATEGORY = "category"
     KIND = "kind"
     MONTH = "month"
+    DEPARTMENT = "department"
 
 
 @ledger_app.callback()
 def ledger(ctx: typer.Context, year: Annotated[int | None, typer.Option(help="Only this year (Beijing).")] = None,
-           by: Annotated[By, typer.Option(help="Count by channel, category, kind or month.")] = By.CHANNEL,
+           by: Annotated[By, typer.Option(help="Count by channel, category, kind, month or department (处室).")]
+           = By.CHANNEL,
            as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
            all_agencies: Annotated[bool, typer.Option("--all-agencies", help="Every configured agency.")] = False,
            agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
-    """Net publication counts (withdrawals subtracted) per year and channel, category, kind or month."""
+    """Net publication counts (withdrawals subtracted) per year and channel, category, kind, month or 处室."""
     if ctx.invoked_subcommand:
         return
     from pipeline.core.agencies import agency_row
@@ -431,7 +433,9 @@ def timeliness(year: Annotated[int, typer.Argument(help="Year of publication (Be
 def register_commands(app: typer.Typer) -> None:
     """Add ledger, request, appeal, figures, audit and report to the main app."""
     from pipeline.cli.audit import audit_app
+    from pipeline.cli.monitor import assessment, monitor
     from pipeline.cli.report import figures_app, report
+    from pipeline.cli.website import website
 
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(request_app, name="request")
@@ -440,3 +444,6 @@ def register_commands(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
     app.command()(report)
     app.command()(timeliness)
+    app.command()(monitor)
+    app.command()(assessment)
+    app.command()(website)

@@ -142,7 +142,7 @@ def report(year: Annotated[int, typer.Argument(help="The year reported on (1 Jan
             [one], _ = make_reports(session, settings=settings, codes=codes[:1], year=year, version=version,
                                     today=today())
             found = explain(session, settings=settings, report=one, cell=explain_cell)
-            return _print_explanation(found, as_json=format_ == Format.JSON)
+            return print_explanation(found, as_json=format_ == Format.JSON)
         docs = make_documents(session, settings=settings, codes=codes, year=year, version=version, today=today(),
                               draft=draft)
         if check:
@@ -253,7 +253,7 @@ def _print_findings(docs: list[Document], *, as_json: bool) -> None:
                     title=f"{doc.report.agency_code} {doc.year} ({doc.report.version} format)")
 
 
-def _print_explanation(found: dict, *, as_json: bool) -> None:
+def print_explanation(found: dict, *, as_json: bool) -> None:
     if as_json:
         from pipeline.cli.json_views import Explanation, print_view
 

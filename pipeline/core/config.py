@@ -9,7 +9,7 @@ import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, get_args
+from typing import Annotated, Any, get_args
 
 from pydantic import (
     BaseModel,
@@ -182,6 +182,51 @@ class ReportTexts(Section):
     )
 
 
+Window = Annotated[int, Field(gt=0)]
+QUIET_KINDS = ("wechat", "weibo")  # 政务新媒体: a rule of DEFAULT_QUIET_DAYS unless one is configured
+DEFAULT_QUIET_DAYS = 14  # 国办秘函〔2019〕19号: no update in the two weeks before the check fails it
+
+
+class MonitorSettings(Section):
+    channels: dict[str, Window] = Field(
+        default_factory=dict, description="Calendar days a channel may go without a publication, by channel "
+        "name; every wechat and weibo channel of the agency has 14 unless given here.")
+    categories: dict[str, Window] = Field(
+        default_factory=dict, description="Calendar days a 主题分类 may go without a publication (e.g. 政务动态 "
+        "= 14); each is also required to be non-empty.")
+    nonempty: list[str] = Field(
+        default_factory=list, description="主题分类 that must hold at least one live publication (an empty "
+        "column fails the check).")
+    warn_days: int = Field(3, ge=0, description="A rule with this many days left or fewer is a near-breach.")
+    interpretation_days: Window = Field(
+        3, description="Working days after its document by which a 政策解读 must be published (同步发布).")
+    notify: str = Field("", description="Channel section (kind webhook) the daily check sends breaches to; "
+                        "empty: breaches are only recorded.")
+
+    def quiet_days(self, channels: dict[str, ChannelConfig], names: list[str]) -> dict[str, int]:
+        """The channel windows in force: the configured ones, and the default for 政务新媒体 channels."""
+        defaults = {name: DEFAULT_QUIET_DAYS for name in names
+                    if name in channels and channels[name].kind in QUIET_KINDS}
+        return {**defaults, **self.channels}
+
+
+class WebsiteSettings(Section):
+    name: str = Field("", description="政府网站工作年度报表: 网站名称 (default: the agency's portal channel title).")
+    url: str = Field("", description="政府网站工作年度报表: 首页网址 (default: agencies.<code>.portal_url).")
+    type: str = Field("部门网站", description="政府网站工作年度报表: 网站类型 (政府门户网站 or 部门网站).")
+    code: str = Field("", description="政府网站工作年度报表: 政府网站标识码.")
+    icp: str = Field("", description="政府网站工作年度报表: ICP备案号.")
+    psb: str = Field("", description="政府网站工作年度报表: 公安机关备案号.")
+    overview_categories: list[str] = Field(
+        default_factory=lambda: ["机构信息"], description="主题分类 counted as 概况类信息 in the 政府网站工作年度报表.")
+    mobile_other: str = Field("", description="政府网站工作年度报表: 移动新媒体/其他 (e.g. the app's name).")
+    innovation_other: str = Field("", description="政府网站工作年度报表: 创新发展/其他.")
+    head: str = Field("", description="政府网站工作年度报表: 单位负责人.")
+    reviewer: str = Field("", description="政府网站工作年度报表: 审核人.")
+    filler: str = Field("", description="政府网站工作年度报表: 填报人.")
+    phone: str = Field("", description="政府网站工作年度报表: 联系电话.")
+
+
 class AgencySettings(Section):
     name: str = Field(description="Full official name, e.g. 台州市统计局.")
     publisher: str = Field("", description="发布机构 printed on records (default: the agency name).")
@@ -198,6 +243,10 @@ class AgencySettings(Section):
         default_factory=dict, description="Legacy: imported once into the database by gongkai init, then ignored "
         "(people and roles are managed with gongkai user).")
     report: ReportTexts = Field(default_factory=ReportTexts, description="The agency's texts of the annual report.")
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings, description="Freshness rules (gongkai "
+                                     "monitor).")
+    website: WebsiteSettings = Field(default_factory=WebsiteSettings, description="The agency's website, as the "
+                                     "政府网站工作年度报表 names it (gongkai website).")
 
     @field_validator("org_code")
     @classmethod
@@ -255,7 +304,27 @@ class Settings(BaseSettings):
             for category in agency.categories or []:
                 if category not in self.catalogue.categories:
                     raise ValueError(f"agencies.{code}.categories: '{category}' is not in catalogue.categories")
+            self._check_monitor(code, agency)
         return self
+
+    def _check_monitor(self, code: str, agency: AgencySettings) -> None:
+        rules, key = agency.monitor, f"agencies.{code}.monitor"
+        for name in rules.channels:
+            if name not in agency.channels:
+                raise ValueError(f"{key}.channels.{name}: '{name}' is not one of agencies.{code}.channels "
+                                 f"({', '.join(agency.channels) or 'none'})")
+        categories = agency.categories or self.catalogue.categories
+        for where, names in (("monitor.categories", list(rules.categories)), ("monitor.nonempty", rules.nonempty),
+                             ("website.overview_categories", agency.website.overview_categories)):
+            for name in names:
+                if name not in categories:
+                    raise ValueError(f"agencies.{code}.{where}: unknown 主题分类 '{name}'; known: "
+                                     f"{', '.join(categories)}")
+        if rules.notify:
+            channel = self.channels.get(rules.notify)
+            if channel is None or channel.kind != "webhook" or not channel.enabled:
+                raise ValueError(f"{key}.notify: '{rules.notify}' is no enabled [channels.{rules.notify}] section of "
+                                 "kind webhook")
 
     def agency(self, code: str | None) -> tuple[str, AgencySettings]:
         """The agency named by --agency, or the default one."""

@@ -108,6 +108,7 @@ class Item(SQLModel, table=True):
     agency_id: int = Field(foreign_key="agency.id", index=True)
     ref: str | None = Field(default=None, max_length=64)           # the item file's own id, if it has one
     author: str = Field(max_length=64)
+    department: str = Field(default="", max_length=100, sa_column_kwargs={"server_default": ""})  # 处室 of the author
     status: ItemStatus = Field(sa_column=sa.Column(sa.String(16), nullable=False, index=True))
     current_level: int = 0                                         # next review level to pass (0-based)
     current_revision: int = 1

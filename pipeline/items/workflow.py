@@ -29,6 +29,7 @@ from pipeline.core.models import (
     IndexCounter,
     Item,
     ItemStatus,
+    Person,
     ReviewDecision,
     Revision,
     Role,
@@ -202,8 +203,9 @@ def _store(session: Session, agency_row_: Agency, agency: AgencySettings, actor:
            item: Item | None, attachments: Path) -> Submitted:
     now = utcnow()
     if item is None:
-        item = Item(agency_id=agency_row_.id, ref=record.spec.id, author=actor, status=ItemStatus.SUBMITTED,
-                    created_at=now, updated_at=now)
+        department = session.exec(select(Person.department).where(Person.login == actor)).first() or ""
+        item = Item(agency_id=agency_row_.id, ref=record.spec.id, author=actor, department=department,
+                    status=ItemStatus.SUBMITTED, created_at=now, updated_at=now)
         session.add(item)
         session.flush()
     else:

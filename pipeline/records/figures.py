@@ -18,6 +18,7 @@ from pipeline.records.audit import record_event
 from pipeline.records.authority import require_at
 from pipeline.records.coverage import figure_subject
 from pipeline.records.people import Actor
+from pipeline.records.website_form import DECIMAL, FLAG, figure_keys
 
 COUNT, MONEY = "count", "money"
 _DOC = {"made": "本年新制作数量 / 本年制发件数", "published": "本年新公开数量 (2019)", "total": "对外公开总数量 (2019)",
@@ -36,6 +37,7 @@ FIGURES: dict[str, tuple[str, str]] = {
     "procurement.projects": (COUNT, "政府集中采购: 采购项目数量 (2019; default: from the ledger)"),
     "procurement.amount": (MONEY, "政府集中采购: 采购总金额, in 万元 (2019)"),
     "press_conferences": (COUNT, "新闻发布会 held (default: ledger items of kind press_conference)"),
+    **figure_keys(),  # the 政府网站工作年度报表's numbers (pipeline.records.website_form)
 }
 YEARS = range(2000, 2101)
 
@@ -50,13 +52,16 @@ def parse_value(key: str, raw: str) -> Decimal:
         raise GongkaiError(f"{key}: '{raw}' is not a number") from None
     if not value.is_finite() or value < 0:
         raise GongkaiError(f"{key}: must be zero or more")
-    if FIGURES[key][0] == COUNT and value != value.to_integral_value():
+    kind = FIGURES[key][0]
+    if kind in (COUNT, FLAG) and value != value.to_integral_value():
         raise GongkaiError(f"{key}: a count is a whole number")
-    if FIGURES[key][0] == MONEY and value.as_tuple().exponent < -4:  # type: ignore[operator]
-        raise GongkaiError(f"{key}: at most 4 decimals (万元)")
+    if kind == FLAG and value not in (0, 1):
+        raise GongkaiError(f"{key}: 1 (是) or 0 (否)")
+    if kind in (MONEY, DECIMAL) and value.as_tuple().exponent < -4:  # type: ignore[operator]
+        raise GongkaiError(f"{key}: at most 4 decimals" + (" (万元)" if kind == MONEY else ""))
     if value >= Decimal("1e15"):
         raise GongkaiError(f"{key}: {raw} is too large")
-    return value if FIGURES[key][0] == MONEY else value.to_integral_value()
+    return value if kind in (MONEY, DECIMAL) else value.to_integral_value()
 
 
 def set_figure(session: Session, *, agency_id: int, year: int, key: str, raw: str, actor: Actor,

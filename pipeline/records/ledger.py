@@ -16,10 +16,10 @@ from sqlmodel import Session, select
 from channels import REGISTRY
 from pipeline.core.config import Settings
 from pipeline.core.db import reserve_ids
-from pipeline.core.models import Agency, EntryType, LedgerEntry
+from pipeline.core.models import Agency, EntryType, Item, LedgerEntry
 from pipeline.records.audit import CONTENT_NAMES, content_hash
 
-DIMENSIONS = ("channel", "category", "kind", "month")
+DIMENSIONS = ("channel", "category", "kind", "month", "department")
 
 # what the narrative calls each kind of channel
 CHANNEL_KIND_NAMES = {"portal": "门户网站", "wordpress": "门户网站", "disclosure": "政府信息公开目录",
@@ -33,6 +33,11 @@ def net() -> Any:
 
 def month_of() -> Any:
     return sa.extract("month", LedgerEntry.local_date)
+
+
+def department_of() -> Any:
+    """The 处室 of the item's author ("" for imported history, which names no author)."""
+    return sa.func.coalesce(Item.department, sa.literal_column("''", sa.String))  # a literal: GROUP BY repeats it
 
 
 # an imported row that the import merged into another row's publication keeps its own import key (the 47
@@ -72,12 +77,14 @@ def count_ledger(session: Session, *, agency_ids: list[int], by: str,
     """Net counts per (agency, year, `by`) in one grouped query; rows whose net is 0 are kept."""
     if by not in DIMENSIONS:
         raise ValueError(f"by must be one of {DIMENSIONS}")
-    dimension = month_of() if by == "month" else getattr(LedgerEntry, by)
+    dimension = {"month": month_of(), "department": department_of()}.get(by, getattr(LedgerEntry, by, None))
     query = (select(Agency.code, LedgerEntry.year, dimension.label(by), sa.func.sum(net()).label("count"))
              .join(Agency, Agency.id == LedgerEntry.agency_id)
              .where(LedgerEntry.agency_id.in_(agency_ids))
              .group_by(Agency.code, LedgerEntry.year, dimension)
              .order_by(Agency.code, LedgerEntry.year, dimension))
+    if by == "department":
+        query = query.outerjoin(Item, Item.id == LedgerEntry.item_id)
     if year is not None:
         query = query.where(LedgerEntry.year == year)
     return [{"agency": code, "year": y, by: int(value) if by == "month" else value, "count": int(count)}

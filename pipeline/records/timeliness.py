@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from pipeline.core.clock import SHANGHAI
-from pipeline.core.models import Agency, EntryType, Item, LedgerEntry, Person, Revision
+from pipeline.core.models import Agency, EntryType, Item, LedgerEntry, Revision
 from pipeline.records.ledger import row_key
 from pipeline.records.workdays import CalendarUnavailable, WorkCalendar
 
@@ -121,12 +121,11 @@ def late_publications(session: Session, *, agency_ids: list[int], year: int,
                     LedgerEntry.agency_id.in_(agency_ids))
              .group_by(LedgerEntry.item_id).subquery())
     rows = session.exec(
-        select(LedgerEntry, Revision, Item, Agency.code, Person.department)
+        select(LedgerEntry, Revision, Item, Agency.code, Item.department)
         .join(first, first.c.entry_id == LedgerEntry.id)
         .join(Revision, (Revision.item_id == LedgerEntry.item_id) & (Revision.number == LedgerEntry.revision))
         .join(Item, Item.id == LedgerEntry.item_id)
         .join(Agency, Agency.id == LedgerEntry.agency_id)
-        .outerjoin(Person, Person.login == Item.author)
         .where(LedgerEntry.year == year)).all()
     checked = [(entry, formed_on(revision), code, department or "")
                for entry, revision, _item, code, department in rows]

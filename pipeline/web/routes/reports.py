@@ -29,7 +29,7 @@ from pipeline.web.security import PREVIEW_CSP
 
 router = APIRouter()
 ROLE = "disclosure_office"
-BY = {"channel": "渠道", "category": "主题分类", "kind": "信息类别", "month": "月份"}
+BY = {"channel": "渠道", "category": "主题分类", "kind": "信息类别", "month": "月份", "department": "处室"}
 
 
 @router.get("/ledger", response_class=HTMLResponse)
