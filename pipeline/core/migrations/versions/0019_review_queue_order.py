@@ -2,7 +2,7 @@
 without sorting every waiting item of their level.
 
 Revision ID: 0019
-Revises: 0014
+Revises: 0017
 Create Date: 2026-12-07 18:20:00
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0014"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
