@@ -133,11 +133,13 @@ class WeChat(Channel):
     def lookup(self, message: Message) -> Receipt | None:
         key = message.idempotency_key
         pending = self._pending.recall(key)
-        if publish_id := pending.get("publish_id"):
+        # the job this process (or Redis) knows of, else the one the engine kept; a draft of a newer try here wins
+        publish_id = pending.get("publish_id") or ("" if "draft" in pending else message.handle)
+        if publish_id:
             job = self._call("freepublish/get", {"publish_id": publish_id})
             if job.get("publish_status") == 1:
                 raise OutcomeUnknown(f"{self.name}: publish job {publish_id} is still running",
-                                     detail=f"publish_id={publish_id}")
+                                     detail=f"publish_id={publish_id}", handle=publish_id)
             self._pending.forget(key)
             return None if job.get("publish_status") in NOT_PUBLISHED else self._job_receipt(job, publish_id)
         receipt = self._find_published(message)
@@ -158,12 +160,13 @@ class WeChat(Channel):
                 job = self._call("freepublish/get", {"publish_id": publish_id})
             except ChannelError as e:  # the job exists whatever went wrong here: never publish again blindly
                 raise OutcomeUnknown(f"{self.name}: publish job {publish_id} submitted, status unknown: "
-                                     f"{e.message}", detail=f"publish_id={publish_id}") from e
+                                     f"{e.message}", detail=f"publish_id={publish_id}", handle=publish_id) from e
             if job.get("publish_status") != 1:
                 self._pending.forget(key)  # finished, one way or the other
                 return self._job_receipt(job, publish_id)
         raise OutcomeUnknown(f"{self.name}: publish job {publish_id} still running after "
-                             f"{self.config.poll_attempts} polls", detail=f"publish_id={publish_id}")
+                             f"{self.config.poll_attempts} polls", detail=f"publish_id={publish_id}",
+                             handle=publish_id)
 
     def _job_receipt(self, job: dict[str, Any], publish_id: str) -> Receipt:
         """The receipt of a successful job; any other final state raises."""
@@ -172,7 +175,7 @@ class WeChat(Channel):
             items = (job.get("article_detail") or {}).get("item") or [{}]
             if not job.get("article_id"):
                 raise OutcomeUnknown(f"{self.name}: publish job {publish_id} succeeded without an article_id",
-                                     detail=f"publish_id={publish_id}")
+                                     detail=f"publish_id={publish_id}", handle=publish_id)
             return Receipt(remote_id=str(job["article_id"]), url=items[0].get("article_url"))
         raise PermanentChannelError(
             f"{self.name}: publish job {publish_id} ended with publish_status {status}: "
