@@ -61,6 +61,8 @@ class WeChat(Channel):
         poll_attempts: int = Field(6, ge=0, description="freepublish/get polls before the outcome is reported unknown")
         poll_interval: float = Field(10.0, ge=0, description="seconds before each poll (freepublish/get: 100 a day)")
         token_refresh_margin: float = Field(60.0, ge=0, description="refresh the access token this early (seconds)")
+        lookup_pages: int = Field(5, ge=1, description="pages of 20 published articles a lookup searches "
+                                                       "(freepublish/batchget: 100 calls a day)")
 
     kind = "wechat"
     max_title_chars = 32
@@ -183,12 +185,17 @@ class WeChat(Channel):
             detail=json.dumps(job, ensure_ascii=False))
 
     def _find_published(self, message: Message) -> Receipt | None:
-        listing = self._call("freepublish/batchget", {"offset": 0, "count": 20, "no_content": 1})
-        for item in listing.get("item") or []:
-            for news in (item.get("content") or {}).get("news_item") or []:
-                if (news.get("title") == message.title and news.get("content_source_url") == message.canonical_url
-                        and not news.get("is_deleted")):
-                    return Receipt(remote_id=str(item["article_id"]), url=news.get("url"))
+        """The article among the newest lookup_pages pages of 20 (freepublish/batchget, 100 calls a day)."""
+        for page in range(self.config.lookup_pages):
+            listing = self._call("freepublish/batchget", {"offset": page * 20, "count": 20, "no_content": 1})
+            items = listing.get("item") or []
+            for item in items:
+                for news in (item.get("content") or {}).get("news_item") or []:
+                    if (news.get("title") == message.title and not news.get("is_deleted")
+                            and news.get("content_source_url") == message.canonical_url):
+                        return Receipt(remote_id=str(item["article_id"]), url=news.get("url"))
+            if len(items) < 20 or (page + 1) * 20 >= int(listing.get("total_count") or 0):
+                break
         return None
 
     def _upload(self, path: str, image: Path, **params: str) -> dict[str, Any]:
