@@ -149,10 +149,13 @@ class WeChat(Channel):
             self._pending.forget(key)
             return receipt
         if "draft" in pending:
-            draft = self._call("draft/get", {"media_id": pending["draft"]}, accept=(40007,))
-            if draft.get("errcode") == 40007:  # a draft leaves the draft box when it is published
+            # deleted, not just looked at: a submit still on its way (its answer given up on, the request not yet
+            # done) can then no longer publish it, so "not there" stays true
+            gone = self._call("draft/delete", {"media_id": pending["draft"]}, accept=(40007,))
+            if gone.get("errcode") == 40007:  # a draft leaves the draft box when it is submitted
                 raise OutcomeUnknown(f"{self.name}: draft {pending['draft']} was submitted; "
                                      "no article is listed yet")
+            self._pending.forget(key)
         return None
 
     def _await_job(self, key: str, publish_id: str) -> Receipt:

@@ -187,3 +187,15 @@ def test_a_channel_that_cannot_be_asked_asks_the_operator_and_retry_never_resend
     assert len(double.requests_to("freepublish/submit")) == 2
     assert the_delivery(env).status == DeliveryStatus.PUBLISHED
     assert "--absent needs" in run("retry --all-failed --absent", as_="qianqi", cwd=env.directory).err
+
+
+def test_a_lookup_that_meets_the_daily_quota_waits_for_its_reset(env, double, run):
+    from channels.wechat import seconds_until_quota_reset
+
+    double.fail("freepublish/submit", "commit-drop")
+    double.script("freepublish/batchget", 45009)
+    approve(env, run)
+    delivery = the_delivery(env)
+    assert delivery.status == DeliveryStatus.UNKNOWN and delivery.manual_action is None
+    wait = (delivery.next_attempt_at - utcnow()).total_seconds()
+    assert abs(wait - seconds_until_quota_reset()) < 60

@@ -146,7 +146,7 @@ class WeChatDouble:
         self._lock = threading.Lock()
         self._endpoints: dict[str, Callable[[Request], dict[str, Any]]] = {
             "media/uploadimg": self._uploadimg, "material/add_material": self._add_material,
-            "draft/add": self._draft_add, "draft/get": self._draft_get,
+            "draft/add": self._draft_add, "draft/get": self._draft_get, "draft/delete": self._draft_delete,
             "freepublish/submit": self._submit, "freepublish/get": self._get,
             "freepublish/batchget": self._batchget, "freepublish/delete": self._delete,
             "clear_quota": self._clear_quota,
@@ -376,6 +376,10 @@ class WeChatDouble:
             self.dropped_images.append(match.group(2))
             return ""
         return IMG.sub(keep, SCRIPT.sub("", content))
+
+    def _draft_delete(self, request: Request) -> dict[str, Any]:
+        gone = self.drafts.pop(_field(request, "media_id"), None)
+        return self._error(40007) if gone is None else {"errcode": 0, "errmsg": "ok"}
 
     def _draft_get(self, request: Request) -> dict[str, Any]:
         news = self.drafts.get(_field(request, "media_id"))
