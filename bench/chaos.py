@@ -392,6 +392,7 @@ def report(chaos: Chaos, workload: float, settled: bool) -> int:
     articles = Counter(a.news[0]["content_source_url"] for a in chaos.wechat.articles.values())
     duplicates += sum(n - 1 for n in articles.values() if n > 1)
     wechat = [d for d in deliveries if d.channel == "wechat"]
+    explain_twice(chaos, [url for url, n in articles.items() if n > 1])
     recorded = {d.remote_id for d in wechat if d.status in (DeliveryStatus.PUBLISHED, DeliveryStatus.WITHDRAWN)}
     unrecorded |= set(chaos.wechat.articles) - recorded
     held |= {d.idempotency_key for d in wechat if d.remote_id in chaos.wechat.articles}
@@ -440,6 +441,19 @@ def report(chaos: Chaos, workload: float, settled: bool) -> int:
     ]
     print_table("chaos run", ["", "value"], rows)
     return 0 if all(checks.values()) else 1
+
+
+def explain_twice(chaos: Chaos, urls: list[str]) -> None:
+    """For each page WeChat published twice: its delivery's tries, to stderr."""
+    with session_scope(chaos.engine) as session:
+        for url in urls[:10]:
+            item_id = int(url.rsplit("art_", 1)[-1].split(".")[0]) if "art_" in url else None
+            rows = session.exec(select(Attempt.outcome, Attempt.started_at, Attempt.detail).join(
+                Delivery, Delivery.id == Attempt.delivery_id).where(
+                Delivery.item_id == item_id, Delivery.channel == "wechat").order_by(Attempt.id)).all()
+            print(f"published twice at WeChat: {url}", file=sys.stderr)
+            for outcome, started, detail in rows:
+                print(f"  {started:%H:%M:%S.%f} {outcome}: {detail[:200]}", file=sys.stderr)
 
 
 def _span(values: list[float]) -> str:

@@ -142,11 +142,15 @@ class WeChat(Channel):
             if job.get("publish_status") == 1:
                 raise OutcomeUnknown(f"{self.name}: publish job {publish_id} is still running",
                                      detail=f"publish_id={publish_id}", handle=publish_id)
-            self._pending.forget(key)
-            return None if job.get("publish_status") in NOT_PUBLISHED else self._job_receipt(job, publish_id)
+            if job.get("publish_status") != 0:  # failed, or deleted or banned since: not a live publication
+                self._pending.forget(key)
+                return None
+            return self._job_receipt(job, publish_id)  # the job is kept: the record of this may be lost too
+        if pending.get("article_id"):  # found in the list before, and its record may have been lost since
+            return Receipt(remote_id=pending["article_id"], url=pending.get("article_url") or None)
         receipt = self._find_published(message)
         if receipt is not None:
-            self._pending.forget(key)
+            self._pending.remember(key, article_id=receipt.remote_id, article_url=receipt.url or "")
             return receipt
         if "draft" in pending:
             # deleted, not just looked at: a submit still on its way (its answer given up on, the request not yet
@@ -166,8 +170,11 @@ class WeChat(Channel):
             except ChannelError as e:  # the job exists whatever went wrong here: never publish again blindly
                 raise OutcomeUnknown(f"{self.name}: publish job {publish_id} submitted, status unknown: "
                                      f"{e.message}", detail=f"publish_id={publish_id}", handle=publish_id) from e
-            if job.get("publish_status") != 1:
-                self._pending.forget(key)  # finished, one way or the other
+            if job.get("publish_status") != 1:  # finished; the job is kept (until the store's TTL), not forgotten:
+                # if the worker dies before the publication is on record, the next lookup asks by its id,
+                # however many articles were listed since
+                if job.get("publish_status") in NOT_PUBLISHED:
+                    self._pending.forget(key)
                 return self._job_receipt(job, publish_id)
         raise OutcomeUnknown(f"{self.name}: publish job {publish_id} still running after "
                              f"{self.config.poll_attempts} polls", detail=f"publish_id={publish_id}",

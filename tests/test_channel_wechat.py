@@ -435,6 +435,14 @@ def test_a_submit_lost_on_its_way_is_fenced_off_by_deleting_its_draft_before_the
     assert [a.article_id for a in double.published(CANONICAL)] == [receipt.remote_id]
 
 
+def test_a_lookup_after_a_success_whose_record_was_lost_answers_from_what_was_kept(
+    double: WeChatDouble, channel: WeChat, message: Message
+) -> None:
+    receipt = channel.publish(message)                    # then the worker dies before the record commits
+    assert channel.lookup(message) == receipt             # asked by its job, not searched for in the list
+    assert double.requests_to("freepublish/batchget") == []
+
+
 @pytest.mark.parametrize("int_publish_id", [False, True], ids=["str id", "int id"])
 @pytest.mark.parametrize("outcome", [0, 4], ids=["published", "rejected"])
 def test_a_job_still_running_after_the_polls_is_followed_up_by_its_publish_id(
