@@ -5,7 +5,10 @@ review levels, withdraws some scheduled ones before they are due and replays dea
 SIGKILLs celery workers at random, SIGKILLs and restarts its own redis-server, crashes its own PostgreSQL
 cluster (bench/pgcluster.py: `pg_ctl stop -m immediate`, down for a few seconds, then started again, which
 runs crash recovery) while the workload goes on, and the webhook receiver fails (5xx, hangs past the
-client's timeout), throttles (429 with Retry-After) and "commits, then drops the connection". Then the
+client's timeout), throttles (429 with Retry-After) and "commits, then drops the connection"; every item also
+goes to a WeChat double (tests/doubles/wechat.py) whose publish jobs sometimes outlast the adapter's polls,
+whose first status poll sometimes answers -1, and which loses some freepublish/submit answers after accepting
+them: each must end published once with no operator action (docs/engine.md, "Doubt"). Then the
 faults stop, the queue drains, and the invariants are checked and printed as a table; the exit status is 1
 if any fails.
 
@@ -51,11 +54,14 @@ from pgcluster import RECOVERY, PgCluster
 from sqlmodel import select
 
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path.insert(0, str(ROOT / "tests"))
+from doubles.wechat import WeChatDouble  # noqa: E402  (the tests' WeChat double, imported unchanged)
 from sink import Sink  # noqa: E402  (the integration tests' receiver, imported unchanged)
 
 from pipeline.core.clock import beijing_today  # noqa: E402
 from pipeline.core.db import session_scope  # noqa: E402
 from pipeline.core.models import (  # noqa: E402
+    Attempt,
     Decision,
     Delivery,
     DeliveryStatus,
@@ -71,7 +77,10 @@ from pipeline.items import workflow  # noqa: E402
 from pipeline.items.itemfile import ItemRecord, ItemSpec  # noqa: E402
 
 QUEUE = {"visibility_timeout": 120, "lease_seconds": 60, "retry_base": 0.2, "retry_cap": 10.0,
-         "sweep_interval": 1.0, "sweep_grace": 10.0, "max_attempts": 25, "threads": 8}
+         "sweep_interval": 1.0, "sweep_grace": 10.0, "max_attempts": 25, "threads": 8,
+         "lookup_base": 0.5, "lookup_cap": 5.0}
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c63fccf00000301010018dd8db40000000049454e44ae426082")
 WORKERS = 2
 FAULT_RATE, THROTTLE_RATE = 0.15, 0.08
 
@@ -123,7 +132,20 @@ class Chaos:
         db_url = cluster.create_database("gongkai_chaos")
         self.redis = RedisServer(directory / "redis").__enter__()
         self.sink = ChaosSink().start()
-        config = write_config(directory, db_url=db_url, broker_url=self.redis.url, sink=self.sink, queue=QUEUE)
+        self.wechat = WeChatDouble(app_id="wx00000000c4a05000", hang_seconds=6.0).start()
+        self.wechat.daily_quotas = {path: 10**6 for path in self.wechat.daily_quotas}
+        self.wechat.job_seconds = 5.0  # a job ends by itself too, polled or not
+        (directory / "cover.png").write_bytes(PNG)
+        section = {"kind": "wechat", "base_url": self.wechat.base_url, "app_id": self.wechat.app_id,
+                   "app_secret": self.wechat.app_secret, "cover": str(directory / "cover.png"),
+                   "poll_attempts": 2, "poll_interval": 0.2, "timeout": 5.0}
+        extra = "\n[channels.wechat]\n" + "".join(f'{k} = {v if isinstance(v, (int, float)) else repr(str(v))}\n'
+                                                  .replace("'", '"') for k, v in section.items())
+        config = write_config(directory, db_url=db_url, broker_url=self.redis.url, sink=self.sink, queue=QUEUE,
+                              extra=extra)
+        config.write_text(config.read_text(encoding="utf-8").replace(
+            'channels = ["portal", "disclosure", ', 'channels = ["portal", "disclosure", "wechat", ').replace(
+            "default_channels = [", 'default_channels = ["wechat", '), encoding="utf-8")
         config.chmod(0o600)  # it holds the channels' signing secret
         self.platform = make_platform(config)
         self.settings, self.engine = self.platform.settings, self.platform.engine
@@ -154,6 +176,7 @@ class Chaos:
             stop(proc, grace=5)
         self.redis.__exit__()
         self.sink.stop()
+        self.wechat.stop()
         self.engine.dispose()
 
     # --- faults ---------------------------------------------------------------------------------------
@@ -308,6 +331,8 @@ def keep_logs(folder: Path, cluster: PgCluster, logs: Path) -> None:
 
 def drive(chaos: Chaos, minutes: float) -> int:
     chaos.sink.fail_rate, chaos.sink.throttle_rate = FAULT_RATE, THROTTLE_RATE
+    chaos.wechat.slow_jobs = chaos.wechat.first_poll_errors = 0.2
+    chaos.wechat.server.lost_answers["freepublish/submit"] = 0.05
     faults = {"worker": (chaos.kill_worker, 8, 20), "redis": (chaos.restart_redis, 40, 70),
               "postgres": (chaos.restart_postgres, 15, 35)}
     started = time.monotonic()
@@ -323,6 +348,8 @@ def drive(chaos: Chaos, minutes: float) -> int:
         time.sleep(chaos.random.uniform(0.2, 0.8))
     chaos.wait_postgres()
     chaos.sink.fail_rate = chaos.sink.throttle_rate = 0.0
+    chaos.wechat.slow_jobs = chaos.wechat.first_poll_errors = 0.0
+    chaos.wechat.server.lost_answers.clear()
     chaos.replay_dead()
     workload = time.monotonic() - started
     settled = wait_settled(chaos)
@@ -330,11 +357,13 @@ def drive(chaos: Chaos, minutes: float) -> int:
 
 
 def wait_settled(chaos: Chaos) -> bool:
-    """Wait until no delivery is pending, sending or waiting to retry (a cut try waits out its lease)."""
+    """Wait until no delivery is pending, sending, waiting to retry or unknown without a person asked (a cut try
+    waits out its lease; an unknown outcome is looked up again by itself)."""
     def settled() -> bool:
         with chaos.engine.connect() as connection:
             return connection.execute(sa.select(sa.func.count()).select_from(Delivery).where(
-                Delivery.status.in_(["pending", "sending", "retry_wait"]))).scalar_one() == 0
+                sa.or_(Delivery.status.in_(["pending", "sending", "retry_wait"]),
+                       sa.and_(Delivery.status == "unknown", Delivery.manual_action.is_(None))))).scalar_one() == 0
     try:
         wait_for(settled, timeout=300, what="every delivery in a final state", every=1.0)
     except TimeoutError:
@@ -350,6 +379,9 @@ def report(chaos: Chaos, workload: float, settled: bool) -> int:
         submitted = session.exec(select(sa.func.count()).select_from(Item)).one()
         entries = list(session.exec(select(LedgerEntry).where(LedgerEntry.entry_type == EntryType.PUBLICATION,
                                                               LedgerEntry.source == "pipeline")))
+        doubted = session.exec(select(sa.func.count(sa.distinct(Attempt.delivery_id))).join(
+            Delivery, Delivery.id == Attempt.delivery_id).where(
+            Delivery.channel == "wechat", Attempt.outcome.in_(["unknown", "lookup_failed"]))).one()
     status = Counter(str(d.status) for d in deliveries)
     expected = [d for d in deliveries if d.status != DeliveryStatus.CANCELLED]
     confirmed = {d.idempotency_key for d in deliveries if d.status in (DeliveryStatus.PUBLISHED,
@@ -357,6 +389,13 @@ def report(chaos: Chaos, workload: float, settled: bool) -> int:
     duplicates = sum(n - 1 for n in chaos.sink.accepted_posts().values() if n > 1)
     held = chaos.sink.accepted()  # every webhook-id the receiver committed (answered or dropped)
     unrecorded = held - confirmed  # the channel has it, the ledger does not
+    articles = Counter(a.news[0]["content_source_url"] for a in chaos.wechat.articles.values())
+    duplicates += sum(n - 1 for n in articles.values() if n > 1)
+    wechat = [d for d in deliveries if d.channel == "wechat"]
+    explain_twice(chaos, [url for url, n in articles.items() if n > 1])
+    recorded = {d.remote_id for d in wechat if d.status in (DeliveryStatus.PUBLISHED, DeliveryStatus.WITHDRAWN)}
+    unrecorded |= set(chaos.wechat.articles) - recorded
+    held |= {d.idempotency_key for d in wechat if d.remote_id in chaos.wechat.articles}
     lost = [d for d in expected if d.status not in ("published", "withdrawn", "dead")
             or (d.idempotency_key in confirmed and d.idempotency_key not in held)]
     reasons = Counter((d.last_error or "?").split(":", 1)[-1].strip().replace("|", "/")[:60] for d in deliveries
@@ -382,7 +421,11 @@ def report(chaos: Chaos, workload: float, settled: bool) -> int:
         ("receiver verdicts", ", ".join(f"{k} {v}" for k, v in sorted(chaos.sink.verdicts().items()))),
         ("items submitted / approved / withdrawn before due", f"{submitted} / {approved} / "
                                                                 f"{chaos.counts['withdrawn']}"),
-        ("deliveries (3 webhook channels per item)", f"{len(deliveries)}: "
+        ("WeChat: jobs / articles / freepublish/get calls", f"{len(chaos.wechat.jobs)} / {len(articles)} / "
+                                                             f"{len(chaos.wechat.requests_to('freepublish/get'))}"),
+        ("WeChat deliveries in doubt on the way (unknown or a failed lookup)", doubted),
+        ("unknown outcomes a person was asked about (must be 0)", status["unknown"]),
+        ("deliveries (3 webhook channels and WeChat per item)", f"{len(deliveries)}: "
                                                      + ", ".join(f"{k} {v}" for k, v in sorted(status.items()))),
         ("deliveries expected (not cancelled)", len(expected)),
         ("published", len(confirmed)),
@@ -398,6 +441,19 @@ def report(chaos: Chaos, workload: float, settled: bool) -> int:
     ]
     print_table("chaos run", ["", "value"], rows)
     return 0 if all(checks.values()) else 1
+
+
+def explain_twice(chaos: Chaos, urls: list[str]) -> None:
+    """For each page WeChat published twice: its delivery's tries, to stderr."""
+    with session_scope(chaos.engine) as session:
+        for url in urls[:10]:
+            item_id = int(url.rsplit("art_", 1)[-1].split(".")[0]) if "art_" in url else None
+            rows = session.exec(select(Attempt.outcome, Attempt.started_at, Attempt.detail).join(
+                Delivery, Delivery.id == Attempt.delivery_id).where(
+                Delivery.item_id == item_id, Delivery.channel == "wechat").order_by(Attempt.id)).all()
+            print(f"published twice at WeChat: {url}", file=sys.stderr)
+            for outcome, started, detail in rows:
+                print(f"  {started:%H:%M:%S.%f} {outcome}: {detail[:200]}", file=sys.stderr)
 
 
 def _span(values: list[float]) -> str:

@@ -35,7 +35,13 @@ class ContentRejected(PermanentChannelError):
 
 
 class OutcomeUnknown(ChannelError):
-    """The call may have succeeded: look the publication up before sending again."""
+    """The call may have succeeded: look the publication up before sending again. `handle`: the channel's id for
+    the work the call started, when it is known (a WeChat publish job), kept by the engine and handed back to
+    lookup() in Message.handle."""
+
+    def __init__(self, message: str, *, detail: str = "", handle: str = "") -> None:
+        super().__init__(message, detail=detail)
+        self.handle = handle
 
 
 class AlreadyPublished(ChannelError):

@@ -25,6 +25,7 @@ class Message:
     slug: str = ""                  # stable path segment for static sites and CMS slugs
     images: tuple[Path, ...] = ()   # local image files referenced by the body
     cover: Path | None = None
+    handle: str = ""                # the channel's id for what an earlier unanswered try started (OutcomeUnknown)
 
 
 @dataclass(frozen=True)

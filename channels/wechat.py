@@ -61,6 +61,8 @@ class WeChat(Channel):
         poll_attempts: int = Field(6, ge=0, description="freepublish/get polls before the outcome is reported unknown")
         poll_interval: float = Field(10.0, ge=0, description="seconds before each poll (freepublish/get: 100 a day)")
         token_refresh_margin: float = Field(60.0, ge=0, description="refresh the access token this early (seconds)")
+        lookup_pages: int = Field(5, ge=1, description="pages of 20 published articles a lookup searches "
+                                                       "(freepublish/batchget: 100 calls a day)")
 
     kind = "wechat"
     max_title_chars = 32
@@ -133,22 +135,31 @@ class WeChat(Channel):
     def lookup(self, message: Message) -> Receipt | None:
         key = message.idempotency_key
         pending = self._pending.recall(key)
-        if publish_id := pending.get("publish_id"):
+        # the job this process (or Redis) knows of, else the one the engine kept; a draft of a newer try here wins
+        publish_id = pending.get("publish_id") or ("" if "draft" in pending else message.handle)
+        if publish_id:
             job = self._call("freepublish/get", {"publish_id": publish_id})
             if job.get("publish_status") == 1:
                 raise OutcomeUnknown(f"{self.name}: publish job {publish_id} is still running",
-                                     detail=f"publish_id={publish_id}")
-            self._pending.forget(key)
-            return None if job.get("publish_status") in NOT_PUBLISHED else self._job_receipt(job, publish_id)
+                                     detail=f"publish_id={publish_id}", handle=publish_id)
+            if job.get("publish_status") != 0:  # failed, or deleted or banned since: not a live publication
+                self._pending.forget(key)
+                return None
+            return self._job_receipt(job, publish_id)  # the job is kept: the record of this may be lost too
+        if pending.get("article_id"):  # found in the list before, and its record may have been lost since
+            return Receipt(remote_id=pending["article_id"], url=pending.get("article_url") or None)
         receipt = self._find_published(message)
         if receipt is not None:
-            self._pending.forget(key)
+            self._pending.remember(key, article_id=receipt.remote_id, article_url=receipt.url or "")
             return receipt
         if "draft" in pending:
-            draft = self._call("draft/get", {"media_id": pending["draft"]}, accept=(40007,))
-            if draft.get("errcode") == 40007:  # a draft leaves the draft box when it is published
+            # deleted, not just looked at: a submit still on its way (its answer given up on, the request not yet
+            # done) can then no longer publish it, so "not there" stays true
+            gone = self._call("draft/delete", {"media_id": pending["draft"]}, accept=(40007,))
+            if gone.get("errcode") == 40007:  # a draft leaves the draft box when it is submitted
                 raise OutcomeUnknown(f"{self.name}: draft {pending['draft']} was submitted; "
                                      "no article is listed yet")
+            self._pending.forget(key)
         return None
 
     def _await_job(self, key: str, publish_id: str) -> Receipt:
@@ -158,12 +169,16 @@ class WeChat(Channel):
                 job = self._call("freepublish/get", {"publish_id": publish_id})
             except ChannelError as e:  # the job exists whatever went wrong here: never publish again blindly
                 raise OutcomeUnknown(f"{self.name}: publish job {publish_id} submitted, status unknown: "
-                                     f"{e.message}", detail=f"publish_id={publish_id}") from e
-            if job.get("publish_status") != 1:
-                self._pending.forget(key)  # finished, one way or the other
+                                     f"{e.message}", detail=f"publish_id={publish_id}", handle=publish_id) from e
+            if job.get("publish_status") != 1:  # finished; the job is kept (until the store's TTL), not forgotten:
+                # if the worker dies before the publication is on record, the next lookup asks by its id,
+                # however many articles were listed since
+                if job.get("publish_status") in NOT_PUBLISHED:
+                    self._pending.forget(key)
                 return self._job_receipt(job, publish_id)
         raise OutcomeUnknown(f"{self.name}: publish job {publish_id} still running after "
-                             f"{self.config.poll_attempts} polls", detail=f"publish_id={publish_id}")
+                             f"{self.config.poll_attempts} polls", detail=f"publish_id={publish_id}",
+                             handle=publish_id)
 
     def _job_receipt(self, job: dict[str, Any], publish_id: str) -> Receipt:
         """The receipt of a successful job; any other final state raises."""
@@ -172,7 +187,7 @@ class WeChat(Channel):
             items = (job.get("article_detail") or {}).get("item") or [{}]
             if not job.get("article_id"):
                 raise OutcomeUnknown(f"{self.name}: publish job {publish_id} succeeded without an article_id",
-                                     detail=f"publish_id={publish_id}")
+                                     detail=f"publish_id={publish_id}", handle=publish_id)
             return Receipt(remote_id=str(job["article_id"]), url=items[0].get("article_url"))
         raise PermanentChannelError(
             f"{self.name}: publish job {publish_id} ended with publish_status {status}: "
@@ -180,12 +195,17 @@ class WeChat(Channel):
             detail=json.dumps(job, ensure_ascii=False))
 
     def _find_published(self, message: Message) -> Receipt | None:
-        listing = self._call("freepublish/batchget", {"offset": 0, "count": 20, "no_content": 1})
-        for item in listing.get("item") or []:
-            for news in (item.get("content") or {}).get("news_item") or []:
-                if (news.get("title") == message.title and news.get("content_source_url") == message.canonical_url
-                        and not news.get("is_deleted")):
-                    return Receipt(remote_id=str(item["article_id"]), url=news.get("url"))
+        """The article among the newest lookup_pages pages of 20 (freepublish/batchget, 100 calls a day)."""
+        for page in range(self.config.lookup_pages):
+            listing = self._call("freepublish/batchget", {"offset": page * 20, "count": 20, "no_content": 1})
+            items = listing.get("item") or []
+            for item in items:
+                for news in (item.get("content") or {}).get("news_item") or []:
+                    if (news.get("title") == message.title and not news.get("is_deleted")
+                            and news.get("content_source_url") == message.canonical_url):
+                        return Receipt(remote_id=str(item["article_id"]), url=news.get("url"))
+            if len(items) < 20 or (page + 1) * 20 >= int(listing.get("total_count") or 0):
+                break
         return None
 
     def _upload(self, path: str, image: Path, **params: str) -> dict[str, Any]:

@@ -424,6 +424,25 @@ def test_commit_then_drop_on_submit_then_lookup_returns_the_one_article(
     assert len(double.jobs) == 1
 
 
+def test_a_submit_lost_on_its_way_is_fenced_off_by_deleting_its_draft_before_the_retry(
+    double: WeChatDouble, channel: WeChat, message: Message
+) -> None:
+    double.fail("freepublish/submit", "drop")             # the request may still arrive late: not a proof
+    with pytest.raises(OutcomeUnknown):
+        channel.publish(message)
+    assert channel.lookup(message) is None and double.drafts == {}  # a late submit now finds no draft
+    receipt = channel.publish(message)
+    assert [a.article_id for a in double.published(CANONICAL)] == [receipt.remote_id]
+
+
+def test_a_lookup_after_a_success_whose_record_was_lost_answers_from_what_was_kept(
+    double: WeChatDouble, channel: WeChat, message: Message
+) -> None:
+    receipt = channel.publish(message)                    # then the worker dies before the record commits
+    assert channel.lookup(message) == receipt             # asked by its job, not searched for in the list
+    assert double.requests_to("freepublish/batchget") == []
+
+
 @pytest.mark.parametrize("int_publish_id", [False, True], ids=["str id", "int id"])
 @pytest.mark.parametrize("outcome", [0, 4], ids=["published", "rejected"])
 def test_a_job_still_running_after_the_polls_is_followed_up_by_its_publish_id(

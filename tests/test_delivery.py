@@ -288,7 +288,7 @@ def test_a_failed_lookup_keeps_the_doubt_so_the_next_try_asks_again(env, engine,
         return real_lookup(self, message)
 
     monkeypatch.setattr(Scripted, "lookup", flaky_lookup)
-    assert deliver_one(engine, delivery.id).status == "retry_wait"
+    assert deliver_one(engine, delivery.id).status == "unknown"  # in doubt, looked up again later
     expire_lease(env, delivery.id)
     assert deliver_one(engine, delivery.id).status == "published"  # it asked again instead of sending blind
     assert [op for op, _ in Scripted.calls] == ["lookup"]
@@ -778,3 +778,56 @@ def test_results_of_two_claims_of_one_delivery_recorded_together_count_only_for_
         assert attempts(env, delivery_id) == ["sending", "transient"]  # the stale try stays in doubt
     with env.session() as session:
         assert verify_trail(session).ok
+
+
+# --- doubt resolves itself (docs/engine.md, "Doubt") ------------------------------------------------------
+
+def test_a_withdrawal_racing_an_unknown_outcome_is_looked_up_again_by_itself_then_taken_down(env, engine, monkeypatch):
+    Scripted.reset(LOST_ANSWER)
+    item_id = approved(env)
+    delivery = delivery_of(env, item_id)
+    real_lookup, calls = Scripted.lookup, []
+
+    def lookup_failing_twice(self, message):
+        calls.append(1)
+        if len(calls) <= 2:  # the lookup right after the lost answer, and the first after the withdrawal
+            raise TransientChannelError("scripted: lookup timed out")
+        return real_lookup(self, message)
+
+    monkeypatch.setattr(Scripted, "lookup", lookup_failing_twice)
+    assert deliver_one(engine, delivery.id).status == "unknown"
+    withdraw(env, item_id)
+    outcome = deliver_one(engine, delivery.id)
+    row = delivery_of(env, item_id)
+    assert outcome.status == "unknown" and outcome.retry_in is not None  # asked again later, nobody is asked
+    assert row.manual_action is None and row.next_attempt_at is not None
+    make_due(env, delivery.id)
+    assert deliver_one(engine, delivery.id).status == "published"  # it was there …
+    assert delivery_of(env, item_id).status == DeliveryStatus.WITHDRAWN  # … and is taken down
+    assert delivery.idempotency_key not in Scripted.published
+
+
+def test_a_take_down_that_fails_for_now_is_tried_again_by_the_sweep_not_left_to_a_person(env, engine, monkeypatch):
+    item_id = approved(env)
+    assert deliver_one(engine, delivery_of(env, item_id).id).status == "published"
+    real_withdraw, calls = Scripted.withdraw, []
+
+    def withdraw_failing_once(self, receipt):
+        calls.append(1)
+        if len(calls) == 1:
+            raise TransientChannelError("scripted: busy")
+        return real_withdraw(self, receipt)
+
+    monkeypatch.setattr(Scripted, "withdraw", withdraw_failing_once)
+    withdraw(env, item_id)
+    assert [t.result for t in take_down(engine, item_id=item_id)] == ["failed"]
+    row = delivery_of(env, item_id)
+    assert row.manual_action is None and "tried again by the sweep" in row.last_error
+    with env.session() as session:  # the grace and the wait have passed
+        item = session.get(Item, item_id)
+        item.updated_at = utcnow() - timedelta(seconds=env.settings.queue.sweep_grace + 1)
+        session.add(item)
+    assert take_down_owed(engine) == []  # not due yet
+    make_due(env, row.id)
+    assert [t.result for t in take_down_owed(engine)] == ["withdrawn"]
+    assert delivery_of(env, item_id).status == DeliveryStatus.WITHDRAWN

@@ -245,8 +245,10 @@ def deliveries(failed: Annotated[bool, typer.Option("--failed", help="Only dead 
 @app.command()
 def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (see gongkai deliveries).")] = None,
           all_failed: Annotated[bool, typer.Option("--all-failed", help="Every dead or unknown delivery.")] = False,
+          absent: Annotated[bool, typer.Option("--absent", help="You checked on the channel by hand that it does "
+                                                                "not have this unknown outcome: send it.")] = False,
           agency: AgencyOpt = None, actor: ActorOpt = None) -> None:
-    """Replay a dead letter or an unknown outcome; each replay is a new attempt on record."""
+    """Replay a dead letter or an unknown outcome (looked up first); each replay is a new attempt on record."""
     from pipeline.core.agencies import agency_row
     from pipeline.core.db import session_scope
     from pipeline.core.models import DeliveryStatus, utcnow
@@ -258,6 +260,8 @@ def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (s
     code, _ = _agency(agency)
     if (delivery_id is None) == (not all_failed):
         raise typer.BadParameter("give a delivery id or --all-failed, not both")
+    if absent and delivery_id is None:
+        raise typer.BadParameter("--absent needs the delivery id you checked")
     with session_scope(ctx.engine) as session:
         who = person(session, actor)
         agency_id = agency_row(session, code).id
@@ -266,7 +270,7 @@ def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (s
             if row["status"] in (DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN)]  # not those flagged for a person
         for one in ids:
             views.check_delivery_agency(session, delivery_id=one, agency_id=agency_id)
-            replay_delivery(session, delivery_id=one, now=utcnow(), actor=who)
+            replay_delivery(session, delivery_id=one, now=utcnow(), actor=who, absent=absent)
     say(f"replaying {len(ids)} deliveries")
     _print_handed_over(hand_over(ctx.settings, ctx.engine, ids))
 

@@ -70,6 +70,15 @@ class QueueSettings(Section):
         3600, ge=60, description="Seconds Redis waits before handing an unacknowledged message to another worker."
     )
     sweep_grace: float = Field(60.0, ge=0, description="A due delivery enqueued this recently is not enqueued again.")
+    doubt_horizon: float = Field(
+        86400.0, ge=0, description="Seconds an outcome may stay unknown (the channel may have the publication), "
+        "looked up again by the sweep, before a person is asked to check by hand."
+    )
+    lookup_base: float = Field(
+        30.0, gt=0, description="First wait in seconds before an unknown outcome is looked up again; doubles each "
+        "time, with jitter (a channel's daily lookup quota is waited out)."
+    )
+    lookup_cap: float = Field(3600.0, gt=0, description="Longest wait (seconds) between lookups of an unknown outcome.")
     threads: int = Field(8, ge=1, le=256, description="Deliveries sent at once by one worker or the dispatcher.")
     batch_size: int = Field(
         8, ge=1, le=100, description="Most deliveries in one message (an approval sends its channels together); "

@@ -69,6 +69,7 @@ class AttemptOutcome(StrEnum):
     UNKNOWN = "unknown"              # the channel may have it
     DEFERRED = "deferred"            # not started: lease too short, or a long rate-limit wait
     REPLAY = "replay"                # gongkai retry made it due again (no call)
+    CHECKED = "checked_absent"       # gongkai retry --absent: a person found it not on the channel (settles doubt)
 
 
 class EntryType(StrEnum):

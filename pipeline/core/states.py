@@ -27,12 +27,13 @@ WHY_NOT = {
 }
 
 # Delivery moves: from -> the states it may go to. PUBLISHED and CANCELLED are never overwritten
-# except by a withdrawal of a publication; DEAD and UNKNOWN leave only by an explicit replay.
+# except by a withdrawal of a publication; DEAD leaves only by an explicit replay; UNKNOWN (in doubt) by a
+# replay or by the claim of a lookup that the sweep makes when its next_attempt_at has come (docs/engine.md).
 DELIVERY_MOVES: dict[D, frozenset[D]] = {
     D.PENDING: frozenset({D.SENDING, D.CANCELLED}),
     D.SENDING: frozenset({D.PUBLISHED, D.RETRY_WAIT, D.DEAD, D.UNKNOWN, D.CANCELLED}),
     D.RETRY_WAIT: frozenset({D.SENDING, D.CANCELLED}),
-    D.UNKNOWN: frozenset({D.PENDING}),                 # only by a replay: the channel is asked first
+    D.UNKNOWN: frozenset({D.PENDING, D.SENDING}),      # a replay, or the sweep's lookup: the channel is asked first
     D.DEAD: frozenset({D.PENDING, D.CANCELLED}),
     D.PUBLISHED: frozenset({D.WITHDRAWN}),
     D.CANCELLED: frozenset(),

@@ -34,6 +34,7 @@ from pipeline.records.ledger import insert_ledger_entries
 
 log = logging.getLogger("gongkai.delivery")
 RETRYABLE = (D.PENDING, D.RETRY_WAIT)
+DUE = (*RETRYABLE, D.UNKNOWN)  # claimed once next_attempt_at has come (an unknown outcome: to be looked up)
 A = AttemptOutcome
 AMBIGUOUS = (A.SENDING, A.UNKNOWN, A.LOOKUP_FAILED)  # attempt outcomes after which the channel may have it
 LOST_CLAIM, SKIPPED, ERROR = "lost-claim", "skipped", "error"  # an Outcome's status when no result was written
@@ -79,6 +80,7 @@ class Result:
     receipt: Receipt | None = None
     retry_in: float | None = None
     duration: float | None = None
+    action: str = ""  # what a person must do (the delivery is then not due again by itself)
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,7 +122,7 @@ def claim(session: Session, delivery_id: int, *, token: str, now: datetime, leas
 _CLAIM = (
     sa.update(Delivery)
     .where(Delivery.id.in_(sa.bindparam("ids", expanding=True)),
-           sa.or_(sa.and_(Delivery.status.in_([str(s) for s in RETRYABLE]),
+           sa.or_(sa.and_(Delivery.status.in_([str(s) for s in DUE]),
                           Delivery.next_attempt_at <= sa.bindparam("now")),
                   sa.and_(Delivery.status == str(D.SENDING), Delivery.lease_until < sa.bindparam("now"))))
     .values(status=str(D.SENDING), attempts=Delivery.attempts + 1, claim_token=sa.bindparam("token"),
@@ -243,7 +245,7 @@ def _log_unclaimable(session: Session, ids: list[int]) -> None:
             log.warning("message for delivery %s ignored: cancelled (%s)", delivery_id, row.last_error)
 
 
-_RESULT_COLUMNS = ("status", "last_error", "remote_id", "url", "next_attempt_at")  # what a try's result sets
+_RESULT_COLUMNS = ("status", "last_error", "remote_id", "url", "next_attempt_at", "manual_action")  # a result's
 _SET_RESULT = sa.update(_DELIVERY).where(  # the claim and status were checked under a row lock: a second guard
     _DELIVERY.c.id == sa.bindparam("b_id"), _DELIVERY.c.claim_token == sa.bindparam("b_token"),
     _DELIVERY.c.status == str(D.SENDING)).values(
@@ -269,6 +271,8 @@ def _write_results(session: Session, now: datetime, results: list[Result]) -> li
     for r in results:
         if not may_move_delivery(D.SENDING, r.status):
             raise RuntimeError(f"delivery {r.job.delivery.id}: sending -> {r.status} is not an allowed move")
+        if r.status == D.UNKNOWN and r.outcome not in AMBIGUOUS:  # the next claim must know it is in doubt
+            raise RuntimeError(f"delivery {r.job.delivery.id}: unknown after a {r.outcome} attempt")
     held = {row.id: row for row in session.execute(_HELD, {"ids": sorted({r.job.delivery.id for r in results})})}
     kept, outcomes = [], []
     for r in results:
@@ -292,8 +296,12 @@ def _write_kept(session: Session, now: datetime, kept: list[Result], held: dict[
         d = r.job.delivery
         receipt = r.receipt or Receipt(d.remote_id or "", d.url)
         remote_id = receipt.remote_id or None
-        values = (str(r.status), None if r.status == D.PUBLISHED else r.detail[:2000], remote_id,
-                  receipt.url, now + timedelta(seconds=r.retry_in) if r.retry_in is not None else d.next_attempt_at)
+        if r.retry_in is not None:
+            due = now + timedelta(seconds=r.retry_in)
+        else:  # an unknown outcome without a time to look again is a person's to settle: not due by itself
+            due = None if r.status == D.UNKNOWN else d.next_attempt_at
+        values = (str(r.status), None if r.status == D.PUBLISHED else r.detail[:2000], remote_id, receipt.url, due,
+                  r.action[:2000] or None)
         changes.append({"b_id": d.id, "b_token": r.job.token, "b_now": now,
                         **{f"b_{name}": value for name, value in zip(_RESULT_COLUMNS, values, strict=True)}})
         r.job.withdrawn = held[d.id].status == ItemStatus.WITHDRAWN  # withdrawn while it was being sent?

@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -37,7 +38,7 @@ from pipeline.core.models import Agency, Attempt, Delivery, Item, Role
 from pipeline.core.models import AttemptOutcome as A
 from pipeline.core.models import DeliveryStatus as D
 from pipeline.core.states import move_delivery
-from pipeline.engine.claims import RETRYABLE, SKIPPED, Job, Outcome, Result
+from pipeline.engine.claims import AMBIGUOUS, DUE, SKIPPED, Job, Outcome, Result
 from pipeline.engine.runtime import Engine
 from pipeline.engine.takedown import take_down_one
 from pipeline.items.compose import build_message, interpreted_delivery
@@ -130,17 +131,20 @@ def _try(engine: Engine, job: Job) -> Result:
     """One delivery's try; every path ends in a Result (recorded with the rest of the batch)."""
     delivery = job.delivery
     if job.channel_unavailable:
-        status = D.UNKNOWN if job.in_doubt else D.DEAD
         log.warning("delivery %s not sent: %s", delivery.id, job.channel_unavailable)
-        return Result(job, status, A.REFUSED, job.channel_unavailable)
+        if job.in_doubt:  # an earlier try may have reached it: the retry looks it up first
+            return Result(job, D.UNKNOWN, A.UNKNOWN, job.channel_unavailable, action=job.channel_unavailable)
+        return Result(job, D.DEAD, A.REFUSED, job.channel_unavailable)
     if job.stale_reason and not job.in_doubt:
         log.warning("delivery %s not sent: %s", delivery.id, job.stale_reason)
         return Result(job, D.CANCELLED, A.REFUSED, job.stale_reason)
     if job.message is None:
+        if job.in_doubt:
+            return _in_doubt(engine, job, A.LOOKUP_FAILED, f"not looked up: {job.render_error}")
         return Result(job, D.DEAD, A.PERMANENT, job.render_error)
     adapter = engine.channels.get(delivery.channel)
     if job.stale_reason:  # withdrawn or superseded, but an earlier try may have reached the channel: ask it
-        return _settle(adapter, job)
+        return _settle(engine, adapter, job)
     if delivery.lease_until - engine.clock() < timedelta(seconds=engine.settings.queue.lease_seconds / 2):
         # the sends before it in the batch used half its lease: the call might outlast it and another worker
         # take the delivery over, so it is not started
@@ -159,18 +163,19 @@ def _try(engine: Engine, job: Job) -> Result:
     return Result(job, D.PUBLISHED, A.PUBLISHED, receipt=receipt, duration=time.monotonic() - started)
 
 
-def _settle(adapter: Channel, job: Job) -> Result:
+def _settle(engine: Engine, adapter: Channel, job: Job) -> Result:
     """A stale delivery whose earlier try may have landed: published if the channel has it (then taken down
-    if withdrawn), else cancelled; unknown if the channel cannot be asked now."""
+    if withdrawn), else cancelled; unknown if the channel cannot be asked now (asked again later)."""
     if adapter.resend_is_idempotent and not adapter.supports_lookup:
         # sending again is how such a channel is asked, and a stale item must not be sent: a person decides
-        return Result(job, D.UNKNOWN, A.UNKNOWN,
-                      f"{job.stale_reason}, and the receiver may have it from an earlier try: ask its operator")
+        ask = f"{job.stale_reason}, and the receiver may have it from an earlier try: ask its operator"
+        return _in_doubt(engine, job, A.UNKNOWN, ask, ask=ask)
     try:
         found = _look_up(adapter, job.message)
     except ChannelError as e:
-        return Result(job, D.UNKNOWN, A.UNKNOWN, f"{job.stale_reason}, and an earlier try may have published it: "
-                                                 f"{e.message}")
+        return _in_doubt(engine, job, A.UNKNOWN, f"{job.stale_reason}, and an earlier try may have published it: "
+                                                 f"{e.message}", ask=_ask_if_unaskable(e, job),
+                         handle=e.handle if isinstance(e, OutcomeUnknown) else None)
     if found is None:
         return Result(job, D.CANCELLED, A.REFUSED, job.stale_reason)
     return Result(job, D.PUBLISHED, A.PUBLISHED, receipt=found)
@@ -204,62 +209,124 @@ def _refresh_interpreted(engine: Engine, delivery: Delivery, adapter: Channel) -
             log.warning("delivery %s: could not add the link to its interpretation: %s", target.id, e.message)
 
 
-class _LookupFailed(TransientChannelError):
-    """Asking the channel whether it has the publication failed: still ambiguous, try again later."""
+class _LookupFailed(ChannelError):
+    """Asking the channel whether it has the publication failed, whatever the error: still in doubt, asked again
+    later (after the wait a rate limit asked for, if it was one), about the same handle."""
+
+    def __init__(self, message: str, *, detail: str = "", handle: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message, detail=detail)
+        self.handle, self.retry_after = handle, retry_after
+
+
+class _CannotLookUp(OutcomeUnknown):
+    """The channel may have it and has no way to be asked: a person checks by hand."""
 
 
 def _send(adapter: Channel, message: Message, *, look_first: bool) -> Receipt:
     if look_first:  # the last try may have reached the channel: ask before sending again
-        found = _look_up_or_retry(adapter, message)
+        found = _look_up_or_retry(adapter, message, handle=message.handle)
         if found is not None:
             return found
+        message = replace(message, handle="")  # the channel says it has nothing: what it was asked about is over
     try:
         return adapter.publish(message)
     except AlreadyPublished as e:
         return e.receipt
-    except OutcomeUnknown:
-        found = _look_up_or_retry(adapter, message)
+    except OutcomeUnknown as e:
+        found = _look_up_or_retry(adapter, replace(message, handle=e.handle), handle=e.handle)
         if found is not None:
             return found
         raise TransientChannelError(f"{adapter.name}: the channel does not have it after an unanswered call; "
                                     "safe to send again") from None
 
 
-def _look_up_or_retry(adapter: Channel, message: Message) -> Receipt | None:
+def _look_up_or_retry(adapter: Channel, message: Message, *, handle: str) -> Receipt | None:
+    """The lookup; any error but a still-unknown answer becomes _LookupFailed (a token error, a refusal, a
+    quota: none of them says the channel does not have it). Either keeps the channel's handle for the next one."""
     try:
         return _look_up(adapter, message)
-    except TransientChannelError as e:
+    except OutcomeUnknown as e:
+        e.handle = e.handle or handle
+        raise
+    except AlreadyPublished:
+        raise
+    except ChannelError as e:
         raise _LookupFailed(f"{adapter.name}: could not ask whether it has the publication: {e.message}",
-                            detail=e.detail) from e
+                            detail=e.detail, handle=handle,
+                            retry_after=e.retry_after if isinstance(e, RateLimited) else None) from e
 
 
 def _look_up(adapter: Channel, message: Message) -> Receipt | None:
     if adapter.resend_is_idempotent and not adapter.supports_lookup:
         return None  # the receiver dedupes on the idempotency key: sending again is the lookup
     if not adapter.supports_lookup:
-        raise OutcomeUnknown(f"{adapter.name}: cannot look the publication up; check by hand, then "
-                             "gongkai retry")
+        raise _CannotLookUp(f"{adapter.name}: the channel may have it and cannot be asked")
     return adapter.lookup(message)
 
 
 def _failed(engine: Engine, job: Job, error: ChannelError, duration: float) -> Result:
     queue = engine.settings.queue
     detail = f"{error.message}{' | ' + error.detail if error.detail else ''}"
-    if isinstance(error, OutcomeUnknown):
-        return Result(job, D.UNKNOWN, A.UNKNOWN, detail, duration=duration)
+    if isinstance(error, (OutcomeUnknown, _LookupFailed)):
+        outcome = A.LOOKUP_FAILED if isinstance(error, _LookupFailed) else A.UNKNOWN
+        return _in_doubt(engine, job, outcome, detail, duration=duration, ask=_ask_if_unaskable(error, job),
+                         wait=getattr(error, "retry_after", None), handle=error.handle)
     if isinstance(error, PermanentChannelError):
         return Result(job, D.DEAD, A.PERMANENT, detail, duration=duration)
     if isinstance(error, RateLimited):
         engine.limiter.pause(job.delivery.channel, error.retry_after)
         return Result(job, D.RETRY_WAIT, A.RATE_LIMITED, detail, retry_in=error.retry_after + random.uniform(0, 1),
                       duration=duration)
-    kind = A.LOOKUP_FAILED if isinstance(error, _LookupFailed) else A.TRANSIENT  # the former stays ambiguous
     failures = _recent_failures(engine, job) + 1
     if failures >= queue.max_attempts:
-        return Result(job, D.DEAD, kind, f"gave up after {failures} failed tries: {detail}", duration=duration)
+        return Result(job, D.DEAD, A.TRANSIENT, f"gave up after {failures} failed tries: {detail}", duration=duration)
     backoff = min(queue.retry_cap * 4, queue.retry_base * 2 ** (failures - 1))
     retry_in = random.uniform(backoff / 2, backoff)  # jitter: workers that failed together retry apart
-    return Result(job, D.RETRY_WAIT, kind, detail, retry_in=retry_in, duration=duration)
+    return Result(job, D.RETRY_WAIT, A.TRANSIENT, detail, retry_in=retry_in, duration=duration)
+
+
+def _ask_if_unaskable(error: ChannelError, job: Job) -> str:
+    if not isinstance(error, _CannotLookUp):
+        return ""
+    return (f"{job.delivery.channel} cannot be asked whether it has this publication: confirm by hand on the "
+            f"channel; if it is not there, gongkai retry {job.delivery.id} --absent sends it")
+
+
+def _in_doubt(engine: Engine, job: Job, outcome: A, detail: str, *, duration: float | None = None,
+              wait: float | None = None, ask: str = "", handle: str | None = None) -> Result:
+    """The result of a try after which the channel may have the publication (docs/engine.md, "Doubt"): unknown,
+    looked up again after a backoff (or the wait a rate limit asked for); a person is asked only when the channel
+    cannot be asked (`ask`) or the doubt has lasted queue.doubt_horizon, and is told what was tried. `handle`: the
+    channel's id for the work in doubt, kept as the delivery's remote_id for the next lookup (None: unchanged)."""
+    queue = engine.settings.queue
+    kept = Receipt(handle) if handle is not None else None
+    tries, since = _doubt_so_far(engine, job)
+    lasted = (engine.clock() - since).total_seconds()
+    if not ask and lasted >= queue.doubt_horizon:
+        ask = (f"outcome still unknown after {tries} tries over {lasted / 3600:.1f} h since "
+               f"{since:%Y-%m-%d %H:%M} UTC (last: {detail[:500]}); check on {job.delivery.channel} whether it has "
+               f"the publication, then gongkai retry {job.delivery.id}, which looks it up again before any send")
+    if ask:
+        return Result(job, D.UNKNOWN, outcome, detail, receipt=kept, duration=duration, action=ask)
+    backoff = min(queue.lookup_cap, queue.lookup_base * 2 ** (tries - 1))
+    retry_in = wait if wait is not None else random.uniform(backoff / 2, backoff)
+    return Result(job, D.UNKNOWN, outcome, detail, receipt=kept, retry_in=retry_in, duration=duration)
+
+
+def _doubt_so_far(engine: Engine, job: Job) -> tuple[int, datetime]:
+    """How many tries this doubt has had, this one included, and when the first of them started: the tries since
+    the last one that settled something (a replay starts the count afresh)."""
+    with session_scope(engine.db) as session:
+        rows = session.exec(select(Attempt.outcome, Attempt.started_at)
+                            .where(Attempt.delivery_id == job.delivery.id, Attempt.id < job.attempt_id)
+                            .order_by(Attempt.id.desc()).limit(200)).all()
+    tries, since = 1, job.delivery.updated_at or engine.clock()
+    for outcome, started in rows:
+        if outcome in AMBIGUOUS:
+            tries, since = tries + 1, started or since
+        elif outcome != A.DEFERRED:
+            break
+    return tries, since
 
 
 def _recent_failures(engine: Engine, job: Job) -> int:
@@ -286,7 +353,7 @@ def due_deliveries(session: Session, *, now: datetime, grace: float, limit: int 
     """Deliveries that should be in flight but may not be: due and not enqueued lately, or past their lease."""
     recent = now - timedelta(seconds=grace)
     query = select(Delivery.id).where(sa.or_(
-        sa.and_(Delivery.status.in_(RETRYABLE), Delivery.next_attempt_at <= now,
+        sa.and_(Delivery.status.in_(DUE), Delivery.next_attempt_at <= now,
                 sa.or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at < recent)),
         sa.and_(Delivery.status == D.SENDING, Delivery.lease_until < now),
     )).order_by(Delivery.next_attempt_at).limit(limit)
@@ -305,9 +372,11 @@ def mark_enqueued(session: Session, ids: list[int], now: datetime) -> None:
     session.execute(sa.update(Delivery).where(targets).values(enqueued_at=now))
 
 
-def replay_delivery(session: Session, *, delivery_id: int, now: datetime, actor: Actor) -> Delivery:
+def replay_delivery(session: Session, *, delivery_id: int, now: datetime, actor: Actor,
+                    absent: bool = False) -> Delivery:
     """gongkai retry: a dead or unknown delivery becomes due again (a new attempt on record); needs the role
-    operator in the item's agency."""
+    operator in the item's agency. An unknown one is looked up before anything is sent, unless `absent`: the
+    operator checked on the channel by hand that it does not have it (for a channel that cannot be asked)."""
     row = session.exec(select(Delivery).where(Delivery.id == delivery_id).with_for_update()).first()
     if row is None:
         raise NotFound(f"no delivery {delivery_id}")
@@ -315,11 +384,15 @@ def replay_delivery(session: Session, *, delivery_id: int, now: datetime, actor:
     require(session, actor, Role.OPERATOR, agency_code=agency.code, doing=f"retry delivery {delivery_id}")
     if row.status not in (D.DEAD, D.UNKNOWN):
         raise WorkflowRefused(f"delivery {delivery_id} is {row.status}; only dead or unknown deliveries are retried")
+    if absent and row.status != D.UNKNOWN:
+        raise WorkflowRefused(f"delivery {delivery_id} is {row.status}: --absent is for an unknown outcome")
     move_delivery(row, D.PENDING)
-    row.next_attempt_at, row.enqueued_at = now, None
+    row.next_attempt_at, row.enqueued_at, row.manual_action = now, None, None
     session.add(row)
-    session.add(Attempt(delivery_id=row.id, number=row.attempts, outcome=A.REPLAY, finished_at=now,
-                        detail="replayed with gongkai retry"))
+    outcome, detail = ((A.CHECKED, f"{actor.label} checked by hand: the channel does not have it")
+                       if absent else (A.REPLAY, "replayed with gongkai retry"))
+    session.add(Attempt(delivery_id=row.id, number=row.attempts, outcome=outcome, finished_at=now, detail=detail))
     record_event(session, actor=actor.label, action="retry", subject=f"delivery:{row.id}",
-                 details={"item": row.item_id, "channel": row.channel, "last_error": row.last_error}, now=now)
+                 details={"item": row.item_id, "channel": row.channel, "last_error": row.last_error,
+                          "checked_absent": absent}, now=now)
     return row

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from channels import ChannelError, PermanentChannelError, Receipt
@@ -46,14 +47,17 @@ def take_down(engine: Engine, *, item_id: int) -> list[TakeDown]:
 
 def take_down_owed(engine: Engine, *, limit: int = 100) -> list[TakeDown]:
     """Publications of items withdrawn more than queue.sweep_grace ago that nobody took down and nobody was asked
-    to: a worker died between recording a publication that raced the withdrawal and taking it down, or the
-    command that withdrew the item died mid-way. Run by every sweep."""
-    before = engine.clock() - timedelta(seconds=engine.settings.queue.sweep_grace)
+    to: a worker died between recording a publication that raced the withdrawal and taking it down, the
+    command that withdrew the item died mid-way, or a take-down failed for now and its next try is due. Run by
+    every sweep."""
+    now = engine.clock()
+    before = now - timedelta(seconds=engine.settings.queue.sweep_grace)
     with session_scope(engine.db) as session:
         owed = list(session.exec(
             select(Delivery).join(Item, Item.id == Delivery.item_id)
             .where(Delivery.status == D.PUBLISHED, Delivery.manual_action.is_(None),
-                   Item.status == ItemStatus.WITHDRAWN, Item.updated_at < before)
+                   Item.status == ItemStatus.WITHDRAWN, Item.updated_at < before,
+                   sa.or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now))
             .order_by(Delivery.id).limit(limit)))
     for delivery in owed:
         log.warning("delivery %s: item %s was withdrawn but this publication is still up: taking it down",
@@ -75,8 +79,7 @@ def take_down_one(engine: Engine, delivery: Delivery) -> TakeDown:
                                 f"{delivery.item_id} --deleted-by-hand {delivery.channel}")
         return TakeDown(delivery.id, delivery.channel, "manual", e.message)
     except ChannelError as e:
-        _flag(engine, delivery, f"take-down failed for now: {e.message}; run gongkai withdraw {delivery.item_id} "
-                                "again")
+        _try_later(engine, delivery, e.message)
         return TakeDown(delivery.id, delivery.channel, "failed", e.message)
     with session_scope(engine.db) as session:
         done = record_take_down(session, delivery_id=delivery.id, now=engine.clock())
@@ -121,6 +124,25 @@ def record_take_down(session: Session, *, delivery_id: int, now: datetime, actor
     record_event(session, actor=actor, action="take_down", subject=f"delivery:{row.id}",
                  details={"item": row.item_id, "channel": row.channel, "by_hand": by_hand, "ledger": refs}, now=now)
     return True
+
+
+def _try_later(engine: Engine, delivery: Delivery, error: str) -> None:
+    """A take-down that failed for now is tried again by the sweep, after a wait as long as the item has been
+    withdrawn (between queue.lookup_base and queue.lookup_cap); a person is asked only once it has been
+    failing for queue.doubt_horizon."""
+    queue, now = engine.settings.queue, engine.clock()
+    with session_scope(engine.db) as session:
+        row = session.get(Delivery, delivery.id)
+        since = session.get(Item, row.item_id).withdrawn_at or now
+        lasted = (now - since).total_seconds()
+        if lasted >= queue.doubt_horizon:
+            row.manual_action = (f"take-down still failing {lasted / 3600:.1f} h after the withdrawal (last: "
+                                 f"{error}); delete it by hand, then gongkai withdraw {row.item_id} "
+                                 f"--deleted-by-hand {row.channel}, or run gongkai withdraw {row.item_id} again")[:2000]
+        else:
+            row.last_error = f"take-down failed for now, tried again by the sweep: {error}"[:2000]
+            row.next_attempt_at = now + timedelta(seconds=min(queue.lookup_cap, max(queue.lookup_base, lasted)))
+        session.add(row)
 
 
 def _flag(engine: Engine, delivery: Delivery, note: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -109,10 +110,13 @@ def build_message(session: Session, settings: Settings, delivery: Delivery, *,
     """The rendered message for one delivery; the same on every retry (published_on is the due date).
     `rows`: the item and revision when the caller has them; `views`: shared by the deliveries of a batch,
     so that a revision's body is rendered once for all its channels; `interpreted_by`: see item_view()."""
-    return compose_message(session, settings, item_id=delivery.item_id, revision=delivery.revision,
-                           channel=delivery.channel, approved_at=delivery.created_at,
-                           idempotency_key=delivery.idempotency_key, rows=rows, views=views,
-                           interpreted_by=interpreted_by)
+    message = compose_message(session, settings, item_id=delivery.item_id, revision=delivery.revision,
+                              channel=delivery.channel, approved_at=delivery.created_at,
+                              idempotency_key=delivery.idempotency_key, rows=rows, views=views,
+                              interpreted_by=interpreted_by)
+    if delivery.remote_id and delivery.status != DeliveryStatus.PUBLISHED:  # a handle kept from a try in doubt
+        message = replace(message, handle=delivery.remote_id)
+    return message
 
 
 def compose_message(session: Session, settings: Settings, *, item_id: int, revision: int, channel: str,

@@ -86,7 +86,8 @@ class DoubleServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def next_fault(self) -> Fault | None:
+    def next_fault(self, request: Request | None = None) -> Fault | None:
+        """The fault for this request (the scripted ones in order); `request` lets a subclass aim by path."""
         with self.lock:
             return self.faults.pop(0) if self.faults else None
 
@@ -110,7 +111,7 @@ class DoubleServer:
                 )
                 with server.lock:
                     server.requests.append(request)
-                fault = server.next_fault()
+                fault = server.next_fault(request)
                 if fault == "drop":
                     self.close_connection = True
                     return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import re
 import secrets
 import threading
@@ -66,6 +67,7 @@ class Job:
     outcome: int                      # then this terminal state
     status: int = 1
     article_id: str | None = None
+    first_poll_fails: bool = False    # the first freepublish/get answers -1 system error
 
 
 @dataclass
@@ -87,14 +89,19 @@ class WeChatServer(DoubleServer):
     def __init__(self, handle: Callable[[Request], Response] | None = None, *, hang_seconds: float = 5.0) -> None:
         super().__init__(handle or (lambda request: Response(503)), hang_seconds=hang_seconds)
         self.path_faults: dict[str, list[Fault]] = {}
+        self.lost_answers: dict[str, float] = {}  # path -> share of calls done, then answered by a cut connection
+        self.random = random.Random(21)
 
-    def next_fault(self) -> Fault | None:
-        fault = super().next_fault()
+    def next_fault(self, request: Request | None = None) -> Fault | None:
+        fault = super().next_fault(request)
         if fault is not None:
             return fault
         with self.lock:
-            queue = self.path_faults.get(self.requests[-1].path.removeprefix("/cgi-bin/"))
-            return queue.pop(0) if queue else None
+            path = (request or self.requests[-1]).path.removeprefix("/cgi-bin/")
+            queue = self.path_faults.get(path)
+            if queue:
+                return queue.pop(0)
+            return "commit-drop" if self.random.random() < self.lost_answers.get(path, 0.0) else None
 
 
 class WeChatDouble:
@@ -112,6 +119,10 @@ class WeChatDouble:
         self.job_polls = 1                      # a new job answers publish_status 1 this many times …
         self.job_seconds: float | None = None   # … or until this long after submit, whichever is first
         self.job_outcome = 0                    # … then 0, 2, 3 or 4
+        self.slow_jobs = 0.0                    # share of jobs that answer 1 slow_polls times more
+        self.slow_polls = 8
+        self.first_poll_errors = 0.0            # share of jobs whose first freepublish/get answers -1
+        self.random = random.Random(20261207)
         self.int_publish_id = False
         self.reject_escapes = False             # answer 40033 to \uXXXX in a draft (else only record it)
         self.scripted: dict[str, list[int]] = {}
@@ -135,7 +146,7 @@ class WeChatDouble:
         self._lock = threading.Lock()
         self._endpoints: dict[str, Callable[[Request], dict[str, Any]]] = {
             "media/uploadimg": self._uploadimg, "material/add_material": self._add_material,
-            "draft/add": self._draft_add, "draft/get": self._draft_get,
+            "draft/add": self._draft_add, "draft/get": self._draft_get, "draft/delete": self._draft_delete,
             "freepublish/submit": self._submit, "freepublish/get": self._get,
             "freepublish/batchget": self._batchget, "freepublish/delete": self._delete,
             "clear_quota": self._clear_quota,
@@ -366,6 +377,10 @@ class WeChatDouble:
             return ""
         return IMG.sub(keep, SCRIPT.sub("", content))
 
+    def _draft_delete(self, request: Request) -> dict[str, Any]:
+        gone = self.drafts.pop(_field(request, "media_id"), None)
+        return self._error(40007) if gone is None else {"errcode": 0, "errmsg": "ok"}
+
     def _draft_get(self, request: Request) -> dict[str, Any]:
         news = self.drafts.get(_field(request, "media_id"))
         return self._error(40007) if news is None else {"news_item": news}
@@ -377,7 +392,9 @@ class WeChatDouble:
         if news is None:
             return self._error(40007)
         publish_id = str(100000000 + next(self._ids))
-        self.jobs[publish_id] = Job(publish_id, news, self.clock.now(), self.job_polls, self.job_outcome)
+        polls = self.job_polls + (self.slow_polls if self.random.random() < self.slow_jobs else 0)
+        self.jobs[publish_id] = Job(publish_id, news, self.clock.now(), polls, self.job_outcome,
+                                    first_poll_fails=self.random.random() < self.first_poll_errors)
         return {"errcode": 0, "errmsg": "ok", "msg_data_id": str(2247483000 + next(self._ids)),
                 "publish_id": int(publish_id) if self.int_publish_id else publish_id}
 
@@ -400,6 +417,9 @@ class WeChatDouble:
         job = self.jobs.get(_field(request, "publish_id"))
         if job is None:
             return self._error(53502)
+        if job.first_poll_fails:
+            job.first_poll_fails = False
+            return self._error(-1)
         if job.status == 1:
             if job.polls_left > 0:
                 job.polls_left -= 1

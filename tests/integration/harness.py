@@ -178,7 +178,8 @@ def write_config(directory: Path, *, db_url: str, broker_url: str, sink: Sink,
         assert old in text, f"the example configuration no longer has {old!r}"
         text = text.replace(old, new)
     for name, extra in channels.items():
-        section = {"kind": "webhook", "url": sink.url(name), "secret": SECRET, "timeout": 2.0, **extra}
+        webhook = {"kind": "webhook", "url": sink.url(name), "secret": SECRET}  # unless another kind is given
+        section = {**(webhook if extra.get("kind", "webhook") == "webhook" else {}), "timeout": 2.0, **extra}
         text += f"\n[channels.{name}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in section.items())
     path = directory / "gongkai.toml"
     path.write_text(text + "\n" + CHEAP_AUTH, encoding="utf-8")
@@ -292,5 +293,7 @@ class Platform:
         return time.monotonic() - started
 
     def explain(self) -> str:
-        return (f"deliveries by status: {dict(self.statuses())}\nsink verdicts: {dict(self.sink.verdicts())}\n"
-                f"{self.processes.logs()}")
+        stuck = [f"  {d.id} {d.status}: {d.manual_action or d.last_error} (next {d.next_attempt_at})"
+                 for d in self.deliveries() if str(d.status) in ("unknown", "dead")][:10]
+        return (f"deliveries by status: {dict(self.statuses())}\n" + "".join(f"{line}\n" for line in stuck)
+                + f"sink verdicts: {dict(self.sink.verdicts())}\n{self.processes.logs()}")

@@ -4,12 +4,16 @@ together give one publication per delivery: nothing lost, nothing twice."""
 
 from __future__ import annotations
 
+import base64
 import time
+from collections import Counter
 
 import pytest
 from harness import HOOKS, wait_for
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+PNG = base64.b64decode(  # a 1x1 PNG: the articles' cover
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
 
 
 def assert_published_once(platform, sink, total: int) -> dict[str, int]:
@@ -119,3 +123,52 @@ def test_a_receiver_failing_30_percent_of_calls_still_gets_each_publication_once
         assert attempts[delivery.id][-1] == "published"
     print(f"\n30% faults: {total} publications in {took:.1f}s with {sum(posts.values())} raw POSTs; "
           f"verdicts {dict(verdicts)}; accepted once each")
+
+
+@pytest.mark.timeout(300)
+def test_wechat_slow_jobs_failed_polls_lost_answers_and_killed_workers_end_published_once_unattended(
+        make_platform, tmp_path):
+    """WeChat through real workers: some publish jobs outlast the adapter's polls, some first polls answer -1,
+    some submit answers are lost after WeChat accepted them, and the worker is SIGKILLed twice. Every delivery
+    ends published by itself (no retry, no operator), with one article at WeChat and one ledger entry each."""
+    from doubles.wechat import WeChatDouble
+
+    double = WeChatDouble(app_id="wx0000000000c4a051", hang_seconds=3.0).start()
+    try:
+        double.daily_quotas = {path: 10**6 for path in double.daily_quotas}
+        double.slow_jobs, double.first_poll_errors = 0.3, 0.3
+        double.job_seconds = 5.0  # a job also ends by itself, polled or not (one whose publish_id was lost)
+        double.server.lost_answers["freepublish/submit"] = 0.1
+        (tmp_path / "cover.png").write_bytes(PNG)
+        platform = make_platform(
+            queue={"lookup_base": 0.5, "lookup_cap": 2.0},
+            channels={"wechat": {"kind": "wechat", "base_url": double.base_url, "app_id": double.app_id,
+                                 "app_secret": double.app_secret, "cover": str(tmp_path / "cover.png"),
+                                 "poll_attempts": 2, "poll_interval": 0.1}})
+        total = 60
+        platform.approve(total)
+        platform.enqueue_due()
+        platform.processes.beat()
+        worker = platform.processes.worker()
+        for share in (0.3, 0.6):
+            wait_for(lambda: platform.statuses()["published"] >= share * total, timeout=90,  # noqa: B023
+                     what=f"{share:.0%} published", explain=platform.explain)
+            platform.processes.kill(worker)
+            worker = platform.processes.worker()
+        platform.wait_published(total, timeout=180)
+
+        deliveries = platform.deliveries()
+        assert {str(d.status) for d in deliveries} == {"published"} and len(deliveries) == total
+        assert all(d.manual_action is None for d in deliveries)
+        articles = Counter(a.news[0]["content_source_url"] for a in double.articles.values())
+        assert len(articles) == total and set(articles.values()) == {1}, "an article published twice"
+        assert {d.remote_id for d in deliveries} == set(double.articles)
+        ledger = platform.ledger()
+        assert len(ledger) == total and {e.delivery_id for e in ledger} == {d.id for d in deliveries}
+        attempts = platform.attempts()
+        in_doubt = [d.id for d in deliveries if {"unknown", "lookup_failed"} & set(attempts[d.id])]
+        assert in_doubt, "no delivery was ever in doubt: the faults did not bite"
+        print(f"\nWeChat, worker killed 2x: {total} published once each; {len(in_doubt)} were unknown on the way; "
+              f"{len(double.requests_to('freepublish/get'))} freepublish/get calls")
+    finally:
+        double.stop()
