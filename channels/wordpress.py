@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import html
+import mimetypes
+import re
+from pathlib import Path
 from typing import Any, Literal
 
 import requests
@@ -14,6 +19,8 @@ from channels.http import json_body, raise_for_status, send
 from channels.message import Message, Receipt
 
 SLUG_SUFFIXES = 10      # WordPress renames a taken published slug to slug-2, slug-3 …; look that far
+META_KEYS = ("gov_index_no", "gov_delivery_key")    # what finds a post again; the site registers them
+MEDIA_PREFIX = "gk-"    # a media item's slug is gk-<sha256 of its bytes>: uploaded once per content
 
 
 class WordPress(Channel):
@@ -22,6 +29,11 @@ class WordPress(Channel):
     WordPress has no idempotency: a retried POST makes a second post. So `publish` looks for the post
     first (slug, its `-N` variants, any status but trash, same 索引号) and answers AlreadyPublished when
     it exists; `lookup` is the same query.
+
+    Images (the body's and the cover) go to the media library first, once per content: a media item is
+    named gk-<sha256>, found by that slug before any upload, and the body points at its `source_url`; the
+    cover becomes the post's featured image. Title and excerpt are sent as escaped text, so that an account
+    allowed raw HTML (unfiltered_html) cannot store markup from them.
     """
 
     kind = "wordpress"
@@ -36,16 +48,24 @@ class WordPress(Channel):
         category_ids: dict[str, int] = Field({}, description="主题分类 → WordPress category id; empty: none")
         status: Literal["publish", "future", "draft", "pending", "private"] = Field(
             "publish", description="status of created posts")
+        permalink: str = Field(
+            "", description="when this site is the agency's portal, an item's address with {slug}, e.g. "
+            "https://portal.example.gov.cn/{slug}/ (permalinks /%postname%/); empty: not the portal")
 
     config: Config
+
+    def __init__(self, name: str, config: ChannelConfig, **services: Any) -> None:
+        super().__init__(name, config, **services)
+        self._known_media: dict[str, dict[str, Any]] = {}  # media items found or uploaded, by slug
 
     def check(self, message: Message) -> None:
         """Also require the slug (the lookup key) and, when categories are mapped, this item's category."""
         super().check(message)
         if not message.slug:
             raise ContentRejected(f"{self.name}: a slug is required to find the post again")
-        if message.images:  # the body points at the portal's copies, which a CMS portal does not have
-            raise ContentRejected(f"{self.name}: items with images are not uploaded to WordPress media yet")
+        for image in [*message.images, *([message.cover] if message.cover else [])]:
+            if not image.is_file():
+                raise ContentRejected(f"{self.name}: image file {image.name} is missing")
         if self.config.category_ids and message.category not in self.config.category_ids:
             raise ContentRejected(f"{self.name}: no category_ids entry for 主题分类 {message.category!r}")
 
@@ -55,10 +75,12 @@ class WordPress(Channel):
         post = self._find(message)
         if post is not None and post["meta"].get("gov_delivery_key") == message.idempotency_key:
             raise AlreadyPublished(f"{self.name}: post {post['id']} has this revision", receipt=_receipt(post))
+        media = {path: self._media(path) for path in dict.fromkeys([*message.images, *filter(None, [message.cover])])}
+        fields = self.payload(message, media)
         if post is not None:
-            response = self._call("POST", f"posts/{post['id']}", creates=True, json=self.payload(message))
+            response = self._call("POST", f"posts/{post['id']}", creates=True, json=fields)
         else:
-            response = self._call("POST", "posts", creates=True, json=self.payload(message))
+            response = self._call("POST", "posts", creates=True, json=fields)
         if response.status_code == 500:
             # db_insert_error and friends can follow a committed insert.
             raise OutcomeUnknown(f"{self.name}: HTTP 500 {_error(response)}", detail=response.text)
@@ -70,19 +92,49 @@ class WordPress(Channel):
             )
         return Receipt(str(body["id"]), body.get("link"))
 
-    def payload(self, message: Message) -> dict[str, Any]:
-        """The JSON body of POST /wp/v2/posts."""
+    def payload(self, message: Message, media: dict[Path, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The JSON body of POST /wp/v2/posts; `media`: each image's media item (without: the preview's
+        placeholders)."""
+        media = media if media is not None else {
+            path: {"id": f"<media id of {path.name}>", "source_url": f"<media URL of {path.name}>"}
+            for path in [*message.images, *filter(None, [message.cover])]}
         category = self.config.category_ids.get(message.category)
-        return {
-            "title": message.title,
-            "content": message.parts["article.html"],
-            "excerpt": message.summary,
+        body = {
+            "title": html.escape(message.title, quote=False),
+            "content": body_with_media(message, {p.name: m["source_url"] for p, m in media.items()}),
+            "excerpt": html.escape(message.summary, quote=False),
             "slug": message.slug,
             "status": self.config.status,
             "categories": [category] if category is not None else [],
             "meta": {**message.metadata, "gov_index_no": message.index_no,
                      "gov_delivery_key": message.idempotency_key},
         }
+        if message.cover is not None:
+            body["featured_media"] = media[message.cover]["id"]
+        return body
+
+    def _media(self, path: Path) -> dict[str, Any]:
+        """The media item holding this file's bytes: found by its gk-<sha256> slug, else uploaded now."""
+        data = path.read_bytes()
+        slug = MEDIA_PREFIX + hashlib.sha256(data).hexdigest()
+        cached = self._known_media.get(slug)
+        if cached is not None:
+            return cached
+        response = self._call("GET", "media", params={"slug": slug, "context": "edit"})
+        raise_for_status(response, channel=self.name, what=_error(response))
+        found = [m for m in json_body(response) or [] if isinstance(m, dict) and m.get("slug") == slug]
+        if found:
+            item = found[0]
+        else:  # a lost answer may leave an unnamed copy behind; the next try finds the one that landed
+            kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            response = self._call("POST", "media", data=data, headers={
+                "Content-Type": kind, "Content-Disposition": f'attachment; filename="{slug}{path.suffix.lower()}"'})
+            raise_for_status(response, channel=self.name, what=_error(response))
+            item = json_body(response)
+            if not isinstance(item, dict) or "id" not in item or "source_url" not in item:
+                raise OutcomeUnknown(f"{self.name}: media upload of {path.name} answered without an id")
+        self._known_media[slug] = {"id": item["id"], "source_url": item["source_url"]}
+        return self._known_media[slug]
 
     def lookup(self, message: Message) -> Receipt | None:
         """The post of exactly this revision (slug or a -N variant, our 索引号 and our delivery key)."""
@@ -121,15 +173,27 @@ class WordPress(Channel):
             return
         raise_for_status(response, channel=self.name, what=_error(response))
 
-    def _call(self, method: str, path: str, *, creates: bool = False, **kwargs: Any) -> requests.Response:
+    def _call(self, method: str, path: str, *, creates: bool = False, headers: dict[str, str] | None = None,
+              **kwargs: Any) -> requests.Response:
         password = self.config.app_password.get_secret_value().replace(" ", "")
         # Encoded by hand: requests encodes Basic credentials as latin-1, WordPress reads UTF-8.
         token = base64.b64encode(f"{self.config.username}:{password}".encode()).decode("ascii")
         return send(
             self.session, method, f"{self.config.base_url.rstrip('/')}/wp-json/wp/v2/{path}",
             channel=self.name, timeout=self.config.timeout, creates=creates,
-            headers={"Authorization": f"Basic {token}"}, **kwargs,
+            headers={"Authorization": f"Basic {token}", **(headers or {})}, **kwargs,
         )
+
+
+def body_with_media(message: Message, urls: dict[str, str]) -> str:
+    """The article body with each of the item's images (src/href ending in <slug>/<file name>, wherever the
+    portal keeps them) pointing at its copy in the media library."""
+    text = message.parts["article.html"]
+    if not urls or not message.slug:
+        return text
+    names = "|".join(re.escape(name) for name in urls)
+    pattern = re.compile(rf'((?:src|href)=")[^"]*?{re.escape(message.slug)}/({names})"')
+    return pattern.sub(lambda m: m.group(1) + html.escape(urls[m.group(2)]) + '"', text)
 
 
 def _receipt(post: dict[str, Any]) -> Receipt:
