@@ -9,7 +9,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from channels.errors import ContentRejected, OutcomeUnknown, PermanentChannelError
-from channels.message import Message, Receipt
+from channels.message import Finding, Message, Receipt
 
 
 class ChannelConfig(BaseModel):
@@ -94,3 +94,7 @@ class Channel:
     def lookup(self, message: Message) -> Receipt | None:
         """After an unknown outcome: the publication's receipt if the channel has it, else None."""
         raise OutcomeUnknown(f"{self.name}: this channel cannot look a publication up")
+
+    def probe(self) -> list[Finding]:
+        """Harmless live calls proving what the first delivery needs (`gongkai channels check`); never raises."""
+        return [Finding("live check", True, "this kind of channel has no live check")]

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from channels.base import Channel, ChannelConfig
 from channels.errors import ContentRejected, PermanentChannelError, TransientChannelError
-from channels.message import Message, Receipt
+from channels.message import Finding, Message, Receipt
 
 Render = Callable[[str, dict[str, Any]], str]
 HOME_ENTRIES = 50
@@ -93,6 +93,18 @@ class StaticSite(Channel):
         if entry is None or entry["key"] != message.idempotency_key or not (self.root / relative).exists():
             return None  # not there, or the page of another revision
         return Receipt(relative, entry["url"])
+
+    def probe(self) -> list[Finding]:
+        """The site's directory can be created and written by this process."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".check-")
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as e:
+            return [Finding("output directory", False, f"{self.root}: {e.strerror or e}",
+                            f"create {self.root} and let the user the workers run as write to it")]
+        return [Finding("output directory", True, f"{self.root} is writable")]
 
     @contextmanager
     def _site(self) -> Iterator[dict[str, dict[str, Any]]]:

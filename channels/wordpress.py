@@ -14,12 +14,21 @@ import requests
 from pydantic import Field, SecretStr
 
 from channels.base import Channel, ChannelConfig
-from channels.errors import AlreadyPublished, ContentRejected, OutcomeUnknown, PermanentChannelError
+from channels.errors import (
+    AlreadyPublished,
+    ChannelError,
+    ChannelMisconfigured,
+    ContentRejected,
+    OutcomeUnknown,
+    PermanentChannelError,
+)
 from channels.http import json_body, raise_for_status, send
-from channels.message import Message, Receipt
+from channels.message import Finding, Message, Receipt
 
 SLUG_SUFFIXES = 10      # WordPress renames a taken published slug to slug-2, slug-3 …; look that far
 META_KEYS = ("gov_index_no", "gov_delivery_key")    # what finds a post again; the site registers them
+CAPABILITIES = ("edit_posts", "publish_posts", "upload_files")
+REGISTER_FIX = "register gov_index_no and gov_delivery_key with show_in_rest (README: the plugin's few lines)"
 MEDIA_PREFIX = "gk-"    # a media item's slug is gk-<sha256 of its bytes>: uploaded once per content
 
 
@@ -57,6 +66,7 @@ class WordPress(Channel):
     def __init__(self, name: str, config: ChannelConfig, **services: Any) -> None:
         super().__init__(name, config, **services)
         self._known_media: dict[str, dict[str, Any]] = {}  # media items found or uploaded, by slug
+        self._meta_registered = False                        # seen in the posts route's schema
 
     def check(self, message: Message) -> None:
         """Also require the slug (the lookup key) and, when categories are mapped, this item's category."""
@@ -72,6 +82,7 @@ class WordPress(Channel):
     def publish(self, message: Message) -> Receipt:
         """Create the post; a new revision of an item updates the post of the earlier one (same 索引号)."""
         self.check(message)
+        self._require_meta()
         post = self._find(message)
         if post is not None and post["meta"].get("gov_delivery_key") == message.idempotency_key:
             raise AlreadyPublished(f"{self.name}: post {post['id']} has this revision", receipt=_receipt(post))
@@ -135,6 +146,78 @@ class WordPress(Channel):
                 raise OutcomeUnknown(f"{self.name}: media upload of {path.name} answered without an id")
         self._known_media[slug] = {"id": item["id"], "source_url": item["source_url"]}
         return self._known_media[slug]
+
+    def _require_meta(self) -> None:
+        """Before this process's first post: the site must keep the meta that finds a post again, else every
+        retry could make a second post. Nothing is sent when it does not."""
+        if self._meta_registered:
+            return
+        missing = self._unregistered_meta()
+        if missing:
+            raise ChannelMisconfigured(f"{self.name}: the site does not register {', '.join(missing)}; "
+                                       f"{REGISTER_FIX}")
+        self._meta_registered = True
+
+    def _unregistered_meta(self) -> list[str]:
+        """The meta keys this adapter needs that the posts route's schema (OPTIONS) does not list."""
+        response = self._call("OPTIONS", "posts")
+        raise_for_status(response, channel=self.name, what=_error(response))
+        schema = json_body(response)
+        meta = ((schema or {}).get("schema") or {}).get("properties", {}).get("meta", {}).get("properties", {}) \
+            if isinstance(schema, dict) else {}
+        return [key for key in META_KEYS if key not in (meta or {})]
+
+    def probe(self) -> list[Finding]:
+        """Credentials and capabilities (users/me), the meta keys registered (the schema) and writable (a draft
+        written, read back and deleted at once)."""
+        try:
+            response = self._call("GET", "users/me", params={"context": "edit"})
+        except ChannelError as e:
+            return [Finding("site", False, e.message, "check base_url and that this machine can reach the site")]
+        if response.status_code == 404:
+            return [Finding("site", False, f"HTTP 404 {_error(response)}", "base_url must be the site's origin "
+                            "(no /wp-json) and the REST API reachable (any permalink structure but plain)")]
+        if response.status_code in (401, 403):
+            return [Finding("credentials", False, f"HTTP {response.status_code} {_error(response)}",
+                            f"create an application password for {self.config.username} (Users → Profile) and set "
+                            f"channels.{self.name}.app_password; if every password is refused, the web server "
+                            "drops the Authorization header (Apache: CGIPassAuth On)")]
+        me = json_body(response)
+        if response.status_code != 200 or not isinstance(me, dict):
+            return [Finding("site", False, f"HTTP {response.status_code} {_error(response)}",
+                            "check base_url: it does not answer as a WordPress site")]
+        findings = [Finding("credentials", True, f"logged in as {self.config.username}")]
+        caps = me.get("capabilities") or {}
+        lacking = [c for c in CAPABILITIES if not caps.get(c)]
+        findings.append(Finding("capabilities", not lacking, f"lacks {', '.join(lacking)}" if lacking else
+                                "may post and upload", f"give {self.config.username} the Editor role" if lacking
+                                else ""))
+        try:
+            missing = self._unregistered_meta()
+        except ChannelError as e:
+            return [*findings, Finding("meta keys", False, e.message, "check the site's REST API")]
+        if missing:
+            return [*findings, Finding("meta keys", False, f"not registered: {', '.join(missing)}", REGISTER_FIX)]
+        return [*findings, self._probe_write()]
+
+    def _probe_write(self) -> Finding:
+        """A draft carrying the meta, read back from the answer and deleted for good at once."""
+        meta = {"gov_index_no": "gongkai-channel-check", "gov_delivery_key": "gongkai-channel-check"}
+        draft = {"title": "gongkai channel check", "status": "draft", "content": "", "meta": meta}
+        try:
+            response = self._call("POST", "posts", json=draft)
+            raise_for_status(response, channel=self.name, what=_error(response))
+            post = json_body(response) or {}
+            if post.get("id"):
+                self._call("DELETE", f"posts/{post['id']}", params={"force": "true"})
+        except ChannelError as e:
+            return Finding("meta keys", False, f"writing a draft failed: {e.message}",
+                           f"{self.config.username} must be allowed to create posts")
+        kept = {k: (post.get("meta") or {}).get(k) for k in meta}
+        if kept != meta:
+            return Finding("meta keys", False, "registered, but a draft's meta did not keep them",
+                           "the meta's auth_callback must allow the user (current_user_can('edit_posts'))")
+        return Finding("meta keys", True, "registered and writable")
 
     def lookup(self, message: Message) -> Receipt | None:
         """The post of exactly this revision (slug or a -N variant, our 索引号 and our delivery key)."""

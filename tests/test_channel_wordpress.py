@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from channels.errors import (
     AlreadyPublished,
+    ChannelMisconfigured,
     ContentRejected,
     OutcomeUnknown,
     PermanentChannelError,
@@ -111,10 +112,11 @@ CASES: list[tuple[str, Callable[[WordPressDouble], None], type[Exception], str]]
      PermanentChannelError, "rest_no_route"),
     ("301 not followed", lambda d: d.script.append(Response(301, b"", {"Location": "https://elsewhere/"})),
      PermanentChannelError, "not followed"),
-    ("create times out", lambda d: d.server.faults.extend([None, "hang"]), OutcomeUnknown, "no answer"),
-    ("create connection dropped", lambda d: d.server.faults.extend([None, "drop"]),
+    # the first call asks the site's schema for the meta keys (once per adapter), the second looks for the post
+    ("create times out", lambda d: d.server.faults.extend([None, None, "hang"]), OutcomeUnknown, "no answer"),
+    ("create connection dropped", lambda d: d.server.faults.extend([None, None, "drop"]),
      OutcomeUnknown, "no answer"),
-    ("lookup times out", lambda d: d.server.faults.append("hang"), TransientChannelError, "no answer"),
+    ("lookup times out", lambda d: d.server.faults.extend([None, "hang"]), TransientChannelError, "no answer"),
 ]
 
 
@@ -170,7 +172,7 @@ def test_ambiguous_500_is_reconciled_to_one_post(wp: WordPressDouble, channel: W
 
 
 def test_commit_drop_is_reconciled_to_one_post(wp: WordPressDouble, channel: WordPress) -> None:
-    wp.server.faults.extend([None, "commit-drop"])    # the slug lookup answers; the create's answer is lost
+    wp.server.faults.extend([None, None, "commit-drop"])  # schema, slug lookup answer; the create's answer is lost
     with pytest.raises(OutcomeUnknown):
         channel.publish(make_message())
     with pytest.raises(AlreadyPublished):
@@ -205,11 +207,24 @@ def test_slug_taken_by_another_item_is_found_by_suffix(wp: WordPressDouble, chan
 
 
 def test_unregistered_index_meta_stops_a_second_post(wp: WordPressDouble, channel: WordPress) -> None:
-    wp.registered_meta = {"索引号"}                      # the site never registered gov_index_no
+    wp.registered_meta = {"索引号", "gov_index_no", "gov_delivery_key"}
     channel.publish(make_message())
+    wp.registered_meta = {"索引号"}    # the plugin was switched off since this worker looked at the schema
     with pytest.raises(PermanentChannelError) as caught:
         channel.publish(make_message())
     assert "register both with show_in_rest" in caught.value.message
+    assert len(wp.posts) == 1
+
+
+def test_a_site_without_the_meta_keys_gets_nothing_and_is_named_misconfigured(
+        wp: WordPressDouble, channel: WordPress) -> None:
+    wp.registered_meta = {"索引号"}                      # the site never registered gov_index_no
+    with pytest.raises(ChannelMisconfigured) as caught:
+        channel.publish(make_message())
+    assert "gov_index_no, gov_delivery_key" in caught.value.message and "show_in_rest" in caught.value.message
+    assert wp.posts == {} and [r.method for r in wp.server.requests] == ["OPTIONS"]
+    wp.registered_meta = None                            # the plugin is activated: the next try goes
+    channel.publish(make_message())
     assert len(wp.posts) == 1
 
 

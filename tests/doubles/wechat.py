@@ -31,7 +31,7 @@ ERRMSG = {
     -1: "system error", 40001: "invalid credential, access_token is invalid or not latest",
     40002: "invalid grant_type", 40004: "invalid media type", 40005: "invalid file type",
     40007: "invalid media_id", 40009: "invalid image size", 40013: "invalid appid",
-    40014: "invalid access_token",
+    40014: "invalid access_token", 40164: "invalid ip 127.0.0.1 ipv6 ::ffff:127.0.0.1, not in whitelist",
     40033: "invalid charset. please check your request, if include \\uxxxx will create fail!",
     40097: "invalid args", 41001: "access_token missing", 41002: "appid missing", 41004: "appsecret missing",
     41005: "media data missing", 42001: "access_token expired", 44003: "empty news data",
@@ -113,6 +113,7 @@ class WeChatDouble:
         self.job_seconds: float | None = None   # … or until this long after submit, whichever is first
         self.job_outcome = 0                    # … then 0, 2, 3 or 4
         self.int_publish_id = False
+        self.ip_allowed = True                  # False: this machine is not on the IP whitelist (40164 at token)
         self.reject_escapes = False             # answer 40033 to \uXXXX in a draft (else only record it)
         self.scripted: dict[str, list[int]] = {}
         self.hooks: dict[str, Callable[[], None]] = {}
@@ -138,7 +139,7 @@ class WeChatDouble:
             "draft/add": self._draft_add, "draft/get": self._draft_get,
             "freepublish/submit": self._submit, "freepublish/get": self._get,
             "freepublish/batchget": self._batchget, "freepublish/delete": self._delete,
-            "clear_quota": self._clear_quota,
+            "clear_quota": self._clear_quota, "draft/count": self._draft_count,
         }
         # A running `server` may be adopted: one listener per test module, since stopping one takes 0.5 s.
         self.server = server or WeChatServer(self.handle, hang_seconds=hang_seconds)
@@ -225,6 +226,8 @@ class WeChatDouble:
     # ---- tokens --------------------------------------------------------------------------------
 
     def _credentials(self, grant_type: Any, appid: Any, secret: Any) -> int:
+        if not self.ip_allowed:
+            return 40164
         if grant_type != "client_credential":
             return 40002
         if not appid:
@@ -365,6 +368,9 @@ class WeChatDouble:
             self.dropped_images.append(match.group(2))
             return ""
         return IMG.sub(keep, SCRIPT.sub("", content))
+
+    def _draft_count(self, request: Request) -> dict[str, Any]:
+        return {"total_count": len(self.drafts)}
 
     def _draft_get(self, request: Request) -> dict[str, Any]:
         news = self.drafts.get(_field(request, "media_id"))

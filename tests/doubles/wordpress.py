@@ -88,7 +88,7 @@ class WordPressDouble:
             post = self.posts.get(int(match.group(1)))
             if post is None or (not user and post["status"] != "publish"):
                 return _error(404, "rest_post_invalid_id", "Invalid post ID.")
-            return Response.json(post)
+            return Response.json(self._shown(post))
         if request.path == "/wp-json/wp/v2/posts" and request.method == "GET":
             return self._list(request, user)
         if request.path == "/wp-json/wp/v2/posts" and request.method == "POST":
@@ -128,7 +128,7 @@ class WordPressDouble:
             if (slugs is None or p["slug"] in slugs)
             and (p["status"] in statuses or ("any" in statuses and p["status"] != "trash"))
         ]
-        return Response.json(found[: int(q.get("per_page", "10"))])
+        return Response.json([self._shown(p) for p in found[: int(q.get("per_page", "10"))]])
 
     def _create(self, request: Request, user: str) -> Response:
         if not user:
@@ -168,6 +168,12 @@ class WordPressDouble:
             return _error(500, "db_insert_error", "Could not insert post into the database.")
         location = f"{self.base_url}/wp-json/wp/v2/posts/{post_id}"
         return Response.json(self.posts[post_id], 201, Location=location)
+
+    def _shown(self, post: dict[str, Any]) -> dict[str, Any]:
+        """A post as the REST API shows it: only meta registered (now) with show_in_rest."""
+        if self.registered_meta is None:
+            return post
+        return {**post, "meta": {k: v for k, v in post["meta"].items() if k in self.registered_meta}}
 
     def _meta(self, meta: dict[str, Any]) -> dict[str, Any]:
         if self.registered_meta is None:
