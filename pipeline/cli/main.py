@@ -232,11 +232,14 @@ def deliveries(failed: Annotated[bool, typer.Option("--failed", help="Only dead 
     code, _ = _agency(agency)
     with session_scope(ctx.engine) as session:
         rows = views.list_deliveries(session, agency_id=agency_row(session, code).id, failed_only=failed)
+        paused = views.paused_channels(session)
     if as_json:
         from pipeline.cli.json_views import DeliveryRow, print_views
 
         print_views(DeliveryRow, rows)
         return
+    for channel, reason in paused.items():
+        say(f"channel {channel} is paused, its deliveries wait: {reason}; once fixed: gongkai channels check {channel}")
     print_table(("id", "item", "channel", "status", "tries", "next try", "error / action"),
                 ((row["id"], row["item_id"], row["channel"], row["status"], row["attempts"], row["next_attempt_at"],
                   row["manual_action"] or row["last_error"]) for row in rows))
@@ -269,6 +272,44 @@ def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (s
             replay_delivery(session, delivery_id=one, now=utcnow(), actor=who)
     say(f"replaying {len(ids)} deliveries")
     _print_handed_over(hand_over(ctx.settings, ctx.engine, ids))
+
+
+channels_app = command_group("Configured channels: live checks before the first delivery.")
+
+
+@channels_app.command("check")
+def channels_check(name: Annotated[str | None, typer.Argument(help="Channel (default: every configured one).")]
+                   = None, agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """A harmless live call per channel proving what its first delivery needs; a failing channel is paused
+    (its deliveries wait), a passing one resumed. Exits 1 when a channel fails."""
+    from pipeline.core.db import session_scope
+    from pipeline.engine.handover import hand_over
+    from pipeline.engine.health import check_channels
+    from pipeline.engine.runtime import Engine
+
+    ctx = context()
+    code, _ = _agency(agency)
+    with session_scope(ctx.engine) as session:
+        who = person(session, actor)
+    checks = check_channels(Engine.build(ctx.settings, ctx.engine), names=[name] if name else [], actor=who,
+                            agency_code=code)
+    if as_json:
+        from pipeline.cli.json_views import ChannelCheckView, print_views
+
+        print_views(ChannelCheckView, [{**vars(c), "ok": c.ok, "findings": [vars(f) for f in c.findings],
+                                        "resumed": list(c.resumed)} for c in checks])
+    else:
+        print_table(("channel", "kind", "check", "result", "found", "fix"),
+                    ((c.channel, c.kind, f.what, "ok" if f.ok else "FAILED", f.detail, f.fix)
+                     for c in checks for f in c.findings))
+        for c in checks:
+            say(f"{c.channel}: " + ("ok" + (f"; {len(c.resumed)} waiting deliveries resumed" if c.resumed else "")
+                                    if c.ok else "paused: its deliveries wait until this check passes"))
+    resumed = [i for c in checks for i in c.resumed]
+    if resumed:
+        hand_over(ctx.settings, ctx.engine, resumed)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -448,6 +489,7 @@ app.command()(login)
 app.command()(logout)
 app.command()(whoami)
 app.add_typer(user_app, name="user")
+app.add_typer(channels_app, name="channels")
 app.add_typer(levels_app, name="levels")
 
 

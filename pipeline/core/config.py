@@ -71,6 +71,10 @@ class QueueSettings(Section):
     )
     sweep_grace: float = Field(60.0, ge=0, description="A due delivery enqueued this recently is not enqueued again.")
     threads: int = Field(8, ge=1, le=256, description="Deliveries sent at once by one worker or the dispatcher.")
+    channel_recheck: float = Field(
+        300.0, gt=0, description="Seconds between the engine's checks of a channel paused after a failed check; "
+        "its deliveries wait meanwhile."
+    )
     batch_size: int = Field(
         8, ge=1, le=100, description="Most deliveries in one message (an approval sends its channels together); "
         "claimed in one transaction and recorded in a later one (each shared with what the worker's other threads "

@@ -37,6 +37,7 @@ from pipeline.core.models import Agency, Attempt, Delivery, Item, Role
 from pipeline.core.models import AttemptOutcome as A
 from pipeline.core.models import DeliveryStatus as D
 from pipeline.core.states import move_delivery
+from pipeline.engine import health
 from pipeline.engine.claims import RETRYABLE, SKIPPED, Job, Outcome, Result
 from pipeline.engine.runtime import Engine
 from pipeline.engine.takedown import take_down_one
@@ -136,6 +137,8 @@ def _try(engine: Engine, job: Job) -> Result:
     if job.stale_reason and not job.in_doubt:
         log.warning("delivery %s not sent: %s", delivery.id, job.stale_reason)
         return Result(job, D.CANCELLED, A.REFUSED, job.stale_reason)
+    if job.channel_paused and (waiting := health.wait_while_paused(engine, job)) is not None:
+        return waiting  # its channel failed a check: nothing is sent to it, nothing given up, until one passes
     if job.message is None:
         return Result(job, D.DEAD, A.PERMANENT, job.render_error)
     adapter = engine.channels.get(delivery.channel)
@@ -248,6 +251,8 @@ def _failed(engine: Engine, job: Job, error: ChannelError, duration: float) -> R
     if isinstance(error, OutcomeUnknown):
         return Result(job, D.UNKNOWN, A.UNKNOWN, detail, duration=duration)
     if isinstance(error, PermanentChannelError):
+        if (waiting := health.pause_if_unhealthy(engine, job, error)) is not None:
+            return waiting  # the channel's setup, not this item: the channel is paused, the delivery waits
         return Result(job, D.DEAD, A.PERMANENT, detail, duration=duration)
     if isinstance(error, RateLimited):
         engine.limiter.pause(job.delivery.channel, error.retry_after)

@@ -15,6 +15,7 @@ from pipeline.core.errors import NotFound
 from pipeline.core.models import (
     Attempt,
     AttemptOutcome,
+    ChannelState,
     Delivery,
     DeliveryStatus,
     Item,
@@ -235,6 +236,13 @@ class ChannelHealth:
     last_error: str
     waiting: int                   # pending, sending or waiting to retry
     failed: int                    # dead letters and unknown outcomes
+    paused: str = ""               # why the channel is paused after a failed check ('' if it is not)
+
+
+def paused_channels(session: Session) -> dict[str, str]:
+    """The channels paused after a failed check (gongkai channels check, or the engine's), and why."""
+    return dict(session.exec(select(ChannelState.name, ChannelState.reason).where(ChannelState.paused)
+                             .order_by(ChannelState.name)).all())
 
 
 FAILED_TRIES = (AttemptOutcome.PERMANENT, AttemptOutcome.TRANSIENT, AttemptOutcome.RATE_LIMITED,
@@ -265,8 +273,9 @@ def channel_health(session: Session, *, agency_id: int) -> list[ChannelHealth]:
         elif status in (DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN):
             failed[channel] = failed.get(channel, 0) + count
     names = sorted({c for c, _, _ in counts})
+    paused = paused_channels(session)
     return [ChannelHealth(c, success.get(c), errors.get(c, (None, ""))[0], errors.get(c, (None, ""))[1],
-                          waiting.get(c, 0), failed.get(c, 0)) for c in names]
+                          waiting.get(c, 0), failed.get(c, 0), paused.get(c, "")) for c in names]
 
 
 def names_of(session: Session, logins: set[str]) -> dict[str, str]:
