@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from helpers import approval
@@ -211,3 +212,31 @@ def test_a_wordpress_portal_gets_images_in_its_media_library_once_and_gives_the_
                 "https://cms.example/art_1/"
     finally:
         wp.stop()
+
+
+def test_preview_of_an_item_the_channel_would_refuse_says_why_and_shows_the_rest(make_env, run, tmp_path):
+    env = make_env('[channels.wechat]\nkind = "wechat"\nbase_url = "http://127.0.0.1:9"\n'
+                   'app_id = "wx0000000000000000"\napp_secret = "secret"\n')
+    config = env.config.read_text(encoding="utf-8").replace(
+        'channels = ["portal", "disclosure"]', 'channels = ["portal", "disclosure", "wechat"]')
+    env.config.write_text(config, encoding="utf-8")
+    (env.directory / "chart.png").write_bytes(PNG)
+    text = FRONT.format(body="![增速图](chart.png)\n\n" + "全市规模以上工业增加值同比增长。" * 20, extra="")
+    (env.directory / "item.md").write_text(text.replace("[portal, disclosure]", "[portal]"), encoding="utf-8")
+    assert run("submit item.md", as_="zhangsan", cwd=env.directory).code == 0  # would it do for WeChat too?
+
+    result = run(f"preview 1 --channel wechat --out {tmp_path}/w", cwd=env.directory)
+    assert result.code == 0 and "Traceback" not in result.out + result.err, result.err
+    assert "would refuse it: wechat: a cover image is required" in result.out
+    assert not result.out.lstrip().startswith("{")                     # a summary, not one JSON string
+    assert "articles[0].title" in result.out and "characters)" in result.out
+    page = (tmp_path / "w" / "content.html").read_text(encoding="utf-8")
+    assert 'src="art_1/chart.png"' in page and (tmp_path / "w" / "art_1" / "chart.png").read_bytes() == PNG
+
+    raw = run(f"preview 1 --channel wechat --out {tmp_path}/j --json", cwd=env.directory)
+    assert raw.code == 0 and "a cover image is required" in raw.err
+    assert json.loads(raw.out)["articles"][0]["title"] == "2020年1月份全市规模以上工业生产情况"
+
+    portal = run(f"preview 1 --channel portal --out {tmp_path}/p", cwd=env.directory)
+    assert portal.code == 0 and "would accept it" in portal.out
+    assert (tmp_path / "p" / "art_1" / "chart.png").read_bytes() == PNG

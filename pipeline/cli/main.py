@@ -415,16 +415,16 @@ def _reviewer(decision: dict) -> str:
 @app.command()
 def preview(item_id: Annotated[int, typer.Argument(help="Item id.")],
             channel: Annotated[str, typer.Option(help="Channel name (a [channels.NAME] section).")],
-            out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write HTML parts (default: a "
-                                                                       "temporary directory).")] = None,
-            agency: AgencyOpt = None) -> None:
-    """The exact payload the channel would receive for the item's newest revision; HTML parts as files."""
+            out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write HTML parts and their images "
+                                                                       "(default: a temporary directory).")] = None,
+            agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
+    """What the channel would receive for the item's newest revision: a summary (--json: the exact payload),
+    what the channel would refuse and why, and the HTML parts as files with their images beside them."""
     from pipeline.core.agencies import agency_row
     from pipeline.core.db import session_scope
-    from pipeline.core.models import Item, utcnow
     from pipeline.engine.runtime import Engine
     from pipeline.items import views
-    from pipeline.items.compose import compose_message
+    from pipeline.items.preview import channel_preview, payload_summary, write_preview
 
     ctx = context()
     code, agency_settings = _agency(agency)
@@ -432,22 +432,26 @@ def preview(item_id: Annotated[int, typer.Argument(help="Item id.")],
         raise GongkaiError(f"agency {code} does not publish to '{channel}' ({', '.join(agency_settings.channels)})")
     with session_scope(ctx.engine) as session:
         views.show_item(session, item_id=item_id, agency_id=agency_row(session, code).id, agency=agency_settings)
-        item = session.get(Item, item_id)
-        message = compose_message(session, ctx.settings, item_id=item_id, revision=item.current_revision,
-                                  channel=channel, approved_at=utcnow(),
-                                  idempotency_key=f"{item_id}:{item.current_revision}:{channel}")
-    adapter = Engine.build(ctx.settings, ctx.engine).channels.get(channel)
-    adapter.check(message)
-    print_json(adapter.payload(message))
-    html = {name: text for name, text in message.parts.items() if name.endswith(".html")}
-    if html:
+        shown = channel_preview(session, ctx.settings, item_id=item_id, channel=channel,
+                                channels=Engine.build(ctx.settings, ctx.engine).channels)
+    if as_json:
+        print_json(shown.payload)
+    else:
+        message = shown.message
+        say(f"{channel} ({shown.kind}): item {item_id}" + (f", {message.title}" if message else ""))
+        if message is not None:
+            say(f"  索引号 {message.index_no}; canonical URL {message.canonical_url or '(none)'}")
+        say(f"  would refuse it: {shown.refusal}" if shown.refusal else "  would accept it")
+        if shown.payload is not None:
+            print_table(("field", "value"), payload_summary(shown.payload), title="payload")
+    if shown.refusal and as_json:
+        say(f"warning: {shown.refusal}", to_err=True)
+    if shown.html:
         import tempfile
 
         folder = out_dir or Path(tempfile.mkdtemp(prefix=f"gongkai-preview-{item_id}-"))
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, text in html.items():
-            (folder / name).write_text(text, encoding="utf-8")
-            say(f"open in a browser: {(folder / name).resolve()}", to_err=True)
+        for page in write_preview(shown, folder):
+            say(f"open in a browser: {page.resolve()}", to_err=True)
 
 
 @app.command()
