@@ -13,7 +13,7 @@ import requests
 from pydantic import Field, SecretStr
 from redis import Redis
 
-from channels.base import Channel, ChannelConfig
+from channels.base import Channel, ChannelConfig, difference
 from channels.errors import (
     ChannelError,
     ContentRejected,
@@ -52,6 +52,12 @@ def seconds_until_quota_reset(now: datetime | None = None) -> float:
     return (midnight - now).total_seconds()
 
 
+def _text(html: str) -> str:
+    """The words of an HTML body, one paragraph a line: what WeChat keeps when it rewrites the markup."""
+    lines = re.sub(r"<[^>]+>", "", re.sub(r"(?i)</p>|<br\s*/?>|</h\d>|</li>", "\n", html)).splitlines()
+    return "\n".join(" ".join(line.split()) for line in lines if line.strip())
+
+
 def _file_name(src: str) -> str:
     return PurePosixPath(src.split("?", 1)[0]).name
 
@@ -77,6 +83,7 @@ class WeChat(Channel):
     required_parts = ("content.html",)
     supports_withdraw = True
     supports_lookup = True
+    supports_verify = True
     needs_cover = True
 
     def __init__(self, name: str, config: WeChat.Config, *, redis: Redis | None = None, **services: Any) -> None:
@@ -133,6 +140,19 @@ class WeChat(Channel):
                    "digest": message.summary, "content": content, "content_source_url": message.canonical_url,
                    "thumb_media_id": thumb, "need_open_comment": 0, "only_fans_can_comment": 0}
         return {"articles": [article]}
+
+    def verify(self, message: Message, receipt: Receipt) -> str | None:
+        """freepublish/getarticle (100 a day): title, digest, link and the body's text as published. WeChat
+        rewrites the body's markup (images moved to its host, scripts dropped), so its text is compared."""
+        found = self._call("freepublish/getarticle", {"article_id": receipt.remote_id}, accept=(53600,))
+        news = (found.get("news_item") or [None])[0]
+        if found.get("errcode") == 53600 or not isinstance(news, dict) or news.get("is_deleted"):
+            return f"article {receipt.remote_id} is gone from the account"
+        sent = self._draft(message, message.parts[self.body_part], "")["articles"][0]
+        for field in ("title", "digest", "content_source_url"):
+            if (live := news.get(field, "")) != sent[field]:
+                return difference(f"the article's {field}", str(live), sent[field])
+        return difference("the article's text", _text(news.get("content", "")), _text(sent["content"]))
 
     def probe(self) -> list[Finding]:
         """A token fetched from this machine (AppID, AppSecret, IP whitelist), then used for draft/count (1,000 a

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import requests
 from pydantic import Field, SecretStr
 
-from channels.base import Channel, ChannelConfig
+from channels.base import Channel, ChannelConfig, difference
 from channels.errors import (
     AlreadyPublished,
     ChannelError,
@@ -49,6 +49,7 @@ class WordPress(Channel):
     required_parts = ("article.html",)
     supports_withdraw = True
     supports_lookup = True
+    supports_verify = True
 
     class Config(ChannelConfig):
         base_url: str = Field(description="site origin, e.g. https://portal.example.gov.cn (no /wp-json)")
@@ -124,7 +125,31 @@ class WordPress(Channel):
             body["featured_media"] = media[message.cover]["id"]
         return body
 
-    def _media(self, path: Path) -> dict[str, Any]:
+    def verify(self, message: Message, receipt: Receipt) -> str | None:
+        """The post as stored (context=edit), against the title, excerpt, body and cover this message sends."""
+        response = self._call("GET", f"posts/{receipt.remote_id}", params={"context": "edit"})
+        if response.status_code == 404:
+            return f"post {receipt.remote_id} is gone from the site"
+        raise_for_status(response, channel=self.name, what=_error(response))
+        post = json_body(response)
+        if not isinstance(post, dict):
+            raise OutcomeUnknown(f"{self.name}: post {receipt.remote_id} answered without a post")
+        if post.get("status") == "trash":
+            return f"post {receipt.remote_id} is in the trash"
+        media = {path: self._media(path, upload=False) for path in
+                 dict.fromkeys([*message.images, *filter(None, [message.cover])])}
+        sent = self.payload(message, media)
+        for field in ("title", "excerpt", "content"):
+            live = post.get(field) or {}
+            found = difference(f"the post's {field}", live.get("raw", "") if isinstance(live, dict) else "",
+                               sent[field])
+            if found:
+                return found
+        if message.cover is not None and post.get("featured_media") != sent["featured_media"]:
+            return f"the post's featured image is media {post.get('featured_media')}, not the item's cover"
+        return None
+
+    def _media(self, path: Path, *, upload: bool = True) -> dict[str, Any]:
         """The media item holding this file's bytes: found by its gk-<sha256> slug, else uploaded now."""
         data = path.read_bytes()
         slug = MEDIA_PREFIX + hashlib.sha256(data).hexdigest()
@@ -136,6 +161,8 @@ class WordPress(Channel):
         found = [m for m in json_body(response) or [] if isinstance(m, dict) and m.get("slug") == slug]
         if found:
             item = found[0]
+        elif not upload:
+            return {"id": 0, "source_url": f"<{path.name}: not in the media library>"}
         else:  # a lost answer may leave an unnamed copy behind; the next try finds the one that landed
             kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             response = self._call("POST", "media", data=data, headers={

@@ -45,6 +45,7 @@ def test_every_json_output_has_the_keys_of_its_view(env, run):
     keys_of("DecisionView", shown["decisions"])
     keys_of("RevisionView", shown["revisions"])
     keys_of("DeliveryRow", js("deliveries"))
+    keys_of("VerificationView", js("verify", as_="qianqi"))
     checked = js("channels", "check", as_="qianqi")
     keys_of("ChannelCheckView", checked)
     keys_of("ChannelFindingView", checked[0]["findings"])

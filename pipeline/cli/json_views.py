@@ -160,6 +160,16 @@ class DeliveryRow(View):
     manual_action: str | None
 
 
+class VerificationView(View):
+    """A publication of `gongkai verify` (pipeline.engine.verify.Verification)."""
+
+    delivery_id: int
+    item_id: int
+    channel: str
+    result: str
+    detail: str
+
+
 class ChannelFindingView(View):
     """One thing a channel check looked at (channels.Finding)."""
 

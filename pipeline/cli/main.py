@@ -223,21 +223,26 @@ def withdraw(item_id: Annotated[int, typer.Argument(help="Item id.")],
 def deliveries(failed: Annotated[bool, typer.Option("--failed", help="Only dead letters and unknown outcomes.")]
                = False,
                agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
-    """Deliveries not yet published (or, with --failed, the dead letters), with their last error."""
+    """Deliveries not yet published (or, with --failed, the dead letters), with their last error; publications
+    by verification (verified, differs, unverifiable, not yet) and paused channels."""
     from pipeline.core.agencies import agency_row
     from pipeline.core.db import session_scope
+    from pipeline.engine.verify import verification_counts
     from pipeline.items import views
 
     ctx = context()
     code, _ = _agency(agency)
     with session_scope(ctx.engine) as session:
-        rows = views.list_deliveries(session, agency_id=agency_row(session, code).id, failed_only=failed)
+        agency_id = agency_row(session, code).id
+        rows = views.list_deliveries(session, agency_id=agency_id, failed_only=failed)
         paused = views.paused_channels(session)
+        checked = verification_counts(session, agency_id=agency_id)
     if as_json:
         from pipeline.cli.json_views import DeliveryRow, print_views
 
         print_views(DeliveryRow, rows)
         return
+    say("published: " + ", ".join(f"{count} {result}" for result, count in checked.items()))
     for channel, reason in paused.items():
         say(f"channel {channel} is paused, its deliveries wait: {reason}; once fixed: gongkai channels check {channel}")
     print_table(("id", "item", "channel", "status", "tries", "next try", "error / action"),
@@ -272,6 +277,33 @@ def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (s
             replay_delivery(session, delivery_id=one, now=utcnow(), actor=who)
     say(f"replaying {len(ids)} deliveries")
     _print_handed_over(hand_over(ctx.settings, ctx.engine, ids))
+
+
+@app.command()
+def verify(item_id: Annotated[int | None, typer.Argument(help="Item id (default: every publication, the longest "
+                                                               "unverified first).")] = None,
+           agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Read live publications back and compare them with their approved revisions; exits 1 when one differs."""
+    from pipeline.core.db import session_scope
+    from pipeline.engine.runtime import Engine
+    from pipeline.engine.verify import DIFFERS, verify_publications
+
+    ctx = context()
+    code, _ = _agency(agency)
+    with session_scope(ctx.engine) as session:
+        who = person(session, actor)
+    found = verify_publications(Engine.build(ctx.settings, ctx.engine), agency_code=code, actor=who, item_id=item_id)
+    if as_json:
+        from pipeline.cli.json_views import VerificationView, print_views
+
+        print_views(VerificationView, found)
+    else:
+        print_table(("delivery", "item", "channel", "result", "detail"),
+                    ((v.delivery_id, v.item_id, v.channel, v.result, v.detail) for v in found))
+        say(", ".join(f"{sum(v.result == r for v in found)} {r}" for r in dict.fromkeys(v.result for v in found))
+            or "no publications to verify")
+    if any(v.result == DIFFERS for v in found):
+        raise typer.Exit(1)
 
 
 channels_app = command_group("Configured channels: live checks before the first delivery.")

@@ -41,6 +41,7 @@ from pipeline.engine import health
 from pipeline.engine.claims import RETRYABLE, SKIPPED, Job, Outcome, Result
 from pipeline.engine.runtime import Engine
 from pipeline.engine.takedown import take_down_one
+from pipeline.engine.verify import verify_delivery
 from pipeline.items.compose import build_message, interpreted_delivery
 from pipeline.records.audit import record_event
 from pipeline.records.authority import require
@@ -180,7 +181,8 @@ def _settle(adapter: Channel, job: Job) -> Result:
 
 
 def _after_publication(engine: Engine, job: Job) -> None:
-    """Withdrawn while it was being sent: take it down now. A 政策解读 on a static site: link it back."""
+    """Withdrawn while it was being sent: take it down now. A 政策解读 on a static site: link it back. Then the
+    live copy is read back and compared with the approved revision (pipeline/engine/verify.py)."""
     delivery = job.delivery
     try:
         adapter = engine.channels.get(delivery.channel)
@@ -190,6 +192,8 @@ def _after_publication(engine: Engine, job: Job) -> None:
             take_down_one(engine, recorded)
         elif adapter.index_templates and job.revision is not None and job.revision.interprets:
             _refresh_interpreted(engine, delivery, adapter)
+        if not job.withdrawn:  # read the live copy back: verified, or an alert naming what differs
+            verify_delivery(engine, delivery.id)
     except Exception:  # the publication is recorded; what follows it must not turn it into an error
         log.exception("delivery %s: follow-up after publication failed", delivery.id)
 

@@ -140,6 +140,7 @@ class WeChatDouble:
             "freepublish/submit": self._submit, "freepublish/get": self._get,
             "freepublish/batchget": self._batchget, "freepublish/delete": self._delete,
             "clear_quota": self._clear_quota, "draft/count": self._draft_count,
+            "freepublish/getarticle": self._getarticle,
         }
         # A running `server` may be adopted: one listener per test module, since stopping one takes 0.5 s.
         self.server = server or WeChatServer(self.handle, hang_seconds=hang_seconds)
@@ -434,6 +435,14 @@ class WeChatDouble:
                 {**news, "content": "" if body.get("no_content") else news["content"], "url": a.url,
                  "is_deleted": i in a.deleted_idx} for i, news in enumerate(a.news, start=1)]},
         } for a in page]}
+
+    def _getarticle(self, request: Request) -> dict[str, Any]:
+        """freepublish/getarticle: the published article's news items (53600 for an unknown id)."""
+        article = self.articles.get(str(_object(request).get("article_id", "")))
+        if article is None:
+            return self._error(53600)
+        return {"news_item": [{**news, "url": article.url, "is_deleted": i in article.deleted_idx}
+                              for i, news in enumerate(article.news, start=1)]}
 
     def _delete(self, request: Request) -> dict[str, Any]:
         body = _object(request)
