@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from console_helpers import console, log_in
+from console_helpers import console, log_in, with_channels
 from doubles.webhook import WebhookReceiver
 from doubles.wechat import WeChatDouble
 from doubles.wordpress import WordPressDouble
@@ -46,16 +46,12 @@ def wechat() -> Iterator[WeChatDouble]:
 
 @pytest.fixture
 def env(make_env, wp: WordPressDouble, receiver: WebhookReceiver, wechat: WeChatDouble):
-    env = make_env(f'[channels.cms]\nkind = "wordpress"\nbase_url = "{wp.base_url}"\nusername = "editor"\n'
-                   'app_password = "abcd EFGH 1234 ijkl MNOP 6789"\ntimeout = 2\n'
-                   f'[channels.partner]\nkind = "webhook"\nurl = "{receiver.url}"\nsecret = "{SECRET}"\ntimeout = 2\n'
-                   f'[channels.wechat]\nkind = "wechat"\nbase_url = "{wechat.base_url}"\napp_id = "{wechat.app_id}"\n'
-                   f'app_secret = "{wechat.app_secret}"\ntimeout = 2\n')
-    text = env.config.read_text(encoding="utf-8")
-    env.config.write_text(text.replace('channels = ["portal", "disclosure"]',
-                                       'channels = ["portal", "disclosure", "cms", "partner", "wechat"]'),
-                          encoding="utf-8")
-    env.settings.agencies["tjj"].channels += ["cms", "partner", "wechat"]
+    extra = (f'[channels.cms]\nkind = "wordpress"\nbase_url = "{wp.base_url}"\nusername = "editor"\n'
+             'app_password = "abcd EFGH 1234 ijkl MNOP 6789"\ntimeout = 2\n'
+             f'[channels.partner]\nkind = "webhook"\nurl = "{receiver.url}"\nsecret = "{SECRET}"\ntimeout = 2\n'
+             f'[channels.wechat]\nkind = "wechat"\nbase_url = "{wechat.base_url}"\napp_id = "{wechat.app_id}"\n'
+             f'app_secret = "{wechat.app_secret}"\ntimeout = 2\n')
+    env = with_channels(make_env, extra, ["portal", "disclosure", "cms", "partner", "wechat"])
     return env
 
 

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from console_helpers import console, log_in
+from console_helpers import console, log_in, with_channels
 from doubles.webhook import WebhookReceiver
 from doubles.wechat import WeChatDouble
 from doubles.wordpress import WordPressDouble
@@ -39,17 +39,13 @@ def doubles() -> Iterator[tuple[WordPressDouble, WeChatDouble, WebhookReceiver]]
 def env(make_env, doubles, tmp_path):
     wp, wechat, receiver = doubles
     (tmp_path / "cover.png").write_bytes(COVER)
-    env = make_env(f'[channels.cms]\nkind = "wordpress"\nbase_url = "{wp.base_url}"\nusername = "editor"\n'
-                   'app_password = "abcd EFGH 1234 ijkl MNOP 6789"\ntimeout = 2\n'
-                   f'[channels.partner]\nkind = "webhook"\nurl = "{receiver.url}"\nsecret = "{SECRET}"\ntimeout = 2\n'
-                   f'[channels.wechat]\nkind = "wechat"\nbase_url = "{wechat.base_url}"\napp_id = "{wechat.app_id}"\n'
-                   f'app_secret = "{wechat.app_secret}"\ntimeout = 2\npoll_interval = 0\n'
-                   f'cover = "{tmp_path / "cover.png"}"\n')
-    text = env.config.read_text(encoding="utf-8")
-    env.config.write_text(text.replace('channels = ["portal", "disclosure"]',
-                                       'channels = ["portal", "disclosure", "cms", "partner", "wechat"]'),
-                          encoding="utf-8")
-    env.settings.agencies["tjj"].channels += ["cms", "partner", "wechat"]
+    extra = (f'[channels.cms]\nkind = "wordpress"\nbase_url = "{wp.base_url}"\nusername = "editor"\n'
+             'app_password = "abcd EFGH 1234 ijkl MNOP 6789"\ntimeout = 2\n'
+             f'[channels.partner]\nkind = "webhook"\nurl = "{receiver.url}"\nsecret = "{SECRET}"\ntimeout = 2\n'
+             f'[channels.wechat]\nkind = "wechat"\nbase_url = "{wechat.base_url}"\napp_id = "{wechat.app_id}"\n'
+             f'app_secret = "{wechat.app_secret}"\ntimeout = 2\npoll_interval = 0\n'
+             f'cover = "{tmp_path / "cover.png"}"\n')
+    env = with_channels(make_env, extra, ["portal", "disclosure", "cms", "partner", "wechat"])
     approve_fully(env, submit(env, title="关于开展统计执法检查的通知", body="为规范统计工作，现开展执法检查。\n",
                               channels=["portal", "cms", "partner", "wechat"]))
     run_dispatcher(Engine.build(env.settings, env.engine), until_idle=True)
