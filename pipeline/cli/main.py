@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -131,40 +132,63 @@ def deadline_text(deadline: dict | None) -> Text:
 
 
 @app.command()
-def review(item_id: Annotated[int, typer.Argument(help="Item id.")],
+def review(items: Annotated[list[str], typer.Argument(help="Item ids, each ID or ID@REVISION (the revision you read; "
+                                                           "without @, --revision).", metavar="ID[@REVISION]...")],
            approve: Annotated[bool, typer.Option("--approve/--reject", help="Pass this level, or send it back.")],
            level: Annotated[str, typer.Option("--level", help="The level you decide, as gongkai show names it "
                                                               "(e.g. 处室审核); refused if the item moved on.")],
-           revision: Annotated[int, typer.Option("--revision", help="The revision you read; refused if a newer one "
-                                                                    "was submitted.")],
+           revision: Annotated[int | None, typer.Option("--revision", help="The revision you read, for ids without "
+                                                                           "@REVISION; refused if a newer one was "
+                                                                           "submitted.")] = None,
            comment: Annotated[str, typer.Option(help="Comment; required with --reject.")] = "",
            late_reason: Annotated[str, typer.Option("--late-reason", help="Why it goes out after its 第二十六条 "
                                                     "deadline; required to approve it then.")] = "",
            agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
-    """One review step; the last required step approves the item and queues it."""
+    """One review step, for one item or many (the same decision at the same level; one refusal decides none); the
+    last required step approves an item and queues it."""
     from pipeline.core.db import session_scope
     from pipeline.core.models import Decision
     from pipeline.items import workflow
 
     ctx = context()
     code, _ = _agency(agency)
+    decisions = [_item_revision(text, revision) for text in items]
+    if len({item_id for item_id, _ in decisions}) != len(decisions):
+        raise typer.BadParameter("an item is named twice", param_hint="ID")
     decision = Decision.APPROVE if approve else Decision.REJECT
     with session_scope(ctx.engine) as session:
-        result = workflow.review_item(session, settings=ctx.settings, agency_code=code, item_id=item_id,
-                                      actor=person(session, actor), decision=decision, level=level,
-                                      revision=revision, comment=comment, late_reason=late_reason)
-    if result.status == ItemStatus.APPROVED:
-        _hand_over(ctx, item_id, quiet=as_json)
+        results = workflow.review_items(session, settings=ctx.settings, agency_code=code, decisions=decisions,
+                                        actor=person(session, actor), decision=decision, level=level,
+                                        comment=comment, late_reason=late_reason)
+    for (item_id, _), result in zip(decisions, results, strict=True):
+        if result.status == ItemStatus.APPROVED:
+            _hand_over(ctx, item_id, quiet=as_json)
     if as_json:
-        from pipeline.cli.json_views import ReviewedView, print_view
+        from pipeline.cli.json_views import ReviewedView, print_view, print_views
 
-        print_view(ReviewedView, result)
-    elif result.status == ItemStatus.APPROVED:
-        say(f"item {item_id}: {result.level_name} passed; approved, 索引号 {result.index_no}")
-    elif result.status == ItemStatus.REJECTED:
-        say(f"item {item_id}: rejected at {result.level_name}; back to its author")
-    else:
-        say(f"item {item_id}: {result.level_name} passed; next: {result.next_level}")
+        if len(results) == 1:  # one id: one object, as before lists were taken
+            print_view(ReviewedView, results[0])
+        else:
+            print_views(ReviewedView, results)
+        return
+    for (item_id, _), result in zip(decisions, results, strict=True):
+        if result.status == ItemStatus.APPROVED:
+            say(f"item {item_id}: {result.level_name} passed; approved, 索引号 {result.index_no}")
+        elif result.status == ItemStatus.REJECTED:
+            say(f"item {item_id}: rejected at {result.level_name}; back to its author")
+        else:
+            say(f"item {item_id}: {result.level_name} passed; next: {result.next_level}")
+
+
+def _item_revision(text: str, revision: int | None) -> tuple[int, int]:
+    """ID@REVISION, or ID with --revision."""
+    match = re.fullmatch(r"(\d+)(?:@(\d+))?", text.strip())
+    if match is None:
+        raise typer.BadParameter(f"{text!r} is not ID or ID@REVISION", param_hint="ID")
+    if match.group(2) is None and revision is None:
+        raise typer.BadParameter(f"item {match.group(1)}: which revision did you read? give --revision N or "
+                                 f"{match.group(1)}@N", param_hint="ID")
+    return int(match.group(1)), int(match.group(2) or revision)
 
 
 def _hand_over(ctx: Context, item_id: int, *, quiet: bool) -> None:
@@ -222,6 +246,9 @@ def withdraw(item_id: Annotated[int, typer.Argument(help="Item id.")],
 @app.command()
 def deliveries(failed: Annotated[bool, typer.Option("--failed", help="Only dead letters and unknown outcomes.")]
                = False,
+               resent: Annotated[bool, typer.Option("--resent", help="Deliveries sent more than once (whatever "
+                                                                    "their state): a receiver may have had them "
+                                                                    "twice.")] = False,
                agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
     """Deliveries not yet published (or, with --failed, the dead letters), with their last error; publications
     by verification (verified, differs, unverifiable, not yet) and paused channels."""
@@ -234,7 +261,8 @@ def deliveries(failed: Annotated[bool, typer.Option("--failed", help="Only dead 
     code, _ = _agency(agency)
     with session_scope(ctx.engine) as session:
         agency_id = agency_row(session, code).id
-        rows = views.list_deliveries(session, agency_id=agency_id, failed_only=failed)
+        rows = views.list_resent(session, agency_id=agency_id) if resent else \
+            views.list_deliveries(session, agency_id=agency_id, failed_only=failed)
         paused = views.paused_channels(session)
         checked = verification_counts(session, agency_id=agency_id)
     if as_json:
@@ -347,20 +375,28 @@ def channels_check(name: Annotated[str | None, typer.Argument(help="Channel (def
 @app.command()
 def worker(concurrency: Annotated[int | None, typer.Option(help="Threads (default: queue.threads).")] = None,
            beat: Annotated[bool, typer.Option(help="Also run the sweep schedule (run it in one worker only).")]
-           = False) -> None:
+           = False,
+           node: Annotated[str | None, typer.Option(help="This worker's name (Celery's node name, NAME@host; "
+                                                         "default: celery@host), told apart in logs and flower.")]
+           = None) -> None:
     """Run a worker: `celery -A worker worker` with a broker, else the in-process dispatcher."""
     from pipeline.engine.dispatcher import run_dispatcher
     from pipeline.engine.runtime import Engine
 
+    if node is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*(@[A-Za-z0-9_.%-]+)?", node):
+        raise typer.BadParameter("letters, digits, '.', '_' and '-' (optionally @host)", param_hint="--node")
     ctx = context()
     threads = concurrency or ctx.settings.queue.threads
     if not ctx.settings.queue.broker_url:
-        say(f"no queue.broker_url: delivering from the database with {threads} threads (Ctrl-C stops)")
+        say(f"no queue.broker_url: {node or 'this worker'} delivers from the database with {threads} threads "
+            "(Ctrl-C stops)")
         ctx.settings.queue.threads = threads
         run_dispatcher(Engine.build(ctx.settings, ctx.engine), until_idle=False)
         return
     argv = [sys.executable, "-m", "celery", "-A", "worker", "worker", "-P", "threads", "-c", str(threads),
             "-l", "WARNING", "--without-mingle", "--without-gossip"] + (["-B"] if beat else [])
+    if node is not None:
+        argv += ["-n", node if "@" in node else f"{node}@%h"]
     os.execv(sys.executable, argv)
 
 

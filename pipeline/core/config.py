@@ -272,7 +272,15 @@ class Settings(BaseSettings):
         return code, self.agencies[code]
 
 
+CHANNEL_NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")  # what GONGKAI_CHANNELS__NAME__KEY can name
+
+
 def _channel_config(name: str, section: Any) -> ChannelConfig:
+    if not CHANNEL_NAME.fullmatch(name) or len(name) > 64:
+        raise ValueError(f"channels.{name}: a channel name is lowercase letters and digits, words joined by single "
+                         f"underscores, at most 64 characters (e.g. wechat_main), so that the environment can set "
+                         f"its keys as {ENV_PREFIX}CHANNELS__NAME__KEY "
+                         f"(e.g. {ENV_PREFIX}CHANNELS__WECHAT_MAIN__APP_SECRET)")
     if not isinstance(section, dict):
         raise ValueError(f"channels.{name}: must be a table")
     kind = section.setdefault("kind", name)

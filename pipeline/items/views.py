@@ -136,9 +136,28 @@ def list_deliveries(session: Session, *, agency_id: int, failed_only: bool, limi
     flagged = select(Delivery).join(Item, Item.id == Delivery.item_id).where(
         Item.agency_id == agency_id, Delivery.manual_action.is_not(None))
     rows = {d.id: d for d in session.exec(query)} | {d.id: d for d in session.exec(flagged)}
-    return [{"id": d.id, "item_id": d.item_id, "revision": d.revision, "channel": d.channel, "status": str(d.status),
-             "attempts": d.attempts, "next_attempt_at": _iso(d.next_attempt_at), "last_error": d.last_error,
-             "manual_action": d.manual_action} for d in sorted(rows.values(), key=lambda d: d.id)]
+    return [_delivery_row(d) for d in sorted(rows.values(), key=lambda d: d.id)]
+
+
+def _delivery_row(d: Delivery) -> dict[str, Any]:
+    return {"id": d.id, "item_id": d.item_id, "revision": d.revision, "channel": d.channel, "status": str(d.status),
+            "attempts": d.attempts, "next_attempt_at": _iso(d.next_attempt_at), "last_error": d.last_error,
+            "manual_action": d.manual_action}
+
+
+# tries that may have reached the channel (not deferrals, replays, refusals before sending or rate-limit waits)
+SENDING_TRIES = (AttemptOutcome.SENDING, AttemptOutcome.PUBLISHED, AttemptOutcome.PERMANENT,
+                 AttemptOutcome.TRANSIENT, AttemptOutcome.UNKNOWN, AttemptOutcome.LOOKUP_FAILED)
+
+
+def list_resent(session: Session, *, agency_id: int, limit: int = 500) -> list[dict[str, Any]]:
+    """Deliveries of an agency tried more than once in a way that may have reached the channel: a receiver may
+    have had them more than once (a webhook partner deduplicates on the webhook-id), newest first."""
+    tries = (select(Attempt.delivery_id, sa.func.count().label("tries")).where(Attempt.outcome.in_(SENDING_TRIES))
+             .group_by(Attempt.delivery_id).having(sa.func.count() > 1).subquery())
+    query = (select(Delivery).join(tries, tries.c.delivery_id == Delivery.id).join(Item, Item.id == Delivery.item_id)
+             .where(Item.agency_id == agency_id).order_by(Delivery.id.desc()).limit(limit))
+    return [_delivery_row(d) for d in session.exec(query)]
 
 
 def check_delivery_agency(session: Session, *, delivery_id: int, agency_id: int) -> None:
