@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from console_helpers import console, log_in, with_channels
+from console_helpers import console, csrf, log_in, with_channels
 from doubles.webhook import WebhookReceiver
 from doubles.wechat import WeChatDouble
 from doubles.wordpress import WordPressDouble
@@ -101,6 +101,9 @@ def test_wordpress_without_meta_keys_pauses_the_channel_and_nothing_is_dead_lett
     assert checked.code == 1 and "FAILED" in checked.out and "register gov_index_no" in checked.out
     assert [d.status for d in deliveries(env, "cms")] == [DeliveryStatus.RETRY_WAIT] * 3
 
+    from_console = client.post("/ops/channels/cms/check", data={"csrf": csrf(client, "/ops")})
+    assert from_console.headers["location"] == "/ops?done=check-failed"
+
     wp.registered_meta = None                       # the site's plugin is activated
     checked = run("channels check cms", cwd=env.directory, as_="qianqi")
     assert checked.code == 0 and "3 waiting deliveries resumed" in checked.out, checked.out
@@ -149,3 +152,18 @@ def test_a_paused_channel_resumes_by_itself_once_its_recheck_passes(env, wp) -> 
     assert done.status == DeliveryStatus.PUBLISHED
     with env.session() as session:
         assert not session.get(ChannelState, "cms").paused
+
+
+def test_the_console_checks_a_paused_channel_and_sends_what_waited(env, receiver) -> None:
+    receiver.secrets = [OTHER]
+    publish(env, 1, ["partner"])
+    assert [d.status for d in deliveries(env, "partner")] == [DeliveryStatus.RETRY_WAIT]
+    receiver.secrets = [SECRET]
+    client = console(env)
+    log_in(client, "qianqi")
+    done = client.post("/ops/channels/partner/check", data={"csrf": csrf(client, "/ops")})
+    assert done.headers["location"] == "/ops?done=checked"
+    assert [d.status for d in deliveries(env, "partner")] == [DeliveryStatus.PUBLISHED]
+    reviewer = console(env)
+    log_in(reviewer, "lisi")
+    assert reviewer.post("/ops/channels/partner/check", data={"csrf": csrf(reviewer, "/ops")}).status_code == 403

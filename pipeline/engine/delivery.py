@@ -41,7 +41,7 @@ from pipeline.engine import health
 from pipeline.engine.claims import RETRYABLE, SKIPPED, Job, Outcome, Result
 from pipeline.engine.runtime import Engine
 from pipeline.engine.takedown import take_down_one
-from pipeline.engine.verify import verify_delivery
+from pipeline.engine.verify import Sent, verify_sent
 from pipeline.items.compose import build_message, interpreted_delivery
 from pipeline.records.audit import record_event
 from pipeline.records.authority import require
@@ -111,10 +111,23 @@ def _record_now(engine: Engine, results: list[Result]) -> dict[int, Outcome]:
 def _recorded(engine: Engine, results: list[Result], outcomes: list[Outcome]) -> dict[int, Outcome]:
     """The outcomes by delivery, once recorded; a publication's follow-up done (a take-down, a link back)."""
     by_id = {o.delivery_id: o for o in outcomes}
-    for result in results:
-        if by_id[result.job.delivery.id].status == D.PUBLISHED:
-            _after_publication(engine, result.job)
+    published = [r for r in results if by_id[r.job.delivery.id].status == D.PUBLISHED]
+    for result in published:
+        _after_publication(engine, result.job)
+    _verify(engine, [r for r in published if not r.job.withdrawn])
     return by_id
+
+
+def _verify(engine: Engine, published: list[Result]) -> None:
+    """Read the batch's publications back and compare them with what was sent (pipeline/engine/verify.py)."""
+    sent = [Sent(r.job.delivery.id, r.job.delivery.item_id, r.job.delivery.channel, r.job.message, r.receipt)
+            for r in published if r.job.message is not None and r.receipt is not None]
+    if not sent:
+        return
+    try:
+        verify_sent(engine, sent)
+    except Exception:  # the publications are recorded; reading them back must not turn them into errors
+        log.exception("deliveries %s: reading the publications back failed", [s.delivery_id for s in sent])
 
 
 def claim_batch(engine: Engine, ids: list[int]) -> list[Job]:
@@ -181,8 +194,7 @@ def _settle(adapter: Channel, job: Job) -> Result:
 
 
 def _after_publication(engine: Engine, job: Job) -> None:
-    """Withdrawn while it was being sent: take it down now. A 政策解读 on a static site: link it back. Then the
-    live copy is read back and compared with the approved revision (pipeline/engine/verify.py)."""
+    """Withdrawn while it was being sent: take it down now. A 政策解读 on a static site: link it back."""
     delivery = job.delivery
     try:
         adapter = engine.channels.get(delivery.channel)
@@ -192,8 +204,6 @@ def _after_publication(engine: Engine, job: Job) -> None:
             take_down_one(engine, recorded)
         elif adapter.index_templates and job.revision is not None and job.revision.interprets:
             _refresh_interpreted(engine, delivery, adapter)
-        if not job.withdrawn:  # read the live copy back: verified, or an alert naming what differs
-            verify_delivery(engine, delivery.id)
     except Exception:  # the publication is recorded; what follows it must not turn it into an error
         log.exception("delivery %s: follow-up after publication failed", delivery.id)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from channels import ChannelError, Receipt
+from channels import ChannelError, Message, Receipt
 from pipeline.core.db import session_scope
 from pipeline.core.models import Agency, Delivery, Item, Role
 from pipeline.core.models import DeliveryStatus as D
@@ -61,38 +61,63 @@ def verify_delivery(engine: Engine, delivery_id: int, *, actor: str = SYSTEM) ->
         if delivery is None or delivery.status != D.PUBLISHED:
             return None
         message = build_message(session, engine.settings, delivery)
-        receipt = Receipt(delivery.remote_id or "", delivery.url)
-        item_id, channel = delivery.item_id, delivery.channel
-    adapter = engine.channels.get(channel)
-    if not adapter.supports_verify:
-        result, detail = UNVERIFIABLE, f"a {adapter.kind} channel offers no way to read a publication back"
-    else:
-        try:
-            found = adapter.verify(message, receipt)
-        except ChannelError as e:
-            return _record(engine, delivery_id, item_id, channel, None, f"could not be read back: {e.message}", actor)
-        result, detail = (VERIFIED, "") if found is None else (DIFFERS, found)
-    return _record(engine, delivery_id, item_id, channel, result, detail, actor)
+        sent = Sent(delivery_id, delivery.item_id, delivery.channel, message,
+                    Receipt(delivery.remote_id or "", delivery.url))
+    return verify_sent(engine, [sent], actor=actor)[0]
 
 
-def _record(engine: Engine, delivery_id: int, item_id: int, channel: str, result: str | None, detail: str,
-            actor: str) -> Verification:
-    now = engine.clock()
+@dataclass(frozen=True)
+class Sent:
+    """A publication as its delivery sent it: the message and the channel's receipt."""
+
+    delivery_id: int
+    item_id: int
+    channel: str
+    message: Message
+    receipt: Receipt
+
+
+def verify_sent(engine: Engine, sent: list[Sent], *, actor: str = SYSTEM) -> list[Verification]:
+    """Read these publications back (the engine's follow-up: the messages it has just sent, no rendering again)
+    and record what was found, all in one transaction."""
+    found = []
+    for one in sent:
+        adapter = engine.channels.get(one.channel)
+        if not adapter.supports_verify:
+            result, detail = UNVERIFIABLE, f"a {adapter.kind} channel offers no way to read a publication back"
+        else:
+            try:
+                difference = adapter.verify(one.message, one.receipt)
+                result, detail = (VERIFIED, "") if difference is None else (DIFFERS, difference)
+            except ChannelError as e:
+                result, detail = None, f"could not be read back: {e.message}"
+        found.append((one, result, detail))
+    return _record(engine, found, actor)
+
+
+def _record(engine: Engine, found: list[tuple[Sent, str | None, str]], actor: str) -> list[Verification]:
+    now, done, alerts = engine.clock(), [], []
     with session_scope(engine.db) as session:
-        row = session.exec(select(Delivery).where(Delivery.id == delivery_id).with_for_update()).first()
-        if row is None or row.status != D.PUBLISHED:
-            return Verification(delivery_id, item_id, channel, "not read", "no longer published")
-        news = result == DIFFERS and (row.verification != DIFFERS or row.verification_detail != detail)
-        if result is not None:
-            row.verification, row.verified_at = result, now
-        row.verification_detail = detail[:2000] or None
-        session.add(row)
-        if news:  # the alert: once per new difference, in the trail and the log
-            record_event(session, actor=actor, action="verify_differs", subject=f"delivery:{delivery_id}",
-                         details={"item": item_id, "channel": channel, "difference": detail[:2000]}, now=now)
-    if news:
-        log.warning("delivery %s (item %s on %s): %s", delivery_id, item_id, channel, detail)
-    return Verification(delivery_id, item_id, channel, result or "not read", detail)
+        rows = {row.id: row for row in session.exec(select(Delivery).where(
+            Delivery.id.in_(sorted(one.delivery_id for one, _, _ in found))).with_for_update())}
+        for one, result, detail in found:
+            row = rows.get(one.delivery_id)
+            if row is None or row.status != D.PUBLISHED:
+                done.append(Verification(one.delivery_id, one.item_id, one.channel, "not read", "no longer published"))
+                continue
+            if result == DIFFERS and (row.verification != DIFFERS or row.verification_detail != detail):
+                alerts.append((one, detail))  # once per new difference, in the trail and the log
+                record_event(session, actor=actor, action="verify_differs", subject=f"delivery:{one.delivery_id}",
+                             details={"item": one.item_id, "channel": one.channel, "difference": detail[:2000]},
+                             now=now)
+            if result is not None:
+                row.verification, row.verified_at = result, now
+            row.verification_detail = detail[:2000] or None
+            session.add(row)
+            done.append(Verification(one.delivery_id, one.item_id, one.channel, result or "not read", detail))
+    for one, detail in alerts:
+        log.warning("delivery %s (item %s on %s): %s", one.delivery_id, one.item_id, one.channel, detail)
+    return done
 
 
 def verification_counts(session: Session, *, agency_id: int) -> dict[str, int]:

@@ -11,6 +11,8 @@ from pipeline.core.agencies import agency_row
 from pipeline.core.clock import utcnow
 from pipeline.engine.delivery import replay_delivery
 from pipeline.engine.handover import hand_over
+from pipeline.engine.health import check_channels
+from pipeline.engine.runtime import Engine
 from pipeline.engine.verify import differing, verification_counts
 from pipeline.items import views
 from pipeline.web.deps import Me, Posted, unit
@@ -39,3 +41,13 @@ def retry(request: Request, delivery_id: int, who: Posted) -> Response:
         replay_delivery(session, delivery_id=delivery_id, now=utcnow(), actor=who.actor)
     hand_over(request.app.state.settings, request.app.state.engine, [delivery_id])
     return RedirectResponse("/ops?done=retried", status_code=303)
+
+
+@router.post("/ops/channels/{name}/check")
+def check(request: Request, name: str, who: Posted) -> Response:
+    """gongkai channels check NAME from the console: pause it if it fails, resume it (and send what waited)."""
+    settings = request.app.state.settings
+    [done] = check_channels(Engine.build(settings, request.app.state.engine), names=[name], actor=who.actor,
+                            agency_code=who.actor.agency_code)
+    hand_over(settings, request.app.state.engine, list(done.resumed))
+    return RedirectResponse(f"/ops?done={'checked' if done.ok else 'check-failed'}", status_code=303)
