@@ -157,9 +157,10 @@ def review(items: Annotated[list[str], typer.Argument(help="Item ids, each ID or
         raise typer.BadParameter("an item is named twice", param_hint="ID")
     decision = Decision.APPROVE if approve else Decision.REJECT
     with session_scope(ctx.engine) as session:
-        results = workflow.review_items(session, settings=ctx.settings, agency_code=code, decisions=decisions,
-                                        actor=person(session, actor), decision=decision, level=level,
-                                        comment=comment, late_reason=late_reason)
+        results = workflow.review_items(session, settings=ctx.settings, agency_code=code,
+                                        decisions=[(i, rev, level) for i, rev in decisions],
+                                        actor=person(session, actor), decision=decision, comment=comment,
+                                        late_reason=late_reason)
     for (item_id, _), result in zip(decisions, results, strict=True):
         if result.status == ItemStatus.APPROVED:
             _hand_over(ctx, item_id, quiet=as_json)
