@@ -68,9 +68,7 @@ def check_channels(engine: Engine, *, names: list[str], actor: Actor, agency_cod
             checks.append(ChannelCheck(name, config.kind, (Finding("enabled", True, "disabled: not checked"),)))
             continue
         findings = tuple(_probe(engine, name, reuse=False))
-        with session_scope(engine.db) as session:
-            resumed = record_check(session, channel=name, findings=findings, now=engine.clock(), actor=actor.label,
-                                   recheck=settings.queue.channel_recheck)
+        resumed = _store(engine, name, findings, actor.label)
         checks.append(ChannelCheck(name, config.kind, findings, tuple(resumed)))
     return checks
 
@@ -111,9 +109,7 @@ def wait_while_paused(engine: Engine, job: Job) -> Result | None:
         return None
     if state.next_check_at is None or state.next_check_at <= now:
         findings = tuple(_probe(engine, name, reuse=False))
-        with session_scope(engine.db) as session:
-            record_check(session, channel=name, findings=findings, now=now, actor=SYSTEM,
-                         recheck=engine.settings.queue.channel_recheck)
+        _store(engine, name, findings, SYSTEM)
         if all(f.ok for f in findings):
             return None
         return _wait(engine, job, "; ".join(f"{f.what}: {f.detail}" for f in findings if not f.ok))
@@ -132,11 +128,26 @@ def pause_if_unhealthy(engine: Engine, job: Job, error: PermanentChannelError) -
             return Result(job, D.RETRY_WAIT, A.DEFERRED, f"{error.message} (the channel's check passes now)",
                           retry_in=engine.settings.queue.retry_base)
         return None
-    with session_scope(engine.db) as session:
-        record_check(session, channel=name, findings=findings, now=engine.clock(), actor=SYSTEM,
-                     recheck=engine.settings.queue.channel_recheck)
+    try:
+        _store(engine, name, findings, SYSTEM)
+    except sa.exc.DBAPIError:  # not recorded: this delivery waits all the same, the next failure pauses it
+        log.exception("channel %s: its failed check could not be recorded", name)
     return _wait(engine, job, f"{error.message}; check: " +
                  "; ".join(f"{f.what}: {f.detail}" for f in findings if not f.ok))
+
+
+def _store(engine: Engine, name: str, findings: tuple[Finding, ...], actor: str) -> list[int]:
+    """record_check in its own transaction; two processes recording a channel's first check at once both
+    insert its row, and the loser records again over the winner's."""
+    for last in (False, True):
+        try:
+            with session_scope(engine.db) as session:
+                return record_check(session, channel=name, findings=findings, now=engine.clock(), actor=actor,
+                                    recheck=engine.settings.queue.channel_recheck)
+        except sa.exc.IntegrityError:
+            if last:
+                raise
+    return []
 
 
 def _wait(engine: Engine, job: Job, reason: str, *, until: datetime | None = None) -> Result:
