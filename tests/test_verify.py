@@ -47,7 +47,7 @@ def env(make_env, doubles, tmp_path):
              f'cover = "{tmp_path / "cover.png"}"\n')
     env = with_channels(make_env, extra, ["portal", "disclosure", "cms", "partner", "wechat"])
     approve_fully(env, submit(env, title="关于开展统计执法检查的通知", body="为规范统计工作，现开展执法检查。\n",
-                              channels=["portal", "cms", "partner", "wechat"]))
+                              channels=["portal", "cms", "partner", "wechat"], id="v1"))
     run_dispatcher(Engine.build(env.settings, env.engine), until_idle=True)
     return env
 
@@ -109,3 +109,19 @@ def test_a_wechat_article_deleted_on_the_platform_is_reported(env, run, doubles)
 
 def test_a_reviewer_may_not_run_verify(env, run) -> None:
     assert run("verify", cwd=env.directory, as_="lisi").code == 1
+
+
+def test_a_new_revision_replaces_the_page_and_only_it_is_verified(env, run) -> None:
+    from helpers import acting, record
+
+    from pipeline.items import workflow
+
+    with env.session() as session:
+        workflow.submit_items(session, settings=env.settings, agency_code="tjj", actor=acting(session, "zhangsan"),
+                              records=[record(title="关于开展统计执法检查的通知", body="现开展执法检查（修订）。\n",
+                                              channels=["portal"], id="v1")])
+    approve_fully(env, 1)
+    run_dispatcher(Engine.build(env.settings, env.engine), until_idle=True)
+    result = run("verify 1 --json", cwd=env.directory, as_="qianqi")
+    assert result.code == 0, result.out
+    assert [(v["channel"], v["result"]) for v in json.loads(result.out)] == [("portal", "verified")]

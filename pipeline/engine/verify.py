@@ -28,6 +28,8 @@ from pipeline.records.people import Actor
 
 log = logging.getLogger("gongkai.verify")
 VERIFIED, DIFFERS, UNVERIFIABLE = "verified", "differs", "unverifiable"
+# what is live now: the publications of each item's approved revision (an earlier one's page or post was replaced)
+CURRENT = sa.and_(Delivery.status == D.PUBLISHED, Delivery.revision == Item.approved_revision)
 
 
 @dataclass(frozen=True)
@@ -41,12 +43,12 @@ class Verification:
 
 def verify_publications(engine: Engine, *, agency_code: str, actor: Actor, item_id: int | None = None,
                         limit: int = 1000) -> list[Verification]:
-    """gongkai verify: read back the agency's publications (of one item, or the oldest-verified first) and compare
-    each with its approved revision. Needs the role operator."""
+    """gongkai verify: read back the agency's publications of approved revisions (of one item, or the longest
+    unverified first) and compare each with its revision. Needs the role operator."""
     with session_scope(engine.db) as session:
         require(session, actor, Role.OPERATOR, agency_code=agency_code, doing="verify publications")
         query = (select(Delivery.id).join(Item, Item.id == Delivery.item_id).join(Agency, Agency.id == Item.agency_id)
-                 .where(Delivery.status == D.PUBLISHED, Agency.code == agency_code)
+                 .where(CURRENT, Agency.code == agency_code)
                  .order_by(Delivery.verified_at.is_not(None), Delivery.verified_at, Delivery.id).limit(limit))
         if item_id is not None:
             query = query.where(Delivery.item_id == item_id)
@@ -121,9 +123,9 @@ def _record(engine: Engine, found: list[tuple[Sent, str | None, str]], actor: st
 
 
 def verification_counts(session: Session, *, agency_id: int) -> dict[str, int]:
-    """The agency's current publications by verification: verified, differs, unverifiable, not yet."""
+    """The agency's publications of approved revisions by verification: verified, differs, unverifiable, not yet."""
     rows = session.exec(select(Delivery.verification, sa.func.count()).join(Item, Item.id == Delivery.item_id)
-                        .where(Delivery.status == D.PUBLISHED, Item.agency_id == agency_id)
+                        .where(CURRENT, Item.agency_id == agency_id)
                         .group_by(Delivery.verification)).all()
     counts = {VERIFIED: 0, DIFFERS: 0, UNVERIFIABLE: 0, "not yet": 0}
     for result, count in rows:
@@ -135,7 +137,7 @@ def differing(session: Session, *, agency_id: int, limit: int = 50) -> list[Veri
     """The agency's publications whose live copy differs from the approved revision, newest finding first."""
     rows = session.exec(select(Delivery.id, Delivery.item_id, Delivery.channel, Delivery.verification_detail)
                         .join(Item, Item.id == Delivery.item_id)
-                        .where(Delivery.status == D.PUBLISHED, Item.agency_id == agency_id,
+                        .where(CURRENT, Item.agency_id == agency_id,
                                Delivery.verification == DIFFERS)
                         .order_by(Delivery.verified_at.desc()).limit(limit)).all()
     return [Verification(i, item, channel, DIFFERS, detail or "") for i, item, channel, detail in rows]
