@@ -7,13 +7,14 @@ from channels.disclosure import Disclosure
 from channels.errors import (
     AlreadyPublished,
     ChannelError,
+    ChannelMisconfigured,
     ContentRejected,
     OutcomeUnknown,
     PermanentChannelError,
     RateLimited,
     TransientChannelError,
 )
-from channels.message import Message, Receipt
+from channels.message import Finding, Message, Receipt
 from channels.portal import Portal
 from channels.webhook import Webhook
 from channels.wechat import WeChat
@@ -36,7 +37,9 @@ __all__ = [
     "Channel",
     "ChannelConfig",
     "ChannelError",
+    "ChannelMisconfigured",
     "ContentRejected",
+    "Finding",
     "Message",
     "OutcomeUnknown",
     "PermanentChannelError",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import hashlib
 import threading
 from typing import Any, ClassVar
 
@@ -9,7 +11,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from channels.errors import ContentRejected, OutcomeUnknown, PermanentChannelError
-from channels.message import Message, Receipt
+from channels.message import Finding, Message, Receipt
 
 
 class ChannelConfig(BaseModel):
@@ -42,6 +44,8 @@ class Channel:
     resend_is_idempotent: ClassVar[bool] = False
     # a static site's own pages (home, category), rebuilt from its entry list, not rendered per message
     index_templates: ClassVar[tuple[str, ...]] = ()
+    # the publication can be read back and compared with what was sent (verify)
+    supports_verify: ClassVar[bool] = False
 
     def __init__(self, name: str, config: ChannelConfig, **services: Any) -> None:
         self.name = name
@@ -94,3 +98,22 @@ class Channel:
     def lookup(self, message: Message) -> Receipt | None:
         """After an unknown outcome: the publication's receipt if the channel has it, else None."""
         raise OutcomeUnknown(f"{self.name}: this channel cannot look a publication up")
+
+    def verify(self, message: Message, receipt: Receipt) -> str | None:
+        """Read the live publication back: None if it is what `message` publishes, else what differs."""
+        raise PermanentChannelError(f"{self.name}: this channel cannot read a publication back")
+
+    def probe(self) -> list[Finding]:
+        """Harmless live calls proving what the first delivery needs (`gongkai channels check`); never raises."""
+        return [Finding("live check", True, "this kind of channel has no live check")]
+
+
+def difference(what: str, live: str, sent: str) -> str | None:
+    """None if the live text is the sent one, else what differs: the hashes and the first changed lines."""
+    if live == sent:
+        return None
+    digest = lambda text: hashlib.sha256(text.encode()).hexdigest()[:12]  # noqa: E731
+    changed = [line for line in difflib.unified_diff(sent.splitlines(), live.splitlines(), lineterm="", n=0)
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    shown = " | ".join(line[:120] for line in changed[:4])
+    return f"{what} differs from the approved revision (sha256 {digest(live)} live, {digest(sent)} approved): {shown}"

@@ -30,6 +30,11 @@ class PermanentChannelError(ChannelError):
     """Give up and dead-letter: 4xx, bad credentials, content refused."""
 
 
+class ChannelMisconfigured(PermanentChannelError):
+    """The channel's own setup is wrong (credentials, site configuration): nothing of this message was sent, and
+    no other message can go either until it is fixed; the engine pauses the channel instead of giving up."""
+
+
 class ContentRejected(PermanentChannelError):
     """The message breaks a declared capability of the channel; nothing was sent."""
 

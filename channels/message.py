@@ -34,3 +34,13 @@ class Receipt:
 
     remote_id: str
     url: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a channel's live check looked at: what, whether it holds, what was seen, how to fix it."""
+
+    what: str                       # e.g. "credentials", "meta keys", "signature"
+    ok: bool
+    detail: str = ""
+    fix: str = ""                   # what the operator does about it ("" when it holds)

@@ -19,9 +19,9 @@ from urllib.parse import quote
 
 from pydantic import Field
 
-from channels.base import Channel, ChannelConfig
+from channels.base import Channel, ChannelConfig, difference
 from channels.errors import ContentRejected, PermanentChannelError, TransientChannelError
-from channels.message import Message, Receipt
+from channels.message import Finding, Message, Receipt
 
 Render = Callable[[str, dict[str, Any]], str]
 HOME_ENTRIES = 50
@@ -41,6 +41,7 @@ class StaticSite(Channel):
     body_part = "article.html"
     supports_withdraw = True
     supports_lookup = True
+    supports_verify = True
     index_templates = ("index.html", "category.html")
 
     def __init__(self, name: str, config: StaticSiteConfig, *, render: Render | None = None, **services: Any):
@@ -93,6 +94,29 @@ class StaticSite(Channel):
         if entry is None or entry["key"] != message.idempotency_key or not (self.root / relative).exists():
             return None  # not there, or the page of another revision
         return Receipt(relative, entry["url"])
+
+    def verify(self, message: Message, receipt: Receipt) -> str | None:
+        """The page file as the web server serves it, against the page this message writes."""
+        page = self.root / receipt.remote_id
+        try:
+            live = page.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return f"the page {receipt.remote_id} is gone from {self.root}"
+        except (OSError, UnicodeDecodeError) as e:
+            raise TransientChannelError(f"{self.name}: cannot read {page}: {e}") from e
+        return difference(f"the page {receipt.remote_id}", live, message.parts["article.html"])
+
+    def probe(self) -> list[Finding]:
+        """The site's directory can be created and written by this process."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".check-")
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as e:
+            return [Finding("output directory", False, f"{self.root}: {e.strerror or e}",
+                            f"create {self.root} and let the user the workers run as write to it")]
+        return [Finding("output directory", True, f"{self.root} is writable")]
 
     @contextmanager
     def _site(self) -> Iterator[dict[str, dict[str, Any]]]:

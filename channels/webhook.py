@@ -7,15 +7,20 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 import time
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 
 from channels.base import Channel, ChannelConfig
-from channels.errors import ContentRejected, PermanentChannelError, TransientChannelError
+from channels.errors import ChannelError, ContentRejected, PermanentChannelError, TransientChannelError
 from channels.http import json_body, raise_for_status, send
-from channels.message import Message, Receipt
+from channels.message import Finding, Message, Receipt
+
+CHECK_TYPE = "gongkai.check"  # the event of `gongkai channels check`: a receiver answers 2xx and does nothing
 
 
 class Webhook(Channel):
@@ -72,19 +77,9 @@ class Webhook(Channel):
         return self._post(event_id, json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
     def _post(self, webhook_id: str, body: bytes) -> Receipt:
-        timestamp = str(int(time.time()))
-        key = base64.b64decode(self.config.secret.get_secret_value().removeprefix("whsec_"))
-        signature = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "webhook-id": webhook_id,
-            "webhook-timestamp": timestamp,
-            "webhook-signature": "v1," + base64.b64encode(signature).decode("ascii"),
-            "Idempotency-Key": '"' + webhook_id.replace("\\", "\\\\").replace('"', '\\"') + '"',
-        }
         response = send(
             self.session, "POST", self.config.url, channel=self.name, timeout=self.config.timeout,
-            creates=True, data=body, headers=headers,
+            creates=True, data=body, headers=self._headers(webhook_id, body),
         )
         status, detail = response.status_code, response.text  # the receiver's own words go to the dead letter
         if status == 409:
@@ -98,6 +93,46 @@ class Webhook(Channel):
         reply = json_body(response)
         remote_id = reply.get("id") if isinstance(reply, dict) else None
         return Receipt(str(remote_id) if remote_id not in (None, "") else webhook_id)
+
+    def _headers(self, webhook_id: str, body: bytes, key: bytes | None = None) -> dict[str, str]:
+        """The Standard Webhooks headers of one attempt, signed with the channel's secret (or `key`)."""
+        timestamp = str(int(time.time()))
+        key = key or base64.b64decode(self.config.secret.get_secret_value().removeprefix("whsec_"))
+        signature = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+        return {
+            "Content-Type": "application/json; charset=utf-8",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": timestamp,
+            "webhook-signature": "v1," + base64.b64encode(signature).decode("ascii"),
+            "Idempotency-Key": '"' + webhook_id.replace("\\", "\\\\").replace('"', '\\"') + '"',
+        }
+
+    def probe(self) -> list[Finding]:
+        """A `gongkai.check` event signed with the secret must be accepted, and one signed with another key
+        refused: the receiver answers, shares the secret and verifies signatures."""
+        event = {"type": CHECK_TYPE, "timestamp": datetime.now(UTC).isoformat(timespec="seconds"), "data": {}}
+        body = json.dumps(event, separators=(",", ":")).encode("utf-8")
+        answers = []
+        for key in (None, os.urandom(32)):
+            webhook_id = f"check_{uuid.uuid4().hex}"
+            try:
+                answers.append(send(self.session, "POST", self.config.url, channel=self.name,
+                                    timeout=self.config.timeout, data=body,
+                                    headers=self._headers(webhook_id, body, key)).status_code)
+            except ChannelError as e:
+                return [Finding("receiver", False, e.message, "check url and that this machine can reach it")]
+        signed, forged = answers
+        if signed in (400, 401, 403):
+            return [Finding("signature", False, f"a correctly signed event was refused (HTTP {signed})",
+                            f"give the receiver the same whsec_ secret as channels.{self.name}.secret")]
+        if not 200 <= signed < 300:
+            return [Finding("receiver", False, f"HTTP {signed} to a check event",
+                            "the receiver must answer 2xx to events of type gongkai.check")]
+        if 200 <= forged < 300:
+            return [Finding("signature", False, "an event signed with another key was accepted",
+                            "the receiver must verify webhook-signature and refuse what does not match")]
+        return [Finding("receiver", True, f"answered HTTP {signed}"),
+                Finding("signature", True, f"checked (a forged one got HTTP {forged})")]
 
     def payload(self, message: Message) -> dict[str, Any]:
         """The signed JSON event (headers aside)."""

@@ -13,7 +13,7 @@ import requests
 from pydantic import Field, SecretStr
 from redis import Redis
 
-from channels.base import Channel, ChannelConfig
+from channels.base import Channel, ChannelConfig, difference
 from channels.errors import (
     ChannelError,
     ContentRejected,
@@ -22,7 +22,7 @@ from channels.errors import (
     RateLimited,
     TransientChannelError,
 )
-from channels.message import Message, Receipt
+from channels.message import Finding, Message, Receipt
 from channels.wechat_token import MemoryTokenStore, PendingPublications, RedisTokenStore, TokenStore
 
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})  # refresh the token and try the call once more
@@ -34,6 +34,13 @@ JOB_STATES = {**NOT_PUBLISHED, 5: "deleted by a user after success", 6: "banned 
 UPLOAD_HOST = "http://mmbiz.qpic.cn/"  # the only image host an article body may use
 UNSENDABLE = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
               requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader)
+CREDENTIAL_FIXES = {
+    40013: "app_id is not the account's AppID (公众平台 → 设置与开发 → 基本配置)",
+    40001: "app_secret is wrong or was reset: copy the current AppSecret from 公众平台 → 基本配置",
+    40125: "app_secret is wrong or was reset: copy the current AppSecret from 公众平台 → 基本配置",
+    40164: "add this server's public IP address to the account's IP whitelist (公众平台 → 基本配置 → IP白名单)",
+    48001: "the account may not use the publishing API: it must be a verified account with 发布 permission",
+}
 SHANGHAI = timezone(timedelta(hours=8))  # no daylight saving in China since 1991
 IMG_SRC = re.compile(r"""(<img\b[^>]*?(?<![\w-])src\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
 
@@ -43,6 +50,12 @@ def seconds_until_quota_reset(now: datetime | None = None) -> float:
     now = (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI)
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return (midnight - now).total_seconds()
+
+
+def _text(html: str) -> str:
+    """The words of an HTML body, one paragraph a line: what WeChat keeps when it rewrites the markup."""
+    lines = re.sub(r"<[^>]+>", "", re.sub(r"(?i)</p>|<br\s*/?>|</h\d>|</li>", "\n", html)).splitlines()
+    return "\n".join(" ".join(line.split()) for line in lines if line.strip())
 
 
 def _file_name(src: str) -> str:
@@ -72,6 +85,7 @@ class WeChat(Channel):
     required_parts = ("content.html",)
     supports_withdraw = True
     supports_lookup = True
+    supports_verify = True
     needs_cover = True
 
     def __init__(self, name: str, config: WeChat.Config, *, redis: Redis | None = None, **services: Any) -> None:
@@ -128,6 +142,41 @@ class WeChat(Channel):
                    "digest": message.summary, "content": content, "content_source_url": message.canonical_url,
                    "thumb_media_id": thumb, "need_open_comment": 0, "only_fans_can_comment": 0}
         return {"articles": [article]}
+
+    def verify(self, message: Message, receipt: Receipt) -> str | None:
+        """freepublish/getarticle (100 a day): title, digest, link and the body's text as published. WeChat
+        rewrites the body's markup (images moved to its host, scripts dropped), so its text is compared."""
+        found = self._call("freepublish/getarticle", {"article_id": receipt.remote_id}, accept=(53600,))
+        news = (found.get("news_item") or [None])[0]
+        if found.get("errcode") == 53600 or not isinstance(news, dict) or news.get("is_deleted"):
+            return f"article {receipt.remote_id} is gone from the account"
+        sent = self._draft(message, message.parts[self.body_part], "")["articles"][0]
+        for field in ("title", "digest", "content_source_url"):
+            if (live := news.get(field, "")) != sent[field]:
+                return difference(f"the article's {field}", str(live), sent[field])
+        return difference("the article's text", _text(news.get("content", "")), _text(sent["content"]))
+
+    def probe(self) -> list[Finding]:
+        """A token fetched from this machine (AppID, AppSecret, IP whitelist), then used for draft/count (1,000 a
+        day, changes nothing); and the default cover that items without their own need."""
+        findings = []
+        for what, call in (("credentials and IP whitelist", self._fetch_token),
+                           ("API access", lambda: self._call("draft/count"))):
+            try:
+                call()
+            except ChannelError as e:
+                code = re.search(r"errcode (-?\d+)", e.message)
+                fix = CREDENTIAL_FIXES.get(int(code.group(1)) if code else 0, "check base_url and the network")
+                return [*findings, Finding(what, False, e.message, fix)]
+            findings.append(Finding(what, True, "token obtained" if not findings else "draft/count answered"))
+        cover = self.config.cover
+        if cover is None:
+            findings.append(Finding("default cover", True, "none: an item without its own cover is refused",
+                                    f"set channels.{self.name}.cover to send such items too"))
+        elif not cover.is_file():
+            findings.append(Finding("default cover", False, f"{cover} does not exist",
+                                    f"point channels.{self.name}.cover at a jpg or png"))
+        return findings
 
     def withdraw(self, receipt: Receipt) -> None:
         self._call("freepublish/delete", {"article_id": receipt.remote_id, "index": 0})

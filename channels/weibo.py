@@ -19,7 +19,7 @@ from channels.errors import (
     TransientChannelError,
 )
 from channels.http import json_body, raise_for_status, send
-from channels.message import Message, Receipt
+from channels.message import Finding, Message, Receipt
 
 BUSY = frozenset({10001, 10002, 10003, 10009, 10010, 10011})
 HOURLY_LIMIT = frozenset({10022, 10023, 10024})     # per IP / per user / per API, counted by the hour
@@ -111,6 +111,19 @@ class Weibo(Channel):
             if isinstance(status, dict) and str(status.get("text", "")).strip() == text:
                 return _receipt(status)
         return None
+
+    def probe(self) -> list[Finding]:
+        """The token read back the account's timeline (one status): it is accepted and not expired."""
+        try:
+            response = send(self.session, "GET", self._url("statuses/user_timeline.json"), channel=self.name,
+                            timeout=self.config.timeout, headers=self._auth(), params={"count": 1})
+            body, code = _envelope(response)
+            self._raise_for_error(response, code)
+        except ChannelError as e:
+            fix = (f"re-authorise the account and set channels.{self.name}.access_token" if "token" in e.message
+                   or "401" in e.message or "403" in e.message else "check base_url and the network")
+            return [Finding("access token", False, e.message, fix)]
+        return [Finding("access token", True, "the account's timeline was read")]
 
     def _url(self, path: str) -> str:
         return f"{self.config.base_url.rstrip('/')}/2/{path}"

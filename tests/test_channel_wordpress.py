@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from channels.errors import (
     AlreadyPublished,
+    ChannelMisconfigured,
     ContentRejected,
     OutcomeUnknown,
     PermanentChannelError,
@@ -111,10 +112,11 @@ CASES: list[tuple[str, Callable[[WordPressDouble], None], type[Exception], str]]
      PermanentChannelError, "rest_no_route"),
     ("301 not followed", lambda d: d.script.append(Response(301, b"", {"Location": "https://elsewhere/"})),
      PermanentChannelError, "not followed"),
-    ("create times out", lambda d: d.server.faults.extend([None, "hang"]), OutcomeUnknown, "no answer"),
-    ("create connection dropped", lambda d: d.server.faults.extend([None, "drop"]),
+    # the first call asks the site's schema for the meta keys (once per adapter), the second looks for the post
+    ("create times out", lambda d: d.server.faults.extend([None, None, "hang"]), OutcomeUnknown, "no answer"),
+    ("create connection dropped", lambda d: d.server.faults.extend([None, None, "drop"]),
      OutcomeUnknown, "no answer"),
-    ("lookup times out", lambda d: d.server.faults.append("hang"), TransientChannelError, "no answer"),
+    ("lookup times out", lambda d: d.server.faults.extend([None, "hang"]), TransientChannelError, "no answer"),
 ]
 
 
@@ -170,7 +172,7 @@ def test_ambiguous_500_is_reconciled_to_one_post(wp: WordPressDouble, channel: W
 
 
 def test_commit_drop_is_reconciled_to_one_post(wp: WordPressDouble, channel: WordPress) -> None:
-    wp.server.faults.extend([None, "commit-drop"])    # the slug lookup answers; the create's answer is lost
+    wp.server.faults.extend([None, None, "commit-drop"])  # schema, slug lookup answer; the create's answer is lost
     with pytest.raises(OutcomeUnknown):
         channel.publish(make_message())
     with pytest.raises(AlreadyPublished):
@@ -205,11 +207,24 @@ def test_slug_taken_by_another_item_is_found_by_suffix(wp: WordPressDouble, chan
 
 
 def test_unregistered_index_meta_stops_a_second_post(wp: WordPressDouble, channel: WordPress) -> None:
-    wp.registered_meta = {"索引号"}                      # the site never registered gov_index_no
+    wp.registered_meta = {"索引号", "gov_index_no", "gov_delivery_key"}
     channel.publish(make_message())
+    wp.registered_meta = {"索引号"}    # the plugin was switched off since this worker looked at the schema
     with pytest.raises(PermanentChannelError) as caught:
         channel.publish(make_message())
     assert "register both with show_in_rest" in caught.value.message
+    assert len(wp.posts) == 1
+
+
+def test_a_site_without_the_meta_keys_gets_nothing_and_is_named_misconfigured(
+        wp: WordPressDouble, channel: WordPress) -> None:
+    wp.registered_meta = {"索引号"}                      # the site never registered gov_index_no
+    with pytest.raises(ChannelMisconfigured) as caught:
+        channel.publish(make_message())
+    assert "gov_index_no, gov_delivery_key" in caught.value.message and "show_in_rest" in caught.value.message
+    assert wp.posts == {} and [r.method for r in wp.server.requests] == ["OPTIONS"]
+    wp.registered_meta = None                            # the plugin is activated: the next try goes
+    channel.publish(make_message())
     assert len(wp.posts) == 1
 
 
@@ -253,3 +268,60 @@ def test_missing_slug_or_category_is_refused_before_sending(wp: WordPressDouble,
 def test_config_rejects_an_unknown_status() -> None:
     with pytest.raises(ValidationError):
         make_channel("http://127.0.0.1:9", status="published")
+
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c63f8cf000000030001a0f7c1f30000000049454e44ae426082")
+HOSTILE = "<img src=x onerror=alert(1)>关于<b>通知</b>"
+
+
+def image_message(tmp_path, **changes: object) -> Message:
+    """A body with one image where the portal keeps it (…/art_7/chart.png) and a cover."""
+    (tmp_path / "chart.png").write_bytes(PNG)
+    (tmp_path / "cover.png").write_bytes(PNG + b"cover")
+    body = ('<p>正文</p><p><img src="https://www.example.gov.cn/art/2025/art_7/chart.png" alt="增速图"></p>'
+            '<p><a href="art_7/chart.png">原图</a></p>')
+    return make_message(slug="art_7", parts={"article.html": body}, images=(tmp_path / "chart.png",),
+                        cover=tmp_path / "cover.png", **changes)
+
+
+def test_images_and_cover_go_to_the_media_library_and_the_post_shows_them(
+        wp: WordPressDouble, channel: WordPress, tmp_path) -> None:
+    channel.publish(image_message(tmp_path))
+    [post] = wp.with_index_no(INDEX_NO)
+    by_bytes = {wp.files[m["source_url"]]: m for m in wp.media.values()}
+    assert set(by_bytes) == {PNG, PNG + b"cover"}
+    chart, cover = by_bytes[PNG], by_bytes[PNG + b"cover"]
+    content = post["content"]["raw"]
+    assert f'<img src="{chart["source_url"]}" alt="增速图">' in content
+    assert f'<a href="{chart["source_url"]}">' in content and "art_7/chart.png" not in content
+    assert post["featured_media"] == cover["id"]
+
+
+def test_media_is_uploaded_once_per_content_and_reused_by_a_new_revision(
+        wp: WordPressDouble, channel: WordPress, tmp_path) -> None:
+    channel.publish(image_message(tmp_path))
+    revised = image_message(tmp_path, idempotency_key="41:2:wordpress")
+    fresh = make_channel(wp.base_url)  # another worker process: it knows nothing, the library does
+    fresh.publish(revised)
+    assert len(wp.media) == 2
+    assert [r.method for r in wp.server.requests if r.path.endswith("/media")].count("POST") == 2
+    [post] = wp.with_index_no(INDEX_NO)
+    assert post["meta"]["gov_delivery_key"] == "41:2:wordpress"
+    assert all(m["source_url"] in post["content"]["raw"] or m["id"] == post["featured_media"]
+               for m in wp.media.values())
+
+
+def test_a_missing_image_file_is_refused_before_sending(wp: WordPressDouble, channel: WordPress, tmp_path) -> None:
+    with pytest.raises(ContentRejected) as caught:
+        channel.publish(make_message(images=(tmp_path / "gone.png",)))
+    assert "gone.png" in caught.value.message and wp.server.requests == []
+
+
+def test_a_hostile_title_and_summary_are_stored_as_text(wp: WordPressDouble, channel: WordPress) -> None:
+    assert wp.capabilities["unfiltered_html"]  # an editor or administrator: WordPress keeps markup as sent
+    channel.publish(make_message(title=HOSTILE, summary=HOSTILE))
+    [post] = wp.with_index_no(INDEX_NO)
+    for field in ("title", "excerpt"):
+        assert "<" not in post[field]["raw"] and ">" not in post[field]["raw"]
+        assert post[field]["raw"] == "&lt;img src=x onerror=alert(1)&gt;关于&lt;b&gt;通知&lt;/b&gt;"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from helpers import write_config
 
@@ -88,3 +90,32 @@ def test_the_cli_reports_a_configuration_error_and_exits_1(tmp_path, run):
     result = run("list", cwd=tmp_path)
     assert result.code == 1
     assert result.err.strip() == "error: gongkai.toml: database.urll: Extra inputs are not permitted"
+
+
+def test_the_written_configuration_has_a_commented_section_for_every_channel_kind(config, monkeypatch):
+    """gongkai init writes the example: uncommented, each section loads once its secrets are in the
+    environment, under names the environment can carry."""
+    from channels import REGISTRY
+
+    path = config()
+    text = path.read_text(encoding="utf-8")
+    kinds = {line.split('"')[1] for line in text.splitlines() if line.lstrip("# ").startswith("kind = ")}
+    assert kinds == set(REGISTRY)
+    head, marker, tail = text.partition("# Every other kind of channel")
+    tail = "\n".join(line[2:] if re.match(r"# (\[channels\.|\w+ = )", line) else line for line in tail.splitlines())
+    uncommented = head + marker + tail
+    path.write_text(uncommented, encoding="utf-8")
+    for name, key, value in (("CMS", "APP_PASSWORD", "abcd EFGH 1234 ijkl MNOP 6789"),
+                             ("WECHAT", "APP_SECRET", "s3cret"), ("WEIBO", "ACCESS_TOKEN", "t0ken"),
+                             ("PARTNER", "SECRET", "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0")):
+        monkeypatch.setenv(f"GONGKAI_CHANNELS__{name}__{key}", value)
+    settings = load_settings(path)
+    assert {c.kind for c in settings.channels.values()} == set(REGISTRY)
+    assert settings.channels["cms"].app_password.get_secret_value().startswith("abcd")
+
+
+@pytest.mark.parametrize("name", ["wechat-main", "WeChat", "wechat__main", "1wechat", "公众号"])
+def test_a_channel_name_the_environment_cannot_carry_is_refused(config, name):
+    with pytest.raises(ConfigError) as error:
+        load_settings(config(f'[channels."{name}"]\nkind = "webhook"\nenabled = false\n'))
+    assert "GONGKAI_CHANNELS__WECHAT_MAIN__APP_SECRET" in str(error.value)

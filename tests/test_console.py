@@ -260,3 +260,22 @@ def test_the_to_do_list_is_oldest_item_first_whatever_revision_it_is_at(env):
     log_in(reviewer, "lisi")
     todo = reviewer.get("/").text
     assert todo.index(f'href="/items/{first}"') < todo.index(f'href="/items/{second}"')
+
+
+def test_a_reviewer_approves_several_items_from_the_to_do_list_and_one_refusal_decides_none(env):
+    items = [submit(env, title=f"关于第{n}批统计执法检查的通知", id=f"batch{n}") for n in range(3)]
+    reviewer = console(env)
+    log_in(reviewer, "lisi")
+    page = reviewer.get("/").text
+    picks = re.findall(r'name="pick" value="([^"]+)"', page)
+    assert picks == [f"{i}:1:处室审核" for i in items]
+    forged = reviewer.post("/review", data={"csrf": csrf(reviewer), "pick": [picks[0], f"{items[1]}:2:处室审核"]})
+    assert forged.status_code == 403 and f"item {items[1]} awaits 处室审核 of revision 1" in forged.text
+    with env.session() as session:
+        assert session.exec(select(ReviewDecision)).all() == []
+    done = reviewer.post("/review", data={"csrf": csrf(reviewer), "pick": picks[:2]})
+    assert done.status_code == 303 and done.headers["location"] == "/?done=approved"
+    with env.session() as session:
+        assert sorted(d.item_id for d in session.exec(select(ReviewDecision))) == items[:2]
+        assert [session.get(Item, i).current_level for i in items] == [1, 1, 0]
+    assert reviewer.post("/review", data={"csrf": "0" * 64, "pick": picks[2:]}).status_code == 403

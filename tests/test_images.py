@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from helpers import approval
 from sqlmodel import select
 
 from pipeline.core.clock import beijing_today
+from pipeline.core.config import load_settings
 
 PNG = base64.b64decode(  # a 1x1 PNG
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
@@ -171,3 +173,70 @@ def test_other_channels_point_at_the_portals_copy_and_a_revision_stored_without_
         assert {local: item_view(session, env.settings, row, revision, now, local_images=local).body_html
                 for local in (True, False)} == views
         session.rollback()
+
+
+def test_a_wordpress_portal_gets_images_in_its_media_library_once_and_gives_the_canonical_url(make_env, run):
+    from doubles.wordpress import WordPressDouble
+
+    from pipeline.core.models import Delivery
+    from pipeline.items.compose import build_message
+
+    wp = WordPressDouble().start()
+    try:
+        env = make_env(f'[channels.cms]\nkind = "wordpress"\nbase_url = "{wp.base_url}"\nusername = "editor"\n'
+                       'app_password = "abcd EFGH 1234 ijkl MNOP 6789"\npermalink = "https://cms.example/{slug}/"\n')
+        config = env.config.read_text(encoding="utf-8").replace('channels = ["portal", "disclosure"]',
+                                                                'channels = ["cms"]')
+        env.config.write_text(config, encoding="utf-8")
+        (env.directory / "chart.png").write_bytes(PNG)
+        (env.directory / "cover.png").write_bytes(PNG + b"cover")
+        text = FRONT.format(body="![增速图](chart.png)", extra="id: cms-1\ncover: cover.png\n")
+        (env.directory / "item.md").write_text(text.replace("[portal, disclosure]", "[cms]"), encoding="utf-8")
+        for revision, body in ((1, "一月份"), (2, "一月份（修订）")):
+            (env.directory / "item.md").write_text(
+                (env.directory / "item.md").read_text(encoding="utf-8").replace("一月份", body, 1), encoding="utf-8")
+            assert run("submit item.md", as_="zhangsan", cwd=env.directory).code == 0
+            for reviewer in ("lisi", "wangwu", "zhaoliu"):
+                result = run(approval(1, reviewer, revision), as_=reviewer, cwd=env.directory)
+                assert result.code == 0, result.err
+            assert "published" in result.out, result.out
+        [post] = wp.posts.values()
+        assert "（修订）" in post["content"]["raw"]
+        assert len(wp.media) == 2 and sorted(wp.files.values()) == [PNG, PNG + b"cover"]
+        chart = next(m for m in wp.media.values() if wp.files[m["source_url"]] == PNG)
+        assert f'src="{chart["source_url"]}"' in post["content"]["raw"]
+        assert post["featured_media"] != chart["id"] and post["featured_media"] in wp.media
+        with env.session() as session:
+            delivery = session.exec(select(Delivery).where(Delivery.revision == 2)).one()
+            assert build_message(session, load_settings(env.config), delivery).canonical_url == \
+                "https://cms.example/art_1/"
+    finally:
+        wp.stop()
+
+
+def test_preview_of_an_item_the_channel_would_refuse_says_why_and_shows_the_rest(make_env, run, tmp_path):
+    env = make_env('[channels.wechat]\nkind = "wechat"\nbase_url = "http://127.0.0.1:9"\n'
+                   'app_id = "wx0000000000000000"\napp_secret = "secret"\n')
+    config = env.config.read_text(encoding="utf-8").replace(
+        'channels = ["portal", "disclosure"]', 'channels = ["portal", "disclosure", "wechat"]')
+    env.config.write_text(config, encoding="utf-8")
+    (env.directory / "chart.png").write_bytes(PNG)
+    text = FRONT.format(body="![增速图](chart.png)\n\n" + "全市规模以上工业增加值同比增长。" * 20, extra="")
+    (env.directory / "item.md").write_text(text.replace("[portal, disclosure]", "[portal]"), encoding="utf-8")
+    assert run("submit item.md", as_="zhangsan", cwd=env.directory).code == 0  # would it do for WeChat too?
+
+    result = run(f"preview 1 --channel wechat --out {tmp_path}/w", cwd=env.directory)
+    assert result.code == 0 and "Traceback" not in result.out + result.err, result.err
+    assert "would refuse it: wechat: a cover image is required" in result.out
+    assert not result.out.lstrip().startswith("{")                     # a summary, not one JSON string
+    assert "articles[0].title" in result.out and "characters)" in result.out
+    page = (tmp_path / "w" / "content.html").read_text(encoding="utf-8")
+    assert 'src="art_1/chart.png"' in page and (tmp_path / "w" / "art_1" / "chart.png").read_bytes() == PNG
+
+    raw = run(f"preview 1 --channel wechat --out {tmp_path}/j --json", cwd=env.directory)
+    assert raw.code == 0 and "a cover image is required" in raw.err
+    assert json.loads(raw.out)["articles"][0]["title"] == "2020年1月份全市规模以上工业生产情况"
+
+    portal = run(f"preview 1 --channel portal --out {tmp_path}/p", cwd=env.directory)
+    assert portal.code == 0 and "would accept it" in portal.out
+    assert (tmp_path / "p" / "art_1" / "chart.png").read_bytes() == PNG

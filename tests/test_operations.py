@@ -108,7 +108,7 @@ def test_withdraw_by_someone_without_the_final_role_is_refused(env, run):
 
 def test_preview_shows_the_exact_payload_and_writes_html(env, run, tmp_path):
     assert run("submit item.md", as_="zhangsan", cwd=env.directory).code == 0
-    result = run(f"preview 1 --channel portal --out {tmp_path}/p", cwd=env.directory)
+    result = run(f"preview 1 --channel portal --out {tmp_path}/p --json", cwd=env.directory)
     assert result.code == 0, result.err
     payload = json.loads(result.out)
     assert "关于开展2020年统计执法检查的通知" in payload["article.html"]

@@ -42,3 +42,22 @@ def test_a_worker_process_caps_glibcs_malloc_arenas_at_two_unless_the_environmen
     assert _arenas("bare") > 2  # without the cap, threads that allocate at once get arenas of their own
     assert _arenas("worker") <= 2
     assert _arenas("worker", MALLOC_ARENA_MAX="1") == 1  # the environment's own setting is left as it is
+
+
+def test_a_worker_names_its_node(env, run, monkeypatch):
+    """gongkai worker --node NAME starts Celery as NAME@host, so that two workers on one machine are told apart."""
+    started: list[list[str]] = []
+
+    def execv(path: str, argv: list[str]) -> None:
+        started.append(argv)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(os, "execv", execv)
+    monkeypatch.setenv("GONGKAI_QUEUE__BROKER_URL", "redis://127.0.0.1:6379/0")
+    assert run("worker --node east-1", cwd=env.directory).code == 0
+    assert run("worker --node east-2@gk2 --concurrency 4", cwd=env.directory).code == 0
+    assert run("worker", cwd=env.directory).code == 0
+    assert [argv[argv.index("-n") + 1] if "-n" in argv else None for argv in started] == ["east-1@%h", "east-2@gk2",
+                                                                                          None]
+    bad = run(["worker", "--node", "east 1; rm -rf /"], cwd=env.directory)
+    assert bad.code == 2 and len(started) == 3

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from helpers import acting, approve_fully, hire, record, review, submit
+from helpers import LATE_REASON, LEVEL_OF, acting, approve_fully, hire, record, review, snapshot, submit
 from sqlmodel import select
 
 from pipeline.core.agencies import agency_row
@@ -193,3 +195,30 @@ def test_an_item_of_another_agency_is_not_found(make_env):
         workflow.review_item(session, settings=env.settings, agency_code="fgw", item_id=item_id,
                              actor=acting(session, "fgw_head"), decision=Decision.APPROVE, level="处室审核",
                              revision=1)
+
+
+def test_a_reviewer_decides_many_items_in_one_command_and_one_refusal_decides_none(env, run):
+
+
+    items = [submit(env, title=f"关于第{n}批统计执法检查的通知", id=f"many{n}") for n in range(3)]
+    many = [str(i) for i in items]
+    result = run(["review", *many, "--approve", "--level", LEVEL_OF["lisi"], "--revision", "1", "--json"],
+                 as_="lisi", cwd=env.directory)
+    assert result.code == 0, result.err
+    assert [r["item_id"] for r in json.loads(result.out)] == items
+    assert all(r["next_level"] == LEVEL_OF["wangwu"] for r in json.loads(result.out))
+
+    before = snapshot(env)
+    stale = run(["review", many[0], f"{many[1]}@2", "--approve", "--level", LEVEL_OF["wangwu"], "--revision", "1"],
+                as_="wangwu", cwd=env.directory)
+    assert stale.code == 1 and f"item {many[1]} awaits" in stale.err
+    assert snapshot(env) == before                          # the first item was not decided either
+    assert run(["review", *many, "--approve", "--level", LEVEL_OF["wangwu"]], as_="wangwu",
+               cwd=env.directory).code == 2                  # which revision did you read?
+
+    done = run(["review", *(f"{i}@1" for i in many), "--approve", "--level", LEVEL_OF["wangwu"]], as_="wangwu",
+               cwd=env.directory)
+    assert done.code == 0 and done.out.count("passed; next: 办公室审发") == 3
+    final = run(["review", *many, "--approve", "--level", LEVEL_OF["zhaoliu"], "--revision", "1",
+                 "--late-reason", LATE_REASON], as_="zhaoliu", cwd=env.directory)
+    assert final.code == 0 and final.out.count("approved, 索引号") == 3

@@ -160,6 +160,35 @@ class DeliveryRow(View):
     manual_action: str | None
 
 
+class VerificationView(View):
+    """A publication of `gongkai verify` (pipeline.engine.verify.Verification)."""
+
+    delivery_id: int
+    item_id: int
+    channel: str
+    result: str
+    detail: str
+
+
+class ChannelFindingView(View):
+    """One thing a channel check looked at (channels.Finding)."""
+
+    what: str
+    ok: bool
+    detail: str
+    fix: str
+
+
+class ChannelCheckView(View):
+    """A channel of `gongkai channels check` (pipeline.engine.health.ChannelCheck)."""
+
+    channel: str
+    kind: str
+    ok: bool
+    findings: list[ChannelFindingView]
+    resumed: list[int]
+
+
 # --- ledger, registers, figures, calendar, audit ---------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -131,40 +132,64 @@ def deadline_text(deadline: dict | None) -> Text:
 
 
 @app.command()
-def review(item_id: Annotated[int, typer.Argument(help="Item id.")],
+def review(items: Annotated[list[str], typer.Argument(help="Item ids, each ID or ID@REVISION (the revision you read; "
+                                                           "without @, --revision).", metavar="ID[@REVISION]...")],
            approve: Annotated[bool, typer.Option("--approve/--reject", help="Pass this level, or send it back.")],
            level: Annotated[str, typer.Option("--level", help="The level you decide, as gongkai show names it "
                                                               "(e.g. 处室审核); refused if the item moved on.")],
-           revision: Annotated[int, typer.Option("--revision", help="The revision you read; refused if a newer one "
-                                                                    "was submitted.")],
+           revision: Annotated[int | None, typer.Option("--revision", help="The revision you read, for ids without "
+                                                                           "@REVISION; refused if a newer one was "
+                                                                           "submitted.")] = None,
            comment: Annotated[str, typer.Option(help="Comment; required with --reject.")] = "",
            late_reason: Annotated[str, typer.Option("--late-reason", help="Why it goes out after its 第二十六条 "
                                                     "deadline; required to approve it then.")] = "",
            agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
-    """One review step; the last required step approves the item and queues it."""
+    """One review step, for one item or many (the same decision at the same level; one refusal decides none); the
+    last required step approves an item and queues it."""
     from pipeline.core.db import session_scope
     from pipeline.core.models import Decision
     from pipeline.items import workflow
 
     ctx = context()
     code, _ = _agency(agency)
+    decisions = [_item_revision(text, revision) for text in items]
+    if len({item_id for item_id, _ in decisions}) != len(decisions):
+        raise typer.BadParameter("an item is named twice", param_hint="ID")
     decision = Decision.APPROVE if approve else Decision.REJECT
     with session_scope(ctx.engine) as session:
-        result = workflow.review_item(session, settings=ctx.settings, agency_code=code, item_id=item_id,
-                                      actor=person(session, actor), decision=decision, level=level,
-                                      revision=revision, comment=comment, late_reason=late_reason)
-    if result.status == ItemStatus.APPROVED:
-        _hand_over(ctx, item_id, quiet=as_json)
+        results = workflow.review_items(session, settings=ctx.settings, agency_code=code,
+                                        decisions=[(i, rev, level) for i, rev in decisions],
+                                        actor=person(session, actor), decision=decision, comment=comment,
+                                        late_reason=late_reason)
+    for (item_id, _), result in zip(decisions, results, strict=True):
+        if result.status == ItemStatus.APPROVED:
+            _hand_over(ctx, item_id, quiet=as_json)
     if as_json:
-        from pipeline.cli.json_views import ReviewedView, print_view
+        from pipeline.cli.json_views import ReviewedView, print_view, print_views
 
-        print_view(ReviewedView, result)
-    elif result.status == ItemStatus.APPROVED:
-        say(f"item {item_id}: {result.level_name} passed; approved, 索引号 {result.index_no}")
-    elif result.status == ItemStatus.REJECTED:
-        say(f"item {item_id}: rejected at {result.level_name}; back to its author")
-    else:
-        say(f"item {item_id}: {result.level_name} passed; next: {result.next_level}")
+        if len(results) == 1:  # one id: one object, as before lists were taken
+            print_view(ReviewedView, results[0])
+        else:
+            print_views(ReviewedView, results)
+        return
+    for (item_id, _), result in zip(decisions, results, strict=True):
+        if result.status == ItemStatus.APPROVED:
+            say(f"item {item_id}: {result.level_name} passed; approved, 索引号 {result.index_no}")
+        elif result.status == ItemStatus.REJECTED:
+            say(f"item {item_id}: rejected at {result.level_name}; back to its author")
+        else:
+            say(f"item {item_id}: {result.level_name} passed; next: {result.next_level}")
+
+
+def _item_revision(text: str, revision: int | None) -> tuple[int, int]:
+    """ID@REVISION, or ID with --revision."""
+    match = re.fullmatch(r"(\d+)(?:@(\d+))?", text.strip())
+    if match is None:
+        raise typer.BadParameter(f"{text!r} is not ID or ID@REVISION", param_hint="ID")
+    if match.group(2) is None and revision is None:
+        raise typer.BadParameter(f"item {match.group(1)}: which revision did you read? give --revision N or "
+                                 f"{match.group(1)}@N", param_hint="ID")
+    return int(match.group(1)), int(match.group(2) or revision)
 
 
 def _hand_over(ctx: Context, item_id: int, *, quiet: bool) -> None:
@@ -222,21 +247,33 @@ def withdraw(item_id: Annotated[int, typer.Argument(help="Item id.")],
 @app.command()
 def deliveries(failed: Annotated[bool, typer.Option("--failed", help="Only dead letters and unknown outcomes.")]
                = False,
+               resent: Annotated[bool, typer.Option("--resent", help="Deliveries sent more than once (whatever "
+                                                                    "their state): a receiver may have had them "
+                                                                    "twice.")] = False,
                agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
-    """Deliveries not yet published (or, with --failed, the dead letters), with their last error."""
+    """Deliveries not yet published (or, with --failed, the dead letters), with their last error; publications
+    by verification (verified, differs, unverifiable, not yet) and paused channels."""
     from pipeline.core.agencies import agency_row
     from pipeline.core.db import session_scope
+    from pipeline.engine.verify import verification_counts
     from pipeline.items import views
 
     ctx = context()
     code, _ = _agency(agency)
     with session_scope(ctx.engine) as session:
-        rows = views.list_deliveries(session, agency_id=agency_row(session, code).id, failed_only=failed)
+        agency_id = agency_row(session, code).id
+        rows = views.list_resent(session, agency_id=agency_id) if resent else \
+            views.list_deliveries(session, agency_id=agency_id, failed_only=failed)
+        paused = views.paused_channels(session)
+        checked = verification_counts(session, agency_id=agency_id)
     if as_json:
         from pipeline.cli.json_views import DeliveryRow, print_views
 
         print_views(DeliveryRow, rows)
         return
+    say("published: " + ", ".join(f"{count} {result}" for result, count in checked.items()))
+    for channel, reason in paused.items():
+        say(f"channel {channel} is paused, its deliveries wait: {reason}; once fixed: gongkai channels check {channel}")
     print_table(("id", "item", "channel", "status", "tries", "next try", "error / action"),
                 ((row["id"], row["item_id"], row["channel"], row["status"], row["attempts"], row["next_attempt_at"],
                   row["manual_action"] or row["last_error"]) for row in rows))
@@ -276,22 +313,95 @@ def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (s
 
 
 @app.command()
+def verify(item_id: Annotated[int | None, typer.Argument(help="Item id (default: every publication, the longest "
+                                                               "unverified first).")] = None,
+           agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Read live publications back and compare them with their approved revisions; exits 1 when one differs."""
+    from pipeline.core.db import session_scope
+    from pipeline.engine.runtime import Engine
+    from pipeline.engine.verify import DIFFERS, verify_publications
+
+    ctx = context()
+    code, _ = _agency(agency)
+    with session_scope(ctx.engine) as session:
+        who = person(session, actor)
+    found = verify_publications(Engine.build(ctx.settings, ctx.engine), agency_code=code, actor=who, item_id=item_id)
+    if as_json:
+        from pipeline.cli.json_views import VerificationView, print_views
+
+        print_views(VerificationView, found)
+    else:
+        print_table(("delivery", "item", "channel", "result", "detail"),
+                    ((v.delivery_id, v.item_id, v.channel, v.result, v.detail) for v in found))
+        say(", ".join(f"{sum(v.result == r for v in found)} {r}" for r in dict.fromkeys(v.result for v in found))
+            or "no publications to verify")
+    if any(v.result == DIFFERS for v in found):
+        raise typer.Exit(1)
+
+
+channels_app = command_group("Configured channels: live checks before the first delivery.")
+
+
+@channels_app.command("check")
+def channels_check(name: Annotated[str | None, typer.Argument(help="Channel (default: every configured one).")]
+                   = None, agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """A harmless live call per channel proving what its first delivery needs; a failing channel is paused
+    (its deliveries wait), a passing one resumed. Exits 1 when a channel fails."""
+    from pipeline.core.db import session_scope
+    from pipeline.engine.handover import hand_over
+    from pipeline.engine.health import check_channels
+    from pipeline.engine.runtime import Engine
+
+    ctx = context()
+    code, _ = _agency(agency)
+    with session_scope(ctx.engine) as session:
+        who = person(session, actor)
+    checks = check_channels(Engine.build(ctx.settings, ctx.engine), names=[name] if name else [], actor=who,
+                            agency_code=code)
+    if as_json:
+        from pipeline.cli.json_views import ChannelCheckView, print_views
+
+        print_views(ChannelCheckView, [{**vars(c), "ok": c.ok, "findings": [vars(f) for f in c.findings],
+                                        "resumed": list(c.resumed)} for c in checks])
+    else:
+        print_table(("channel", "kind", "check", "result", "found", "fix"),
+                    ((c.channel, c.kind, f.what, "ok" if f.ok else "FAILED", f.detail, f.fix)
+                     for c in checks for f in c.findings))
+        for c in checks:
+            say(f"{c.channel}: " + ("ok" + (f"; {len(c.resumed)} waiting deliveries resumed" if c.resumed else "")
+                                    if c.ok else "paused: its deliveries wait until this check passes"))
+    resumed = [i for c in checks for i in c.resumed]
+    if resumed:
+        hand_over(ctx.settings, ctx.engine, resumed)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
 def worker(concurrency: Annotated[int | None, typer.Option(help="Threads (default: queue.threads).")] = None,
            beat: Annotated[bool, typer.Option(help="Also run the sweep schedule (run it in one worker only).")]
-           = False) -> None:
+           = False,
+           node: Annotated[str | None, typer.Option(help="This worker's name (Celery's node name, NAME@host; "
+                                                         "default: celery@host), told apart in logs and flower.")]
+           = None) -> None:
     """Run a worker: `celery -A worker worker` with a broker, else the in-process dispatcher."""
     from pipeline.engine.dispatcher import run_dispatcher
     from pipeline.engine.runtime import Engine
 
+    if node is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*(@[A-Za-z0-9_.%-]+)?", node):
+        raise typer.BadParameter("letters, digits, '.', '_' and '-' (optionally @host)", param_hint="--node")
     ctx = context()
     threads = concurrency or ctx.settings.queue.threads
     if not ctx.settings.queue.broker_url:
-        say(f"no queue.broker_url: delivering from the database with {threads} threads (Ctrl-C stops)")
+        say(f"no queue.broker_url: {node or 'this worker'} delivers from the database with {threads} threads "
+            "(Ctrl-C stops)")
         ctx.settings.queue.threads = threads
         run_dispatcher(Engine.build(ctx.settings, ctx.engine), until_idle=False)
         return
     argv = [sys.executable, "-m", "celery", "-A", "worker", "worker", "-P", "threads", "-c", str(threads),
             "-l", "WARNING", "--without-mingle", "--without-gossip"] + (["-B"] if beat else [])
+    if node is not None:
+        argv += ["-n", node if "@" in node else f"{node}@%h"]
     os.execv(sys.executable, argv)
 
 
@@ -378,16 +488,16 @@ def _reviewer(decision: dict) -> str:
 @app.command()
 def preview(item_id: Annotated[int, typer.Argument(help="Item id.")],
             channel: Annotated[str, typer.Option(help="Channel name (a [channels.NAME] section).")],
-            out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write HTML parts (default: a "
-                                                                       "temporary directory).")] = None,
-            agency: AgencyOpt = None) -> None:
-    """The exact payload the channel would receive for the item's newest revision; HTML parts as files."""
+            out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write HTML parts and their images "
+                                                                       "(default: a temporary directory).")] = None,
+            agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
+    """What the channel would receive for the item's newest revision: a summary (--json: the exact payload),
+    what the channel would refuse and why, and the HTML parts as files with their images beside them."""
     from pipeline.core.agencies import agency_row
     from pipeline.core.db import session_scope
-    from pipeline.core.models import Item, utcnow
     from pipeline.engine.runtime import Engine
     from pipeline.items import views
-    from pipeline.items.compose import compose_message
+    from pipeline.items.preview import channel_preview, payload_summary, write_preview
 
     ctx = context()
     code, agency_settings = _agency(agency)
@@ -395,22 +505,26 @@ def preview(item_id: Annotated[int, typer.Argument(help="Item id.")],
         raise GongkaiError(f"agency {code} does not publish to '{channel}' ({', '.join(agency_settings.channels)})")
     with session_scope(ctx.engine) as session:
         views.show_item(session, item_id=item_id, agency_id=agency_row(session, code).id, agency=agency_settings)
-        item = session.get(Item, item_id)
-        message = compose_message(session, ctx.settings, item_id=item_id, revision=item.current_revision,
-                                  channel=channel, approved_at=utcnow(),
-                                  idempotency_key=f"{item_id}:{item.current_revision}:{channel}")
-    adapter = Engine.build(ctx.settings, ctx.engine).channels.get(channel)
-    adapter.check(message)
-    print_json(adapter.payload(message))
-    html = {name: text for name, text in message.parts.items() if name.endswith(".html")}
-    if html:
+        shown = channel_preview(session, ctx.settings, item_id=item_id, channel=channel,
+                                channels=Engine.build(ctx.settings, ctx.engine).channels)
+    if as_json:
+        print_json(shown.payload)
+    else:
+        message = shown.message
+        say(f"{channel} ({shown.kind}): item {item_id}" + (f", {message.title}" if message else ""))
+        if message is not None:
+            say(f"  索引号 {message.index_no}; canonical URL {message.canonical_url or '(none)'}")
+        say(f"  would refuse it: {shown.refusal}" if shown.refusal else "  would accept it")
+        if shown.payload is not None:
+            print_table(("field", "value"), payload_summary(shown.payload), title="payload")
+    if shown.refusal and as_json:
+        say(f"warning: {shown.refusal}", to_err=True)
+    if shown.html:
         import tempfile
 
         folder = out_dir or Path(tempfile.mkdtemp(prefix=f"gongkai-preview-{item_id}-"))
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, text in html.items():
-            (folder / name).write_text(text, encoding="utf-8")
-            say(f"open in a browser: {(folder / name).resolve()}", to_err=True)
+        for page in write_preview(shown, folder):
+            say(f"open in a browser: {page.resolve()}", to_err=True)
 
 
 @app.command()
@@ -452,6 +566,7 @@ app.command()(login)
 app.command()(logout)
 app.command()(whoami)
 app.add_typer(user_app, name="user")
+app.add_typer(channels_app, name="channels")
 app.add_typer(levels_app, name="levels")
 
 

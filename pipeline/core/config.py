@@ -80,6 +80,10 @@ class QueueSettings(Section):
     )
     lookup_cap: float = Field(3600.0, gt=0, description="Longest wait (seconds) between lookups of an unknown outcome.")
     threads: int = Field(8, ge=1, le=256, description="Deliveries sent at once by one worker or the dispatcher.")
+    channel_recheck: float = Field(
+        300.0, gt=0, description="Seconds between the engine's checks of a channel paused after a failed check; "
+        "its deliveries wait meanwhile."
+    )
     batch_size: int = Field(
         8, ge=1, le=100, description="Most deliveries in one message (an approval sends its channels together); "
         "claimed in one transaction and recorded in a later one (each shared with what the worker's other threads "
@@ -346,7 +350,15 @@ class Settings(BaseSettings):
         return code, self.agencies[code]
 
 
+CHANNEL_NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")  # what GONGKAI_CHANNELS__NAME__KEY can name
+
+
 def _channel_config(name: str, section: Any) -> ChannelConfig:
+    if not CHANNEL_NAME.fullmatch(name) or len(name) > 64:
+        raise ValueError(f"channels.{name}: a channel name is lowercase letters and digits, words joined by single "
+                         f"underscores, at most 64 characters (e.g. wechat_main), so that the environment can set "
+                         f"its keys as {ENV_PREFIX}CHANNELS__NAME__KEY "
+                         f"(e.g. {ENV_PREFIX}CHANNELS__WECHAT_MAIN__APP_SECRET)")
     if not isinstance(section, dict):
         raise ValueError(f"channels.{name}: must be a table")
     kind = section.setdefault("kind", name)

@@ -204,6 +204,23 @@ class Delivery(SQLModel, table=True):
     idempotency_key: str = Field(max_length=100, sa_column_kwargs={"unique": True}, nullable=False)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+    # after publication: the live copy fetched and compared with the approved revision (pipeline/engine/verify.py)
+    verification: str | None = Field(default=None, max_length=16)     # verified, differs or unverifiable
+    verification_detail: str | None = None                          # what differs, or why it could not be read
+    verified_at: datetime | None = _ts(nullable=True)
+
+
+class ChannelState(SQLModel, table=True):
+    """A channel's last live check (gongkai channels check, or the engine's after a setup error). While it is
+    paused, its deliveries wait: none is sent, none is given up, until a check passes."""
+
+    __tablename__ = "channel_state"
+
+    name: str = Field(primary_key=True, max_length=64)
+    paused: bool = False
+    reason: str = ""                                    # the failed findings, each with its fix
+    checked_at: datetime | None = _ts(nullable=True)
+    next_check_at: datetime | None = _ts(nullable=True)  # when the engine checks a paused channel again
 
 
 class Attempt(SQLModel, table=True):

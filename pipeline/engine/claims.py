@@ -25,7 +25,17 @@ from sqlmodel import Session, select
 from channels import Message, Receipt
 from pipeline.core.clock import SHANGHAI
 from pipeline.core.config import Settings
-from pipeline.core.models import Agency, Attempt, AttemptOutcome, Delivery, EntryType, Item, ItemStatus, Revision
+from pipeline.core.models import (
+    Agency,
+    Attempt,
+    AttemptOutcome,
+    ChannelState,
+    Delivery,
+    EntryType,
+    Item,
+    ItemStatus,
+    Revision,
+)
 from pipeline.core.models import DeliveryStatus as D
 from pipeline.core.states import may_move_delivery
 from pipeline.items.compose import build_message, interpretations
@@ -67,6 +77,7 @@ class Job:
     message: Message | None = None
     render_error: str = ""
     withdrawn: bool = False  # the item, as read when the publication was recorded
+    channel_paused: str = ""  # why its channel is paused after a failed check ('' if it is not): it waits
 
 
 @dataclass(frozen=True)
@@ -212,9 +223,12 @@ def _prepare(session: Session, settings: Settings, claimed: list[Delivery]) -> l
             revisions[(revision.item_id, revision.number)] = revision
     opened = dict(session.execute(_OPEN_ATTEMPTS, {"ids": [row.id for row in claimed],
                                                    "token": claimed[0].claim_token}).all())
+    paused = paused_channels(session, {row.channel for row in claimed})
     jobs = [Job(row, row.claim_token, opened[row.id], row.id in in_doubt, _stale_reason(items.get(row.item_id), row),
                 _channel_unavailable(settings, row), items.get(row.item_id),
                 revisions.get((row.item_id, row.revision))) for row in claimed]
+    for job in jobs:
+        job.channel_paused = paused.get(job.delivery.channel, "")
     sent = [job for job in jobs if not job.channel_unavailable and (job.in_doubt or not job.stale_reason)]
     # looked up only for the items whose messages are rendered (none when every job is refused)
     links = interpretations(session, settings, list({j.item.id: j.item for j in sent if j.item}.values()))
@@ -343,6 +357,13 @@ def _stale_reason(item: Item | None, delivery: Delivery) -> str:
     if delivery.revision < item.approved_revision:
         return f"revision {delivery.revision} of item {item.id} was superseded"
     return ""
+
+
+def paused_channels(session: Session, names: set[str]) -> dict[str, str]:
+    """Of these channels, those paused after a failed check (pipeline/engine/health.py), and why."""
+    rows = session.exec(select(ChannelState.name, ChannelState.reason)
+                        .where(ChannelState.paused, ChannelState.name.in_(sorted(names)))).all()
+    return dict(rows)
 
 
 def _in_doubt(session: Session, ids: list[int]) -> set[int]:

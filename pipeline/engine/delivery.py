@@ -38,9 +38,11 @@ from pipeline.core.models import Agency, Attempt, Delivery, Item, Role
 from pipeline.core.models import AttemptOutcome as A
 from pipeline.core.models import DeliveryStatus as D
 from pipeline.core.states import move_delivery
+from pipeline.engine import health
 from pipeline.engine.claims import AMBIGUOUS, DUE, SKIPPED, Job, Outcome, Result
 from pipeline.engine.runtime import Engine
 from pipeline.engine.takedown import take_down_one
+from pipeline.engine.verify import Sent, verify_sent
 from pipeline.items.compose import build_message, interpreted_delivery
 from pipeline.records.audit import record_event
 from pipeline.records.authority import require
@@ -110,10 +112,23 @@ def _record_now(engine: Engine, results: list[Result]) -> dict[int, Outcome]:
 def _recorded(engine: Engine, results: list[Result], outcomes: list[Outcome]) -> dict[int, Outcome]:
     """The outcomes by delivery, once recorded; a publication's follow-up done (a take-down, a link back)."""
     by_id = {o.delivery_id: o for o in outcomes}
-    for result in results:
-        if by_id[result.job.delivery.id].status == D.PUBLISHED:
-            _after_publication(engine, result.job)
+    published = [r for r in results if by_id[r.job.delivery.id].status == D.PUBLISHED]
+    for result in published:
+        _after_publication(engine, result.job)
+    _verify(engine, [r for r in published if not r.job.withdrawn])
     return by_id
+
+
+def _verify(engine: Engine, published: list[Result]) -> None:
+    """Read the batch's publications back and compare them with what was sent (pipeline/engine/verify.py)."""
+    sent = [Sent(r.job.delivery.id, r.job.delivery.item_id, r.job.delivery.channel, r.job.message, r.receipt)
+            for r in published if r.job.message is not None and r.receipt is not None]
+    if not sent:
+        return
+    try:
+        verify_sent(engine, sent)
+    except Exception:  # the publications are recorded; reading them back must not turn them into errors
+        log.exception("deliveries %s: reading the publications back failed", [s.delivery_id for s in sent])
 
 
 def claim_batch(engine: Engine, ids: list[int]) -> list[Job]:
@@ -138,6 +153,8 @@ def _try(engine: Engine, job: Job) -> Result:
     if job.stale_reason and not job.in_doubt:
         log.warning("delivery %s not sent: %s", delivery.id, job.stale_reason)
         return Result(job, D.CANCELLED, A.REFUSED, job.stale_reason)
+    if job.channel_paused and (waiting := health.wait_while_paused(engine, job)) is not None:
+        return waiting  # its channel failed a check: nothing is sent to it, nothing given up, until one passes
     if job.message is None:
         if job.in_doubt:
             return _in_doubt(engine, job, A.LOOKUP_FAILED, f"not looked up: {job.render_error}")
@@ -272,6 +289,8 @@ def _failed(engine: Engine, job: Job, error: ChannelError, duration: float) -> R
         return _in_doubt(engine, job, outcome, detail, duration=duration, ask=_ask_if_unaskable(error, job),
                          wait=getattr(error, "retry_after", None), handle=error.handle)
     if isinstance(error, PermanentChannelError):
+        if (waiting := health.pause_if_unhealthy(engine, job, error)) is not None:
+            return waiting  # the channel's setup, not this item: the channel is paused, the delivery waits
         return Result(job, D.DEAD, A.PERMANENT, detail, duration=duration)
     if isinstance(error, RateLimited):
         engine.limiter.pause(job.delivery.channel, error.retry_after)

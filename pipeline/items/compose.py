@@ -54,9 +54,15 @@ def page_year(index_no: str | None, fallback: int) -> int:
 
 
 def canonical_url(settings: Settings, agency_code: str, item_id: int, published_on_year: int) -> str:
-    """The item's page on the portal; the static portal writes exactly this path."""
+    """The item's page on the portal; the static portal writes exactly this path. An agency whose portal is a
+    CMS (a WordPress channel with a `permalink`) has its items at that address."""
     root = portal_root(settings, agency_code)
-    return f"{root}/art/{published_on_year}/{slug_of(item_id)}.html" if root else ""
+    if root:
+        return f"{root}/art/{published_on_year}/{slug_of(item_id)}.html"
+    for name in settings.agencies[agency_code].channels:
+        if permalink := getattr(settings.channels[name], "permalink", ""):
+            return permalink.replace("{slug}", slug_of(item_id))
+    return ""
 
 
 def submitted_html(item_id: int, body: str, images: Mapping[str, str], *, html: str | None = None) -> str:
@@ -80,9 +86,11 @@ def item_view(session: Session, settings: Settings, item: Item, revision: Revisi
     agency = session.get(Agency, item.agency_id)
     assert agency is not None
     published_on = published_at.astimezone(SHANGHAI).date()
-    url = canonical_url(settings, agency.code, item.id, page_year(item.index_no, published_on.year))
+    year = page_year(item.index_no, published_on.year)
+    url = canonical_url(settings, agency.code, item.id, year)
     beside = images_beside(item.id)
-    folder = beside if local_images or not url else url.rsplit("/", 1)[0] + f"/{beside}"
+    root = portal_root(settings, agency.code)  # a CMS portal has no copies there: its adapter uploads them
+    folder = beside if local_images or not root else f"{root}/art/{year}/{beside}"
     html = revision.body_html if revision.body_html is not None else \
         submitted_html(item.id, revision.body, revision.images)
     if folder != beside:  # nh3 writes every image as <img src="…" first; text cannot hold "<img" unescaped

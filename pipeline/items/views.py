@@ -15,6 +15,7 @@ from pipeline.core.errors import NotFound
 from pipeline.core.models import (
     Attempt,
     AttemptOutcome,
+    ChannelState,
     Delivery,
     DeliveryStatus,
     Item,
@@ -135,9 +136,28 @@ def list_deliveries(session: Session, *, agency_id: int, failed_only: bool, limi
     flagged = select(Delivery).join(Item, Item.id == Delivery.item_id).where(
         Item.agency_id == agency_id, Delivery.manual_action.is_not(None))
     rows = {d.id: d for d in session.exec(query)} | {d.id: d for d in session.exec(flagged)}
-    return [{"id": d.id, "item_id": d.item_id, "revision": d.revision, "channel": d.channel, "status": str(d.status),
-             "attempts": d.attempts, "next_attempt_at": _iso(d.next_attempt_at), "last_error": d.last_error,
-             "manual_action": d.manual_action} for d in sorted(rows.values(), key=lambda d: d.id)]
+    return [_delivery_row(d) for d in sorted(rows.values(), key=lambda d: d.id)]
+
+
+def _delivery_row(d: Delivery) -> dict[str, Any]:
+    return {"id": d.id, "item_id": d.item_id, "revision": d.revision, "channel": d.channel, "status": str(d.status),
+            "attempts": d.attempts, "next_attempt_at": _iso(d.next_attempt_at), "last_error": d.last_error,
+            "manual_action": d.manual_action}
+
+
+# tries that may have reached the channel (not deferrals, replays, refusals before sending or rate-limit waits)
+SENDING_TRIES = (AttemptOutcome.SENDING, AttemptOutcome.PUBLISHED, AttemptOutcome.PERMANENT,
+                 AttemptOutcome.TRANSIENT, AttemptOutcome.UNKNOWN, AttemptOutcome.LOOKUP_FAILED)
+
+
+def list_resent(session: Session, *, agency_id: int, limit: int = 500) -> list[dict[str, Any]]:
+    """Deliveries of an agency tried more than once in a way that may have reached the channel: a receiver may
+    have had them more than once (a webhook partner deduplicates on the webhook-id), newest first."""
+    tries = (select(Attempt.delivery_id, sa.func.count().label("tries")).where(Attempt.outcome.in_(SENDING_TRIES))
+             .group_by(Attempt.delivery_id).having(sa.func.count() > 1).subquery())
+    query = (select(Delivery).join(tries, tries.c.delivery_id == Delivery.id).join(Item, Item.id == Delivery.item_id)
+             .where(Item.agency_id == agency_id).order_by(Delivery.id.desc()).limit(limit))
+    return [_delivery_row(d) for d in session.exec(query)]
 
 
 def check_delivery_agency(session: Session, *, delivery_id: int, agency_id: int) -> None:
@@ -237,6 +257,13 @@ class ChannelHealth:
     last_error: str
     waiting: int                   # pending, sending or waiting to retry
     failed: int                    # dead letters and unknown outcomes
+    paused: str = ""               # why the channel is paused after a failed check ('' if it is not)
+
+
+def paused_channels(session: Session) -> dict[str, str]:
+    """The channels paused after a failed check (gongkai channels check, or the engine's), and why."""
+    return dict(session.exec(select(ChannelState.name, ChannelState.reason).where(ChannelState.paused)
+                             .order_by(ChannelState.name)).all())
 
 
 FAILED_TRIES = (AttemptOutcome.PERMANENT, AttemptOutcome.TRANSIENT, AttemptOutcome.RATE_LIMITED,
@@ -267,8 +294,9 @@ def channel_health(session: Session, *, agency_id: int) -> list[ChannelHealth]:
         elif status in (DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN):
             failed[channel] = failed.get(channel, 0) + count
     names = sorted({c for c, _, _ in counts})
+    paused = paused_channels(session)
     return [ChannelHealth(c, success.get(c), errors.get(c, (None, ""))[0], errors.get(c, (None, ""))[1],
-                          waiting.get(c, 0), failed.get(c, 0)) for c in names]
+                          waiting.get(c, 0), failed.get(c, 0), paused.get(c, "")) for c in names]
 
 
 def names_of(session: Session, logins: set[str]) -> dict[str, str]:

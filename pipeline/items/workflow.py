@@ -232,6 +232,16 @@ def _store(session: Session, agency_row_: Agency, agency: AgencySettings, actor:
     return Submitted(item.id, revision.number, revision.title, record.source, tuple(revision.channels))
 
 
+def review_items(session: Session, *, settings: Settings, agency_code: str,
+                 decisions: list[tuple[int, int, str]], actor: Actor, decision: Decision, comment: str = "",
+                 late_reason: str = "") -> list[Reviewed]:
+    """The same decision for many items, each as (item id, revision read, level decided): all in the caller's
+    transaction, so that one refusal decides none of them."""
+    return [review_item(session, settings=settings, agency_code=agency_code, item_id=item_id, actor=actor,
+                        decision=decision, level=level, revision=revision, comment=comment, late_reason=late_reason)
+            for item_id, revision, level in decisions]
+
+
 def review_item(session: Session, *, settings: Settings, agency_code: str, item_id: int, actor: Actor,
                 decision: Decision, level: str, revision: int, comment: str = "", late_reason: str = "") -> Reviewed:
     """One review step: `level` of `revision`, as the reviewer read it (a stale level or revision is refused).

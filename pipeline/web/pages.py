@@ -21,7 +21,8 @@ STATUS = {"submitted": "审核中", "approved": "已批准", "rejected": "已退
 # messages a redirect may ask for (?done=...): fixed texts, never what the URL says
 DONE = {"submitted": "已提交审核。", "approved": "已通过本级审核。", "rejected": "已退回。", "withdrawn": "已撤回。",
         "retried": "已重新排队发送。", "logged_out": "已退出。", "registered": "已登记。", "recorded": "已记录。",
-        "saved": "已保存。"}
+        "saved": "已保存。", "checked": "渠道检查通过；等待中的发送已恢复。",
+        "check-failed": "渠道检查未通过：渠道已暂停，见下表的原因与修复办法。"}
 
 
 def beijing(value: datetime | str | None, *, seconds: bool = False) -> str:

@@ -133,6 +133,6 @@ class DoubleServer:
                 self.end_headers()
                 self.wfile.write(response.body)
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
 
         return Handler

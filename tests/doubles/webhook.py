@@ -34,6 +34,7 @@ class WebhookReceiver:
         self.accepted: list[dict[str, Any]] = []
         self.deliveries: dict[str, Delivery] = {}
         self.rejections: list[str] = []         # why each refused attempt was refused
+        self.checks: list[str] = []             # webhook-ids of gongkai.check events answered
         # One entry per verified attempt: a Response sent without acting, or "commit-500" (act, then 500).
         self.script: list[Response | str] = []
         # A running `server` may be adopted: one listener per test module, since stopping one takes
@@ -76,6 +77,9 @@ class WebhookReceiver:
         event = json.loads(request.body)
         if not (isinstance(event, dict) and isinstance(event.get("data"), dict) and "type" in event):
             return _problem(400, "payload is not {type, timestamp, data}")
+        if event["type"] == "gongkai.check":   # a channel check: answered, never acted on
+            self.checks.append(webhook_id)
+            return Response(204)
         self.accepted.append(event)
         ok = Response.json({"id": f"evt_{len(self.accepted)}"}) if self.return_ids else Response(204)
         self.deliveries[webhook_id] = Delivery(fingerprint, ok)

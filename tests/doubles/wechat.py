@@ -32,7 +32,7 @@ ERRMSG = {
     -1: "system error", 40001: "invalid credential, access_token is invalid or not latest",
     40002: "invalid grant_type", 40004: "invalid media type", 40005: "invalid file type",
     40007: "invalid media_id", 40009: "invalid image size", 40013: "invalid appid",
-    40014: "invalid access_token",
+    40014: "invalid access_token", 40164: "invalid ip 127.0.0.1 ipv6 ::ffff:127.0.0.1, not in whitelist",
     40033: "invalid charset. please check your request, if include \\uxxxx will create fail!",
     40097: "invalid args", 41001: "access_token missing", 41002: "appid missing", 41004: "appsecret missing",
     41005: "media data missing", 42001: "access_token expired", 44003: "empty news data",
@@ -124,6 +124,7 @@ class WeChatDouble:
         self.first_poll_errors = 0.0            # share of jobs whose first freepublish/get answers -1
         self.random = random.Random(20261207)
         self.int_publish_id = False
+        self.ip_allowed = True                  # False: this machine is not on the IP whitelist (40164 at token)
         self.reject_escapes = False             # answer 40033 to \uXXXX in a draft (else only record it)
         self.scripted: dict[str, list[int]] = {}
         self.hooks: dict[str, Callable[[], None]] = {}
@@ -149,7 +150,8 @@ class WeChatDouble:
             "draft/add": self._draft_add, "draft/get": self._draft_get, "draft/delete": self._draft_delete,
             "freepublish/submit": self._submit, "freepublish/get": self._get,
             "freepublish/batchget": self._batchget, "freepublish/delete": self._delete,
-            "clear_quota": self._clear_quota,
+            "clear_quota": self._clear_quota, "draft/count": self._draft_count,
+            "freepublish/getarticle": self._getarticle,
         }
         # A running `server` may be adopted: one listener per test module, since stopping one takes 0.5 s.
         self.server = server or WeChatServer(self.handle, hang_seconds=hang_seconds)
@@ -236,6 +238,8 @@ class WeChatDouble:
     # ---- tokens --------------------------------------------------------------------------------
 
     def _credentials(self, grant_type: Any, appid: Any, secret: Any) -> int:
+        if not self.ip_allowed:
+            return 40164
         if grant_type != "client_credential":
             return 40002
         if not appid:
@@ -381,6 +385,9 @@ class WeChatDouble:
         gone = self.drafts.pop(_field(request, "media_id"), None)
         return self._error(40007) if gone is None else {"errcode": 0, "errmsg": "ok"}
 
+    def _draft_count(self, request: Request) -> dict[str, Any]:
+        return {"total_count": len(self.drafts)}
+
     def _draft_get(self, request: Request) -> dict[str, Any]:
         news = self.drafts.get(_field(request, "media_id"))
         return self._error(40007) if news is None else {"news_item": news}
@@ -448,6 +455,14 @@ class WeChatDouble:
                 {**news, "content": "" if body.get("no_content") else news["content"], "url": a.url,
                  "is_deleted": i in a.deleted_idx} for i, news in enumerate(a.news, start=1)]},
         } for a in page]}
+
+    def _getarticle(self, request: Request) -> dict[str, Any]:
+        """freepublish/getarticle: the published article's news items (53600 for an unknown id)."""
+        article = self.articles.get(str(_object(request).get("article_id", "")))
+        if article is None:
+            return self._error(53600)
+        return {"news_item": [{**news, "url": article.url, "is_deleted": i in article.deleted_idx}
+                              for i, news in enumerate(article.news, start=1)]}
 
     def _delete(self, request: Request) -> dict[str, Any]:
         body = _object(request)

@@ -1,4 +1,11 @@
-"""WordPress REST posts API double (channel-apis.md §3.5): no dedupe, just like WordPress."""
+"""WordPress REST posts and media API double (channel-apis.md §3.3–3.5): no dedupe, just like WordPress.
+
+Media (developer.wordpress.org/rest-api/reference/media/): POST /wp/v2/media takes the raw bytes with a
+Content-Disposition file name; the attachment's slug is the file name without its extension (made unique,
+as every attachment slug is), its source_url under /wp-content/uploads/YYYY/MM/. A post's featured_media must
+name an attachment. OPTIONS /wp/v2/posts answers the route's schema, whose meta properties are the keys
+registered with show_in_rest; GET /wp/v2/users/me?context=edit the user's capabilities.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,11 @@ from .server import Clock, DoubleServer, Request, Response
 
 STATUSES = ("publish", "future", "draft", "pending", "private")
 POST = re.compile(r"^/wp-json/wp/v2/posts/(\d+)$")
+MEDIA = re.compile(r"^/wp-json/wp/v2/media/(\d+)$")
+FILENAME = re.compile(r'filename\*?=(?:UTF-8\'\')?"?([^";]+)"?', re.IGNORECASE)
+UPLOADABLE = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
+EDITOR = {"edit_posts": True, "publish_posts": True, "delete_posts": True, "upload_files": True,
+          "unfiltered_html": True}
 
 
 class WordPressDouble:
@@ -25,6 +37,9 @@ class WordPressDouble:
         users = users or {"editor": "abcd EFGH 1234 ijkl MNOP 6789"}
         self.passwords = {user: {pw.replace(" ", "")} for user, pw in users.items()}
         self.posts: dict[int, dict[str, Any]] = {}
+        self.media: dict[int, dict[str, Any]] = {}
+        self.files: dict[str, bytes] = {}          # source_url → the bytes uploaded
+        self.capabilities = dict(EDITOR)           # the user's; unfiltered_html: markup is stored as sent
         self.strip_auth = False         # the web server drops Authorization: every caller is anonymous
         self.trash_supported = True     # False: DELETE without force=true → 501 rest_trash_not_supported
         self.commit_then_500 = 0        # the next N creates persist the post, then answer 500
@@ -61,6 +76,19 @@ class WordPressDouble:
         if isinstance(user, Response):
             return user
         match = POST.match(request.path)
+        if request.path == "/wp-json/wp/v2/posts" and request.method == "OPTIONS":
+            return self._schema()
+        if request.path == "/wp-json/wp/v2/users/me" and request.method == "GET":
+            return self._me(user)
+        if request.path == "/wp-json/wp/v2/media" and request.method == "GET":
+            return self._list_media(request)
+        if request.path == "/wp-json/wp/v2/media" and request.method == "POST":
+            return self._upload(request, user)
+        if match and request.method == "GET":
+            post = self.posts.get(int(match.group(1)))
+            if post is None or (not user and post["status"] != "publish"):
+                return _error(404, "rest_post_invalid_id", "Invalid post ID.")
+            return Response.json(self._shown(post))
         if request.path == "/wp-json/wp/v2/posts" and request.method == "GET":
             return self._list(request, user)
         if request.path == "/wp-json/wp/v2/posts" and request.method == "POST":
@@ -100,7 +128,7 @@ class WordPressDouble:
             if (slugs is None or p["slug"] in slugs)
             and (p["status"] in statuses or ("any" in statuses and p["status"] != "trash"))
         ]
-        return Response.json(found[: int(q.get("per_page", "10"))])
+        return Response.json([self._shown(p) for p in found[: int(q.get("per_page", "10"))]])
 
     def _create(self, request: Request, user: str) -> Response:
         if not user:
@@ -119,6 +147,8 @@ class WordPressDouble:
             return _invalid("categories", "categories[0] is not of type integer.")
         if not (body.get("title") or body.get("content") or body.get("excerpt")):
             return _error(400, "empty_content", "Content, title, and excerpt are empty.")
+        if (refused := self._featured(body)) is not None:
+            return refused
         self._next_id += 1
         post_id = self._next_id
         when = datetime.fromtimestamp(self.clock.now(), UTC)
@@ -129,15 +159,21 @@ class WordPressDouble:
         self.posts[post_id] = {
             "id": post_id, "date_gmt": f"{when:%Y-%m-%dT%H:%M:%S}", "slug": slug, "status": status,
             "type": "post", "link": link, "author": user,
-            "title": {"raw": body.get("title", "")}, "content": {"raw": body.get("content", "")},
-            "excerpt": {"raw": body.get("excerpt", "")}, "categories": body.get("categories", []),
-            "meta": self._meta(body.get("meta", {})),
+            "title": self._text(body.get("title", "")), "content": {"raw": body.get("content", "")},
+            "excerpt": self._text(body.get("excerpt", "")), "categories": body.get("categories", []),
+            "featured_media": body.get("featured_media", 0), "meta": self._meta(body.get("meta", {})),
         }
         if self.commit_then_500:
             self.commit_then_500 -= 1
             return _error(500, "db_insert_error", "Could not insert post into the database.")
         location = f"{self.base_url}/wp-json/wp/v2/posts/{post_id}"
         return Response.json(self.posts[post_id], 201, Location=location)
+
+    def _shown(self, post: dict[str, Any]) -> dict[str, Any]:
+        """A post as the REST API shows it: only meta registered (now) with show_in_rest."""
+        if self.registered_meta is None:
+            return post
+        return {**post, "meta": {k: v for k, v in post["meta"].items() if k in self.registered_meta}}
 
     def _meta(self, meta: dict[str, Any]) -> dict[str, Any]:
         if self.registered_meta is None:
@@ -162,9 +198,82 @@ class WordPressDouble:
         body = request.json()
         if "status" in body and body["status"] not in STATUSES:
             return _invalid("status", f"status is not one of {', '.join(STATUSES)}.")
+        if (refused := self._featured(body)) is not None:
+            return refused
         post = self.posts[post_id]
-        post.update({k: ({"raw": v} if k in ("title", "content", "excerpt") else v) for k, v in body.items()})
+        for key, value in body.items():
+            if key in ("title", "excerpt"):
+                post[key] = self._text(value)
+            elif key != "meta":
+                post[key] = {"raw": value} if key == "content" else value
+        if "meta" in body:
+            post["meta"].update(self._meta(body["meta"]))
         return Response.json(post)
+
+    def _text(self, raw: str) -> dict[str, str]:
+        """A title or excerpt as stored: without unfiltered_html, kses strips the tags it does not allow (here:
+        every tag but <p>, <a>); with it, markup is kept as sent."""
+        if not self.capabilities.get("unfiltered_html"):
+            raw = re.sub(r"<(?!/?(?:p|a)\b)[^>]*>", "", raw)
+        return {"raw": raw, "rendered": raw}
+
+    def _featured(self, body: dict[str, Any]) -> Response | None:
+        media = body.get("featured_media", 0)
+        if media and media not in self.media:
+            return _invalid("featured_media", "Invalid featured media ID.")
+        return None
+
+    def _schema(self) -> Response:
+        """The route's OPTIONS answer: only meta registered with show_in_rest appears under meta."""
+        keys = self.registered_meta
+        if keys is None:
+            keys = {"gov_index_no", "gov_delivery_key"} | {k for p in self.posts.values() for k in p["meta"]}
+        meta = {key: {"type": "string", "description": "", "default": ""} for key in sorted(keys)}
+        properties = {"title": {"type": "object"}, "content": {"type": "object"}, "featured_media": {"type": "integer"},
+                      "meta": {"type": "object", "properties": meta}}
+        return Response.json({"namespace": "wp/v2", "methods": ["GET", "POST"],
+                              "schema": {"title": "post", "type": "object", "properties": properties}})
+
+    def _me(self, user: str) -> Response:
+        if not user:
+            return _error(401, "rest_not_logged_in", "You are not currently logged in.")
+        return Response.json({"id": 1, "name": user, "slug": user, "capabilities": dict(self.capabilities)})
+
+    def _list_media(self, request: Request) -> Response:
+        slugs = request.query.get("slug", [""])[0].split(",")
+        return Response.json([m for m in self.media.values() if not slugs[0] or m["slug"] in slugs])
+
+    def _upload(self, request: Request, user: str) -> Response:
+        """POST /wp/v2/media with the file's bytes as the body (wp_handle_sideload)."""
+        if not user or not self.capabilities.get("upload_files"):
+            return _error(401 if not user else 403, "rest_cannot_create",
+                          "Sorry, you are not allowed to upload media on this site.")
+        if not request.body:
+            return _error(400, "rest_upload_no_data", "No data supplied.")
+        found = FILENAME.search(request.headers.get("content-disposition", ""))
+        if found is None:
+            return _error(400, "rest_upload_no_content_disposition", "No Content-Disposition supplied.")
+        kind = request.headers.get("content-type", "").split(";")[0].strip()
+        if kind not in UPLOADABLE:
+            return _error(500, "rest_upload_sideload_error", "Sorry, you are not allowed to upload this file type.")
+        self._next_id += 1
+        media_id = self._next_id
+        name = found.group(1).rsplit("/", 1)[-1]
+        stem, dot, suffix = name.rpartition(".")
+        when = datetime.fromtimestamp(self.clock.now(), UTC)
+        url, n = f"{self.base_url}/wp-content/uploads/{when:%Y/%m}/{name}", 1
+        while url in self.files:    # wp_unique_filename
+            url, n = f"{self.base_url}/wp-content/uploads/{when:%Y/%m}/{stem}-{n}{dot}{suffix}", n + 1
+        taken = {p["slug"] for p in [*self.posts.values(), *self.media.values()]}
+        slug, n = stem.lower(), 2
+        while slug in taken:        # attachment slugs are always unique
+            slug, n = f"{stem.lower()}-{n}", n + 1
+        self.files[url] = request.body
+        self.media[media_id] = {"id": media_id, "slug": slug, "type": "attachment", "status": "inherit",
+                                "media_type": "image", "mime_type": kind, "source_url": url,
+                                "title": {"raw": stem, "rendered": stem}}
+        location = f"{self.base_url}/wp-json/wp/v2/media/{media_id}"
+        return Response.json(self.media[media_id], 201, Location=location)
 
     def _delete(self, post_id: int, request: Request, user: str) -> Response:
         if post_id not in self.posts:

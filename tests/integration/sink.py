@@ -151,6 +151,10 @@ class Sink:
                     sink._record(arrived, channel, webhook_id, "truncated", False)
                     self.close_connection = True
                     return
+                if body.startswith(b'{"type":"gongkai.check"'):  # a channel check, as the README asks: verified,
+                    verified = sink._verified(self.headers, body)  # answered, never acted on or counted
+                    self._answer(200 if verified else 401, {"title": "checked" if verified else "bad signature"})
+                    return
                 if not sink._verified(self.headers, body):
                     sink._record(arrived, channel, webhook_id, "bad-signature", False)
                     self._answer(401, {"title": "No matching signature found"})

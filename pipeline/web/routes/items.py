@@ -218,6 +218,29 @@ def decide(request: Request, who: Posted, item_id: int, level: Annotated[str, Fo
     return RedirectResponse(f"/items/{item_id}?done={done}", status_code=303)
 
 
+@router.post("/review")
+def decide_many(request: Request, who: Posted, pick: Annotated[list[str], Form()] = []) -> Response:  # noqa: B006
+    """批量通过: the items ticked in the to-do list, each at the level and revision the list showed; one refusal
+    decides none."""
+    decisions = []
+    for value in pick:
+        item_id, _, rest = value.partition(":")
+        revision, _, level = rest.partition(":")
+        if not (item_id.isdigit() and revision.isdigit() and level):
+            raise InputRejected("选择的信息无法识别；请刷新待办列表后重试。")
+        decisions.append((int(item_id), int(revision), level))
+    if not decisions:
+        return RedirectResponse("/", status_code=303)
+    with unit(request) as session:
+        results = workflow.review_items(session, settings=request.app.state.settings,
+                                        agency_code=who.actor.agency_code, decisions=decisions, actor=who.actor,
+                                        decision=Decision.APPROVE)
+    for (item_id, _, _), result in zip(decisions, results, strict=True):
+        if result.status == ItemStatus.APPROVED:
+            _hand_over_item(request, item_id)
+    return RedirectResponse("/?done=approved", status_code=303)
+
+
 @router.post("/items/{item_id}/withdraw")
 def withdraw(request: Request, who: Posted, item_id: int, reason: Annotated[str, Form()] = "") -> Response:
     settings = request.app.state.settings

@@ -1,5 +1,6 @@
 """运维: deliveries pending, failed, outcome unknown and flagged for a person, with retry; per channel, the last
-success and the last error."""
+success, the last error and whether it is paused; publications by verification, and those whose live copy
+differs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from pipeline.core.agencies import agency_row
 from pipeline.core.clock import utcnow
 from pipeline.engine.delivery import replay_delivery
 from pipeline.engine.handover import hand_over
+from pipeline.engine.health import check_channels
+from pipeline.engine.runtime import Engine
+from pipeline.engine.verify import differing, verification_counts
 from pipeline.items import views
 from pipeline.web.deps import Me, Posted, unit
 from pipeline.web.pages import page
@@ -23,8 +27,10 @@ def deliveries(request: Request, who: Me) -> Response:
         rows = views.list_deliveries(session, agency_id=agency_row(session, who.actor.agency_code).id,
                                      failed_only=False)
         health = views.channel_health(session, agency_id=agency_row(session, who.actor.agency_code).id)
-    return page(request, "ops.html", title="运维", nav="ops", rows=rows, health=health,
-                may_retry="operator" in who.actor.roles)
+        agency_id = agency_row(session, who.actor.agency_code).id
+        checked, differs = verification_counts(session, agency_id=agency_id), differing(session, agency_id=agency_id)
+    return page(request, "ops.html", title="运维", nav="ops", rows=rows, health=health, checked=checked,
+                differs=differs, may_retry="operator" in who.actor.roles)
 
 
 @router.post("/ops/deliveries/{delivery_id}/retry")
@@ -35,3 +41,13 @@ def retry(request: Request, delivery_id: int, who: Posted) -> Response:
         replay_delivery(session, delivery_id=delivery_id, now=utcnow(), actor=who.actor)
     hand_over(request.app.state.settings, request.app.state.engine, [delivery_id])
     return RedirectResponse("/ops?done=retried", status_code=303)
+
+
+@router.post("/ops/channels/{name}/check")
+def check(request: Request, name: str, who: Posted) -> Response:
+    """gongkai channels check NAME from the console: pause it if it fails, resume it (and send what waited)."""
+    settings = request.app.state.settings
+    [done] = check_channels(Engine.build(settings, request.app.state.engine), names=[name], actor=who.actor,
+                            agency_code=who.actor.agency_code)
+    hand_over(settings, request.app.state.engine, list(done.resumed))
+    return RedirectResponse(f"/ops?done={'checked' if done.ok else 'check-failed'}", status_code=303)
