@@ -25,6 +25,8 @@ class Message:
     slug: str = ""                  # stable path segment for static sites and CMS slugs
     images: tuple[Path, ...] = ()   # local image files referenced by the body
     cover: Path | None = None
+    kind_name: str = ""             # the kind's Chinese name, e.g. 统计信息 (static sites list by kind)
+    kind_clause: str = ""           # the 第二十条 clause it falls under, e.g. 第二十条第（四）项, or ""
 
 
 @dataclass(frozen=True)
