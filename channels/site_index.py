@@ -98,11 +98,12 @@ class SiteIndex:
         return [self._entry(r) for r in self.db.execute(sql, (*args, limit))]
 
     def counts(self, column: str) -> list[sqlite3.Row]:
-        """(value, count) per category or kind (with its name and clause), by value."""
+        """(value, count) per category or kind (with its name and clause), in the order they first appeared
+        (a stable order: a site knows nothing of the catalogue's configured order)."""
         assert column in ("category", "kind")
         extra = ", max(kind_name) AS name, max(kind_clause) AS clause" if column == "kind" else ""
         return self.db.execute(f"SELECT {column} AS value, count(*) AS count{extra} FROM entry "  # noqa: S608
-                               f"GROUP BY {column} ORDER BY {column}").fetchall()
+                               f"GROUP BY {column} ORDER BY min(seq)").fetchall()
 
     def years(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT substr(published_on, 1, 4) AS value, count(*) AS count FROM entry "
@@ -166,8 +167,11 @@ class SiteIndex:
         self.db.execute("INSERT OR REPLACE INTO listing (listing, next) VALUES (?, ?)", (listing, slot + 1))
         self.db.execute("INSERT INTO slot (listing, slot, path) VALUES (?, ?, ?)", (listing, slot, path))
         number = slot // PAGE_SIZE + 1
-        # a new page: the one before it gains its link to the newer page
-        return {(listing, number)} | ({(listing, number - 1)} if slot % PAGE_SIZE == 0 and number > 1 else set())
+        if slot % PAGE_SIZE or number == 1:
+            return {(listing, number)}
+        # a new page: the newest page until now gains its link to it, and the one before that, whose link to the
+        # newer page pointed at the listing's address (the newest page's), now points at that page's own file
+        return {(listing, n) for n in (number, number - 1, number - 2) if n >= 1}
 
     def remove(self, path: str) -> Changes:
         old = self.get(path)

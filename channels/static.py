@@ -31,6 +31,7 @@ from channels.site_index import PAGE_SIZE, Changes, SiteIndex
 Render = Callable[[str, dict[str, Any]], str]
 HOME_PER_CATEGORY = 5   # the home page's newest entries of each 主题分类
 HOME_NEWEST = 10
+SECTION_LIMIT = 1000    # a section's versions listed (a guide revised yearly for centuries)
 STATE = ".gongkai-site.sqlite"
 LEGACY_STATE = ".gongkai-entries.json"  # what versions before the listings kept
 DIMENSION_NAMES = {"category": "主题分类", "kind": "类别", "year": "年份"}
@@ -207,8 +208,8 @@ class StaticSite(Channel):
             self._write(listing_file(listing), self._listing_page(site, listing, top, top, common, directory=True),
                         sync=sync)
         for section in self._sections:
-            if section.kind in changes.kinds:
-                entries = site.newest(10_000, where="kind = ?", args=(section.kind,))
+            if section.kind in changes.kinds or not (self.root / section.file).exists():
+                entries = site.newest(SECTION_LIMIT, where="kind = ?", args=(section.kind,))
                 current, earlier = section.versions(entries)
                 self._write(section.file, self.render(section.template, {
                     **common, "root": "", "section": section, "entries": entries, "current": current,
@@ -238,8 +239,11 @@ class StaticSite(Channel):
         clauses: dict[str, list[dict[str, Any]]] = {}
         for kind in sorted(kinds, key=lambda k: (_clause_order(k["clause"]), k["name"])):
             clauses.setdefault(kind["clause"] or "其他主动公开内容", []).append(kind)
-        sections = {s.kind: {"section": s, "entries": site.newest(HOME_PER_CATEGORY, where="kind = ?",
-                                                                  args=(s.kind,))} for s in self._sections}
+        sections = {}
+        for section in self._sections:  # the current versions (every annual report is current)
+            entries = site.newest(SECTION_LIMIT, where="kind = ?", args=(section.kind,))
+            sections[section.kind] = {"section": section, "current": section.versions(entries)[0],
+                                      "count": len(entries)}
         return {"root": "", "categories": categories, "kinds": kinds, "clauses": clauses, "sections": sections,
                 "years": [{"name": r["value"], "count": r["count"], "href": quote(listing_file(f"year:{r['value']}"))}
                           for r in years],
