@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS entry (
     index_no TEXT NOT NULL, doc_number TEXT NOT NULL, category TEXT NOT NULL, kind TEXT NOT NULL,
     kind_name TEXT NOT NULL, kind_clause TEXT NOT NULL, published_on TEXT NOT NULL, summary TEXT NOT NULL,
     metadata TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS entry_seq ON entry (seq);
 CREATE INDEX IF NOT EXISTS entry_newest ON entry (published_on, seq);
 CREATE INDEX IF NOT EXISTS entry_category ON entry (category, published_on, seq);
 CREATE INDEX IF NOT EXISTS entry_kind ON entry (kind, published_on, seq);
