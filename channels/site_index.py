@@ -33,7 +33,11 @@ CREATE INDEX IF NOT EXISTS entry_kind ON entry (kind, published_on, seq);
 CREATE TABLE IF NOT EXISTS slot (listing TEXT NOT NULL, slot INTEGER NOT NULL, path TEXT NOT NULL,
     PRIMARY KEY (listing, slot));
 CREATE INDEX IF NOT EXISTS slot_path ON slot (path);
-CREATE TABLE IF NOT EXISTS listing (listing TEXT PRIMARY KEY, next INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS listing (listing TEXT PRIMARY KEY, next INTEGER NOT NULL, count INTEGER NOT NULL,
+    name TEXT NOT NULL DEFAULT '', clause TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS month (month TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS page (listing TEXT NOT NULL, number INTEGER NOT NULL, count INTEGER NOT NULL,
+    first TEXT, last TEXT, PRIMARY KEY (listing, number));
 """
 _COLUMNS = ("path", "seq", "key", "url", "title", "index_no", "doc_number", "category", "kind", "kind_name",
             "kind_clause", "published_on", "summary", "metadata")
@@ -46,15 +50,15 @@ def listings_of(entry: dict[str, Any]) -> set[str]:
 
 @dataclass
 class Changes:
-    """What a change of the entry list touched: the pages to rewrite, and which search years and kinds."""
+    """What a change of the entry list touched: the pages to rewrite, the search files (by month), the kinds."""
 
     pages: set[tuple[str, int]] = field(default_factory=set)   # (listing, page number from 1)
-    years: set[str] = field(default_factory=set)
+    months: set[str] = field(default_factory=set)              # YYYY-MM
     kinds: set[str] = field(default_factory=set)
 
     def add(self, other: Changes) -> None:
         self.pages |= other.pages
-        self.years |= other.years
+        self.months |= other.months
         self.kinds |= other.kinds
 
     @property
@@ -77,7 +81,9 @@ class SiteIndex:
         self.db.close()
 
     def rollback(self) -> None:
-        self.db.execute("ROLLBACK")
+        """Undo the block's changes (nothing to undo when the commit itself failed)."""
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
         self.db.close()
 
     # --- reading -----------------------------------------------------------------------------------------------
@@ -92,23 +98,22 @@ class SiteIndex:
         return self._entry(row) if row else None
 
     def __len__(self) -> int:
-        return self.db.execute("SELECT count(*) FROM entry").fetchone()[0]
+        return self.db.execute("SELECT coalesce(sum(count), 0) FROM month").fetchone()[0]
 
     def newest(self, limit: int, *, where: str = "", args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         sql = f"SELECT * FROM entry {'WHERE ' + where if where else ''} {_ORDER} LIMIT ?"  # noqa: S608 (fixed text)
         return [self._entry(r) for r in self.db.execute(sql, (*args, limit))]
 
-    def counts(self, column: str) -> list[sqlite3.Row]:
-        """(value, count) per category or kind (with its name and clause), in the order they first appeared
-        (a stable order: a site knows nothing of the catalogue's configured order)."""
-        assert column in ("category", "kind")
-        extra = ", max(kind_name) AS name, max(kind_clause) AS clause" if column == "kind" else ""
-        return self.db.execute(f"SELECT {column} AS value, count(*) AS count{extra} FROM entry "  # noqa: S608
-                               f"GROUP BY {column} ORDER BY min(seq)").fetchall()
+    def counts(self, dimension: str) -> list[sqlite3.Row]:
+        """(value, count, name, clause) per non-empty listing of a dimension: categories and kinds in the order
+        they first appeared (a site knows nothing of the catalogue's configured order), years newest first."""
+        order = "listing DESC" if dimension == "year" else "rowid"
+        return self.db.execute(f"SELECT substr(listing, ?) AS value, count, name, clause FROM listing "  # noqa: S608
+                               f"WHERE listing >= ? AND listing < ? AND count > 0 ORDER BY {order}",
+                               (len(dimension) + 2, f"{dimension}:", f"{dimension};")).fetchall()
 
-    def years(self) -> list[sqlite3.Row]:
-        return self.db.execute("SELECT substr(published_on, 1, 4) AS value, count(*) AS count FROM entry "
-                               "GROUP BY value ORDER BY value DESC").fetchall()
+    def months(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT month FROM month WHERE count > 0 ORDER BY month DESC")]
 
     def all_listings(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT listing FROM listing ORDER BY listing")]
@@ -126,21 +131,28 @@ class SiteIndex:
         return [self._entry(r) for r in rows]
 
     def directory(self, listing: str) -> list[sqlite3.Row]:
-        """Per page of a listing: its number, count and first and last dates (pages emptied by withdrawals
-        are left out)."""
-        return self.db.execute(
-            "SELECT s.slot / ? + 1 AS number, count(*) AS count, min(e.published_on) AS first, "
-            "max(e.published_on) AS last FROM slot s JOIN entry e ON e.path = s.path WHERE s.listing = ? "
-            "GROUP BY number ORDER BY number DESC", (PAGE_SIZE, listing)).fetchall()
+        """Per page of a listing, newest first: its number, count and first and last dates (pages emptied by
+        withdrawals are left out). Kept by refresh_pages()."""
+        return self.db.execute("SELECT number, count, first, last FROM page WHERE listing = ? AND count > 0 "
+                               "ORDER BY number DESC", (listing,)).fetchall()
 
-    def year_entries(self, year: str) -> Iterator[sqlite3.Row]:
+    def refresh_pages(self, pages: Iterable[tuple[str, int]]) -> None:
+        """Recount the pages a change touched (at most PAGE_SIZE entries each)."""
+        for listing, number in pages:
+            self.db.execute(
+                "INSERT OR REPLACE INTO page (listing, number, count, first, last) SELECT ?, ?, count(*), "
+                "min(e.published_on), max(e.published_on) FROM slot s JOIN entry e ON e.path = s.path "
+                "WHERE s.listing = ? AND s.slot >= ? AND s.slot < ?",
+                (listing, number, listing, (number - 1) * PAGE_SIZE, number * PAGE_SIZE))
+
+    def month_entries(self, month: str) -> Iterator[sqlite3.Row]:
         return self.db.execute("SELECT path, title, doc_number, index_no, published_on, category FROM entry "
-                               f"WHERE published_on >= ? AND published_on < ? {_ORDER}", (year, f"{int(year) + 1}"))
+                               f"WHERE published_on >= ? AND published_on < ? {_ORDER}", (month, f"{month}-~"))
 
     # --- changing ----------------------------------------------------------------------------------------------
     def put(self, entry: dict[str, Any]) -> Changes:
         """Add or replace the entry at entry['path'] (a new revision, or the same one again)."""
-        changes = Changes(kinds={entry["kind"]}, years={entry["published_on"][:4]})
+        changes = Changes(kinds={entry["kind"]}, months={entry["published_on"][:7]})
         old = self.get(entry["path"])
         wanted = listings_of(entry)
         if old is None:
@@ -148,15 +160,20 @@ class SiteIndex:
         else:
             seq = old["seq"]
             changes.kinds.add(old["kind"])
-            changes.years.add(old["published_on"][:4])
+            changes.months.add(old["published_on"][:7])
+            self._count_month(old["published_on"][:7], -1)
+        self._count_month(entry["published_on"][:7], +1)
         held = {r["listing"]: r["slot"] for r in
                 self.db.execute("SELECT listing, slot FROM slot WHERE path = ?", (entry["path"],))}
         for listing, slot in held.items():
             changes.pages.add((listing, slot // PAGE_SIZE + 1))  # its line changes, or it leaves the page
             if listing not in wanted:
                 self.db.execute("DELETE FROM slot WHERE listing = ? AND slot = ?", (listing, slot))
+                self.db.execute("UPDATE listing SET count = count - 1 WHERE listing = ?", (listing,))
         for listing in wanted - held.keys():
             changes.pages |= self._append(listing, entry["path"])
+        self.db.execute("UPDATE listing SET name = ?, clause = ? WHERE listing = ?",
+                        (entry["kind_name"], entry["kind_clause"], f"kind:{entry['kind']}"))
         row = {**entry, "seq": seq, "metadata": json.dumps(entry["metadata"], ensure_ascii=False)}
         self.db.execute(f"INSERT OR REPLACE INTO entry ({', '.join(_COLUMNS)}) "  # noqa: S608 (fixed text)
                         f"VALUES ({', '.join('?' * len(_COLUMNS))})", [row[c] for c in _COLUMNS])
@@ -165,7 +182,8 @@ class SiteIndex:
     def _append(self, listing: str, path: str) -> set[tuple[str, int]]:
         row = self.db.execute("SELECT next FROM listing WHERE listing = ?", (listing,)).fetchone()
         slot = row[0] if row else 0
-        self.db.execute("INSERT OR REPLACE INTO listing (listing, next) VALUES (?, ?)", (listing, slot + 1))
+        self.db.execute("INSERT INTO listing (listing, next, count) VALUES (?, 1, 1) ON CONFLICT (listing) "
+                        "DO UPDATE SET next = next + 1, count = count + 1", (listing,))
         self.db.execute("INSERT INTO slot (listing, slot, path) VALUES (?, ?, ?)", (listing, slot, path))
         number = slot // PAGE_SIZE + 1
         if slot % PAGE_SIZE or number == 1:
@@ -178,12 +196,18 @@ class SiteIndex:
         old = self.get(path)
         if old is None:
             return Changes()
-        changes = Changes(kinds={old["kind"]}, years={old["published_on"][:4]})
+        changes = Changes(kinds={old["kind"]}, months={old["published_on"][:7]})
+        self._count_month(old["published_on"][:7], -1)
         for r in self.db.execute("SELECT listing, slot FROM slot WHERE path = ?", (path,)).fetchall():
             changes.pages.add((r["listing"], r["slot"] // PAGE_SIZE + 1))
+            self.db.execute("UPDATE listing SET count = count - 1 WHERE listing = ?", (r["listing"],))
         self.db.execute("DELETE FROM slot WHERE path = ?", (path,))
         self.db.execute("DELETE FROM entry WHERE path = ?", (path,))
         return changes
+
+    def _count_month(self, month: str, step: int) -> None:
+        self.db.execute("INSERT INTO month (month, count) VALUES (?, ?) ON CONFLICT (month) "
+                        "DO UPDATE SET count = count + ?", (month, step, step))
 
     def import_entries(self, entries: Iterable[dict[str, Any]]) -> Changes:
         """Entries of the JSON list older versions kept (.gongkai-entries.json), oldest first."""

@@ -157,7 +157,6 @@ class StaticSite(Channel):
     @contextmanager
     def _site(self) -> Iterator[SiteIndex]:
         """The site's entry list, under an exclusive lock; committed when the block ends without error."""
-        self.written = []
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             lock = open(self.root / ".gongkai.lock", "a+")  # noqa: SIM115  (held for the block)
@@ -165,24 +164,27 @@ class StaticSite(Channel):
             raise PermanentChannelError(f"{self.name}: cannot write to {self.root}: {e}") from e
         with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            self.written = []  # under the lock: the threads of a worker share this adapter
             try:
                 site = SiteIndex(self.root / STATE)
             except (OSError, sqlite3.Error) as e:
                 raise TransientChannelError(f"{self.name}: cannot open {self.root / STATE}: {e}") from e
+            legacy = self.root / LEGACY_STATE
             try:
-                legacy = self.root / LEGACY_STATE
-                if legacy.exists():  # once: the entry list of an older version becomes the index
+                converted = legacy.exists()
+                if converted:  # once: the entry list of an older version becomes the index
                     site.import_entries(json.loads(legacy.read_text(encoding="utf-8")).values())
                     self._rebuild(site)
-                    legacy.unlink()
                 yield site
+                site.commit()
             except (OSError, sqlite3.Error) as e:
                 site.rollback()
                 raise TransientChannelError(f"{self.name}: writing {self.root} failed: {e}") from e
             except BaseException:
                 site.rollback()
                 raise
-            site.commit()
+            if converted:
+                legacy.unlink()  # only once the index holds its entries
 
     # --- pages -------------------------------------------------------------------------------------------------
     def _write(self, relative: str, text: str, *, sync: bool = True) -> None:
@@ -190,7 +192,7 @@ class StaticSite(Channel):
         self.written.append(relative)
 
     def _rebuild(self, site: SiteIndex) -> None:
-        changes = Changes(kinds={s.kind for s in self._sections}, years={r["value"] for r in site.years()})
+        changes = Changes(kinds={s.kind for s in self._sections}, months=set(site.months()))
         for listing in site.all_listings():
             changes.pages |= {(listing, n) for n in range(1, site.top_page(listing) + 1)}
         self._write_changes(site, changes, sync=False)
@@ -198,6 +200,7 @@ class StaticSite(Channel):
 
     def _write_changes(self, site: SiteIndex, changes: Changes, *, sync: bool = True) -> None:
         common = {"site_title": self.config.title}
+        site.refresh_pages(changes.pages)
         for listing, number in sorted(changes.pages):
             top = site.top_page(listing)
             if number < top:
@@ -214,26 +217,26 @@ class StaticSite(Channel):
                 self._write(section.file, self.render(section.template, {
                     **common, "root": "", "section": section, "entries": entries, "current": current,
                     "earlier": earlier}), sync=sync)
-        for year in sorted(changes.years):
+        for month in sorted(changes.months):
             rows = [[r["path"], r["title"], r["doc_number"], r["index_no"], r["published_on"], r["category"]]
-                    for r in site.year_entries(year)]
-            self._write(f"search/{year}.json", json.dumps(rows, ensure_ascii=False, separators=(",", ":")),
+                    for r in site.month_entries(month)]
+            self._write(f"search/{month}.json", json.dumps(rows, ensure_ascii=False, separators=(",", ":")),
                         sync=sync)
-        years = site.years()
-        if changes.years:
-            manifest = {"fields": ["path", "title", "doc_number", "index_no", "published_on", "category"],
-                        "years": [r["value"] for r in years], "count": len(site)}
-            self._write("search/index.json", json.dumps(manifest, ensure_ascii=False), sync=sync)
-        self._write("index.html", self.render("index.html", {**common, **self._home(site, years)}), sync=sync)
+        manifest = json.dumps({"fields": ["path", "title", "doc_number", "index_no", "published_on", "category"],
+                               "months": site.months()}, ensure_ascii=False)
+        if changes.months and _read(self.root / "search" / "index.json") != manifest:  # a month begins or ends
+            self._write("search/index.json", manifest, sync=sync)
+        self._write("index.html", self.render("index.html", {**common, **self._home(site)}), sync=sync)
         for name, text in (("search.html", self.render("search.html", {**common, "root": ""})),
                            ("search.js", self.render("_search.js", {}))):
             if _read(self.root / name) != text:  # the same on every publication: written when it changes
                 self._write(name, text, sync=sync)
 
-    def _home(self, site: SiteIndex, years: list[Any]) -> dict[str, Any]:
+    def _home(self, site: SiteIndex) -> dict[str, Any]:
         categories = [{"name": r["value"], "count": r["count"], "href": quote(listing_file(f"category:{r['value']}")),
                        "entries": site.newest(HOME_PER_CATEGORY, where="category = ?", args=(r["value"],))}
                       for r in site.counts("category")]
+        years = site.counts("year")
         kinds = [{"key": r["value"], "name": r["name"], "clause": r["clause"], "count": r["count"],
                   "href": quote(listing_file(f"kind:{r['value']}"))} for r in site.counts("kind")]
         clauses: dict[str, list[dict[str, Any]]] = {}

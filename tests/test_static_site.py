@@ -24,6 +24,12 @@ def pages(root):
             if p.is_file() and not p.name.startswith(".") and not p.relative_to(root).as_posix().startswith("art/")}
 
 
+def search_rows(root, year: str) -> list[list[str]]:
+    """The search index's rows of a year (one file a month)."""
+    return [row for month in sorted((root / "search").glob(f"{year}-*.json"))
+            for row in json.loads(month.read_text(encoding="utf-8"))]
+
+
 def one_more(kind, number, **changes):
     fields = {**item(number, 300, 2020, 1), "id": 100_000 + number, **changes}
     fields["index_no"] = f"{ORG}/2020-{fields['id']:06d}"
@@ -48,7 +54,7 @@ def test_pages_written_one_publication_at_a_time_are_the_pages_of_a_full_rebuild
     incremental = pages(tmp_path)
     target.rebuild()
     assert pages(tmp_path) == incremental
-    year = json.loads((tmp_path / "search" / "2020.json").read_text(encoding="utf-8"))
+    year = search_rows(tmp_path, "2020")
     assert "改了分类的一条" in {row[1] for row in year}
     assert not {row[1] for row in year} & {m.title for m in sent[3:130:9] if m.published_on.year == 2020}
 
@@ -59,7 +65,7 @@ def test_one_more_publication_rewrites_a_bounded_number_of_files(kind, tmp_path)
     target.publish(one_more(kind, 299))
     written = set(target.written)
     assert len(written) <= 16, sorted(written)
-    assert {"index.html", "search/index.json", "search/2020.json"} <= written
+    assert {"index.html", "search/2020-12.json"} <= written
     assert any(p.startswith("art/2020/") for p in written)
     target.withdraw(Receipt(target.path_of(one_more(kind, 299))))
     assert len(target.written) <= 16, sorted(target.written)
@@ -110,4 +116,5 @@ def test_an_entry_list_of_an_older_version_becomes_the_index(kind, tmp_path):
     assert target.lookup(sent[0]) is not None
     assert not (tmp_path / ".gongkai-entries.json").exists()
     assert sent[-1].title in (tmp_path / "index.html").read_text(encoding="utf-8")
-    assert len(json.loads((tmp_path / "search" / "2020.json").read_text(encoding="utf-8"))) == 30
+    assert len(search_rows(tmp_path, "2020")) == 30
+    assert json.loads((tmp_path / "search" / "index.json").read_text(encoding="utf-8"))["months"][0] == "2020-12"

@@ -1,5 +1,5 @@
-// 站内搜索: reads the prebuilt index beside the pages (search/index.json, then search/YEAR.json, newest
-// year first) and matches every word of the query in the title, 文号 or 索引号. No server, no other origin.
+// 站内搜索: reads the prebuilt index beside the pages (search/index.json, then search/YYYY-MM.json, newest
+// month first) and matches every word of the query in the title, 文号 or 索引号. No server, no other origin.
 "use strict";
 (function () {
   var LIMIT = 200;
@@ -34,9 +34,11 @@
   status.textContent = "正在检索……";
   var found = 0;
   load("search/index.json").then(function (manifest) {
-    return manifest.years.reduce(function (previous, year) {
+    var files = manifest.months.map(function (month) { return load("search/" + month + ".json"); });
+    files.forEach(function (file) { file.catch(function () {}); });  // a failure is reported once, below
+    return files.reduce(function (previous, file) {  // fetched together, read newest first
       return previous.then(function () {
-        return load("search/" + year + ".json").then(function (rows) {
+        return file.then(function (rows) {
           rows.forEach(function (row) {
             var text = fold(row[1] + " " + row[2] + " " + row[3]);
             if (terms.every(function (term) { return text.indexOf(term) >= 0; })) {
