@@ -118,3 +118,23 @@ def test_an_entry_list_of_an_older_version_becomes_the_index(kind, tmp_path):
     assert sent[-1].title in (tmp_path / "index.html").read_text(encoding="utf-8")
     assert len(search_rows(tmp_path, "2020")) == 30
     assert json.loads((tmp_path / "search" / "index.json").read_text(encoding="utf-8"))["months"][0] == "2020-12"
+
+
+def test_a_new_guide_is_reviewed_published_and_shown_as_the_current_one(make_env):
+    """政府信息公开指南 is an item kind like any other: reviewed, published, and the newest shown as current."""
+    from helpers import approve_fully, submit
+
+    from pipeline.engine.dispatcher import run_dispatcher
+    from pipeline.engine.runtime import Engine
+
+    env = make_env()
+    for number, title in enumerate(("台州市统计局政府信息公开指南", "台州市统计局政府信息公开指南（修订）")):
+        item_id = submit(env, title=title, category="机构信息", kind="disclosure_guide", id=f"guide-{number}")
+        approve_fully(env, item_id)
+        outcomes = run_dispatcher(Engine.build(env.settings, env.engine), until_idle=True)
+        assert {o.status for o in outcomes} == {"published"}
+    site = env.directory / "site" / "disclosure"
+    current, earlier = (site / "guide.html").read_text(encoding="utf-8").split('id="earlier"')
+    assert "指南（修订）" in current and "政府信息公开指南</a>" in earlier
+    home = (site / "index.html").read_text(encoding="utf-8")
+    assert "指南（修订）" in home.split('id="guide"')[1].split("</section>")[0]
