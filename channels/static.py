@@ -256,6 +256,10 @@ class StaticSite(Channel):
                       directory: bool = False) -> str:
         dimension, value = listing.split(":", 1)
         entries = site.page(listing, number)
+        filled = 0
+        if directory and len(entries) < PAGE_SIZE and number > 1:  # the newest page, filling up: the address
+            before = site.page(listing, number - 1)[:PAGE_SIZE - len(entries)]  # shows the newest of the one before
+            filled, entries = len(before), entries + before
         heading = value
         if dimension == "kind":
             sample = entries or site.newest(1, where="kind = ?", args=(value,))
@@ -271,7 +275,7 @@ class StaticSite(Channel):
 
         return self.render("listing.html", {
             **common, "root": root, "heading": heading, "dimension": DIMENSION_NAMES[dimension], "entries": entries,
-            "number": number, "top": top, "own": quote(own), "page_size": PAGE_SIZE,
+            "number": number, "top": top, "own": quote(own), "page_size": PAGE_SIZE, "filled": filled,
             "newer": href(number + 1) if number < top else None, "older": href(number - 1) if number > 1 else None,
             "oldest": href(1) if number > 2 else None, "newest": quote(own) if number < top - 1 else None,
             "directory": [{**dict(r), "href": href(r["number"])} for r in site.directory(listing)] if directory

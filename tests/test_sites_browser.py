@@ -91,13 +91,17 @@ def test_pagination_links_are_consistent_both_ways(sites, kind):
     listings = sorted({u for u, _, _ in links(site + "index.html")
                        if u.startswith((f"{site}category/", f"{site}kind/", f"{site}year/"))})
     for listing in listings:
-        walked, page, seen_dates = [listing], listing, []
+        walked, page, seen_dates, seen = [listing], listing, [], set()
         while True:  # from the newest page, 下一页（较早） to the oldest
             on_page = links(page)
             entries = [u for u, _, _ in on_page if u.startswith(f"{site}art/")]
             older = [u for u, rel, _ in on_page if rel == "next"]
             assert len(entries) == (PAGE_SIZE if page != listing else len(entries)) and 0 < len(entries) <= PAGE_SIZE
-            seen_dates += [item_date(root / kind, u.removeprefix(site)) for u in entries]
+            assert len(set(entries)) == len(entries)
+            fresh = [u for u in entries if u not in seen]  # the address shows the newest of the page below too
+            assert fresh == entries or walked[-2:-1] == [listing]  # only the page below the address repeats
+            seen |= set(entries)
+            seen_dates += [item_date(root / kind, u.removeprefix(site)) for u in fresh]
             if not older:
                 break
             assert [u for u, rel, _ in links(older[0]) if rel == "prev"] == [page], older[0]  # and back again
