@@ -26,6 +26,8 @@ class Message:
     images: tuple[Path, ...] = ()   # local image files referenced by the body
     cover: Path | None = None
     handle: str = ""                # the channel's id for what an earlier unanswered try started (OutcomeUnknown)
+    kind_name: str = ""             # the kind's Chinese name, e.g. 统计信息 (static sites list by kind)
+    kind_clause: str = ""           # the 第二十条 clause it falls under, e.g. 第二十条第（四）项, or ""
 
 
 @dataclass(frozen=True)

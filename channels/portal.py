@@ -6,6 +6,6 @@ from channels.static import StaticSite
 
 
 class Portal(StaticSite):
-    """Article pages, a home page and one index page per 主题分类."""
+    """Article pages, a home page with the newest of each 主题分类, listings and search."""
 
     kind = "portal"

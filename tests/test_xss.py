@@ -129,6 +129,7 @@ def test_titles_are_shown_as_text_not_markup(hostile):
 def test_hostile_pages_run_no_script_in_a_real_browser(hostile, browser):
     from browser import serve, url_of, visit
 
+    from channels.static import HOME_NEWEST
     from pipeline.core.clock import beijing_today
     from pipeline.engine.dispatcher import run_dispatcher
     from pipeline.engine.runtime import Engine
@@ -149,6 +150,10 @@ def test_hostile_pages_run_no_script_in_a_real_browser(hostile, browser):
                 assert problems == [], path
                 page.close()
             page, problems = visit(browser, f"{url_of(server)}/{site}/index.html", f"xss-{site}-index.png")
+            newest = page.locator("#content > ol.entries li, section[aria-labelledby=newest] tr:has(td)")
+            assert problems == [] and newest.count() == min(len(ids), HOME_NEWEST)
+            page.close()
+            page, problems = visit(browser, f"{url_of(server)}/{site}/year/{beijing_today().year}.html")
             assert problems == [] and page.locator("ol.entries li, table.records tbody tr").count() == len(ids)
             page.close()
     finally:

@@ -21,6 +21,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "interpretation": ("政策解读", ""),
     "press_conference": ("新闻发布会", ""),
     "annual_report": ("政府信息公开工作年度报告", ""),
+    "disclosure_guide": ("政府信息公开指南", ""),   # 公开专栏: the guide, kept current (条例第十二条)
+    "disclosure_rules": ("政府信息公开制度", ""),   # 公开专栏: the agency's own disclosure rules
     "other": ("其他", ""),
 }
 

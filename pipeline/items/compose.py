@@ -13,6 +13,7 @@ from markupsafe import Markup
 from sqlmodel import Session, select
 
 from channels import REGISTRY, Message
+from pipeline.core.catalogue import KINDS
 from pipeline.core.clock import SHANGHAI, beijing_today
 from pipeline.core.config import Settings
 from pipeline.core.models import Agency, Delivery, DeliveryStatus, Item, ItemStatus, Revision
@@ -146,7 +147,7 @@ def compose_message(session: Session, settings: Settings, *, item_id: int, revis
         if views is not None:
             views[key] = view
     root = settings.items.attachments_dir
-    context = {"item": view, "site_title": getattr(config, "title", view.agency_name), "root": "../../../"}
+    context = {"item": view, "site_title": getattr(config, "title", view.agency_name), "root": "../../"}  # art/YEAR/
     parts = {name: render_template(f"{config.kind}/{name}", context)
              for name in template_names(config.kind, skip=page_templates)}
     return Message(
@@ -155,6 +156,7 @@ def compose_message(session: Session, settings: Settings, *, item_id: int, revis
         kind=view.kind, parts=parts, metadata=view.header, summary=view.summary, slug=view.slug,
         images=tuple(root / stored for stored in revision_row.images.values()),
         cover=root / revision_row.cover if revision_row.cover else _cover(config),
+        kind_name=view.kind_name, kind_clause=KINDS.get(view.kind, ("", ""))[1],
     )
 
 

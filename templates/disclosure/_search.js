@@ -1,0 +1,1 @@
+{% include "portal/_search.js" %}
