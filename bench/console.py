@@ -6,7 +6,9 @@ each (98% approved, 1% waiting at one of the three levels, 1% rejected), and for
 their three review decisions and two deliveries. Then `gongkai serve` runs as its own process (uvicorn,
 --workers as given) and 50 logged-in reviewers each load their to-do list (我的待办) and then an item page
 (审核: every channel's preview, the diff, the decisions, the deliveries) in turn, as fast as the server
-answers (closed loop, no think time) and again at an office's pace (one page per second each). Printed:
+answers (closed loop, no think time) and again at an office's pace: each person reads a page for a second on
+average before the next (think times drawn from an exponential distribution, each session starting at a
+random moment of its first second, so that 50 people's clicks do not arrive in lockstep). Printed:
 p50/p95/p99 per page in ms, pages per second, and the machine.
 
     python bench/console.py                 # 1,000,000 items, 10,000 people, 50 sessions, 60 s per pace
@@ -148,6 +150,8 @@ def load(base: str, tokens: list[str], sample: list[int], *, seconds: float, pau
         http = requests.Session()
         http.cookies.set("gongkai_session", token)
         page = 0
+        if pause:  # people do not start together: each begins somewhere in the first pause
+            time.sleep(rng.uniform(0, pause))
         while time.monotonic() < deadline:
             name, path = ("我的待办", "/") if page % 2 == 0 else ("审核页", f"/items/{rng.choice(sample)}")
             started = time.perf_counter()
@@ -159,8 +163,8 @@ def load(base: str, tokens: list[str], sample: list[int], *, seconds: float, pau
                 else:
                     errors.append(f"{path}: {response.status_code}")
             page += 1
-            if pause:
-                time.sleep(max(0.0, pause - took))
+            if pause:  # a person reads for a while, `pause` on average (exponential: clicks are independent)
+                time.sleep(rng.expovariate(1 / pause))
 
     threads = [threading.Thread(target=session_loop, args=(token, n)) for n, token in enumerate(tokens)]
     for thread in threads:
@@ -208,7 +212,7 @@ def main() -> None:
                 raise
             load(base, tokens[:2], platform.sample, seconds=2, pause=0)  # warm: templates, connections
             rows = []
-            for pace, pause in (("closed loop", 0.0), ("1 page/s each", 1.0)):
+            for pace, pause in (("closed loop", 0.0), ("office pace (1 s reads)", 1.0)):
                 times = load(base, tokens, platform.sample, seconds=args.seconds, pause=pause)
                 total = sum(len(v) for v in times.values())
                 for name, values in times.items():

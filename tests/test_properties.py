@@ -22,7 +22,7 @@ from pipeline.core.errors import Problem
 from pipeline.core.models import Agency
 from pipeline.items import workflow
 from pipeline.items.itemfile import CONTROL, ItemRecord, Limits, read_item_files
-from pipeline.records.workdays import add_workdays, is_workday, known_years
+from pipeline.records.workdays import WorkCalendar, add_workdays, is_workday, known_years
 
 settings.register_profile("gongkai", max_examples=60, deadline=None,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -163,3 +163,17 @@ def test_adding_working_days_lands_on_a_working_day_counting_only_working_days(s
 @given(start=KNOWN_DAYS, count=st.integers(1, 39))
 def test_adding_working_days_is_strictly_monotone(start, count):
     assert add_workdays(start, count) < add_workdays(start, count + 1)
+
+
+@given(start=st.dates(date(FIRST, 1, 1), date(LAST + 2, 12, 31)), count=st.integers(1, 60),
+       office=st.dictionaries(st.dates(date(LAST - 1, 1, 1), date(LAST + 2, 12, 31)), st.booleans(), max_size=30))
+def test_the_counted_deadline_is_the_day_by_day_one_across_years_office_days_and_provisional_years(start, count,
+                                                                                                   office):
+    """add_workdays reads the per-year running counts; counted day by day it must land on the same day, in the
+    package's years, over office-entered days and in provisional years beyond both."""
+    calendar = WorkCalendar(office_years=[LAST + 1], days=office)
+    day, counted = start, 0
+    while counted < count:
+        day += timedelta(days=1)
+        counted += calendar.is_workday(day)
+    assert calendar.add_workdays(start, count) == day

@@ -14,6 +14,7 @@ a session uses load_calendar(session).
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
@@ -99,6 +100,8 @@ class WorkCalendar:
         if count < 1:
             raise ValueError("count must be at least 1")
         spans = list(paused)
+        if not spans:
+            return self._nth_workday_after(start, count)
         day, counted = start, 0
         while counted < count:
             day += timedelta(days=1)
@@ -106,6 +109,20 @@ class WorkCalendar:
                 raise ValueError(f"{count} working days after {start} run past {MAX_SPAN_DAYS} days")
             if self.is_workday(day) and not any(first < day <= last for first, last in spans):
                 counted += 1
+        return day
+
+    def _nth_workday_after(self, start: date, count: int) -> date:
+        """add_workdays without pauses, read off the per-year running counts (a to-do page asks it for every row):
+        the first day whose running count is `count` above start's."""
+        year, target = start.year, self._year(start.year)[_day_of_year(start)] + count
+        while target > self._year(year)[-1]:
+            target -= self._year(year)[-1]
+            year += 1
+            if year - start.year > MAX_SPAN_DAYS // 365:
+                raise ValueError(f"{count} working days after {start} run past {MAX_SPAN_DAYS} days")
+        day = date(year, 1, 1) + timedelta(days=bisect.bisect_left(self._year(year), target))
+        if (day - start).days > MAX_SPAN_DAYS:
+            raise ValueError(f"{count} working days after {start} run past {MAX_SPAN_DAYS} days")
         return day
 
     def workdays_between(self, first: date, last: date) -> int:
