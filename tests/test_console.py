@@ -279,3 +279,25 @@ def test_a_reviewer_approves_several_items_from_the_to_do_list_and_one_refusal_d
         assert sorted(d.item_id for d in session.exec(select(ReviewDecision))) == items[:2]
         assert [session.get(Item, i).current_level for i in items] == [1, 1, 0]
     assert reviewer.post("/review", data={"csrf": "0" * 64, "pick": picks[2:]}).status_code == 403
+
+
+def test_the_console_counts_a_doubt_being_looked_up_as_waiting_and_one_asked_of_a_person_as_failed(env):
+    """The 运维 page's per-channel health: an unknown outcome the sweep is still looking up needs nobody yet."""
+    from datetime import timedelta
+
+    from helpers import approve_fully
+
+    from pipeline.core.agencies import agency_row
+    from pipeline.core.models import Delivery, DeliveryStatus
+    from pipeline.items.views import channel_health
+
+    approve_fully(env, submit(env))
+    with env.session() as session:
+        portal, disclosure = session.exec(select(Delivery).order_by(Delivery.channel.desc())).all()
+        portal.status, portal.next_attempt_at = DeliveryStatus.UNKNOWN, utcnow() + timedelta(minutes=5)
+        disclosure.status, disclosure.manual_action = DeliveryStatus.UNKNOWN, "confirm by hand: 3 lookups failed"
+        session.add_all([portal, disclosure])
+    with env.session() as session:
+        health = {h.channel: h for h in channel_health(session, agency_id=agency_row(session, "tjj").id)}
+    assert (health["portal"].waiting, health["portal"].failed) == (1, 0)
+    assert (health["disclosure"].waiting, health["disclosure"].failed) == (0, 1)

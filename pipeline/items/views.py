@@ -255,8 +255,8 @@ class ChannelHealth:
     last_success: datetime | None
     last_error_at: datetime | None
     last_error: str
-    waiting: int                   # pending, sending or waiting to retry
-    failed: int                    # dead letters and unknown outcomes
+    waiting: int                   # pending, sending, waiting to retry, or in doubt and being looked up
+    failed: int                    # dead letters, and unknown outcomes a person is asked to settle
     paused: str = ""               # why the channel is paused after a failed check ('' if it is not)
 
 
@@ -284,16 +284,18 @@ def channel_health(session: Session, *, agency_id: int) -> list[ChannelHealth]:
                     .order_by(Attempt.id.desc()).limit(500))
     for channel, at, detail in session.exec(failed_tries).all():
         errors.setdefault(channel, (at, detail))
-    counts = session.exec(select(Delivery.channel, Delivery.status, sa.func.count()).where(mine)
-                          .group_by(Delivery.channel, Delivery.status)).all()
+    asked = Delivery.manual_action.is_not(None)  # an unknown outcome still being looked up is not asked of anyone
+    counts = session.exec(select(Delivery.channel, Delivery.status, asked, sa.func.count()).where(mine)
+                          .group_by(Delivery.channel, Delivery.status, asked)).all()
     waiting: dict[str, int] = {}
     failed: dict[str, int] = {}
-    for channel, status, count in counts:
-        if status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.RETRY_WAIT):
-            waiting[channel] = waiting.get(channel, 0) + count
-        elif status in (DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN):
+    for channel, status, for_a_person, count in counts:
+        if status == DeliveryStatus.DEAD or (status == DeliveryStatus.UNKNOWN and for_a_person):
             failed[channel] = failed.get(channel, 0) + count
-    names = sorted({c for c, _, _ in counts})
+        elif status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.RETRY_WAIT,
+                        DeliveryStatus.UNKNOWN):
+            waiting[channel] = waiting.get(channel, 0) + count
+    names = sorted({c for c, _, _, _ in counts})
     paused = paused_channels(session)
     return [ChannelHealth(c, success.get(c), errors.get(c, (None, ""))[0], errors.get(c, (None, ""))[1],
                           waiting.get(c, 0), failed.get(c, 0), paused.get(c, "")) for c in names]
