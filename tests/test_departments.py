@@ -69,3 +69,14 @@ def test_the_assessment_counts_each_department(env, run):
     assert {r["department"]: r["count"] for r in by_department} == {"": 1, "综合处": 2, "统计调查处": 5}
     table = run(["assessment", "2026"], cwd=env.directory)
     assert table.code == 0 and "（未注明）" in table.out and "统计调查处" in table.out
+
+
+def test_show_names_the_authors_department_kept_on_the_item(env, run):
+    from helpers import submit
+
+    from pipeline.cli.demo import PEOPLE
+
+    item_id = submit(env)  # by zhangsan
+    department = PEOPLE["zhangsan"][1]
+    assert f"department: {department}" in run(["show", str(item_id)], cwd=env.directory).out
+    assert json.loads(run(["show", str(item_id), "--json"], cwd=env.directory).out)["department"] == department

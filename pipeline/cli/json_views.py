@@ -127,6 +127,7 @@ class ItemView(View):
     awaiting: str | None
     levels: list[str]
     author: str
+    department: str                 # the author's 处室 when the item was submitted ("" for imported history)
     index_no: str | None
     revision: int
     approved_revision: int | None

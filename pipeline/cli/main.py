@@ -466,7 +466,7 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id.")], agency: Agenc
     if data["deadline"]:
         say("  ", deadline_text(data["deadline"]))
     for key in ("index_no", "category", "kind", "publisher", "doc_number", "created_on", "publish_at",
-                "author", "withdraw_reason"):
+                "author", "department", "withdraw_reason"):
         if data[key]:
             say(f"  {key}: {data[key]}")
     say(f"  review levels: {' → '.join(data['levels'])}")

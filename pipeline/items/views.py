@@ -86,7 +86,8 @@ def show_item(session: Session, *, item_id: int, agency_id: int, agency: AgencyS
     return {
         "id": item.id, "ref": item.ref, "status": str(item.status), "awaiting": _awaiting(session, item, {}),
         "levels": [level["name"] for level in levels_of(session, item)],
-        "author": item.author, "index_no": item.index_no, "revision": item.current_revision,
+        "author": item.author, "department": item.department, "index_no": item.index_no,
+        "revision": item.current_revision,
         "approved_revision": item.approved_revision, "title": current.title, "category": current.category,
         "kind": current.kind, "channels": current.channels, "publisher": current.publisher,
         "doc_number": current.doc_number, "created_on": current.created_on.isoformat(),
