@@ -125,3 +125,23 @@ def test_a_new_revision_replaces_the_page_and_only_it_is_verified(env, run) -> N
     result = run("verify 1 --json", cwd=env.directory, as_="qianqi")
     assert result.code == 0, result.out
     assert [(v["channel"], v["result"]) for v in json.loads(result.out)] == [("portal", "verified")]
+
+
+def test_a_document_and_its_interpretation_published_together_are_both_verified(make_env) -> None:
+    """The interpretation's publication rewrites its document's page with a link back (相关解读): the page the
+    approved revision makes now. Reading the batch back must not report gongkai's own rewrite as an edit."""
+    env = make_env()
+    document = submit(env, title="2026年统计公报", id="gb-2026", body="全年增长。\n")
+    interpretation = submit(env, title="《2026年统计公报》解读", kind="interpretation", interprets="gb-2026",
+                            body="解读正文。\n")
+    for item_id in (document, interpretation):
+        approve_fully(env, item_id)
+    run_dispatcher(Engine.build(env.settings, env.engine), until_idle=True)
+    with env.session() as session:
+        deliveries = session.exec(select(Delivery)).all()
+        events = session.exec(select(AuditEvent).where(AuditEvent.action == "verify_differs")).all()
+    assert [d.status for d in deliveries] == [DeliveryStatus.PUBLISHED] * 4
+    page = (env.directory / "site" / "portal").rglob(f"art_{document}.html")
+    assert "相关解读" in next(page).read_text(encoding="utf-8")
+    assert [(d.item_id, d.channel, d.verification) for d in deliveries if d.verification != "verified"] == []
+    assert events == []

@@ -113,9 +113,11 @@ def _recorded(engine: Engine, results: list[Result], outcomes: list[Outcome]) ->
     """The outcomes by delivery, once recorded; a publication's follow-up done (a take-down, a link back)."""
     by_id = {o.delivery_id: o for o in outcomes}
     published = [r for r in results if by_id[r.job.delivery.id].status == D.PUBLISHED]
+    # read back before the follow-ups: an interpretation's link back rewrites its document's page (the page the
+    # approved revision makes now, which gongkai verify compares with), not the page this batch sent
+    _verify(engine, [r for r in published if not r.job.withdrawn])
     for result in published:
         _after_publication(engine, result.job)
-    _verify(engine, [r for r in published if not r.job.withdrawn])
     return by_id
 
 
