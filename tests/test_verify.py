@@ -145,3 +145,8 @@ def test_a_document_and_its_interpretation_published_together_are_both_verified(
     assert "相关解读" in next(page).read_text(encoding="utf-8")
     assert [(d.item_id, d.channel, d.verification) for d in deliveries if d.verification != "verified"] == []
     assert events == []
+
+
+def test_verify_of_an_item_that_does_not_exist_says_so_and_exits_1(env, run) -> None:
+    result = run(["verify", "99"], as_="qianqi", cwd=env.directory)
+    assert result.code == 1 and "no item 99 in tjj" in result.err

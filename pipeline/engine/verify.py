@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from channels import ChannelError, Message, Receipt
 from pipeline.core.db import session_scope
+from pipeline.core.errors import NotFound
 from pipeline.core.models import Agency, Delivery, Item, Role
 from pipeline.core.models import DeliveryStatus as D
 from pipeline.engine.runtime import Engine
@@ -51,6 +52,9 @@ def verify_publications(engine: Engine, *, agency_code: str, actor: Actor, item_
                  .where(CURRENT, Agency.code == agency_code)
                  .order_by(Delivery.verified_at.is_not(None), Delivery.verified_at, Delivery.id).limit(limit))
         if item_id is not None:
+            item = session.get(Item, item_id)
+            if item is None or session.get(Agency, item.agency_id).code != agency_code:
+                raise NotFound(f"no item {item_id} in {agency_code}")
             query = query.where(Delivery.item_id == item_id)
         ids = list(session.exec(query).all())
     return [v for v in (verify_delivery(engine, one, actor=actor.label) for one in ids) if v is not None]
