@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from sqlmodel import select
 from pipeline.cli.output import print_table, say, styled
 from pipeline.core.agencies import agency_row, sync_agencies
 from pipeline.core.audit_key import create_key_file, keyed_engine
-from pipeline.core.clock import utcnow
+from pipeline.core.clock import beijing_today, utcnow
 from pipeline.core.config import Settings, load_settings
 from pipeline.core.db import migrate, session_scope
 from pipeline.core.errors import GongkaiError
@@ -40,6 +42,19 @@ PEOPLE = {
 PEOPLE_FILE = "demo-people.txt"
 # the samples were formed in 2020: their final approval needs the reason they go out late (第二十六条)
 LATE_REASON = "演示数据：样例的成文日期在2020年"
+WAITING_FILE = Path("items") / "waiting.md"
+WAITING_ITEM = """---
+id: tz-2027-xm
+title: 关于征集2027年度统计调查项目的通知
+category: 通知公告
+kind: notice
+channels: [portal, disclosure]
+created_on: {today}
+---
+各县（市、区）统计局、市级各部门：
+
+为做好2027年度统计调查项目审批和备案工作，现征集2027年度拟开展的统计调查项目，请于本月底前报送。
+"""
 
 
 def run_demo(workspace: Path | None, console: Console) -> Path:
@@ -84,9 +99,13 @@ def run_demo(workspace: Path | None, console: Console) -> Path:
     published = sum(o.status == "published" for o in outcomes)
     _step(console, "5. delivery", f"{published} of {len(outcomes)} deliveries published by the in-process "
           "dispatcher (no broker)")
+    waiting = _leave_one_waiting(workspace, engine, settings, actors[AUTHOR])
+    say(f"   item {waiting} (formed today, written in {workspace / WAITING_FILE}) waits at 处室审核 for "
+        f"{REVIEWERS[0]}: review it in the console or with gongkai review", console=console)
     _print_items(console, engine, settings)
     _print_ledger(console, engine)
     portal, disclosure = (Path(str(settings.channels[n].output_dir)) for n in ("portal", "disclosure"))
+    gongkai = _command()
     say("", console=console)
     _step(console, "Open in a browser", "",
           f"  portal:     {portal / 'index.html'}",
@@ -94,15 +113,39 @@ def run_demo(workspace: Path | None, console: Console) -> Path:
           f"  or serve both at the configured URLs: python3 -m http.server 8080 -d {workspace / 'site'} and open "
           "http://localhost:8080/portal/")
     _step(console, "Look around", "",
-          f"  cd {workspace} && gongkai login zhaoliu && gongkai list && gongkai show {submitted[0].item_id}",
-          f"  gongkai audit verify && gongkai audit log --item {submitted[0].item_id}   (the trail, keyed with "
+          f"  cd {workspace} && {gongkai} login zhaoliu && {gongkai} list && {gongkai} show {submitted[0].item_id}",
+          f"  {gongkai} audit verify && {gongkai} audit log --item {submitted[0].item_id}   (the trail, keyed with "
           "audit.key: docs/audit.md)")
     _step(console, "The web console (工作台)", "",
-          f"  cd {workspace} && gongkai serve",
+          f"  cd {workspace} && {gongkai} serve",
           f"  then open http://{settings.web.host}:{settings.web.port}/ and log in as any of the people of step 2 "
           f"(their passwords are in {workspace / PEOPLE_FILE}): zhangsan writes, lisi, wangwu and zhaoliu review, "
           "qianqi keeps the register and the report, root manages people")
     return workspace
+
+
+def _leave_one_waiting(workspace: Path, engine, settings: Settings, author: Actor) -> int:  # type: ignore[no-untyped-def]
+    """One more item, formed today and submitted from an item file as an author would, left at its first level:
+    what a reviewer who opens the console after the demo finds in 我的待办."""
+    path = workspace / WAITING_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(WAITING_ITEM.format(today=beijing_today().isoformat()), encoding="utf-8")
+    records, problems = read_item_files([path], limits=Limits(settings.items.max_title_chars,
+                                                              settings.items.max_body_bytes))
+    with session_scope(engine) as session:
+        [done] = workflow.submit_items(session, settings=settings, agency_code="tjj", actor=author,
+                                       records=records, problems=problems)
+    return done.item_id
+
+
+def _command() -> str:
+    """How a shell runs this gongkai: its name when the shell's path finds this one, else its full path (a new
+    virtual environment that nobody activated)."""
+    here = Path(sys.executable).with_name("gongkai")
+    found = shutil.which("gongkai")
+    if not here.exists() or (found is not None and Path(found).resolve() == here.resolve()):
+        return "gongkai"
+    return str(here)
 
 
 def _step(console: Console, heading: str, *lines: str) -> None:
@@ -140,7 +183,7 @@ def _people(console: Console, engine, settings: Settings, workspace: Path) -> di
         f.write("login\tpassword\t姓名\troles\n" + "\n".join(lines) + "\n")
     print_table(("login", "password", "姓名", "roles"),
                 ((login, passwords[login], name, ", ".join(roles)) for login, (name, _, roles) in PEOPLE.items()),
-                title=f"2. people (logged in; also in {path})", console=console)
+                title=f"2. people (their passwords; also in {path}; gongkai login LOGIN asks for one)", console=console)
     return actors
 
 
