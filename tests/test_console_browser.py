@@ -237,6 +237,25 @@ def test_the_compose_form_is_reachable_by_keyboard(make_env, browser):
             assert field in reached, (field, reached)
 
 
+def test_a_phone_width_shows_every_room_and_the_logout_without_scrolling_sideways(make_env, browser):
+    from helpers import submit
+
+    env = make_env()
+    item_id = submit(env, title="关于征集2027年度统计调查项目意见的通知（手机端检查用标题）")
+    with serving(env) as base:
+        page = Office(browser, base).desk("qianqi")  # the most rooms: requests, ledger, operations
+        page.set_viewport_size({"width": 390, "height": 844})
+        for path, name in (("/", "todo"), (f"/items/{item_id}", "item"), ("/ops", "ops"), ("/ledger", "ledger")):
+            page.goto(base + path)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+            logout = page.get_by_role("button", name="退出").bounding_box()
+            assert logout is not None and logout["x"] + logout["width"] <= 390, (path, logout)
+            for room in page.locator("header nav a").all():
+                box = room.bounding_box()
+                assert box is not None and box["x"] + box["width"] <= 390, (path, room.text_content())
+            shot(page, f"{name}-390")
+
+
 def test_refusals_in_the_browser(make_env, browser, time_machine):
     """Self-review (no button; a forged post is a 403 and changes nothing), a stale level, a post without the
     CSRF token, a wrong password until the lockout, and a session that idled out."""

@@ -52,7 +52,16 @@ def link(url: str | None) -> str:
     return url if url and url.lower().startswith(("https://", "http://", "/")) and not url.startswith("//") else ""
 
 
+CHANNEL_KINDS = {"portal": "门户网站", "disclosure": "政府信息公开目录", "wechat": "微信公众号", "weibo": "微博",
+                 "wordpress": "WordPress 网站", "webhook": "合作媒体（webhook）"}  # what staff call each kind
+
+
+def channel_kind(kind: str) -> str:
+    return CHANNEL_KINDS.get(kind, kind)
+
+
 templates.env.filters["beijing"] = beijing
+templates.env.filters["channel_kind"] = channel_kind
 templates.env.filters["link"] = link
 templates.env.globals["STATUS"] = STATUS
 templates.env.globals["waited"] = waited
