@@ -81,6 +81,7 @@ def test_a_live_page_edited_after_publication_is_reported(env, run) -> None:
         assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "verify_differs")).all()) == 1
     listed = run("deliveries", cwd=env.directory, as_="qianqi")
     assert "2 verified, 1 differs, 1 unverifiable, 0 not yet" in listed.out, listed.out
+    assert "differ from their approved revision" in listed.out and "现暂停执法检查" in listed.out  # which, and how
     client = console(env)
     log_in(client, "qianqi")
     ops = client.get("/ops").text

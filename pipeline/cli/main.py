@@ -255,7 +255,7 @@ def deliveries(failed: Annotated[bool, typer.Option("--failed", help="Only dead 
     by verification (verified, differs, unverifiable, not yet) and paused channels."""
     from pipeline.core.agencies import agency_row
     from pipeline.core.db import session_scope
-    from pipeline.engine.verify import verification_counts
+    from pipeline.engine.verify import differing, verification_counts
     from pipeline.items import views
 
     ctx = context()
@@ -266,6 +266,7 @@ def deliveries(failed: Annotated[bool, typer.Option("--failed", help="Only dead 
             views.list_deliveries(session, agency_id=agency_id, failed_only=failed)
         paused = views.paused_channels(session)
         checked = verification_counts(session, agency_id=agency_id)
+        differ = differing(session, agency_id=agency_id)
     if as_json:
         from pipeline.cli.json_views import DeliveryRow, print_views
 
@@ -277,6 +278,10 @@ def deliveries(failed: Annotated[bool, typer.Option("--failed", help="Only dead 
     print_table(("id", "item", "channel", "status", "tries", "next try", "error / action"),
                 ((row["id"], row["item_id"], row["channel"], row["status"], row["attempts"], row["next_attempt_at"],
                   row["manual_action"] or row["last_error"]) for row in rows))
+    if differ:
+        print_table(("delivery", "item", "channel", "what differs"),
+                    ((v.delivery_id, v.item_id, v.channel, v.detail) for v in differ),
+                    title="published copies that differ from their approved revision (gongkai verify reads them again)")
 
 
 @app.command()
@@ -471,13 +476,22 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id.")], agency: Agenc
             say(f"  {key}: {data[key]}")
     say(f"  review levels: {' → '.join(data['levels'])}")
     print_table(("rev", "level", "reviewer", "decision", "at", "comment"),
-                ((d["revision"], d["level"], _reviewer(d), d["decision"], d["at"],
+                ((d["revision"], d["level"], _reviewer(d), d["decision"], _beijing(d["at"]),
                   d["comment"] + (f"（迟发原因：{d['late_reason']}）" if d["late_reason"] else ""))
                  for d in data["decisions"]), title="review")
     if data["deliveries"]:
         print_table(("id", "rev", "channel", "status", "attempts", "remote id", "url", "error"),
                     ((d["id"], d["revision"], d["channel"], d["status"], d["attempts"], d["remote_id"], d["url"],
                       d["last_error"]) for d in data["deliveries"]), title="deliveries")
+
+
+def _beijing(instant: str | None) -> str:
+    """An ISO instant of a view as staff read it: Beijing time to the minute (--json keeps the instant)."""
+    from datetime import datetime
+
+    from pipeline.core.clock import SHANGHAI
+
+    return datetime.fromisoformat(instant).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if instant else ""
 
 
 def _reviewer(decision: dict) -> str:
