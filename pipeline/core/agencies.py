@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from pipeline.core.config import Settings
+from pipeline.core.db import kept
 from pipeline.core.errors import ConfigError
 from pipeline.core.models import Agency
 
@@ -29,9 +30,7 @@ def sync_agencies(session: Session, *, settings: Settings) -> list[Agency]:
 
 def agency_row(session: Session, code: str) -> Agency:
     """The database row of a configured agency (created on first use)."""
-    row = session.info.get(("agency", code)) or session.exec(select(Agency).where(Agency.code == code)).first()
-    if row is not None:  # read once per unit of work (see kept() in pipeline/core/db.py); a missing row is not kept
-        session.info[("agency", code)] = row
+    row = kept(session, ("agency", code), lambda: session.exec(select(Agency).where(Agency.code == code)).first())
     if row is None:
         raise ConfigError(f"agency '{code}' has no database row; run gongkai init")
     return row

@@ -62,8 +62,9 @@ def session_scope(engine: sa.Engine) -> Iterator[Session]:
 def kept(session: Session, key: tuple[object, ...], read: Callable[[], T]) -> T:
     """What `read()` gives, read once per unit of work (a session is one transaction, see session_scope):
     for rows a page asks for several times over that do not change under it (an agency, a review level set).
-    The identity map does not do it: it holds rows weakly, so a row nobody kept is read again."""
-    if key not in session.info:
+    The identity map does not do it: it holds rows weakly, so a row nobody kept is read again. Nothing found
+    (None) is not kept: it may be written later in the same unit of work."""
+    if session.info.get(key) is None:
         session.info[key] = read()
     return session.info[key]
 

@@ -24,7 +24,7 @@ from pipeline.records.deadlines import clock_of
 from pipeline.records.notice import Notice
 from pipeline.records.people import Actor
 from pipeline.records.register import list_requests
-from pipeline.records.workdays import WorkCalendar, known_years, load_calendar
+from pipeline.records.workdays import CALENDAR, WorkCalendar, known_years, load_calendar
 
 LAST_YEAR = 2100
 PACKAGE_NAMES = {"new_years_day": "元旦", "spring_festival": "春节", "tomb_sweeping_day": "清明节",
@@ -84,7 +84,7 @@ def set_calendar(session: Session, *, actor: Actor, year: int, notice: Notice, n
     session.add_all([CalendarDay(year=year, day=day, working=working, name=name) for day, (working, name)
                      in sorted(days.items())])
     session.flush()
-    session.info.pop("calendar", None)  # load_calendar's copy for this unit of work is the one before
+    session.info.pop(CALENDAR, None)  # load_calendar's copy for this unit of work is the one before
     after = load_calendar(session)
     moved = _moved(session, requests, before, after)
     holidays = sum(not working for working, _ in days.values())

@@ -23,12 +23,14 @@ from functools import cache
 import chinese_calendar
 from sqlmodel import Session, select
 
+from pipeline.core.db import kept
 from pipeline.core.errors import GongkaiError
 from pipeline.core.models import CalendarDay, CalendarYear
 
 # a period ends at the latest this many calendar days after its start (40 working days plus the longest
 # Spring Festival and National Day breaks fit comfortably); beyond it something is wrong, not slow
 MAX_SPAN_DAYS = 3 * 366
+CALENDAR = ("calendar",)  # load_calendar's key in a unit of work's kept() rows
 
 
 class CalendarUnavailable(GongkaiError):
@@ -153,11 +155,12 @@ class WorkCalendar:
 def load_calendar(session: Session) -> WorkCalendar:
     """The office's entered years over the package's, provisional beyond both; read once per unit of work
     (a page that shows two lists of deadlines reads it once)."""
-    if "calendar" not in session.info:
+    def read() -> WorkCalendar:
         years = session.exec(select(CalendarYear.year)).all()
         days = {row.day: row.working for row in session.exec(select(CalendarDay).order_by(CalendarDay.year))}
-        session.info["calendar"] = WorkCalendar(office_years=years, days=days)
-    return session.info["calendar"]
+        return WorkCalendar(office_years=years, days=days)
+
+    return kept(session, CALENDAR, read)
 
 
 def provisional_note(years: Iterable[int]) -> str:
