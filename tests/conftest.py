@@ -55,8 +55,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _spread_the_fast_tier(config: pytest.Config) -> None:
     """Plain `pytest` (the fast tier alone) runs on one pytest-xdist worker per core; `-n N` chooses, `-n 0` runs in
-    this process. The other tiers start servers, workers and browsers of their own and run in one process."""
-    if hasattr(config, "workerinput") or config.option.numprocesses is not None or config.option.collectonly:
+    this process (so does `-p no:xdist`). The other tiers start servers, workers and browsers of their own and run
+    in one process."""
+    if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
+        return
+    if config.option.numprocesses is not None or config.option.collectonly:
         return
     if set(config.getoption("tier") or ["fast"]) != {"fast"} or config.getoption("usepdb"):
         return
