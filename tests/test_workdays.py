@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
+import chinese_calendar
 import pytest
 
 from pipeline.core.models import DisclosureRequest, RequestEvent
@@ -34,6 +35,14 @@ from pipeline.records.workdays import (
 ])
 def test_workdays_know_holidays_and_make_up_days(day, working):
     assert is_workday(day) is working
+
+
+def test_every_day_the_package_knows_is_read_as_the_package_itself_reads_it():
+    first, last = known_years()
+    day = date(first, 1, 1)
+    while day.year <= last:
+        assert is_workday(day) == chinese_calendar.is_workday(day), day
+        day += timedelta(days=1)
 
 
 def test_twenty_working_days_across_the_2020_spring_festival():

@@ -2,35 +2,36 @@
 
 Three sources, in this order of precedence:
 1. the office's calendar: each year's 放假安排 entered from the State Council's notice (`gongkai calendar set`),
-   stored in the database and loaded with load_calendar(session);
+   stored in the database and loaded with pipeline.records.office_calendar.load_calendar(session);
 2. chinesecalendar, the package shipped with gongkai, for the years it was released for;
 3. for a later year neither knows, a *provisional* count: Monday to Friday are working days. A result that
    counted such a day says so (WorkCalendar.provisional_years), so that nobody mistakes it for a final date.
 
 A year before the package's first is refused (CalendarUnavailable): no request of gongkai's is that old.
 The module-level functions are the package's calendar alone and refuse every year it does not know; code with
-a session uses load_calendar(session).
+a session uses load_calendar(session). This module imports no database library: `gongkai list` counts deadlines with
+it, reading the office's years with read_calendar() over a plain DB-API connection (pipeline.core.reader).
 """
 
 from __future__ import annotations
 
 import bisect
-import functools
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 
 import chinese_calendar
-from sqlmodel import Session, select
 
-from pipeline.core.db import kept
 from pipeline.core.errors import GongkaiError
-from pipeline.core.models import CalendarDay, CalendarYear
+from pipeline.core.reader import day as stored_day
+
+if TYPE_CHECKING:
+    from pipeline.core.reader import Reader
 
 # a period ends at the latest this many calendar days after its start (40 working days plus the longest
 # Spring Festival and National Day breaks fit comfortably); beyond it something is wrong, not slow
 MAX_SPAN_DAYS = 3 * 366
-CALENDAR = ("calendar",)  # load_calendar's key in a unit of work's kept() rows
 
 
 class CalendarUnavailable(GongkaiError):
@@ -53,12 +54,11 @@ def _day_of_year(day: date) -> int:
     return day.timetuple().tm_yday - 1
 
 
-@functools.cache
 def _package_workday(day: date) -> bool:
-    """chinesecalendar's answer, kept: it checks its arguments on every call (some µs each), and a page of
-    deadlines asks about the same few hundred days thousands of times. The package's data never changes
-    while a process runs."""
-    return bool(chinese_calendar.is_workday(day))
+    """chinesecalendar's is_workday() read off its own tables (a 调休 day worked, else a weekday that is no holiday):
+    is_workday() itself checks its argument against the tables' range on every call (0.02 ms), and a list of
+    deadlines asks about thousands of days; the caller has checked the year is the package's."""
+    return day in chinese_calendar.workdays or (day.weekday() < 5 and day not in chinese_calendar.holidays)
 
 
 class WorkCalendar:
@@ -152,15 +152,13 @@ class WorkCalendar:
         return tuple(y for y in range(low.year, high.year + 1) if not self.covers(y))
 
 
-def load_calendar(session: Session) -> WorkCalendar:
-    """The office's entered years over the package's, provisional beyond both; read once per unit of work
-    (a page that shows two lists of deadlines reads it once)."""
-    def read() -> WorkCalendar:
-        years = session.exec(select(CalendarYear.year)).all()
-        days = {row.day: row.working for row in session.exec(select(CalendarDay).order_by(CalendarDay.year))}
-        return WorkCalendar(office_years=years, days=days)
-
-    return kept(session, CALENDAR, read)
+def read_calendar(db: Reader) -> WorkCalendar:
+    """The office's entered years (tables calendar_year, calendar_day) over the package's, provisional beyond both;
+    in a unit of work, pipeline.records.office_calendar.load_calendar(session) reads it once."""
+    years = [row["year"] for row in db.all("SELECT year FROM calendar_year")]
+    days = {stored_day(row["day"]): bool(row["working"])
+            for row in db.all("SELECT day, working FROM calendar_day ORDER BY year")}
+    return WorkCalendar(office_years=years, days=days)
 
 
 def provisional_note(years: Iterable[int]) -> str:
