@@ -61,11 +61,12 @@ def test_a_bad_key_stops_a_command_with_one_message_and_nothing_written(env, run
     token = login_token(env.config, "qianqi")  # logging in needs the key too: before it is spoiled
     before = events(env)
     _spoil(env.directory / "audit.key", how)
-    for args in (SET_FIGURE, ["audit", "verify"], ["list"]):
+    for args in (SET_FIGURE, ["audit", "verify"], ["retry", "--all-failed"]):
         result = run(args, cwd=env.directory, token=token)
         assert result.code == 1, (args, result.out)
         assert result.err.startswith("error: audit key: ") and message in result.err, result.err
         assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
+    assert run(["list"], cwd=env.directory, token=token).code == 0  # reads no keyed row: it needs no key
     with env.session() as session:
         assert session.exec(select(AnnualFigure)).all() == []
     assert [event.id for event in events(env)] == [event.id for event in before]  # no new audit event

@@ -19,7 +19,7 @@ from pipeline.core.models import AuditEvent, CalendarYear, utcnow
 from pipeline.records import calendar as office_calendar
 from pipeline.records import register, workdays
 from pipeline.records.notice import parse_notice, read_notice
-from pipeline.records.workdays import load_calendar
+from pipeline.records.office_calendar import load_calendar
 
 NOTICE = Path(__file__).parent / "notices" / "2027-test.toml"
 TEXT = NOTICE.read_text(encoding="utf-8")

@@ -12,8 +12,9 @@ from pipeline.core.agencies import agency_row
 from pipeline.core.errors import GongkaiError, NotFound, WorkflowRefused
 from pipeline.records import appeals, register
 from pipeline.records.deadlines import EventKind
+from pipeline.records.office_calendar import load_calendar
 from pipeline.records.vocabulary import OUTCOMES
-from pipeline.records.workdays import CalendarUnavailable, known_years, load_calendar
+from pipeline.records.workdays import CalendarUnavailable, known_years
 from pipeline.report.format import VERSIONS, t3_leaf_rows
 
 TODAY = date(2021, 12, 31)

@@ -13,7 +13,7 @@ from pipeline.core.agencies import agency_row
 from pipeline.core.models import Appeal, DisclosureRequest
 from pipeline.records import register
 from pipeline.records.deadlines import EventKind
-from pipeline.records.workdays import load_calendar
+from pipeline.records.office_calendar import load_calendar
 from pipeline.report.annual import make_reports
 from pipeline.report.narrative import narrative_context
 

@@ -12,7 +12,8 @@ from pipeline.core.agencies import agency_row
 from pipeline.core.clock import beijing_today, utcnow
 from pipeline.core.errors import Forbidden, InputRejected, NotFound, WorkflowRefused
 from pipeline.core.models import Decision, Delivery, DeliveryStatus, Item, ItemStatus, ReviewDecision
-from pipeline.items import views, workflow
+from pipeline.core.reader import reader_of
+from pipeline.items import reading, workflow
 from pipeline.records.people import change_roles
 
 
@@ -23,8 +24,7 @@ def item(env, item_id: int) -> Item:
 
 def show(env, item_id: int) -> dict:
     with env.session() as session:
-        agency = env.settings.agencies["tjj"]
-        return views.show_item(session, item_id=item_id, agency_id=agency_row(session, "tjj").id, agency=agency)
+        return reading.show_item(reader_of(session), item_id=item_id, agency_id=agency_row(session, "tjj").id)
 
 
 def test_levels_in_order_then_approved_with_index_number_and_deliveries(env):

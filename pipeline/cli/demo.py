@@ -15,16 +15,17 @@ from sqlmodel import select
 from pipeline.cli.output import print_table, say, styled
 from pipeline.core.agencies import agency_row, sync_agencies
 from pipeline.core.audit_key import create_key_file, keyed_engine
+from pipeline.core.catalogue import DEFAULT_LEVELS
 from pipeline.core.clock import beijing_today, utcnow
 from pipeline.core.config import Settings, load_settings
 from pipeline.core.db import migrate, session_scope
 from pipeline.core.errors import GongkaiError
 from pipeline.core.models import Decision, LedgerEntry
+from pipeline.core.reader import reader_of
 from pipeline.engine.handover import due_of_item, hand_over
-from pipeline.items import views, workflow
+from pipeline.items import reading, workflow
 from pipeline.items.itemfile import Limits, read_item_files
 from pipeline.records.authentication import log_in
-from pipeline.records.levels import DEFAULT_LEVELS
 from pipeline.records.people import Actor, actor_for, add_person, find_person
 
 HERE = Path(__file__).parent
@@ -197,7 +198,7 @@ def _print_ledger(console: Console, engine) -> None:  # type: ignore[no-untyped-
 
 def _print_items(console: Console, engine, settings) -> None:  # type: ignore[no-untyped-def]
     with session_scope(engine) as session:
-        rows = views.list_items(session, agency_id=agency_row(session, "tjj").id, agency=settings.agencies["tjj"])
+        rows = reading.list_items(reader_of(session), agency_id=agency_row(session, "tjj").id)
     print_table(("id", "title", "status", "索引号", "channels"),
                 ((r["id"], r["title"], r["status"], r["index_no"],
                   " ".join(f"{c}:{s}" for c, s in r["channels"].items())) for r in reversed(rows)),

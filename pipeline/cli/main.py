@@ -240,15 +240,13 @@ def withdraw(item_id: Annotated[int, typer.Argument(help="Item id.")],
 def list_(status: Annotated[ItemStatus | None, typer.Option(help="Only items in this state.")] = None,
           agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
     """Items, newest first, with review state, 索引号 and per-channel delivery state."""
-    from pipeline.core.agencies import agency_row
-    from pipeline.core.db import session_scope
-    from pipeline.items import views
+    from pipeline.core.config_file import read_target
+    from pipeline.core.reader import open_reader
+    from pipeline.items import reading
 
-    ctx = context()
-    code, agency_settings = _agency(agency)
-    with session_scope(ctx.engine) as session:
-        rows = views.list_items(session, agency_id=agency_row(session, code).id, agency=agency_settings,
-                                status=status)
+    target = read_target(agency)  # read without SQLAlchemy or settings validation: it starts at once
+    with open_reader(target.database_url) as db:
+        rows = reading.list_items(db, agency_id=reading.agency_id(db, target.agency), status=status)
     if as_json:
         from pipeline.cli.json_views import ItemRow, print_views
 
@@ -278,15 +276,13 @@ def _channel_states(row: dict) -> Text:
 def show(item_id: Annotated[int, typer.Argument(help="Item id.")], agency: AgencyOpt = None,
          as_json: JsonOpt = False) -> None:
     """One item: revisions, every review decision (who, when, comment) and deliveries."""
-    from pipeline.core.agencies import agency_row
-    from pipeline.core.db import session_scope
-    from pipeline.items import views
+    from pipeline.core.config_file import read_target
+    from pipeline.core.reader import open_reader
+    from pipeline.items import reading
 
-    ctx = context()
-    code, agency_settings = _agency(agency)
-    with session_scope(ctx.engine) as session:
-        data = views.show_item(session, item_id=item_id, agency_id=agency_row(session, code).id,
-                               agency=agency_settings)
+    target = read_target(agency)  # as list: it starts at once
+    with open_reader(target.database_url) as db:
+        data = reading.show_item(db, item_id=item_id, agency_id=reading.agency_id(db, target.agency))
     if as_json:
         from pipeline.cli.json_views import ItemView, print_view
 
@@ -335,8 +331,9 @@ def preview(item_id: Annotated[int, typer.Argument(help="Item id.")],
     what the channel would refuse and why, and the HTML parts as files with their images beside them."""
     from pipeline.core.agencies import agency_row
     from pipeline.core.db import session_scope
+    from pipeline.core.reader import reader_of
     from pipeline.engine.runtime import Engine
-    from pipeline.items import views
+    from pipeline.items import reading
     from pipeline.items.preview import channel_preview, payload_summary, write_preview
 
     ctx = context()
@@ -344,7 +341,7 @@ def preview(item_id: Annotated[int, typer.Argument(help="Item id.")],
     if channel not in agency_settings.channels:
         raise GongkaiError(f"agency {code} does not publish to '{channel}' ({', '.join(agency_settings.channels)})")
     with session_scope(ctx.engine) as session:
-        views.show_item(session, item_id=item_id, agency_id=agency_row(session, code).id, agency=agency_settings)
+        reading.show_item(reader_of(session), item_id=item_id, agency_id=agency_row(session, code).id)  # or NotFound
         shown = channel_preview(session, ctx.settings, item_id=item_id, channel=channel,
                                 channels=Engine.build(ctx.settings, ctx.engine).channels)
     if as_json:

@@ -50,7 +50,7 @@ def assessment(year: Annotated[int, typer.Argument(help="Year of publication (Be
     from pipeline.core.agencies import agency_row
     from pipeline.core.db import session_scope
     from pipeline.records.assessment import department_table
-    from pipeline.records.workdays import load_calendar
+    from pipeline.records.office_calendar import load_calendar
 
     settings = context().settings
     codes = list(settings.agencies) if all_agencies else [settings.agency(agency)[0]]

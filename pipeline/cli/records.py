@@ -151,7 +151,7 @@ def _event(request_id: int, kind: EventKind, on: date, *, agency: str | None, ac
            **details: Any) -> None:
     from pipeline.core.db import session_scope
     from pipeline.records import register
-    from pipeline.records.workdays import load_calendar
+    from pipeline.records.office_calendar import load_calendar
 
     with session_scope(context().engine) as session:
         request = register.record_event(session, agency_id=agency_id(session, agency), request_id=request_id,
@@ -173,7 +173,7 @@ def request_add(received: DateArg,
     """Register an application on the day it counts as received (第三十一条); prints its id and due date."""
     from pipeline.core.db import session_scope
     from pipeline.records import register
-    from pipeline.records.workdays import load_calendar
+    from pipeline.records.office_calendar import load_calendar
 
     with session_scope(context().engine) as session:
         request = register.add_request(
@@ -195,7 +195,8 @@ def request_list(year: Annotated[int | None, typer.Option(help="Only requests re
     """Requests with their state, due date and lateness; --due: what falls due when."""
     from pipeline.core.db import session_scope
     from pipeline.records import register
-    from pipeline.records.workdays import load_calendar, provisional_note
+    from pipeline.records.office_calendar import load_calendar
+    from pipeline.records.workdays import provisional_note
 
     when = parse_date(on, "--on") or today()
     with session_scope(context().engine) as session:
@@ -229,7 +230,7 @@ def request_show(request_id: Annotated[int, typer.Argument(help="Request id.")],
     """One request with its clock and every recorded step."""
     from pipeline.core.db import session_scope
     from pipeline.records import register
-    from pipeline.records.workdays import load_calendar
+    from pipeline.records.office_calendar import load_calendar
 
     with session_scope(context().engine) as session:
         request = register.lock_request(session, agency_id=agency_id(session, agency), request_id=request_id)
@@ -405,8 +406,9 @@ def timeliness(year: Annotated[int, typer.Argument(help="Year of publication (Be
     or changed, by agency and 处室, with the working days late."""
     from pipeline.core.agencies import agency_row
     from pipeline.core.db import session_scope
-    from pipeline.records.timeliness import late_publications
-    from pipeline.records.workdays import load_calendar, provisional_note
+    from pipeline.records.late import late_publications
+    from pipeline.records.office_calendar import load_calendar
+    from pipeline.records.workdays import provisional_note
 
     settings = context().settings
     codes = list(settings.agencies) if all_agencies else [settings.agency(agency)[0]]

@@ -1,6 +1,8 @@
-"""The fixed vocabularies: 第二十条 kinds (they map to report rows) and default 主题分类."""
+"""The fixed vocabularies: 第二十条 kinds (they map to report rows), default 主题分类 and review levels."""
 
 from __future__ import annotations
+
+from pipeline.core.status import Role
 
 # kind -> (Chinese name, the 第二十条 clause it falls under, or "" when it is no clause of its own)
 KINDS: dict[str, tuple[str, str]] = {
@@ -34,3 +36,8 @@ DEFAULT_CATEGORIES: list[str] = [
 ]
 
 VALIDITY = ("有效", "失效", "废止")
+
+# the review levels of an agency that has set none (gongkai levels set), in order
+DEFAULT_LEVELS = [{"name": "处室审核", "role": Role.SECTION_HEAD.value},
+                  {"name": "保密审查", "role": Role.SECRECY_OFFICER.value},
+                  {"name": "办公室审发", "role": Role.OFFICE_DIRECTOR.value}]

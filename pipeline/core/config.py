@@ -6,7 +6,6 @@ import json
 import os
 import re
 import sys
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, get_args
@@ -22,16 +21,22 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import make_url
 
 from channels import REGISTRY, ChannelConfig
 from pipeline.core.catalogue import DEFAULT_CATEGORIES, KINDS
+from pipeline.core.config_file import (  # noqa: F401  (AUDIT_KEY_ENV, config_path: importable from here too)
+    AUDIT_KEY_ENV,
+    DEFAULT_DATABASE_URL,
+    ENV_PREFIX,
+    NOT_SETTINGS,
+    TOKEN_ENV,
+    anchored_database_url,
+    config_path,
+    pick_agency,
+    read_config_file,
+)
 from pipeline.core.errors import ConfigError
 
-ENV_PREFIX = "GONGKAI_"
-CONFIG_ENV = "GONGKAI_CONFIG"
-AUDIT_KEY_ENV = "GONGKAI_AUDIT_KEY"  # the audit key itself: from the environment only, never the file
-TOKEN_ENV = "GONGKAI_TOKEN"  # a login token for scripts and tests (pipeline.cli.session); not a setting
 ORG_CODE = re.compile(r"^(?:[0-9A-Z]{9}|[0-9A-Z]{18})$")
 
 
@@ -45,7 +50,7 @@ class PlatformSettings(Section):
 
 class DatabaseSettings(Section):
     url: str = Field(
-        "sqlite:///gongkai.db",
+        DEFAULT_DATABASE_URL,
         description="SQLAlchemy URL: sqlite:///FILE (embedded) or postgresql+psycopg://USER@HOST/DB.",
     )
     busy_timeout_ms: int = Field(5000, ge=0, description="SQLite only: how long a writer waits for a lock.")
@@ -341,12 +346,7 @@ class Settings(BaseSettings):
 
     def agency(self, code: str | None) -> tuple[str, AgencySettings]:
         """The agency named by --agency, or the default one."""
-        code = code or self.platform.default_agency or (next(iter(self.agencies)) if len(self.agencies) == 1 else "")
-        if not code:
-            raise ConfigError("no agency given: pass --agency or set platform.default_agency")
-        if code not in self.agencies:
-            known = ", ".join(self.agencies) or "none (run gongkai init)"
-            raise ConfigError(f"unknown agency '{code}'; configured: {known}")
+        code = pick_agency(code, default=self.platform.default_agency, known=list(self.agencies))
         return code, self.agencies[code]
 
 
@@ -379,11 +379,6 @@ def _channel_config(name: str, section: Any) -> ChannelConfig:
         raise ValueError(f"channels.{name}.{key}: {first['msg']}{hint}") from None
 
 
-def config_path() -> Path:
-    """Where the configuration file is: $GONGKAI_CONFIG or ./gongkai.toml."""
-    return Path(os.environ.get(CONFIG_ENV) or "gongkai.toml")
-
-
 def token_from_environment() -> str | None:
     """The login token a script passes in GONGKAI_TOKEN (pipeline.cli.session), if any."""
     return (os.environ.get(TOKEN_ENV) or "").strip() or None
@@ -397,16 +392,7 @@ def user_config_home() -> Path:
 def load_settings(path: Path | None = None) -> Settings:
     """Read the file and the environment once; raise ConfigError naming the first bad key."""
     path = path or config_path()
-    data: dict[str, Any] = {}
-    if path.exists():
-        raw = path.read_bytes()
-        try:
-            data = tomllib.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as e:
-            line = raw[: e.start].count(b"\n") + 1
-            raise ConfigError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[e.start]:02x}); save it as UTF-8") from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: {e}") from None
+    data = read_config_file(path)
     _check_environment()
     _refuse_levels_in_file(path, data)
     try:
@@ -437,9 +423,7 @@ def _warn_readable_secrets(path: Path, data: dict[str, Any], settings: Settings)
 
 def _anchor_paths(settings: Settings, base: Path) -> None:
     """Relative paths in the configuration mean: relative to the configuration file."""
-    url = make_url(settings.database.url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        settings.database.url = url.set(database=str(base / url.database)).render_as_string(hide_password=False)
+    settings.database.url = anchored_database_url(settings.database.url, base)
     if not settings.items.attachments_dir.is_absolute():
         settings.items.attachments_dir = base / settings.items.attachments_dir
     for key in ("key_file", "anchors_file"):
@@ -494,7 +478,7 @@ def _json_keys(value: str) -> Iterator[str]:
 def _check_environment() -> None:
     sections = set(Settings.model_fields)
     for name, value in os.environ.items():
-        if not name.upper().startswith(ENV_PREFIX) or name in (CONFIG_ENV, TOKEN_ENV, AUDIT_KEY_ENV):
+        if not name.upper().startswith(ENV_PREFIX) or name in NOT_SETTINGS:
             continue
         _refuse_identity_keys(name, value)
         section = name[len(ENV_PREFIX):].lower().split("__")[0]

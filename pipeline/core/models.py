@@ -11,7 +11,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from pipeline.core.clock import utcnow
-from pipeline.core.status import ItemStatus  # noqa: F401  (defined where the CLI can read it cheaply)
+from pipeline.core.status import DeliveryStatus, ItemStatus, Role  # noqa: F401  (defined where the CLI reads them cheaply)
 
 
 class UTCDateTime(TypeDecorator):
@@ -45,17 +45,6 @@ class Decision(StrEnum):
     REJECT = "reject"
 
 
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"        # due at next_attempt_at
-    SENDING = "sending"        # claimed under a lease
-    RETRY_WAIT = "retry_wait"  # a transient failure; due again at next_attempt_at
-    PUBLISHED = "published"    # confirmed by the channel; a ledger entry exists
-    DEAD = "dead"              # permanent failure; replay with gongkai retry
-    UNKNOWN = "unknown"        # the channel may have it; reconcile before any resend
-    CANCELLED = "cancelled"    # never sent: the item was withdrawn or superseded first
-    WITHDRAWN = "withdrawn"    # was published, then taken down
-
-
 class AttemptOutcome(StrEnum):
     """What one try of a delivery came to (Attempt.outcome)."""
 
@@ -75,19 +64,6 @@ class AttemptOutcome(StrEnum):
 class EntryType(StrEnum):
     PUBLICATION = "publication"
     REVERSAL = "reversal"
-
-
-class Role(StrEnum):
-    """What a person may do in one agency (person_role); review levels name the role that passes them."""
-
-    ADMIN = "admin"                           # people, roles, review levels, the calendar, act for another
-    AUTHOR = "author"                         # submits items
-    SECTION_HEAD = "section_head"             # 处室审核
-    SECRECY_OFFICER = "secrecy_officer"       # 保密审查
-    OFFICE_DIRECTOR = "office_director"       # 办公室审发
-    LEGALITY_REVIEWER = "legality_reviewer"   # 合法性审核 (规范性文件)
-    DISCLOSURE_OFFICE = "disclosure_office"   # 政务公开办: ledger import, figures, registers, the annual report
-    OPERATOR = "operator"                     # replays dead letters (gongkai retry)
 
 
 class Agency(SQLModel, table=True):

@@ -1,4 +1,4 @@
-"""Read-only views of items for `gongkai list` and `gongkai show`: plain dicts, ready for JSON."""
+"""Read-only views through the ORM: the review queue, deliveries, channel health (item lists and pages: reading)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from pipeline.core.clock import beijing_today
-from pipeline.core.config import AgencySettings
 from pipeline.core.errors import NotFound
 from pipeline.core.models import (
     Attempt,
@@ -21,110 +20,16 @@ from pipeline.core.models import (
     Item,
     ItemStatus,
     Person,
-    ReviewDecision,
     ReviewLevelSet,
     Revision,
-    utcnow,
 )
-from pipeline.records.levels import levels_of
+from pipeline.records.office_calendar import load_calendar
 from pipeline.records.timeliness import revision_deadline
-from pipeline.records.workdays import WorkCalendar, load_calendar
+from pipeline.records.workdays import WorkCalendar
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def list_items(session: Session, *, agency_id: int, agency: AgencySettings,
-               status: ItemStatus | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    """Newest first: id, title, state, next review level, 索引号 and per-channel delivery states."""
-    query = select(Item, Revision).join(Revision, (Revision.item_id == Item.id)
-                                        & (Revision.number == Item.current_revision))
-    query = query.where(Item.agency_id == agency_id).order_by(Item.id.desc()).limit(limit)
-    if status is not None:
-        query = query.where(Item.status == status)
-    rows = session.exec(query).all()
-    deliveries = _deliveries(session, [item.id for item, _ in rows])
-    now = utcnow()
-    calendar, today = load_calendar(session), beijing_today()
-    result: list[dict[str, Any]] = []
-    cache: dict[int | None, list[dict[str, str]]] = {}
-    for item, revision in rows:
-        mine = [d for d in deliveries if d.item_id == item.id and d.revision == item.approved_revision]
-        overdue = [d.channel for d in mine if d.status == DeliveryStatus.PENDING
-                   and d.next_attempt_at is not None and d.next_attempt_at < now and revision.publish_at]
-        result.append({
-            "id": item.id, "ref": item.ref, "title": revision.title, "status": str(item.status),
-            "awaiting": _awaiting(session, item, cache), "revision": item.current_revision, "author": item.author,
-            "index_no": item.index_no, "publish_at": _iso(revision.publish_at),
-            "channels": {d.channel: str(d.status) for d in mine}, "overdue": overdue,
-            "deadline": _deadline(item, revision, calendar, today),
-        })
-    return result
-
-
-def _deadline(item: Item, revision: Revision, calendar: WorkCalendar, today: date) -> dict[str, Any] | None:
-    """第二十六条 for an item not yet published (None once approved or withdrawn, or when the calendar cannot tell)."""
-    if item.status not in (ItemStatus.SUBMITTED, ItemStatus.REJECTED):
-        return None
-    found = revision_deadline(revision, on=today, calendar=calendar)
-    return None if found is None else found.view()
-
-
-def show_item(session: Session, *, item_id: int, agency_id: int, agency: AgencySettings) -> dict[str, Any]:
-    """Everything about one item: revisions, every review decision, deliveries with their attempts."""
-    item = session.get(Item, item_id)
-    if item is None or item.agency_id != agency_id:
-        raise NotFound(f"no item {item_id} in this agency")
-    revisions = session.exec(select(Revision).where(Revision.item_id == item_id).order_by(Revision.number)).all()
-    decisions = session.exec(select(ReviewDecision).where(ReviewDecision.item_id == item_id)
-                             .order_by(ReviewDecision.id)).all()
-    deliveries = _deliveries(session, [item_id])
-    attempts = session.exec(select(Attempt).where(Attempt.delivery_id.in_([d.id for d in deliveries]))
-                            .order_by(Attempt.id)).all() if deliveries else []
-    current = revisions[-1]
-    return {
-        "id": item.id, "ref": item.ref, "status": str(item.status), "awaiting": _awaiting(session, item, {}),
-        "levels": [level["name"] for level in levels_of(session, item)],
-        "author": item.author, "department": item.department, "index_no": item.index_no,
-        "revision": item.current_revision,
-        "approved_revision": item.approved_revision, "title": current.title, "category": current.category,
-        "kind": current.kind, "channels": current.channels, "publisher": current.publisher,
-        "doc_number": current.doc_number, "created_on": current.created_on.isoformat(),
-        "publish_at": _iso(current.publish_at), "withdrawn_at": _iso(item.withdrawn_at),
-        "withdraw_reason": item.withdraw_reason,
-        "deadline": _deadline(item, current, load_calendar(session), beijing_today()),
-        "revisions": [{"number": r.number, "title": r.title, "submitted_by": r.submitted_by,
-                       "submitted_at": _iso(r.submitted_at), "source": r.source} for r in revisions],
-        "decisions": [{"revision": d.revision, "level": d.level_name, "reviewer": d.reviewer,
-                       "acted_by": d.acted_by, "decision": str(d.decision), "comment": d.comment,
-                       "late_reason": d.late_reason, "at": _iso(d.decided_at)}
-                      for d in decisions],
-        "deliveries": [{
-            "id": d.id, "revision": d.revision, "channel": d.channel, "status": str(d.status),
-            "attempts": d.attempts, "next_attempt_at": _iso(d.next_attempt_at), "remote_id": d.remote_id,
-            "url": d.url, "last_error": d.last_error, "manual_action": d.manual_action,
-            "tries": [{"number": a.number, "outcome": a.outcome, "at": _iso(a.started_at),
-                       "duration_ms": a.duration_ms, "detail": a.detail} for a in attempts if a.delivery_id == d.id],
-        } for d in deliveries],
-    }
-
-
-def _awaiting(session: Session, item: Item, cache: dict[int | None, list[dict[str, str]]]) -> str | None:
-    """The level the item waits for, from the level set it is reviewed under."""
-    if item.status != ItemStatus.SUBMITTED:
-        return None
-    if item.level_set_id is None or item.level_set_id not in cache:
-        cache[item.level_set_id] = levels_of(session, item)
-    levels = cache[item.level_set_id]
-    return levels[min(item.current_level, len(levels) - 1)]["name"]
-
-
-def _deliveries(session: Session, item_ids: list[int]) -> list[Delivery]:
-    if not item_ids:
-        return []
-    return list(session.exec(select(Delivery).where(Delivery.item_id.in_(item_ids))
-                             .order_by(Delivery.item_id, Delivery.revision, Delivery.id)).all())
 
 
 def list_deliveries(session: Session, *, agency_id: int, failed_only: bool, limit: int = 500) -> list[dict[str, Any]]:

@@ -42,9 +42,10 @@ from pipeline.items.itemfile import ItemRecord, local_datetime
 from pipeline.records.audit import record_event
 from pipeline.records.authority import require, roles_in
 from pipeline.records.levels import fix_set, levels_of
+from pipeline.records.office_calendar import load_calendar
 from pipeline.records.people import Actor
 from pipeline.records.timeliness import revision_deadline
-from pipeline.records.workdays import WorkCalendar, load_calendar
+from pipeline.records.workdays import WorkCalendar
 
 
 @dataclass(frozen=True)

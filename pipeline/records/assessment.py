@@ -19,8 +19,8 @@ from sqlmodel import Session, select
 from pipeline.core.config import AgencySettings
 from pipeline.core.models import EntryType, Item, LedgerEntry
 from pipeline.records.interpretations import pairings
+from pipeline.records.late import late_publications
 from pipeline.records.ledger import department_of, item_key
-from pipeline.records.timeliness import late_publications
 from pipeline.records.workdays import WorkCalendar
 
 

@@ -22,9 +22,10 @@ from pipeline.records import audit
 from pipeline.records.authority import require
 from pipeline.records.deadlines import clock_of
 from pipeline.records.notice import Notice
+from pipeline.records.office_calendar import CALENDAR, load_calendar
 from pipeline.records.people import Actor
 from pipeline.records.register import list_requests
-from pipeline.records.workdays import CALENDAR, WorkCalendar, known_years, load_calendar
+from pipeline.records.workdays import WorkCalendar, known_years
 
 LAST_YEAR = 2100
 PACKAGE_NAMES = {"new_years_day": "元旦", "spring_festival": "春节", "tomb_sweeping_day": "清明节",

@@ -18,7 +18,7 @@ from pipeline.core.config import AgencySettings
 from pipeline.core.models import EntryType, Item, LedgerEntry, Revision
 from pipeline.core.status import ItemStatus
 from pipeline.records.freshness import BREACH, NEAR, Finding
-from pipeline.records.workdays import load_calendar
+from pipeline.records.office_calendar import load_calendar
 
 DOCUMENT_KIND, INTERPRETATION_KIND = "normative", "interpretation"
 

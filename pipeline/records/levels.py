@@ -14,18 +14,17 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from pipeline.core.agencies import agency_row
-from pipeline.core.catalogue import KINDS
+from pipeline.core.catalogue import DEFAULT_LEVELS, KINDS
 from pipeline.core.db import kept
 from pipeline.core.errors import GongkaiError
 from pipeline.core.models import Item, ReviewLevelSet, Revision, Role
+from pipeline.core.reader import reader_of
 from pipeline.core.text import hidden_problem
 from pipeline.records.audit import record_event
 from pipeline.records.authority import require
+from pipeline.records.level_sets import read_levels
 from pipeline.records.people import Actor
 
-DEFAULT_LEVELS = [{"name": "处室审核", "role": Role.SECTION_HEAD.value},
-                  {"name": "保密审查", "role": Role.SECRECY_OFFICER.value},
-                  {"name": "办公室审发", "role": Role.OFFICE_DIRECTOR.value}]
 REVIEW_ROLES = (Role.SECTION_HEAD, Role.SECRECY_OFFICER, Role.OFFICE_DIRECTOR, Role.LEGALITY_REVIEWER,
                 Role.DISCLOSURE_OFFICE)
 
@@ -49,12 +48,14 @@ def current_set(session: Session, *, agency_id: int, kind: str | None) -> Review
 
 
 def levels_of(session: Session, item: Item) -> list[dict[str, str]]:
-    """The levels an item passes, without writing (for views)."""
-    if item.level_set_id is not None:  # a set never changes once stored: a new version is a new row
-        return kept(session, ("level_set", item.level_set_id),
-                    lambda: session.get(ReviewLevelSet, item.level_set_id)).levels
-    found = _newest(session, item.agency_id, _kind(session, item)) or _newest(session, item.agency_id, None)
-    return found.levels if found is not None else list(DEFAULT_LEVELS)
+    """The levels an item passes, without writing (for views); a stored set is read once per unit of work."""
+    def read() -> list[dict[str, str]]:
+        return read_levels(reader_of(session), item_id=item.id, agency_id=item.agency_id,
+                           level_set_id=item.level_set_id)
+
+    if item.level_set_id is None:
+        return read()
+    return kept(session, ("levels", item.level_set_id), read)
 
 
 def fix_set(session: Session, item: Item) -> ReviewLevelSet:

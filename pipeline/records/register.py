@@ -20,10 +20,11 @@ from pipeline.core.text import hidden_problem
 from pipeline.records import audit
 from pipeline.records.authority import require_at
 from pipeline.records.deadlines import Clock, EventKind, clock_of, working_days_left
+from pipeline.records.office_calendar import load_calendar
 from pipeline.records.people import Actor
 from pipeline.records.refusals import refusal_of
 from pipeline.records.vocabulary import APPLICANT_TYPES
-from pipeline.records.workdays import WorkCalendar, load_calendar, provisional_note
+from pipeline.records.workdays import WorkCalendar, provisional_note
 
 CHANNELS = {"in_person": "当面提交", "post": "邮寄", "online": "互联网", "fax": "传真", "other": "其他"}
 

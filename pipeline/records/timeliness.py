@@ -3,7 +3,7 @@ formed or changed.
 
 The formation date of an item revision is its 成文日期 (`created_on`) for the first revision; a later revision is
 a change, formed on the day it was submitted (Beijing calendar). The deadline is the 20th working day after that
-date on the office's calendar (pipeline.records.workdays.load_calendar), provisional where that calendar does not
+date on the office's calendar (pipeline.records.office_calendar.load_calendar), provisional where that calendar does not
 cover a year. A publication on the deadline is on time; one after it is late by the working days after the
 deadline up to and including the publication day, and by at least 1 (a Saturday after a Friday deadline is
 late too).
@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any
-
-import sqlalchemy as sa
-from sqlmodel import Session, select
+from datetime import date, datetime
+from typing import Any, Protocol
 
 from pipeline.core.clock import SHANGHAI
-from pipeline.core.models import Agency, EntryType, Item, LedgerEntry, Revision
-from pipeline.records.ledger import row_key
 from pipeline.records.workdays import CalendarUnavailable, WorkCalendar
 
 WORKING_DAYS = 20  # 第二十六条
+
+
+class Formed(Protocol):
+    """What the rule reads of a revision: an item_revision row, or a row of a query that selected these."""
+
+    number: int
+    created_on: date
+    submitted_at: datetime
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class Deadline:
                 "provisional_years": list(self.provisional_years)}
 
 
-def formed_on(revision: Revision) -> date:
+def formed_on(revision: Formed) -> date:
     """The day a revision's information was formed (成文日期) or changed (the day the change was submitted)."""
     if revision.number <= 1:
         return revision.created_on
@@ -83,69 +86,5 @@ def _workdays_after(calendar: WorkCalendar, first: date, last: date) -> int:
             + calendar.workdays_between(date(last.year - 1, 12, 31), last))
 
 
-def revision_deadline(revision: Revision, *, on: date, calendar: WorkCalendar) -> Deadline | None:
+def revision_deadline(revision: Formed, *, on: date, calendar: WorkCalendar) -> Deadline | None:
     return deadline_of(formed_on(revision), on=on, calendar=calendar)
-
-
-@dataclass(frozen=True)
-class LatePublication:
-    agency: str
-    department: str                             # 处室 of the author; "" when unknown (imported history)
-    title: str
-    index_no: str | None
-    item_id: int | None
-    formed_on: date
-    due_on: date
-    published_on: date
-    days_late: int
-    provisional_years: tuple[int, ...]          # years counted on weekends only (workdays.provisional_note)
-
-    @property
-    def provisional(self) -> bool:
-        return bool(self.provisional_years)
-
-    def view(self) -> dict[str, Any]:
-        return {"agency": self.agency, "department": self.department, "title": self.title,
-                "index_no": self.index_no, "item_id": self.item_id, "formed_on": self.formed_on.isoformat(),
-                "due_on": self.due_on.isoformat(), "published_on": self.published_on.isoformat(),
-                "working_days_late": self.days_late, "provisional": self.provisional}
-
-
-def late_publications(session: Session, *, agency_ids: list[int], year: int,
-                      calendar: WorkCalendar) -> tuple[list[LatePublication], int]:
-    """The first publications of `year` (an item's first ledger row on any channel) that went out after their
-    第二十六条 deadline, by agency, 处室 and date; and how many first publications were checked. Imported rows are
-    checked when the import gave their 成文日期."""
-    first = (select(LedgerEntry.item_id, sa.func.min(LedgerEntry.id).label("entry_id"))
-             .where(LedgerEntry.item_id.is_not(None), LedgerEntry.entry_type == EntryType.PUBLICATION,
-                    LedgerEntry.agency_id.in_(agency_ids))
-             .group_by(LedgerEntry.item_id).subquery())
-    rows = session.exec(
-        select(LedgerEntry, Revision, Item, Agency.code, Item.department)
-        .join(first, first.c.entry_id == LedgerEntry.id)
-        .join(Revision, (Revision.item_id == LedgerEntry.item_id) & (Revision.number == LedgerEntry.revision))
-        .join(Item, Item.id == LedgerEntry.item_id)
-        .join(Agency, Agency.id == LedgerEntry.agency_id)
-        .where(LedgerEntry.year == year)).all()
-    checked = [(entry, formed_on(revision), code, department or "")
-               for entry, revision, _item, code, department in rows]
-    imported = session.exec(
-        select(LedgerEntry, Agency.code).join(Agency, Agency.id == LedgerEntry.agency_id)
-        .where(LedgerEntry.item_id.is_(None), LedgerEntry.entry_type == EntryType.PUBLICATION,
-               LedgerEntry.agency_id.in_(agency_ids), LedgerEntry.year == year,
-               LedgerEntry.formed_on.is_not(None))).all()
-    seen: set[str] = set()
-    for entry, code in sorted(imported, key=lambda row: row[0].id):  # one publication, however many channels
-        key = row_key(item_id=None, index_no=entry.index_no, import_key=entry.import_key, entry_id=entry.id)
-        if key not in seen:
-            seen.add(key)
-            checked.append((entry, entry.formed_on, code, ""))
-    late = []
-    for entry, formed, code, department in checked:
-        found = deadline_of(formed, on=entry.local_date, calendar=calendar)
-        if found is not None and found.late:
-            late.append(LatePublication(code, department, entry.title, entry.index_no, entry.item_id, formed,
-                                        found.due_on, entry.local_date, -found.days_left,
-                                        found.provisional_years))
-    late.sort(key=lambda p: (p.agency, p.department, p.published_on, p.title))
-    return late, len(checked)

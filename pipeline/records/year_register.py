@@ -13,9 +13,9 @@ from pipeline.core.errors import GongkaiError
 from pipeline.core.models import Appeal, DisclosureRequest, RequestEvent
 from pipeline.records.appeals import APPEAL_KINDS
 from pipeline.records.deadlines import EventKind, clock_of
+from pipeline.records.office_calendar import load_calendar
 from pipeline.records.register import with_events
 from pipeline.records.vocabulary import APPEAL_RESULTS, APPLICANT_TYPES
-from pipeline.records.workdays import load_calendar
 
 
 class UnknownStoredValue(GongkaiError):

@@ -21,10 +21,11 @@ from pipeline.core.catalogue import KINDS, VALIDITY
 from pipeline.core.clock import beijing_today, utcnow
 from pipeline.core.errors import InputRejected, NotFound, Problem
 from pipeline.core.models import Decision, Item, ItemStatus, Revision
+from pipeline.core.reader import reader_of
 from pipeline.engine.handover import due_of_item, hand_over
 from pipeline.engine.runtime import Engine
 from pipeline.engine.takedown import take_down
-from pipeline.items import views, workflow
+from pipeline.items import reading, views, workflow
 from pipeline.items.itemfile import Limits, read_form
 from pipeline.items.preview import channel_previews, revision_changes, revision_file
 from pipeline.web.deps import Me, Posted, Visit, unit
@@ -51,11 +52,10 @@ def todo(request: Request, who: Me) -> Response:
 
 @router.get("/items", response_class=HTMLResponse)
 def item_list(request: Request, who: Me, status: str = "") -> Response:
-    agency = request.app.state.settings.agencies[who.actor.agency_code]
     wanted = ItemStatus(status) if status in set(ItemStatus) else None
     with unit(request) as session:
-        rows = views.list_items(session, agency_id=agency_row(session, who.actor.agency_code).id, agency=agency,
-                                status=wanted)
+        rows = reading.list_items(reader_of(session), agency_id=agency_row(session, who.actor.agency_code).id,
+                                  status=wanted)
     return page(request, "items.html", title="信息列表", nav="items", rows=rows, status=status,
                 statuses=list(ItemStatus))
 
@@ -155,10 +155,9 @@ def _compose(request: Request, who: Visit, *, values: dict[str, Any], item_id: i
 @router.get("/items/{item_id}", response_class=HTMLResponse)
 def show(request: Request, who: Me, item_id: int, revision: int | None = None) -> Response:
     settings = request.app.state.settings
-    agency = settings.agencies[who.actor.agency_code]
     with unit(request) as session:
         item, _ = _current(session, who, item_id)
-        data = views.show_item(session, item_id=item_id, agency_id=item.agency_id, agency=agency)
+        data = reading.show_item(reader_of(session), item_id=item_id, agency_id=item.agency_id)
         number = revision if revision in range(1, item.current_revision + 1) else item.current_revision
         previews = channel_previews(session, settings, item_id=item_id, revision=number)
         changes = revision_changes(session, item_id=item_id, revision=number)

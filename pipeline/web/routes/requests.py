@@ -19,8 +19,8 @@ from pipeline.records import appeals, register
 from pipeline.records.appeals import APPEAL_KINDS, RESULT_NAMES
 from pipeline.records.authority import require
 from pipeline.records.deadlines import EventKind
+from pipeline.records.office_calendar import load_calendar
 from pipeline.records.vocabulary import APPLICANT_TYPES, OUTCOMES
-from pipeline.records.workdays import load_calendar
 from pipeline.web.deps import Me, Posted, Visit, unit
 from pipeline.web.pages import page
 
