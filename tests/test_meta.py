@@ -102,3 +102,53 @@ def test_the_keys_of_every_json_view_match_the_snapshot():
              if isinstance(model, type) and issubclass(model, json_views.View) and model is not json_views.View}
     snapshot = json.loads((ROOT / "tests" / "json_views.snapshot.json").read_text(encoding="utf-8"))
     assert views == snapshot
+
+
+FENCE = re.compile(r"^(`{3,}|~{3,}).*?^\1[ \t]*$", re.S | re.M)
+CODE_SPAN = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)", re.S)
+LINK = re.compile(r"\[[^\]]*\]\(<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\)")
+
+
+def heading_anchors(text: str) -> set[str]:
+    """The anchors GitHub makes of a Markdown file's headings: lower case, punctuation dropped, spaces to hyphens,
+    a repeated one numbered -1, -2 …"""
+    anchors: set[str] = set()
+    for title in re.findall(r"^#{1,6}\s+(.*?)\s*#*\s*$", FENCE.sub("", text), re.M):
+        slug = re.sub(r"[^\w\- ]", "", title.replace("`", "").lower()).replace(" ", "-")
+        anchor, n = slug, 0
+        while anchor in anchors:
+            n += 1
+            anchor = f"{slug}-{n}"
+        anchors.add(anchor)
+    return anchors
+
+
+def broken_links(path: Path) -> list[str]:
+    """Relative links of a Markdown file (outside code) whose file, or heading anchor, does not exist."""
+    text = path.read_text(encoding="utf-8")
+    broken = []
+    for target in LINK.findall(CODE_SPAN.sub("", FENCE.sub("", text))):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target, re.I):
+            continue  # https:, mailto: …
+        file, _, anchor = target.partition("#")
+        linked = (path.parent / file).resolve() if file else path
+        if not linked.exists():
+            broken.append(target)
+        elif anchor and linked.suffix == ".md" and anchor not in heading_anchors(linked.read_text(encoding="utf-8")):
+            broken.append(target)
+    return broken
+
+
+def test_the_link_check_finds_a_missing_file_and_a_missing_anchor(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A page\n\n## Unknown outcomes (`retry`)\n", encoding="utf-8")
+    page = tmp_path / "README.md"
+    page.write_text("[ok](docs/a.md) [ok](docs/a.md#unknown-outcomes-retry) [web](https://x.example/y.md)\n"
+                    "[gone](docs/b.md) [no anchor](docs/a.md#doubt) `[code](c.md)`\n"
+                    "```markdown\n![chart](chart.png)\n```\n", encoding="utf-8")
+    assert broken_links(page) == ["docs/b.md", "docs/a.md#doubt"]
+
+
+@pytest.mark.parametrize("path", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name)
+def test_every_relative_link_of_the_readme_and_docs_resolves(path):
+    assert broken_links(path) == [], f"{path.relative_to(ROOT)} links to what does not exist"
