@@ -11,7 +11,7 @@ import typer
 from rich.text import Text
 
 from pipeline.cli.calendar import calendar_app
-from pipeline.cli.common import ActorOpt, AgencyOpt, Context, JsonOpt, command_group, context, person, reset_context
+from pipeline.cli.common import ActorOpt, AgencyOpt, JsonOpt, command_group, context, person, reset_context
 from pipeline.cli.operations import channels_app, deliveries, print_handed_over, retry, serve, verify, worker
 from pipeline.cli.output import TAB, out, print_json, print_table, say, shown, styled
 from pipeline.cli.people import levels_app, login, logout, user_app, whoami
@@ -147,22 +147,23 @@ def review(items: Annotated[list[str], typer.Argument(help="Item ids, each ID or
     last required step approves an item and queues it."""
     from pipeline.core.db import session_scope
     from pipeline.core.models import Decision
-    from pipeline.items import workflow
+    from pipeline.engine.decisions import review_and_hand_over
 
     ctx = context()
     code, _ = _agency(agency)
     decisions = [_item_revision(text, revision) for text in items]
     if len({item_id for item_id, _ in decisions}) != len(decisions):
         raise typer.BadParameter("an item is named twice", param_hint="ID")
-    decision = Decision.APPROVE if approve else Decision.REJECT
     with session_scope(ctx.engine) as session:
-        results = workflow.review_items(session, settings=ctx.settings, agency_code=code,
-                                        decisions=[(i, rev, level) for i, rev in decisions],
-                                        actor=person(session, actor), decision=decision, comment=comment,
-                                        late_reason=late_reason)
-    for (item_id, _), result in zip(decisions, results, strict=True):
-        if result.status == ItemStatus.APPROVED:
-            _hand_over(ctx, item_id, quiet=as_json)
+        who = person(session, actor)
+    decided = review_and_hand_over(ctx.settings, ctx.engine, agency_code=code,
+                                   decisions=[(i, rev, level) for i, rev in decisions], actor=who,
+                                   decision=Decision.APPROVE if approve else Decision.REJECT, comment=comment,
+                                   late_reason=late_reason)
+    results = decided.results
+    if not as_json:
+        for done in decided.handed_over:
+            print_handed_over(done)
     if as_json:
         from pipeline.cli.json_views import ReviewedView, print_view, print_views
 
@@ -191,18 +192,6 @@ def _item_revision(text: str, revision: int | None) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2) or revision)
 
 
-def _hand_over(ctx: Context, item_id: int, *, quiet: bool) -> None:
-    """After commit: the item's due deliveries to the broker, or published right here without one."""
-    from pipeline.core.db import session_scope
-    from pipeline.engine.handover import due_of_item, hand_over
-
-    with session_scope(ctx.engine) as session:
-        due = due_of_item(session, item_id=item_id)
-    done = hand_over(ctx.settings, ctx.engine, due)
-    if not quiet:
-        print_handed_over(done)
-
-
 @app.command()
 def withdraw(item_id: Annotated[int, typer.Argument(help="Item id.")],
              reason: Annotated[str, typer.Option(help="Why the item is withdrawn (kept on record).")] = "",
@@ -211,21 +200,14 @@ def withdraw(item_id: Annotated[int, typer.Argument(help="Item id.")],
              agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Withdraw an item: cancel what was not sent, take down what was; run again to retry a take-down."""
     from pipeline.core.db import session_scope
-    from pipeline.core.models import utcnow
-    from pipeline.engine.runtime import Engine
-    from pipeline.engine.takedown import confirm_deleted_by_hand, take_down
-    from pipeline.items import workflow
+    from pipeline.engine.decisions import withdraw_and_take_down
 
     ctx = context()
     code, _ = _agency(agency)
     with session_scope(ctx.engine) as session:
         who = person(session, actor)
-        workflow.withdraw_item(session, settings=ctx.settings, agency_code=code, item_id=item_id, actor=who,
-                               reason=reason)
-        for channel in deleted_by_hand or []:
-            confirm_deleted_by_hand(session, item_id=item_id, channel=channel, now=utcnow(), actor=who)
-    _hand_over(ctx, item_id, quiet=True)  # deliveries whose outcome was unknown: asked, then taken down
-    results = take_down(Engine.build(ctx.settings, ctx.engine), item_id=item_id)
+    results = withdraw_and_take_down(ctx.settings, ctx.engine, agency_code=code, item_id=item_id, actor=who,
+                                     reason=reason, deleted_by_hand=deleted_by_hand)
     if as_json:
         from pipeline.cli.json_views import TakeDownView, print_views
 
