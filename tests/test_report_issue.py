@@ -86,3 +86,20 @@ def test_explaining_a_cell_lists_the_rows_behind_it(texts_env):
         found = explain_report_cell(session, settings=texts_env.settings, code="tjj", year=2025, version=None,
                                     today=TODAY, cell="t3.new.natural_person")
     assert found["value"] == "1" and len(found["rows"]) == 1
+
+
+def test_the_website_form_is_made_from_the_year_s_annual_report_and_explained(texts_env):
+    from pipeline.core.errors import GongkaiError
+    from pipeline.report.issue import explain_website_cell, make_website_report
+
+    with texts_env.session() as session:
+        report = make_website_report(session, settings=texts_env.settings, code="tjj", year=2025, today=TODAY)
+        found = explain_website_cell(session, settings=texts_env.settings, code="tjj", year=2025, today=TODAY,
+                                     cell="w.info.total")
+        with pytest.raises(GongkaiError, match="no cell 'w.nothing'"):
+            explain_website_cell(session, settings=texts_env.settings, code="tjj", year=2025, today=TODAY,
+                                 cell="w.nothing")
+        with pytest.raises(GongkaiError, match="outside"):
+            make_website_report(session, settings=texts_env.settings, code="tjj", year=2099, today=TODAY)
+    assert (report.agency_code, report.year, report.draft) == ("tjj", 2025, False) and report.findings
+    assert found["cell"] == "w.info.total" and found["value"] == str(report.cells["w.info.total"])

@@ -1,5 +1,6 @@
 """The annual report as `gongkai report YEAR` issues it: built, judged by the reference's rules and, unless a
-rule stops it, frozen as the published report (written out final) or submitted for review."""
+rule stops it, frozen as the published report (written out final) or submitted for review; and the
+政府网站工作年度报表 as `gongkai website YEAR` makes it from the same year's 年度报告."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pipeline.report.check import Finding, failures
 from pipeline.report.explain import explain
 from pipeline.report.frozen import freeze_report
 from pipeline.report.render import Document
+from pipeline.report.website import WebsiteReport, build_website_report, explain_website
 
 if TYPE_CHECKING:
     from pipeline.report.submission import SubmittedReport
@@ -93,3 +95,18 @@ def explain_report_cell(session: Session, *, settings: Settings, code: str, year
     """The ledger, register or figure rows behind one cell of an agency's report of `year` (see explain())."""
     [report], _ = make_reports(session, settings=settings, codes=[code], year=year, version=version, today=today)
     return explain(session, settings=settings, report=report, cell=cell)
+
+
+def make_website_report(session: Session, *, settings: Settings, code: str, year: int,
+                        today: date) -> WebsiteReport:
+    """An agency's 政府网站工作年度报表 of `year`, checked against its 年度报告 of that year."""
+    [annual], _ = make_reports(session, settings=settings, codes=[code], year=year, version=None, today=today)
+    return build_website_report(session, settings=settings, annual=annual, today=today)
+
+
+def explain_website_cell(session: Session, *, settings: Settings, code: str, year: int, today: date,
+                         cell: str) -> dict[str, Any]:
+    """The ledger entries or the figure behind one cell of an agency's 政府网站工作年度报表 (explain_website())."""
+    [annual], _ = make_reports(session, settings=settings, codes=[code], year=year, version=None, today=today)
+    report = build_website_report(session, settings=settings, annual=annual, today=today)
+    return explain_website(session, settings=settings, report=report, annual=annual, cell=cell)
