@@ -127,3 +127,26 @@ def test_a_channel_that_passes_its_check_sends_what_waited_for_it(env):
                                actor=actor(env, "qianqi"), agency_code="tjj")
     assert check.ok and len(check.resumed) == 1
     assert statuses(env, item_id) == {"scripted": DeliveryStatus.PUBLISHED}
+
+
+def test_the_overview_shows_failed_and_resent_deliveries_paused_channels_and_verification(env):
+    from pipeline.engine.overview import delivery_overview
+
+    Scripted.reset(PERMANENT)
+    dead = submit(env, channels=["scripted"], id="dead")
+    approve_fully(env, dead)
+    run_dispatcher(Engine.build(env.settings, env.engine), until_idle=True)
+    replay_and_hand_over(env.settings, env.engine, agency_code="tjj", delivery_id=None, actor=actor(env, "qianqi"))
+    waiting = submit(env, channels=["undeletable"], id="waiting")
+    approve_fully(env, waiting)
+    with env.session() as session:
+        session.add(ChannelState(name="undeletable", paused=True, reason="token expired"))
+        failed = delivery_overview(session, agency_code="tjj", failed_only=True)
+        unpublished = delivery_overview(session, agency_code="tjj")
+        resent = delivery_overview(session, agency_code="tjj", resent=True)
+    assert [r["item_id"] for r in failed.rows] == []  # the dead letter was replayed and published
+    assert [(r["item_id"], r["status"]) for r in unpublished.rows] == [(waiting, DeliveryStatus.PENDING)]
+    assert [r["item_id"] for r in resent.rows] == [dead]  # sent twice: the receiver may have had it twice
+    assert failed.paused == {"undeletable": "token expired"}
+    assert {h.channel: h.paused for h in failed.health}["undeletable"] == "token expired"
+    assert sum(failed.checked.values()) == 1 and failed.differing == [], failed.checked

@@ -34,20 +34,14 @@ def deliveries(failed: Annotated[bool, typer.Option("--failed", help="Only dead 
                agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
     """Deliveries not yet published (or, with --failed, the dead letters), with their last error; publications
     by verification (verified, differs, unverifiable, not yet) and paused channels."""
-    from pipeline.core.agencies import agency_row
     from pipeline.core.db import session_scope
-    from pipeline.engine.verify import differing, verification_counts
-    from pipeline.items import views
+    from pipeline.engine.overview import delivery_overview
 
     ctx = context()
     code, _ = context().settings.agency(agency)
     with session_scope(ctx.engine) as session:
-        agency_id = agency_row(session, code).id
-        rows = views.list_resent(session, agency_id=agency_id) if resent else \
-            views.list_deliveries(session, agency_id=agency_id, failed_only=failed)
-        paused = views.paused_channels(session)
-        checked = verification_counts(session, agency_id=agency_id)
-        differ = differing(session, agency_id=agency_id)
+        overview = delivery_overview(session, agency_code=code, failed_only=failed, resent=resent)
+    rows, paused, checked, differ = overview.rows, overview.paused, overview.checked, overview.differing
     if as_json:
         from pipeline.cli.json_views import DeliveryRow, print_views
 

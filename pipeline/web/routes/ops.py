@@ -7,11 +7,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from pipeline.core.agencies import agency_row
 from pipeline.engine.decisions import check_and_resume, replay_and_hand_over
+from pipeline.engine.overview import delivery_overview
 from pipeline.engine.runtime import Engine
-from pipeline.engine.verify import differing, verification_counts
-from pipeline.items import views
 from pipeline.web.deps import Me, Posted, unit
 from pipeline.web.pages import page
 
@@ -21,13 +19,9 @@ router = APIRouter()
 @router.get("/ops", response_class=HTMLResponse)
 def deliveries(request: Request, who: Me) -> Response:
     with unit(request) as session:
-        rows = views.list_deliveries(session, agency_id=agency_row(session, who.actor.agency_code).id,
-                                     failed_only=False)
-        health = views.channel_health(session, agency_id=agency_row(session, who.actor.agency_code).id)
-        agency_id = agency_row(session, who.actor.agency_code).id
-        checked, differs = verification_counts(session, agency_id=agency_id), differing(session, agency_id=agency_id)
-    return page(request, "ops.html", title="运维", nav="ops", rows=rows, health=health, checked=checked,
-                differs=differs, may_retry="operator" in who.actor.roles)
+        overview = delivery_overview(session, agency_code=who.actor.agency_code)
+    return page(request, "ops.html", title="运维", nav="ops", rows=overview.rows, health=overview.health,
+                checked=overview.checked, differs=overview.differing, may_retry="operator" in who.actor.roles)
 
 
 @router.post("/ops/deliveries/{delivery_id}/retry")
