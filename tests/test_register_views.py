@@ -68,3 +68,22 @@ def test_requests_are_listed_oldest_first_or_by_due_date(env):
     assert [v["id"] for v in every] == [third["id"], first["id"], second["id"]]
     assert [(v["id"], v["due_on"] is None) for v in due] == [(first["id"], False), (third["id"], True)]
     assert of_2020 == []
+
+
+def test_appeals_are_shown_by_the_year_they_were_open_in(env):
+    from pipeline.records import appeals
+
+    with env.session() as session:
+        agency_id, who = agency_row(session, "tjj").id, acting(session, "qianqi")
+        old = appeals.add_appeal(session, agency_id=agency_id, kind="reconsideration", filed_on=date(2020, 3, 2),
+                                 actor=who, today=TODAY, ref="复议2020-1")
+        appeals.close_appeal(session, agency_id=agency_id, appeal_id=old.id, result="upheld",
+                             closed_on=date(2020, 6, 1), actor=who, today=TODAY)
+        new = appeals.add_appeal(session, agency_id=agency_id, kind="litigation", filed_on=date(2021, 4, 6),
+                                 actor=who, today=TODAY)
+    with env.session() as session:
+        every = appeals.appeal_views(session, agency_id=agency_row(session, "tjj").id)
+        of_2021 = appeals.appeal_views(session, agency_id=agency_row(session, "tjj").id, year=2021)
+    assert [(v["id"], v["ref"], v["result"]) for v in every] == [(old.id, "复议2020-1", "upheld"),
+                                                                 (new.id, None, "pending")]
+    assert [v["id"] for v in of_2021] == [new.id]

@@ -375,8 +375,7 @@ def appeal_list(year: Annotated[int | None, typer.Option(help="Appeals open at s
     from pipeline.records import appeals
 
     with session_scope(context().engine) as session:
-        views = [appeals.appeal_view(a) for a in appeals.list_appeals(session, agency_id=agency_id(session, agency),
-                                                                      year=year)]
+        views = appeals.appeal_views(session, agency_id=agency_id(session, agency), year=year)
     if as_json:
         from pipeline.cli.json_views import AppealView, print_views
 

@@ -130,7 +130,7 @@ def appeal_list(request: Request, who: Me) -> Response:
 def _appeals(request: Request, who: Visit, *, errors: dict, values: dict, status_code: int = 200) -> Response:
     with unit(request) as session:
         agency_id = _allowed(session, who, "查看行政复议和诉讼登记")
-        rows = [appeals.appeal_view(a) for a in appeals.list_appeals(session, agency_id=agency_id)]
+        rows = appeals.appeal_views(session, agency_id=agency_id)
     return page(request, "appeals.html", title="行政复议、行政诉讼", nav="requests", rows=rows, kinds=APPEAL_KINDS,
                 results=RESULT_NAMES, errors=errors, values=values, status_code=status_code)
 
