@@ -40,13 +40,10 @@ def _agency(code: str | None) -> tuple[str, AgencySettings]:
 @app.command()
 def init() -> None:
     """Create or migrate the database; write a commented gongkai.toml if none exists."""
-    from pipeline.core.agencies import sync_agencies
     from pipeline.core.audit_key import create_key_file
     from pipeline.core.config import config_path, load_settings
-    from pipeline.core.db import migrate, session_scope
     from pipeline.core.models import utcnow
-    from pipeline.records.audit import seal_trail
-    from pipeline.records.people import admin_exists, import_users
+    from pipeline.records.installation import prepare_database
 
     path = config_path()
     if not path.exists():
@@ -58,33 +55,18 @@ def init() -> None:
         say(f"wrote {audit.key_file} (the audit key, mode 0600, readable by you only: keep a copy off this "
             "machine; see docs/audit.md)")
     ctx = context(warn_users=False)
-    _ensure_sqlite_dir(ctx.settings.database.url)
-    migrate(ctx.engine)
-    with session_scope(ctx.engine) as session:
-        rows = sync_agencies(session, settings=ctx.settings)
-        sealed = seal_trail(session, now=utcnow())
-        imported = import_users(session, settings=ctx.settings, now=utcnow())
+    done = prepare_database(ctx.engine, settings=ctx.settings, now=utcnow())
     say(f"database ready at {ctx.engine.url.render_as_string(hide_password=True)}; "
-        f"agencies: {', '.join(f'{r.code} ({r.name})' for r in rows) or 'none'}")
-    if sealed is not None:
-        say(f"sealed the audit trail: its {sealed} events written before the audit key verify as they were, "
+        f"agencies: {', '.join(f'{r.code} ({r.name})' for r in done.agencies) or 'none'}")
+    if done.sealed is not None:
+        say(f"sealed the audit trail: its {done.sealed} events written before the audit key verify as they were, "
             "every later one with the key (docs/audit.md)")
-    if imported:
-        say(f"imported {len(imported)} users from the [agencies.*.users] sections of {path} into the "
-            f"database, once: {', '.join(imported)}. They have no password yet (gongkai user passwd LOGIN); "
+    if done.imported:
+        say(f"imported {len(done.imported)} users from the [agencies.*.users] sections of {path} into the "
+            f"database, once: {', '.join(done.imported)}. They have no password yet (gongkai user passwd LOGIN); "
             "from now on those sections are ignored: manage people with gongkai user")
-    if not any(a.users for a in ctx.settings.agencies.values()):
-        with session_scope(ctx.engine) as session:
-            if not admin_exists(session):
-                say("no admin yet: gongkai user add LOGIN --name 姓名 --role admin creates the first one")
-
-
-def _ensure_sqlite_dir(url: str) -> None:
-    import sqlalchemy as sa
-
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if done.admin_missing:
+        say("no admin yet: gongkai user add LOGIN --name 姓名 --role admin creates the first one")
 
 
 @app.command()
