@@ -64,6 +64,21 @@ def test_the_last_approval_hands_the_item_over_and_it_is_published(env):
     assert statuses(env, item_id) == {"scripted": DeliveryStatus.PUBLISHED}
 
 
+def test_an_item_s_due_deliveries_are_handed_over_and_a_scheduled_one_waits(env):
+    from datetime import timedelta
+
+    from pipeline.engine.handover import hand_over_item
+
+    now_item = submit(env, channels=["scripted"], id="now")
+    later = submit(env, channels=["scripted"], id="later", publish_at=(utcnow() + timedelta(days=1)).isoformat())
+    approve_fully(env, now_item)
+    approve_fully(env, later)
+    waiting = hand_over_item(env.settings, env.engine, item_id=later)
+    assert waiting.given == 0 and statuses(env, later) == {"scripted": DeliveryStatus.PENDING}
+    done = hand_over_item(env.settings, env.engine, item_id=now_item)
+    assert done.given == 1 and statuses(env, now_item) == {"scripted": DeliveryStatus.PUBLISHED}
+
+
 def test_a_refused_decision_among_many_decides_none_and_hands_nothing_over(env):
     first, second = submit(env, channels=["scripted"], id="a"), submit(env, channels=["scripted"], id="b")
     with pytest.raises(WorkflowRefused):
