@@ -11,7 +11,7 @@ import typer
 from rich.text import Text
 
 from pipeline.cli.calendar import calendar_app
-from pipeline.cli.common import ActorOpt, AgencyOpt, Context, JsonOpt, command_group, context, person, reset_context
+from pipeline.cli.common import ActorOpt, AgencyOpt, JsonOpt, command_group, context, person, reset_context
 from pipeline.cli.operations import channels_app, deliveries, print_handed_over, retry, serve, verify, worker
 from pipeline.cli.output import TAB, out, print_json, print_table, say, shown, styled
 from pipeline.cli.people import levels_app, login, logout, user_app, whoami
@@ -40,13 +40,10 @@ def _agency(code: str | None) -> tuple[str, AgencySettings]:
 @app.command()
 def init() -> None:
     """Create or migrate the database; write a commented gongkai.toml if none exists."""
-    from pipeline.core.agencies import sync_agencies
     from pipeline.core.audit_key import create_key_file
     from pipeline.core.config import config_path, load_settings
-    from pipeline.core.db import migrate, session_scope
     from pipeline.core.models import utcnow
-    from pipeline.records.audit import seal_trail
-    from pipeline.records.people import admin_exists, import_users
+    from pipeline.records.installation import prepare_database
 
     path = config_path()
     if not path.exists():
@@ -58,33 +55,18 @@ def init() -> None:
         say(f"wrote {audit.key_file} (the audit key, mode 0600, readable by you only: keep a copy off this "
             "machine; see docs/audit.md)")
     ctx = context(warn_users=False)
-    _ensure_sqlite_dir(ctx.settings.database.url)
-    migrate(ctx.engine)
-    with session_scope(ctx.engine) as session:
-        rows = sync_agencies(session, settings=ctx.settings)
-        sealed = seal_trail(session, now=utcnow())
-        imported = import_users(session, settings=ctx.settings, now=utcnow())
+    done = prepare_database(ctx.engine, settings=ctx.settings, now=utcnow())
     say(f"database ready at {ctx.engine.url.render_as_string(hide_password=True)}; "
-        f"agencies: {', '.join(f'{r.code} ({r.name})' for r in rows) or 'none'}")
-    if sealed is not None:
-        say(f"sealed the audit trail: its {sealed} events written before the audit key verify as they were, "
+        f"agencies: {', '.join(f'{r.code} ({r.name})' for r in done.agencies) or 'none'}")
+    if done.sealed is not None:
+        say(f"sealed the audit trail: its {done.sealed} events written before the audit key verify as they were, "
             "every later one with the key (docs/audit.md)")
-    if imported:
-        say(f"imported {len(imported)} users from the [agencies.*.users] sections of {path} into the "
-            f"database, once: {', '.join(imported)}. They have no password yet (gongkai user passwd LOGIN); "
+    if done.imported:
+        say(f"imported {len(done.imported)} users from the [agencies.*.users] sections of {path} into the "
+            f"database, once: {', '.join(done.imported)}. They have no password yet (gongkai user passwd LOGIN); "
             "from now on those sections are ignored: manage people with gongkai user")
-    if not any(a.users for a in ctx.settings.agencies.values()):
-        with session_scope(ctx.engine) as session:
-            if not admin_exists(session):
-                say("no admin yet: gongkai user add LOGIN --name 姓名 --role admin creates the first one")
-
-
-def _ensure_sqlite_dir(url: str) -> None:
-    import sqlalchemy as sa
-
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if done.admin_missing:
+        say("no admin yet: gongkai user add LOGIN --name 姓名 --role admin creates the first one")
 
 
 @app.command()
@@ -147,22 +129,23 @@ def review(items: Annotated[list[str], typer.Argument(help="Item ids, each ID or
     last required step approves an item and queues it."""
     from pipeline.core.db import session_scope
     from pipeline.core.models import Decision
-    from pipeline.items import workflow
+    from pipeline.engine.decisions import review_and_hand_over
 
     ctx = context()
     code, _ = _agency(agency)
     decisions = [_item_revision(text, revision) for text in items]
     if len({item_id for item_id, _ in decisions}) != len(decisions):
         raise typer.BadParameter("an item is named twice", param_hint="ID")
-    decision = Decision.APPROVE if approve else Decision.REJECT
     with session_scope(ctx.engine) as session:
-        results = workflow.review_items(session, settings=ctx.settings, agency_code=code,
-                                        decisions=[(i, rev, level) for i, rev in decisions],
-                                        actor=person(session, actor), decision=decision, comment=comment,
-                                        late_reason=late_reason)
-    for (item_id, _), result in zip(decisions, results, strict=True):
-        if result.status == ItemStatus.APPROVED:
-            _hand_over(ctx, item_id, quiet=as_json)
+        who = person(session, actor)
+    decided = review_and_hand_over(ctx.settings, ctx.engine, agency_code=code,
+                                   decisions=[(i, rev, level) for i, rev in decisions], actor=who,
+                                   decision=Decision.APPROVE if approve else Decision.REJECT, comment=comment,
+                                   late_reason=late_reason)
+    results = decided.results
+    if not as_json:
+        for done in decided.handed_over:
+            print_handed_over(done)
     if as_json:
         from pipeline.cli.json_views import ReviewedView, print_view, print_views
 
@@ -191,18 +174,6 @@ def _item_revision(text: str, revision: int | None) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2) or revision)
 
 
-def _hand_over(ctx: Context, item_id: int, *, quiet: bool) -> None:
-    """After commit: the item's due deliveries to the broker, or published right here without one."""
-    from pipeline.core.db import session_scope
-    from pipeline.engine.handover import due_of_item, hand_over
-
-    with session_scope(ctx.engine) as session:
-        due = due_of_item(session, item_id=item_id)
-    done = hand_over(ctx.settings, ctx.engine, due)
-    if not quiet:
-        print_handed_over(done)
-
-
 @app.command()
 def withdraw(item_id: Annotated[int, typer.Argument(help="Item id.")],
              reason: Annotated[str, typer.Option(help="Why the item is withdrawn (kept on record).")] = "",
@@ -211,21 +182,14 @@ def withdraw(item_id: Annotated[int, typer.Argument(help="Item id.")],
              agency: AgencyOpt = None, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Withdraw an item: cancel what was not sent, take down what was; run again to retry a take-down."""
     from pipeline.core.db import session_scope
-    from pipeline.core.models import utcnow
-    from pipeline.engine.runtime import Engine
-    from pipeline.engine.takedown import confirm_deleted_by_hand, take_down
-    from pipeline.items import workflow
+    from pipeline.engine.decisions import withdraw_and_take_down
 
     ctx = context()
     code, _ = _agency(agency)
     with session_scope(ctx.engine) as session:
         who = person(session, actor)
-        workflow.withdraw_item(session, settings=ctx.settings, agency_code=code, item_id=item_id, actor=who,
-                               reason=reason)
-        for channel in deleted_by_hand or []:
-            confirm_deleted_by_hand(session, item_id=item_id, channel=channel, now=utcnow(), actor=who)
-    _hand_over(ctx, item_id, quiet=True)  # deliveries whose outcome was unknown: asked, then taken down
-    results = take_down(Engine.build(ctx.settings, ctx.engine), item_id=item_id)
+    results = withdraw_and_take_down(ctx.settings, ctx.engine, agency_code=code, item_id=item_id, actor=who,
+                                     reason=reason, deleted_by_hand=deleted_by_hand)
     if as_json:
         from pipeline.cli.json_views import TakeDownView, print_views
 

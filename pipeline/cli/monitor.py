@@ -47,20 +47,13 @@ def assessment(year: Annotated[int, typer.Argument(help="Year of publication (Be
                agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
     """Per 处室 (of each item's author) for the annual assessment: items published and withdrawn in YEAR, those
     later than 第二十六条 allows, and 规范性文件 with their 政策解读 published in step."""
-    from pipeline.core.agencies import agency_row
     from pipeline.core.db import session_scope
-    from pipeline.records.assessment import department_table
-    from pipeline.records.office_calendar import load_calendar
+    from pipeline.records.assessment import department_tables
 
     settings = context().settings
     codes = list(settings.agencies) if all_agencies else [settings.agency(agency)[0]]
-    rows = []
     with session_scope(context().engine) as session:
-        calendar = load_calendar(session)
-        for code in codes:
-            rows += department_table(session, code=code, agency=settings.agencies[code],
-                                     agency_id=agency_row(session, code).id, year=year, calendar=calendar,
-                                     today=today())
+        rows = department_tables(session, settings=settings, codes=codes, year=year, today=today())
     if as_json:
         from pipeline.cli.json_views import DepartmentView, print_views
 

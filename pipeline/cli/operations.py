@@ -34,20 +34,14 @@ def deliveries(failed: Annotated[bool, typer.Option("--failed", help="Only dead 
                agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
     """Deliveries not yet published (or, with --failed, the dead letters), with their last error; publications
     by verification (verified, differs, unverifiable, not yet) and paused channels."""
-    from pipeline.core.agencies import agency_row
     from pipeline.core.db import session_scope
-    from pipeline.engine.verify import differing, verification_counts
-    from pipeline.items import views
+    from pipeline.engine.overview import delivery_overview
 
     ctx = context()
     code, _ = context().settings.agency(agency)
     with session_scope(ctx.engine) as session:
-        agency_id = agency_row(session, code).id
-        rows = views.list_resent(session, agency_id=agency_id) if resent else \
-            views.list_deliveries(session, agency_id=agency_id, failed_only=failed)
-        paused = views.paused_channels(session)
-        checked = verification_counts(session, agency_id=agency_id)
-        differ = differing(session, agency_id=agency_id)
+        overview = delivery_overview(session, agency_code=code, failed_only=failed, resent=resent)
+    rows, paused, checked, differ = overview.rows, overview.paused, overview.checked, overview.differing
     if as_json:
         from pipeline.cli.json_views import DeliveryRow, print_views
 
@@ -71,12 +65,8 @@ def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (s
                                                                 "not have this unknown outcome: send it.")] = False,
           agency: AgencyOpt = None, actor: ActorOpt = None) -> None:
     """Replay a dead letter or an unknown outcome (looked up first); each replay is a new attempt on record."""
-    from pipeline.core.agencies import agency_row
     from pipeline.core.db import session_scope
-    from pipeline.core.models import DeliveryStatus, utcnow
-    from pipeline.engine.delivery import replay_delivery
-    from pipeline.engine.handover import hand_over
-    from pipeline.items import views
+    from pipeline.engine.decisions import replay_and_hand_over
 
     ctx = context()
     code, _ = context().settings.agency(agency)
@@ -86,15 +76,10 @@ def retry(delivery_id: Annotated[int | None, typer.Argument(help="Delivery id (s
         raise typer.BadParameter("--absent needs the delivery id you checked")
     with session_scope(ctx.engine) as session:
         who = person(session, actor)
-        agency_id = agency_row(session, code).id
-        ids = [delivery_id] if delivery_id is not None else [
-            row["id"] for row in views.list_deliveries(session, agency_id=agency_id, failed_only=True)
-            if row["status"] in (DeliveryStatus.DEAD, DeliveryStatus.UNKNOWN)]  # not those flagged for a person
-        for one in ids:
-            views.check_delivery_agency(session, delivery_id=one, agency_id=agency_id)
-            replay_delivery(session, delivery_id=one, now=utcnow(), actor=who, absent=absent)
-    say(f"replaying {len(ids)} deliveries")
-    print_handed_over(hand_over(ctx.settings, ctx.engine, ids))
+    done = replay_and_hand_over(ctx.settings, ctx.engine, agency_code=code, delivery_id=delivery_id, actor=who,
+                                absent=absent)
+    say(f"replaying {len(done.delivery_ids)} deliveries")
+    print_handed_over(done.handed_over)
 
 
 def verify(item_id: Annotated[int | None, typer.Argument(help="Item id (default: every publication, the longest "
@@ -132,16 +117,15 @@ def channels_check(name: Annotated[str | None, typer.Argument(help="Channel (def
     """A harmless live call per channel proving what its first delivery needs; a failing channel is paused
     (its deliveries wait), a passing one resumed. Exits 1 when a channel fails."""
     from pipeline.core.db import session_scope
-    from pipeline.engine.handover import hand_over
-    from pipeline.engine.health import check_channels
+    from pipeline.engine.decisions import check_and_resume
     from pipeline.engine.runtime import Engine
 
     ctx = context()
     code, _ = context().settings.agency(agency)
     with session_scope(ctx.engine) as session:
         who = person(session, actor)
-    checks = check_channels(Engine.build(ctx.settings, ctx.engine), names=[name] if name else [], actor=who,
-                            agency_code=code)
+    checks = check_and_resume(Engine.build(ctx.settings, ctx.engine), names=[name] if name else [], actor=who,
+                              agency_code=code)
     if as_json:
         from pipeline.cli.json_views import ChannelCheckView, print_views
 
@@ -154,9 +138,6 @@ def channels_check(name: Annotated[str | None, typer.Argument(help="Channel (def
         for c in checks:
             say(f"{c.channel}: " + ("ok" + (f"; {len(c.resumed)} waiting deliveries resumed" if c.resumed else "")
                                     if c.ok else "paused: its deliveries wait until this check passes"))
-    resumed = [i for c in checks for i in c.resumed]
-    if resumed:
-        hand_over(ctx.settings, ctx.engine, resumed)
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
 

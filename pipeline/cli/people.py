@@ -87,11 +87,10 @@ def logout() -> None:
 def whoami(as_json: JsonOpt = False) -> None:
     """Who you are logged in as, with your roles per agency."""
     from pipeline.core.db import session_scope
-    from pipeline.records.people import find_person, person_view
+    from pipeline.records.people import show_person
 
     with session_scope(context().engine) as session:
-        actor = person(session)
-        view = person_view(session, find_person(session, actor.login))
+        view = show_person(session, login=person(session).login)
     if as_json:
         from pipeline.cli.json_views import PersonView, print_view
 
@@ -151,10 +150,10 @@ def user_list(agency: AgencyOpt = None, as_json: JsonOpt = False) -> None:
 def user_show(login_name: Annotated[str, typer.Argument(metavar="LOGIN")], as_json: JsonOpt = False) -> None:
     """One person: agency, roles per agency, state."""
     from pipeline.core.db import session_scope
-    from pipeline.records.people import find_person, person_view
+    from pipeline.records.people import show_person
 
     with session_scope(context().engine) as session:
-        view = person_view(session, find_person(session, login_name))
+        view = show_person(session, login=login_name)
     if as_json:
         from pipeline.cli.json_views import PersonView, print_view
 

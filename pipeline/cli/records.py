@@ -151,13 +151,10 @@ def _event(request_id: int, kind: EventKind, on: date, *, agency: str | None, ac
            **details: Any) -> None:
     from pipeline.core.db import session_scope
     from pipeline.records import register
-    from pipeline.records.office_calendar import load_calendar
 
     with session_scope(context().engine) as session:
-        request = register.record_event(session, agency_id=agency_id(session, agency), request_id=request_id,
-                                        kind=kind, on=on, actor=person(session, actor), today=today(), **details)
-        view = register.request_view(request, register.events_of(session, request.id), today=today(),
-                                     calendar=load_calendar(session))
+        view = register.record_step(session, agency_id=agency_id(session, agency), request_id=request_id, kind=kind,
+                                    on=on, actor=person(session, actor), today=today(), **details)
     _show_request(view, as_json)
 
 
@@ -173,14 +170,12 @@ def request_add(received: DateArg,
     """Register an application on the day it counts as received (第三十一条); prints its id and due date."""
     from pipeline.core.db import session_scope
     from pipeline.records import register
-    from pipeline.records.office_calendar import load_calendar
 
     with session_scope(context().engine) as session:
-        request = register.add_request(
+        view = register.receive_request(
             session, agency_id=agency_id(session, agency), received_on=parse_date(received, "--received"),
             channel=channel, applicant_type=applicant_type, actor=person(session, actor), today=today(),
             applicant=applicant, subject=subject, ref=ref)
-        view = register.request_view(request, [], today=today(), calendar=load_calendar(session))
     _show_request(view, as_json)
 
 
@@ -195,17 +190,12 @@ def request_list(year: Annotated[int | None, typer.Option(help="Only requests re
     """Requests with their state, due date and lateness; --due: what falls due when."""
     from pipeline.core.db import session_scope
     from pipeline.records import register
-    from pipeline.records.office_calendar import load_calendar
     from pipeline.records.workdays import provisional_note
 
     when = parse_date(on, "--on") or today()
     with session_scope(context().engine) as session:
-        found = register.list_requests(session, agency_id=agency_id(session, agency), year=year,
-                                       open_only=open_only or due)
-        calendar = load_calendar(session)
-        views = [register.request_view(r, events, today=when, calendar=calendar) for r, events in found]
-    if due:
-        views.sort(key=lambda v: (v["due_on"] is None, v["due_on"] or "", v["id"]))
+        views = register.request_views(session, agency_id=agency_id(session, agency), today=when, year=year,
+                                       open_only=open_only or due, by_due=due)
     if as_json:
         from pipeline.cli.json_views import RequestView, print_views
 
@@ -230,12 +220,10 @@ def request_show(request_id: Annotated[int, typer.Argument(help="Request id.")],
     """One request with its clock and every recorded step."""
     from pipeline.core.db import session_scope
     from pipeline.records import register
-    from pipeline.records.office_calendar import load_calendar
 
     with session_scope(context().engine) as session:
-        request = register.lock_request(session, agency_id=agency_id(session, agency), request_id=request_id)
-        view = register.request_view(request, register.events_of(session, request.id), today=today(),
-                                     calendar=load_calendar(session))
+        view = register.show_request(session, agency_id=agency_id(session, agency), request_id=request_id,
+                                     today=today())
     _show_request(view, as_json)
     if not as_json:
         for event in view["events"]:
@@ -387,8 +375,7 @@ def appeal_list(year: Annotated[int | None, typer.Option(help="Appeals open at s
     from pipeline.records import appeals
 
     with session_scope(context().engine) as session:
-        views = [appeals.appeal_view(a) for a in appeals.list_appeals(session, agency_id=agency_id(session, agency),
-                                                                      year=year)]
+        views = appeals.appeal_views(session, agency_id=agency_id(session, agency), year=year)
     if as_json:
         from pipeline.cli.json_views import AppealView, print_views
 

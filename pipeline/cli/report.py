@@ -24,9 +24,7 @@ from pipeline.cli.output import print_json, print_table, say, styled
 from pipeline.core.errors import GongkaiError
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
-
-    from pipeline.records.people import Actor
+    from pipeline.report.issue import Issued
     from pipeline.report.render import Document
 
 figures_app = command_group("Per-year figures that are no publications (事项, amounts, overrides).",
@@ -131,74 +129,46 @@ def report(year: Annotated[int, typer.Argument(help="The year reported on (1 Jan
     frozen, so that next year's report compares with it. A year not yet ended gives a draft.
     """
     from pipeline.core.db import session_scope
-    from pipeline.report.annual import make_documents, make_reports
-    from pipeline.report.explain import explain
+    from pipeline.core.models import utcnow
+    from pipeline.report.issue import ReportStopped, explain_report_cell, issue_report
 
     settings = context().settings
     codes = list(settings.agencies) if all_agencies else [settings.agency(agency)[0]]
     version = str(format_version) if format_version else None
+    as_json = format_ == Format.JSON
     with session_scope(context().engine) as session:
         if explain_cell:
-            [one], _ = make_reports(session, settings=settings, codes=codes[:1], year=year, version=version,
-                                    today=today())
-            found = explain(session, settings=settings, report=one, cell=explain_cell)
-            return print_explanation(found, as_json=format_ == Format.JSON)
-        docs = make_documents(session, settings=settings, codes=codes, year=year, version=version, today=today(),
-                              draft=draft)
-        if check:
-            _print_findings(docs, as_json=format_ == Format.JSON)
-        _stop_on_findings(docs, year, final=check or submit or out_path is not None, draft=draft)
-        if submit:
-            return _submit(session, docs, actor=person(session, actor))
-        if not check or out_path is not None:
-            _publish(session, docs, format_, out_path, all_agencies=all_agencies, act_for=actor)
+            found = explain_report_cell(session, settings=settings, code=codes[0], year=year, version=version,
+                                        today=today(), cell=explain_cell)
+            return print_explanation(found, as_json=as_json)
+        try:
+            issued = issue_report(session, settings=settings, codes=codes, year=year, version=version, today=today(),
+                                  now=utcnow(), draft=draft, final=check or submit or out_path is not None,
+                                  freeze=out_path is not None, submit=submit, actor=lambda: person(session, actor))
+        except ReportStopped as e:
+            _print_issued(e.issued, year, check=check, draft=draft, as_json=as_json)
+            raise
+        _print_issued(issued, year, check=check, draft=draft, as_json=as_json)
+        if not submit and (not check or out_path is not None):
+            try:
+                _write(issued.docs, format_, out_path, all_agencies=all_agencies)
+            except OSError as e:  # in the transaction that froze the report: nothing stays frozen
+                raise GongkaiError(f"{e.filename or out_path}: {e.strerror}") from None
 
 
-def _publish(session: Session, docs: list[Document], format_: Format, path: Path | None, *, all_agencies: bool,
-             act_for: str | None) -> None:
-    """Write the documents; a final one written to a file (not a draft) is frozen as the published report, in the
-    same transaction: a file that cannot be written leaves nothing frozen. Only freezing needs a login."""
-    from pipeline.core.models import utcnow
-    from pipeline.report.frozen import freeze_report
-
-    if path is not None:
-        for doc in (d for d in docs if not d.draft):
-            freeze_report(session, doc=doc, actor=person(session, act_for), how="out", now=utcnow())
-    try:
-        _write(docs, format_, path, all_agencies=all_agencies)
-    except OSError as e:
-        raise GongkaiError(f"{e.filename or path}: {e.strerror}") from None
-
-
-def _stop_on_findings(docs: list[Document], year: int, *, final: bool, draft: bool) -> None:
-    """Print every broken rule; stop (nothing written) on a hard one, and on a missing section when the document
-    goes out final. A year not yet ended is said to give a draft."""
-    from pipeline.report.check import failures
-
-    stops = False
-    for doc in docs:
+def _print_issued(issued: Issued, year: int, *, check: bool, draft: bool, as_json: bool) -> None:
+    """With --check, every rule; then each broken one (error: it stops the report) and what was submitted."""
+    if check:
+        _print_findings(issued.docs, as_json=as_json)
+    for checked in issued.checks:
+        doc = checked.doc
         if doc.draft and not draft:
             say(f"warning: {doc.report.agency_code} {year}: the year has not ended (Beijing time): this is a "
                 "draft (草稿), not the published report", to_err=True)
-        blocking = failures(doc.findings, final=final and not doc.draft)
-        stops = stops or bool(blocking)
         for finding in (f for f in doc.findings if not f.ok):
-            say(f"{'error' if finding in blocking else 'warning'}: {doc.report.agency_code} {year}: {finding}",
-                to_err=True)
-    if any(failures(doc.findings) for doc in docs):
-        raise GongkaiError(f"the {year} report breaks a hard rule (see above); nothing was written")
-    if stops:
-        raise GongkaiError(f"the {year} report lacks a required section (see above); nothing was written: add the "
-                           "agency's text, or write a draft with --draft")
-
-
-def _submit(session: Session, docs: list[Document], *, actor: Actor) -> None:
-    from pipeline.core.models import utcnow
-    from pipeline.report.submission import submit_report
-
-    for doc in docs:
-        done = submit_report(session, settings=context().settings, doc=doc, actor=actor, today=today(),
-                             now=utcnow())
+            say(f"{'error' if finding in checked.blocking else 'warning'}: {doc.report.agency_code} {year}: "
+                f"{finding}", to_err=True)
+    for done in issued.submitted:
         say(f"submitted the {done.year} report of {done.agency_code} as item {done.item_id} (revision "
             f"{done.revision}) for {', '.join(done.channels)}, with {done.attachment}; it is frozen as "
             "published")

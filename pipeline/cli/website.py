@@ -26,17 +26,16 @@ def website(year: Annotated[int, typer.Argument(help="The year reported on (1 Ja
     """The 政府网站工作年度报表 (due on the website's home page by 31 January): what the ledger knows, the rest
     from per-year figures web.* (gongkai figures keys), its numbers checked against the 年度报告's."""
     from pipeline.core.db import session_scope
-    from pipeline.report.annual import make_reports
-    from pipeline.report.website import build_website_report, explain_website
+    from pipeline.report.issue import explain_website_cell, make_website_report
 
     settings = context().settings
     code, _ = settings.agency(agency)
     with session_scope(context().engine) as session:
-        [annual], _ = make_reports(session, settings=settings, codes=[code], year=year, version=None, today=today())
-        report = build_website_report(session, settings=settings, annual=annual, today=today())
         if explain_cell:
-            found = explain_website(session, settings=settings, report=report, annual=annual, cell=explain_cell)
+            found = explain_website_cell(session, settings=settings, code=code, year=year, today=today(),
+                                         cell=explain_cell)
             return print_explanation(found, as_json=format_ == Format.JSON)
+        report = make_website_report(session, settings=settings, code=code, year=year, today=today())
     broken = [f for f in report.findings if not f.ok]
     if check:
         _print_findings(report, as_json=format_ == Format.JSON)

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from pipeline.core.clock import utcnow
 from pipeline.core.config import Settings
+from pipeline.core.db import session_scope
 from pipeline.core.models import Delivery, DeliveryStatus
 from pipeline.engine.claims import Outcome
 
@@ -33,6 +34,13 @@ def due_of_item(session: Session, *, item_id: int) -> list[int]:
     return list(session.exec(select(Delivery.id).where(
         Delivery.item_id == item_id, Delivery.status == DeliveryStatus.PENDING,
         Delivery.next_attempt_at <= utcnow())).all())
+
+
+def hand_over_item(settings: Settings, db: sa.Engine, *, item_id: int) -> HandedOver:
+    """After commit: the item's due deliveries handed over (an approval's, or a withdrawal's unknown outcomes)."""
+    with session_scope(db) as session:
+        due = due_of_item(session, item_id=item_id)
+    return hand_over(settings, db, due)
 
 
 def hand_over(settings: Settings, db: sa.Engine, delivery_ids: list[int]) -> HandedOver:

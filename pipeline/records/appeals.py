@@ -79,6 +79,11 @@ def list_appeals(session: Session, *, agency_id: int, year: int | None = None) -
     return list(session.exec(query.order_by(Appeal.filed_on, Appeal.id)).all())
 
 
+def appeal_views(session: Session, *, agency_id: int, year: int | None = None) -> list[dict[str, Any]]:
+    """list_appeals() as appeal_view shows each (gongkai appeal list, the console's appeals page)."""
+    return [appeal_view(a) for a in list_appeals(session, agency_id=agency_id, year=year)]
+
+
 def appeal_view(appeal: Appeal) -> dict[str, Any]:
     return {"id": appeal.id, "ref": appeal.ref, "kind": appeal.kind,
             "kind_name": APPEAL_KINDS.get(appeal.kind, f"unknown '{appeal.kind}'"),

@@ -16,11 +16,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from pipeline.core.config import AgencySettings
+from pipeline.core.agencies import agency_row
+from pipeline.core.config import AgencySettings, Settings
 from pipeline.core.models import EntryType, Item, LedgerEntry
 from pipeline.records.interpretations import pairings
 from pipeline.records.late import late_publications
 from pipeline.records.ledger import department_of, item_key
+from pipeline.records.office_calendar import load_calendar
 from pipeline.records.workdays import WorkCalendar
 
 
@@ -49,6 +51,16 @@ def _items_by_department(session: Session, *, agency_id: int, year: int, entry_t
         firsts = firsts.where(LedgerEntry.year == year)
     rows = session.exec(firsts).all()
     return Counter(department for _key, department, first in rows if first == year)
+
+
+def department_tables(session: Session, *, settings: Settings, codes: list[str], year: int,
+                      today: date) -> list[DepartmentRow]:
+    """department_table() of each agency in `codes`, in that order, on the office's working-day calendar."""
+    calendar = load_calendar(session)
+    return [row for code in codes
+            for row in department_table(session, code=code, agency=settings.agencies[code],
+                                        agency_id=agency_row(session, code).id, year=year, calendar=calendar,
+                                        today=today)]
 
 
 def department_table(session: Session, *, code: str, agency: AgencySettings, agency_id: int, year: int,

@@ -176,6 +176,11 @@ def agency_row_code(session: Session, person: Person) -> str:
     return session.get(Agency, person.agency_id).code
 
 
+def show_person(session: Session, *, login: str) -> dict[str, Any]:
+    """One person as person_view shows them (gongkai whoami, gongkai user show)."""
+    return person_view(session, find_person(session, login))
+
+
 def person_view(session: Session, person: Person) -> dict[str, Any]:
     roles: dict[str, list[str]] = {}
     query = (select(Agency.code, PersonRole.role).join(Agency, Agency.id == PersonRole.agency_id)

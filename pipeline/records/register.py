@@ -119,6 +119,40 @@ def record_event(session: Session, *, agency_id: int, request_id: int, kind: Eve
     return request
 
 
+def receive_request(session: Session, *, agency_id: int, received_on: date, channel: str, applicant_type: str,
+                    actor: Actor, today: date, **details: Any) -> dict[str, Any]:
+    """add_request, then the new request as request_view shows it (what `gongkai request add` prints)."""
+    request = add_request(session, agency_id=agency_id, received_on=received_on, channel=channel,
+                          applicant_type=applicant_type, actor=actor, today=today, **details)
+    return request_view(request, [], today=today, calendar=load_calendar(session))
+
+
+def record_step(session: Session, *, agency_id: int, request_id: int, kind: EventKind, on: date, actor: Actor,
+                today: date, **details: Any) -> dict[str, Any]:
+    """record_event, then the request as show_request shows it (what `gongkai request STEP` prints)."""
+    record_event(session, agency_id=agency_id, request_id=request_id, kind=kind, on=on, actor=actor, today=today,
+                 **details)
+    return show_request(session, agency_id=agency_id, request_id=request_id, today=today)
+
+
+def show_request(session: Session, *, agency_id: int, request_id: int, today: date) -> dict[str, Any]:
+    """One request of the agency as request_view shows it on `today`, with every recorded step."""
+    request = lock_request(session, agency_id=agency_id, request_id=request_id)
+    return request_view(request, events_of(session, request.id), today=today, calendar=load_calendar(session))
+
+
+def request_views(session: Session, *, agency_id: int, today: date, year: int | None = None,
+                  open_only: bool = False, by_due: bool = False) -> list[dict[str, Any]]:
+    """The agency's requests (list_requests) as request_view shows them on `today`: oldest first, or (`by_due`)
+    by due date, those without one (their clock stopped) last."""
+    calendar = load_calendar(session)
+    views = [request_view(r, events, today=today, calendar=calendar)
+             for r, events in list_requests(session, agency_id=agency_id, year=year, open_only=open_only)]
+    if by_due:
+        views.sort(key=lambda v: (v["due_on"] is None, v["due_on"] or "", v["id"]))
+    return views
+
+
 def lock_request(session: Session, *, agency_id: int, request_id: int) -> DisclosureRequest:
     query = (select(DisclosureRequest).where(DisclosureRequest.id == request_id).with_for_update()
              .execution_options(populate_existing=True))

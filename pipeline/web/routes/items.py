@@ -22,9 +22,7 @@ from pipeline.core.clock import beijing_today, utcnow
 from pipeline.core.errors import InputRejected, NotFound, Problem
 from pipeline.core.models import Decision, Item, ItemStatus, Revision
 from pipeline.core.reader import reader_of
-from pipeline.engine.handover import due_of_item, hand_over
-from pipeline.engine.runtime import Engine
-from pipeline.engine.takedown import take_down
+from pipeline.engine.decisions import review_and_hand_over, withdraw_and_take_down
 from pipeline.items import reading, views, workflow
 from pipeline.items.itemfile import Limits, read_form
 from pipeline.items.preview import channel_previews, revision_changes, revision_file
@@ -204,15 +202,12 @@ def preview_file(request: Request, who: Me, item_id: int, revision: int, channel
 def decide(request: Request, who: Posted, item_id: int, level: Annotated[str, Form()],
            revision: Annotated[int, Form()], decision: Annotated[str, Form()],
            comment: Annotated[str, Form()] = "", late_reason: Annotated[str, Form()] = "") -> Response:
-    settings = request.app.state.settings
     chosen = Decision.APPROVE if decision == "approve" else Decision.REJECT
     with unit(request) as session:
         _current(session, who, item_id)
-        result = workflow.review_item(session, settings=settings, agency_code=who.actor.agency_code,
-                                      item_id=item_id, actor=who.actor, level=level, revision=revision,
-                                      decision=chosen, comment=comment, late_reason=late_reason)
-    if result.status == ItemStatus.APPROVED:
-        _hand_over_item(request, item_id)
+    review_and_hand_over(request.app.state.settings, request.app.state.engine, agency_code=who.actor.agency_code,
+                         decisions=[(item_id, revision, level)], actor=who.actor, decision=chosen, comment=comment,
+                         late_reason=late_reason)
     done = "rejected" if chosen == Decision.REJECT else "approved"
     return RedirectResponse(f"/items/{item_id}?done={done}", status_code=303)
 
@@ -230,34 +225,18 @@ def decide_many(request: Request, who: Posted, pick: Annotated[list[str], Form()
         decisions.append((int(item_id), int(revision), level))
     if not decisions:
         return RedirectResponse("/", status_code=303)
-    with unit(request) as session:
-        results = workflow.review_items(session, settings=request.app.state.settings,
-                                        agency_code=who.actor.agency_code, decisions=decisions, actor=who.actor,
-                                        decision=Decision.APPROVE)
-    for (item_id, _, _), result in zip(decisions, results, strict=True):
-        if result.status == ItemStatus.APPROVED:
-            _hand_over_item(request, item_id)
+    review_and_hand_over(request.app.state.settings, request.app.state.engine, agency_code=who.actor.agency_code,
+                         decisions=decisions, actor=who.actor, decision=Decision.APPROVE)
     return RedirectResponse("/?done=approved", status_code=303)
 
 
 @router.post("/items/{item_id}/withdraw")
 def withdraw(request: Request, who: Posted, item_id: int, reason: Annotated[str, Form()] = "") -> Response:
-    settings = request.app.state.settings
     with unit(request) as session:
         _current(session, who, item_id)
-        workflow.withdraw_item(session, settings=settings, agency_code=who.actor.agency_code, item_id=item_id,
-                               actor=who.actor, reason=reason)
-    _hand_over_item(request, item_id)  # deliveries whose outcome was unknown: asked, then taken down
-    take_down(Engine.build(settings, request.app.state.engine), item_id=item_id)
+    withdraw_and_take_down(request.app.state.settings, request.app.state.engine, agency_code=who.actor.agency_code,
+                           item_id=item_id, actor=who.actor, reason=reason)
     return RedirectResponse(f"/items/{item_id}?done=withdrawn", status_code=303)
-
-
-def _hand_over_item(request: Request, item_id: int) -> None:
-    """After commit, as `gongkai review` and `withdraw` do: the item's due deliveries to the broker or the
-    dispatcher (pipeline.engine.handover)."""
-    with unit(request) as session:
-        due = due_of_item(session, item_id=item_id)
-    hand_over(request.app.state.settings, request.app.state.engine, due)
 
 
 def _current(session: Any, who: Visit, item_id: int) -> tuple[Item, Revision]:

@@ -19,7 +19,6 @@ from pipeline.records import appeals, register
 from pipeline.records.appeals import APPEAL_KINDS, RESULT_NAMES
 from pipeline.records.authority import require
 from pipeline.records.deadlines import EventKind
-from pipeline.records.office_calendar import load_calendar
 from pipeline.records.vocabulary import APPLICANT_TYPES, OUTCOMES
 from pipeline.web.deps import Me, Posted, Visit, unit
 from pipeline.web.pages import page
@@ -45,9 +44,7 @@ def board(request: Request, who: Me) -> Response:
     today = beijing_today()
     with unit(request) as session:
         agency_id = _allowed(session, who, "查看依申请公开登记")
-        calendar = load_calendar(session)
-        rows = [register.request_view(r, events, today=today, calendar=calendar)
-                for r, events in register.list_requests(session, agency_id=agency_id, year=None)]
+        rows = register.request_views(session, agency_id=agency_id, today=today)
     open_ = sorted((v for v in rows if not v["closed_on"]),
                    key=lambda v: (v["working_days_left"] is None, v["working_days_left"] or 0, v["id"]))
     closed = [v for v in reversed(rows) if v["closed_on"]][:100]
@@ -93,9 +90,7 @@ def _show(request: Request, who: Visit, request_id: int, *, errors: dict, values
           status_code: int = 200) -> Response:
     with unit(request) as session:
         agency_id = _allowed(session, who, "查看依申请公开登记")
-        found = register.lock_request(session, agency_id=agency_id, request_id=request_id)
-        view = register.request_view(found, register.events_of(session, found.id), today=beijing_today(),
-                                     calendar=load_calendar(session))
+        view = register.show_request(session, agency_id=agency_id, request_id=request_id, today=beijing_today())
     return page(request, "request.html", title=f"依申请公开 第{request_id}号", nav="requests", r=view, steps=STEPS,
                 outcomes={key: name for key, (name, _) in OUTCOMES.items()}, applicant_types=APPLICANT_TYPES,
                 channels=CHANNELS, errors=errors, values=values, status_code=status_code)
@@ -135,7 +130,7 @@ def appeal_list(request: Request, who: Me) -> Response:
 def _appeals(request: Request, who: Visit, *, errors: dict, values: dict, status_code: int = 200) -> Response:
     with unit(request) as session:
         agency_id = _allowed(session, who, "查看行政复议和诉讼登记")
-        rows = [appeals.appeal_view(a) for a in appeals.list_appeals(session, agency_id=agency_id)]
+        rows = appeals.appeal_views(session, agency_id=agency_id)
     return page(request, "appeals.html", title="行政复议、行政诉讼", nav="requests", rows=rows, kinds=APPEAL_KINDS,
                 results=RESULT_NAMES, errors=errors, values=values, status_code=status_code)
 

@@ -1,0 +1,34 @@
+"""prepare_database: what `gongkai init` does to the database, run again as often as one likes."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import add_people
+
+from pipeline.core.audit_key import keyed_engine
+from pipeline.core.models import utcnow
+from pipeline.records.installation import prepare_database
+
+
+def test_init_on_a_database_with_nobody_says_an_admin_is_missing_until_one_is_added(make_env):
+    env = make_env(people=False)
+    first = prepare_database(env.engine, settings=env.settings, now=utcnow())
+    assert [(a.code, a.name) for a in first.agencies] == [("tjj", env.settings.agencies["tjj"].name)]
+    assert first.imported == [] and first.admin_missing
+    add_people(env)
+    again = prepare_database(env.engine, settings=env.settings, now=utcnow())
+    assert again.sealed is None and again.imported == [] and not again.admin_missing
+
+
+def test_an_sqlite_file_in_a_folder_not_made_yet_is_created(make_env, tmp_path, db_url):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("an SQLite file's folder; PostgreSQL has none")
+    env = make_env(people=False)
+    settings = env.settings.model_copy(deep=True)
+    settings.database.url = f"sqlite:///{tmp_path / 'new' / 'folder' / 'gongkai.db'}"
+    engine = keyed_engine(settings)
+    try:
+        done = prepare_database(engine, settings=settings, now=utcnow())
+    finally:
+        engine.dispose()
+    assert (tmp_path / "new" / "folder" / "gongkai.db").exists() and done.admin_missing
