@@ -44,44 +44,49 @@ def out(result) -> dict:
 def test_a_reply_due_in_2027_is_provisional_until_the_notice_is_entered_and_then_re_timed(env, run,
                                                                                          package_until_2026):
     # received Monday 7 December 2026: 18 working days to 31 December; without a calendar for 2027, Friday
-    # 1 January counts (19) and Monday 4 January is the 20th; the notice makes 1-3 January a break: 5 January
+    # 1 January is skipped as 元旦 (a statutory holiday every year) and Monday 4, Tuesday 5 January are the 19th and
+    # 20th. The notice entered below gives 1-4 January off and has Saturday 9 January worked (调休, as the 2012
+    # notice gave 3 January off against 31 December worked): 19th on the 5th, 20th on Wednesday 6 January
+    notice = env.directory / "notice.toml"
+    notice.write_text(TEXT.replace("last = 2027-01-03           # 周日", "last = 2027-01-04\nworkdays = [2027-01-09]"),
+                      encoding="utf-8")
     added = out(run(["request", "add", "--received", "2026-12-07", "--applicant-type", "自然人", "--ref", "YSQ-1",
                      "--json"], as_="qianqi", cwd=env.directory))
-    assert (added["due_on"], added["provisional"], added["provisional_years"]) == ("2027-01-04", True, [2027])
+    assert (added["due_on"], added["provisional"], added["provisional_years"]) == ("2027-01-05", True, [2027])
     assert any("gongkai calendar set 2027 --file" in w for w in added["warnings"])
     early = out(run(["request", "add", "--received", "2026-12-01", "--applicant-type", "other", "--json"],
                     as_="qianqi", cwd=env.directory))
     assert (early["due_on"], early["provisional"]) == ("2026-12-29", False)
     fee = out(run(["request", "fee", str(early["id"]), "--notified", "2026-12-07", "--amount", "100", "--json"],
                   as_="qianqi", cwd=env.directory))
-    assert (fee["fee"]["pay_by"], fee["fee"]["pay_by_provisional"], fee["provisional"]) == ("2027-01-04", True, True)
-    assert "pay by 2027-01-04 (provisional)" in run(["request", "show", str(early["id"])], cwd=env.directory).out
+    assert (fee["fee"]["pay_by"], fee["fee"]["pay_by_provisional"], fee["provisional"]) == ("2027-01-05", True, True)
+    assert "pay by 2027-01-05 (provisional)" in run(["request", "show", str(early["id"])], cwd=env.directory).out
     board = run(["request", "list", "--due", "--on", "2026-12-21"], cwd=env.directory)
-    assert "2027-01-04 (provisional)" in board.out and "2026-12-29 (provisional)" not in board.out
+    assert "2027-01-05 (provisional)" in board.out and "2026-12-29 (provisional)" not in board.out
     assert "gongkai calendar set 2027 --file NOTICE.toml" in board.out
     shown = run(["request", "show", str(added["id"])], cwd=env.directory)
-    assert "due 2027-01-04 (provisional)" in shown.out and "calendar set 2027" in shown.out
+    assert "due 2027-01-05 (provisional)" in shown.out and "calendar set 2027" in shown.out
 
-    entered = out(run(["calendar", "set", "2027", "--file", str(NOTICE), "--json"], as_="root",
+    entered = out(run(["calendar", "set", "2027", "--file", str(notice), "--json"], as_="root",
                       cwd=env.directory))
-    assert (entered["holidays"], entered["workdays"], entered["replaced"], entered["warnings"]) == (29, 5, None, [])
+    assert (entered["holidays"], entered["workdays"], entered["replaced"], entered["warnings"]) == (30, 6, None, [])
     assert [(m["request_id"], m["what"], m["old"], m["old_provisional"], m["new"], m["new_provisional"])
-            for m in entered["moved"]] == [(early["id"], "pay by", "2027-01-04", True, "2027-01-05", False),
-                                           (added["id"], "due", "2027-01-04", True, "2027-01-05", False)]
+            for m in entered["moved"]] == [(early["id"], "pay by", "2027-01-05", True, "2027-01-06", False),
+                                           (added["id"], "due", "2027-01-05", True, "2027-01-06", False)]
     final = out(run(["request", "show", str(added["id"]), "--json"], cwd=env.directory))
-    assert (final["due_on"], final["provisional"], final["warnings"]) == ("2027-01-05", False, [])
+    assert (final["due_on"], final["provisional"], final["warnings"]) == ("2027-01-06", False, [])
     board = run(["request", "list", "--due", "--on", "2026-12-21"], cwd=env.directory)
-    assert "2027-01-05" in board.out and "provisional" not in board.out
+    assert "2027-01-06" in board.out and "provisional" not in board.out
 
-    again = run(["calendar", "set", "2027", "--file", str(NOTICE)], as_="root", cwd=env.directory)
+    again = run(["calendar", "set", "2027", "--file", str(notice)], as_="root", cwd=env.directory)
     assert again.code == 0 and "2027 replaced from 测试用通知" in again.out
     assert "no open request's dates moved" in again.out
     with env.session() as session:
         events = session.exec(select(AuditEvent).where(AuditEvent.action == "calendar_set")
                               .order_by(AuditEvent.id)).all()
     assert [(e.actor, e.subject) for e in events] == [("root", "calendar:2027")] * 2
-    assert events[0].details["moved"] == [[early["id"], "pay by", "2027-01-04", "2027-01-05"],
-                                          [added["id"], "due", "2027-01-04", "2027-01-05"]]
+    assert events[0].details["moved"] == [[early["id"], "pay by", "2027-01-05", "2027-01-06"],
+                                          [added["id"], "due", "2027-01-05", "2027-01-06"]]
     assert run(["audit", "verify"], cwd=env.directory).code == 0
 
 
@@ -95,11 +100,12 @@ def test_twenty_working_days_across_the_2027_spring_festival_with_and_without_th
         change = office_calendar.set_calendar(session, actor=acting(session, "root"), year=2027,
                                               notice=read_notice(NOTICE, year=2027), now=utcnow())
         after = register.request_view(request, [], today=today, calendar=load_calendar(session))
-    # weekends only: 21 January - 17 February. The notice: Sunday 31 January worked, 5-13 February off, Saturday
-    # 20 February worked: 23 February
-    assert (before["due_on"], before["provisional"]) == ("2027-02-17", True)
+    # provisional: 21 January - 19 February, skipping weekends and the statutory 春节 days 除夕 Friday 5 February to
+    # 初三 Monday 8 February (2 weekdays). The notice: Sunday 31 January worked, 5-13 February off (6 weekdays),
+    # Saturday 20 February worked: 23 February
+    assert (before["due_on"], before["provisional"]) == ("2027-02-19", True)
     assert (after["due_on"], after["provisional"]) == ("2027-02-23", False)
-    assert [(m.request_id, m.old, m.new) for m in change.moved] == [(request.id, date(2027, 2, 17),
+    assert [(m.request_id, m.old, m.new) for m in change.moved] == [(request.id, date(2027, 2, 19),
                                                                      date(2027, 2, 23))]
 
 
@@ -132,6 +138,15 @@ def test_show_tells_where_a_year_comes_from(env, run, package_until_2026):
                       "workdays": ["2026-02-14", "2026-02-28"]}
     unknown = run(["calendar", "show", "2027"], cwd=env.directory)
     assert unknown.code == 0 and "2027: not known" in unknown.out and "calendar set 2027 --file" in unknown.out
+    assert "the statutory holidays were skipped there but not the 调休" in unknown.out
+    # a provisional year shows the statutory holidays it is counted with: 除夕 5 February to 初三 8 February
+    assert "2027-02-05" in unknown.out and "2027-02-08" in unknown.out
+    provisional = out(run(["calendar", "show", "2027", "--json"], cwd=env.directory))
+    assert (provisional["source"], provisional["provisional"]) == ("provisional", True)
+    assert [(p["name"], p["first"], p["days"], p["workdays"]) for p in provisional["periods"]] == [
+        ("元旦", "2027-01-01", 1, []), ("春节", "2027-02-05", 4, []), ("清明节", "2027-04-05", 1, []),
+        ("劳动节", "2027-05-01", 2, []), ("端午节", "2027-06-09", 1, []), ("中秋节", "2027-09-15", 1, []),
+        ("国庆节", "2027-10-01", 3, [])]
     table = run(["calendar", "show", "2026"], cwd=env.directory)
     assert "春节" in table.out and "2026-02-14, 2026-02-28" in table.out
 

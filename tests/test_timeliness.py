@@ -59,7 +59,8 @@ def test_an_item_formed_in_june_is_shown_late_at_submission_and_in_list(env, run
     assert done.code == 0, done.err
     # 20 working days after 1 June 2026 (端午节 19 June) is 30 June; 7 December is 110 working days after it
     assert "第二十六条 publication deadline 2026-06-30 (formed 2026-06-01): 110 working day(s) late" in done.out
-    assert "第二十六条 publication deadline 2027-01-04 (provisional) (formed 2026-12-07): 20 working day(s) left" \
+    # 18 working days to 31 December, then 元旦 (1 January 2027, statutory) skipped: Monday 4 and Tuesday 5 January
+    assert "第二十六条 publication deadline 2027-01-05 (provisional) (formed 2026-12-07): 20 working day(s) left" \
         in done.out
     assert "gongkai calendar set 2027" in done.err
     listed = run(["list", "--json"], cwd=env.directory, as_="zhangsan")

@@ -63,9 +63,8 @@ def calendar_show(year: YearArg, as_json: JsonOpt = False) -> None:
     where = {"office": f"entered by {view['entered_by']} on {str(view['entered_at'])[:10]} from {view['notice']}",
              "package": f"from {view['notice']}", "provisional": "not known"}[view["source"]]
     say(f"{year}: {where}")
-    if view["provisional"]:
+    if view["provisional"]:  # the statutory holidays counted follow
         say(provisional_note([year]))
-        return
     print_table(("holiday", "first", "last", "days", "调休 worked"),
                 ((p["name"], p["first"], p["last"], p["days"], ", ".join(p["workdays"])) for p in view["periods"]))
 

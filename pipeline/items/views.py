@@ -86,7 +86,7 @@ class Waiting:
     since: datetime                # when the current revision was submitted
     index_no: str | None
     days_left: int | None = None   # 第二十六条 working days left (negative: late) while unpublished; None: unknown
-    provisional: bool = False      # days_left counted on weekends only somewhere (workdays.provisional_note)
+    provisional: bool = False      # days_left counted without 调休 somewhere (workdays.provisional_note)
 
 
 # what a to-do row shows: columns, not whole rows (a revision's body can be a megabyte)

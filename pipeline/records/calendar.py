@@ -25,7 +25,7 @@ from pipeline.records.notice import Notice
 from pipeline.records.office_calendar import CALENDAR, load_calendar
 from pipeline.records.people import Actor
 from pipeline.records.register import list_requests
-from pipeline.records.workdays import WorkCalendar, known_years
+from pipeline.records.workdays import WorkCalendar, known_years, statutory_holidays
 
 LAST_YEAR = 2100
 PACKAGE_NAMES = {"new_years_day": "元旦", "spring_festival": "春节", "tomb_sweeping_day": "清明节",
@@ -141,8 +141,10 @@ def calendar_view(session: Session, *, year: int) -> dict[str, Any]:
                 "entered_at": None, "provisional": False, "periods": _periods(days)}
     if year < first:
         raise GongkaiError(f"no working-day calendar before {first}")
+    # provisional: the statutory holidays alone, each festival's days as the law gives them (no 调休)
+    days = [(day, False, name) for day, name in statutory_holidays(year).items()]
     return {"year": year, "source": "provisional", "notice": None, "entered_by": None, "entered_at": None,
-            "provisional": True, "periods": []}
+            "provisional": True, "periods": _periods(days)}
 
 
 def _package_name(english: str) -> str:

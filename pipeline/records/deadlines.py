@@ -64,7 +64,7 @@ class Clock:
     correction_deadline: date | None = None
     fee: Fee | None = None
     late_days: int | None = None   # a closed request replied after its due date: working days late
-    provisional_years: tuple[int, ...] = ()   # years its dates were counted in on weekends only
+    provisional_years: tuple[int, ...] = ()   # years its dates were counted in without 调休
     warnings: tuple[str, ...] = ()
 
 

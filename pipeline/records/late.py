@@ -27,7 +27,7 @@ class LatePublication:
     due_on: date
     published_on: date
     days_late: int
-    provisional_years: tuple[int, ...]          # years counted on weekends only (workdays.provisional_note)
+    provisional_years: tuple[int, ...]          # years counted without 调休 (workdays.provisional_note)
 
     @property
     def provisional(self) -> bool:

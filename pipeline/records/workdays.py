@@ -4,8 +4,18 @@ Three sources, in this order of precedence:
 1. the office's calendar: each year's 放假安排 entered from the State Council's notice (`gongkai calendar set`),
    stored in the database and loaded with pipeline.records.office_calendar.load_calendar(session);
 2. chinesecalendar, the package shipped with gongkai, for the years it was released for;
-3. for a later year neither knows, a *provisional* count: Monday to Friday are working days. A result that
-   counted such a day says so (WorkCalendar.provisional_years), so that nobody mistakes it for a final date.
+3. for a later year neither knows, a *provisional* count: Monday to Friday are working days, except the statutory
+   holidays (statutory_holidays). A result that counted such a day says so (WorkCalendar.provisional_years), so
+   that nobody mistakes it for a final date: the notice's 调休 (the weekdays it frees around a holiday and the
+   Saturdays and Sundays it makes working days) are known only once it is entered.
+
+The statutory holidays are those of 《全国年节及纪念日放假办法》 第二条, as revised by the State Council's
+decision of 10 November 2024 (国务院令第795号, in force 1 January 2025): 元旦 1 January; 春节 农历除夕 and
+正月初一至初三; 清明节 the day of the 清明 solar term; 劳动节 1-2 May; 端午节 农历五月初五; 中秋节 农历八月十五;
+国庆节 1-3 October. Text as republished by Sina Finance from 中国政府网/新华社:
+https://cj.sina.com.cn/articles/view/1715196611/663bd2c301901axe4 . Lunar dates come from lunardate, the 清明
+solar term from chinesecalendar's get_solar_terms; tests/test_workdays.py checks both against every year of
+chinesecalendar's data.
 
 A year before the package's first is refused (CalendarUnavailable): no request of gongkai's is that old.
 The module-level functions are the package's calendar alone and refuse every year it does not know; code with
@@ -19,9 +29,11 @@ import bisect
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from functools import cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import chinese_calendar
+from lunardate import LunarDate
 
 from pipeline.core.errors import GongkaiError
 from pipeline.core.reader import day as stored_day
@@ -61,8 +73,28 @@ def _package_workday(day: date) -> bool:
     return day in chinese_calendar.workdays or (day.weekday() < 5 and day not in chinese_calendar.holidays)
 
 
+@cache
+def statutory_holidays(year: int) -> Mapping[date, str]:
+    """The days 《全国年节及纪念日放假办法》 第二条 (2024 revision) gives all off in `year`, with their festival."""
+    try:
+        new_year = LunarDate(year, 1, 1).to_solar_date()
+        dragon_boat, mid_autumn = LunarDate(year, 5, 5).to_solar_date(), LunarDate(year, 8, 15).to_solar_date()
+        qingming = [day for day, name in chinese_calendar.get_solar_terms(date(year, 4, 1), date(year, 4, 30))
+                    if name == "清明"]
+    except (ValueError, NotImplementedError) as e:  # lunardate knows 1900-2099, the solar terms 1900-2100
+        raise CalendarUnavailable(f"no lunar calendar for {year}: {e}; enter that year's notice: "
+                                  f"{fix_command(year)}") from e
+    days = {date(year, 1, 1): "元旦"}
+    days |= {new_year + timedelta(days=n): "春节" for n in range(-1, 3)}   # 除夕 (the eve: 廿九 or 三十), 初一-初三
+    days |= {qingming[0]: "清明节", date(year, 5, 1): "劳动节", date(year, 5, 2): "劳动节",
+             dragon_boat: "端午节", mid_autumn: "中秋节"}
+    days |= {date(year, 10, n): "国庆节" for n in (1, 2, 3)}   # 10-1 wins when 中秋 falls on it (as in 2020)
+    return MappingProxyType(days)   # cached: read-only
+
+
 class WorkCalendar:
-    """Working days from the office's notices, then the package, then (if `provisional`) weekends only."""
+    """Working days from the office's notices, then the package, then (if `provisional`) weekdays that are no
+    statutory holiday."""
 
     def __init__(self, *, office_years: Iterable[int] = (), days: Mapping[date, bool] | None = None,
                  provisional: bool = True, package: tuple[int, int] | None = None) -> None:
@@ -91,7 +123,7 @@ class WorkCalendar:
                 f"{first}-{last}" + (f", and the office has entered {_years(self.office_years)}"
                                      if self.office_years else "")
                 + ("" if day.year < first else f"; enter that year's notice: {fix_command(day.year)}"))
-        return day.weekday() < 5
+        return day.weekday() < 5 and day not in statutory_holidays(day.year)
 
     def add_workdays(self, start: date, count: int, *, paused: Iterable[tuple[date, date]] = ()) -> date:
         """The `count`-th working day after `start` (start itself not counted), skipping paused spans.
@@ -147,7 +179,7 @@ class WorkCalendar:
         return self._counts[year]
 
     def provisional_years(self, first: date, last: date) -> tuple[int, ...]:
-        """The years between two dates (either order) that are counted on weekends only."""
+        """The years between two dates (either order) that are counted provisionally (no 调休 known)."""
         low, high = sorted((first, last))
         return tuple(y for y in range(low.year, high.year + 1) if not self.covers(y))
 
@@ -165,8 +197,9 @@ def provisional_note(years: Iterable[int]) -> str:
     """The warning shown wherever a provisional date appears."""
     years = sorted(set(years))
     commands = "; ".join(fix_command(y) for y in years)
-    return (f"provisional: no working-day calendar for {_years(years)}, so only Saturdays and Sundays were "
-            f"skipped there; once the State Council's holiday notice is out, enter it: {commands}")
+    return (f"provisional: no working-day calendar for {_years(years)}, so Saturdays, Sundays and the statutory "
+            f"holidays were skipped there but not the 调休 of the State Council's holiday notice; once it is out, "
+            f"enter it: {commands}")
 
 
 def _years(years: Iterable[int]) -> str:

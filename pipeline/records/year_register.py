@@ -29,7 +29,7 @@ class LateReply:
     due_on: date
     closed_on: date
     working_days_late: int
-    provisional: bool             # counted on weekends only in a year no calendar knows
+    provisional: bool             # counted without 调休 in a year no calendar knows
 
 
 @dataclass
