@@ -37,6 +37,7 @@ def test_the_report_page_shows_checks_and_cells_and_a_cell_shows_its_rows(env):
     log_in(client, "qianqi")
     page = client.get("/report/2021").text
     assert "规则检查" in page and "表二" in page and 'href="/report/2021/explain?cell=t2.license.decisions"' in page
+    assert "<td>必须改正</td>" in page and "<td>hard</td>" not in page  # staff read the rule's level in Chinese
     rows = client.get("/report/2021/explain", params={"cell": "t2.license.decisions"}).text
     assert "行政许可" in rows and "002668389/2021-00001" in rows
     assert client.get("/report/2021/explain", params={"cell": "t9.nothing"}).status_code == 404
