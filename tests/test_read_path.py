@@ -34,6 +34,11 @@ AGENCY = '{"name": "台州市财政局", "org_code": "002668397"}'
     {"GONGKAI_PLATFORM__DEFAULT_AGENCY": "czj", "GONGKAI_AGENCIES__CZJ": AGENCY},
     {"GONGKAI_PLATFORM": '{"default_agency": "czj"}', "GONGKAI_AGENCIES": '{"czj": ' + AGENCY + "}"},
     {"GONGKAI_QUEUE__MAX_ATTEMPTS": "3"},  # a section list and show do not read
+    # a key wins over its section's JSON whatever the order of the environment, as in pydantic-settings
+    {"GONGKAI_DATABASE__URL": "sqlite:///key.db", "GONGKAI_DATABASE": '{"url": "sqlite:///json.db"}'},
+    {"GONGKAI_DATABASE": '{"url": "sqlite:///json.db"}', "GONGKAI_DATABASE__URL": "sqlite:///key.db"},
+    {"GONGKAI_PLATFORM__DEFAULT_AGENCY": "tjj", "GONGKAI_PLATFORM": '{"default_agency": "czj"}',
+     "GONGKAI_AGENCIES": '{"czj": ' + AGENCY + "}"},
 ])
 def test_the_database_and_agency_are_those_load_settings_gives(tmp_path, monkeypatch, environment):
     monkeypatch.chdir(tmp_path)
@@ -58,6 +63,39 @@ def test_a_bad_configuration_is_named(tmp_path, monkeypatch, replace, message):
     with pytest.raises(ConfigError) as raised:
         read_target(None)
     assert str(raised.value).startswith(message)
+
+
+def test_a_configuration_path_that_is_a_folder_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("GONGKAI_CONFIG", str(tmp_path))
+    with pytest.raises(ConfigError, match="not a file"):
+        read_target(None)
+
+
+def test_a_sqlite_path_is_percent_decoded_as_sqlalchemy_decodes_it(tmp_path):
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "my db.db").close()
+    with open_reader(f"sqlite:///{tmp_path}/my%20db.db") as db:
+        assert db.all("SELECT 1 AS one") == [{"one": 1}]
+
+
+def test_only_a_missing_table_suggests_gongkai_init(tmp_path):
+    (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
+    with open_reader(f"sqlite:///{tmp_path}/junk.db") as db:
+        with pytest.raises(GongkaiError) as raised:
+            db.all("SELECT id FROM agency")
+    assert "file is not a database" in str(raised.value) and "gongkai init" not in str(raised.value)
+
+
+def test_show_prints_instants_in_beijing_time(env, run):
+    from datetime import datetime, time, timedelta
+
+    from pipeline.core.clock import SHANGHAI, beijing_today
+
+    at = datetime.combine(beijing_today() + timedelta(days=30), time(9), tzinfo=SHANGHAI)  # 01:00 UTC
+    item = submit(env, publish_at=at)
+    out = run(["show", str(item)], cwd=env.directory).out
+    assert f"publish_at: {at:%Y-%m-%d} 09:00 (Beijing)" in out and "+00:00" not in out
 
 
 def test_a_missing_database_is_named_and_not_created(tmp_path):

@@ -209,7 +209,7 @@ def list_(status: Annotated[ItemStatus | None, typer.Option(help="Only items in 
     from pipeline.items import reading
 
     target = read_target(agency)  # read without SQLAlchemy or settings validation: it starts at once
-    with open_reader(target.database_url) as db:
+    with open_reader(target.database_url, busy_timeout_ms=target.busy_timeout_ms) as db:
         rows = reading.list_items(db, agency_id=reading.agency_id(db, target.agency), status=status)
     if as_json:
         from pipeline.cli.json_views import ItemRow, print_views
@@ -219,6 +219,11 @@ def list_(status: Annotated[ItemStatus | None, typer.Option(help="Only items in 
     print_table(("id", "title", "status", "索引号", "公开期限", "channels"),
                 ((row["id"], row["title"], row["status"] + (f" ({row['awaiting']})" if row["awaiting"] else ""),
                   row["index_no"], _days_left(row["deadline"]), _channel_states(row)) for row in rows))
+    years = {year for row in rows if row["deadline"] for year in row["deadline"]["provisional_years"]}
+    if years:
+        from pipeline.records.workdays import provisional_note
+
+        say(f"公开期限: working days left before the 第二十六条 deadline; ?: {provisional_note(years)}", to_err=True)
 
 
 def _days_left(deadline: dict | None) -> Text:
@@ -245,7 +250,7 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id.")], agency: Agenc
     from pipeline.items import reading
 
     target = read_target(agency)  # as list: it starts at once
-    with open_reader(target.database_url) as db:
+    with open_reader(target.database_url, busy_timeout_ms=target.busy_timeout_ms) as db:
         data = reading.show_item(db, item_id=item_id, agency_id=reading.agency_id(db, target.agency))
     if as_json:
         from pipeline.cli.json_views import ItemView, print_view
@@ -257,11 +262,12 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id.")], agency: Agenc
     if data["deadline"]:
         say("  ", deadline_text(data["deadline"]))
     for key in ("index_no", "category", "kind", "publisher", "doc_number", "created_on", "publish_at",
-                "author", "department", "withdraw_reason"):
+                "author", "department", "withdrawn_at", "withdraw_reason"):
         if data[key]:
-            say(f"  {key}: {data[key]}")
+            value = f"{_beijing(data[key])} (Beijing)" if key.endswith("_at") else data[key]
+            say(f"  {key}: {value}")
     say(f"  review levels: {' → '.join(data['levels'])}")
-    print_table(("rev", "level", "reviewer", "decision", "at", "comment"),
+    print_table(("rev", "level", "reviewer", "decision", "at (Beijing)", "comment"),
                 ((d["revision"], d["level"], _reviewer(d), d["decision"], _beijing(d["at"]),
                   d["comment"] + (f"（迟发原因：{d['late_reason']}）" if d["late_reason"] else ""))
                  for d in data["decisions"]), title="review")

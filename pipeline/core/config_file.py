@@ -36,6 +36,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
     """The file's TOML as a dict ({} when there is no file); ConfigError naming the line of a bad byte or key."""
     if not path.exists():
         return {}
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a file (GONGKAI_CONFIG names the configuration file, not its folder)")
     raw = path.read_bytes()
     try:
         return tomllib.loads(raw.decode("utf-8"))
@@ -75,13 +77,16 @@ class ReadTarget:
 
     database_url: str
     agency: str
+    busy_timeout_ms: int = 5000  # SQLite: how long a read waits for a lock (database.busy_timeout_ms)
 
 
 def read_target(agency: str | None) -> ReadTarget:
     """The database and agency of this invocation, from the file and the environment, validating nothing else."""
     path = config_path()
     data = read_config_file(path)
-    for name, value in os.environ.items():
+    # whole sections (JSON) first, then single keys: GONGKAI_DATABASE__URL wins over GONGKAI_DATABASE's url, as in
+    # pydantic-settings, whatever the order of the environment
+    for name, value in sorted(os.environ.items(), key=lambda pair: pair[0].count("__")):
         _apply_environment(data, name, value)
     database, platform = data.get("database") or {}, data.get("platform") or {}
     for section, keys in KNOWN_KEYS.items():  # a misspelt key would read another database: refused, as load_settings
@@ -92,8 +97,12 @@ def read_target(agency: str | None) -> ReadTarget:
     default = platform.get("default_agency", "")
     if not isinstance(url, str) or not isinstance(default, str):
         raise ConfigError(f"{path}: database.url and platform.default_agency must be strings")
+    try:
+        timeout = int(database.get("busy_timeout_ms", 5000))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{path}: database.busy_timeout_ms: must be a whole number of milliseconds") from None
     code = pick_agency(agency, default=default, known=list(data.get("agencies") or {}))
-    return ReadTarget(anchored_database_url(url, path.resolve().parent), code)
+    return ReadTarget(anchored_database_url(url, path.resolve().parent), code, max(timeout, 0))
 
 
 READ_SECTIONS = ("database", "platform", "agencies")  # what read_target() reads

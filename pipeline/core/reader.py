@@ -17,12 +17,15 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from pipeline.core.errors import ConfigError, GongkaiError
 
 PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 UPGRADE_HINT = "a database made by an older gongkai is brought up to date by gongkai init"
+# a table or column the code expects is missing: SQLite's words, PostgreSQL's SQLSTATEs (undefined table, column)
+MISSING_SCHEMA = re.compile(r"no such (table|column)")
+MISSING_SQLSTATE = ("42P01", "42703")
 
 
 class Reader:
@@ -43,7 +46,8 @@ class Reader:
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         except self.errors as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise GongkaiError(f"cannot read the database: {first} ({UPGRADE_HINT})") from None
+            older = MISSING_SCHEMA.match(first) or getattr(e, "sqlstate", None) in MISSING_SQLSTATE
+            raise GongkaiError(f"cannot read the database: {first}" + (f" ({UPGRADE_HINT})" if older else "")) from None
         finally:
             cursor.close()
 
@@ -71,13 +75,15 @@ class Reader:
 
 
 @contextmanager
-def open_reader(url: str) -> Iterator[Reader]:
-    """A reader on the database of a SQLAlchemy URL (sqlite:///FILE or postgresql+psycopg://...), reading one
-    snapshot; it writes nothing, and creates no database file where there is none."""
+def open_reader(url: str, *, busy_timeout_ms: int = 5000) -> Iterator[Reader]:
+    """A reader on the database of a SQLAlchemy URL (sqlite:///FILE or postgresql+psycopg://USER:PASSWORD@HOST/DB,
+    special characters of the password percent-encoded), reading one snapshot; it writes nothing, and creates no
+    database file where there is none. SQLite in WAL mode (gongkai's) reads beside a writer without waiting; a
+    database in another journal mode is waited for up to busy_timeout_ms."""
     scheme, _, rest = url.partition("://")
     backend = scheme.split("+")[0]
     if backend == "sqlite":
-        connection, errors = _sqlite(rest), (sqlite3.Error,)
+        connection, errors = _sqlite(rest, busy_timeout_ms / 1000), (sqlite3.Error,)
     elif backend in ("postgresql", "postgres"):
         import psycopg  # only for PostgreSQL: an embedded install reads without it
 
@@ -96,13 +102,13 @@ def open_reader(url: str) -> Iterator[Reader]:
         connection.close()
 
 
-def _sqlite(rest: str) -> sqlite3.Connection:
-    database = rest.removeprefix("/").partition("?")[0]
+def _sqlite(rest: str, timeout: float) -> sqlite3.Connection:
+    database = unquote(rest.removeprefix("/").partition("?")[0])  # as SQLAlchemy reads it: sqlite:///my%20db.db
     if database in ("", ":memory:"):
         raise ConfigError("database.url: a database in memory holds nothing to read")
     if not Path(database).is_file():
         raise GongkaiError(f"no database at {database}: run gongkai init")
-    connection = sqlite3.connect(f"file:{quote(database)}?mode=rw", uri=True, timeout=5.0, isolation_level=None)
+    connection = sqlite3.connect(f"file:{quote(database)}?mode=rw", uri=True, timeout=timeout, isolation_level=None)
     connection.execute("BEGIN")  # every read of the command sees one snapshot (WAL: writers go on meanwhile)
     return connection
 
