@@ -175,3 +175,21 @@ def on_the_day(value: Any) -> Any:
     if isinstance(value, list):
         return [on_the_day(part) for part in value]
     return value
+
+
+SCRIPTED_CHANNELS = '\n[channels.scripted]\nkind = "scripted"\n[channels.undeletable]\nkind = "undeletable"\n'
+
+
+def scripted_env(make_env: Any, monkeypatch: Any) -> Any:
+    """An env whose agency also publishes to the scripted doubles (tests/doubles/scripted.py: `scripted`, whose
+    answers a test scripts, and `undeletable`, which refuses take-downs), reset."""
+    from doubles.scripted import Scripted, Undeletable
+
+    import channels
+
+    monkeypatch.setitem(channels.REGISTRY, "scripted", Scripted)
+    monkeypatch.setitem(channels.REGISTRY, "undeletable", Undeletable)
+    Scripted.reset()
+    built = make_env(SCRIPTED_CHANNELS)
+    built.settings.agencies["tjj"].channels += ["scripted", "undeletable"]
+    return built

@@ -4,11 +4,10 @@ what was published taken down), as `gongkai review/withdraw/retry/channels check
 from __future__ import annotations
 
 import pytest
-from doubles.scripted import PERMANENT, Scripted, Undeletable
-from helpers import LEVEL_OF, LEVEL_REVIEWERS, actor, approve_fully, submit
+from doubles.scripted import PERMANENT, Scripted
+from helpers import LEVEL_OF, LEVEL_REVIEWERS, actor, approve_fully, scripted_env, submit
 from sqlmodel import select
 
-import channels
 from pipeline.core.errors import NotFound, WorkflowRefused
 from pipeline.core.models import ChannelState, Decision, Delivery, DeliveryStatus, ItemStatus, utcnow
 from pipeline.engine.decisions import (
@@ -20,17 +19,10 @@ from pipeline.engine.decisions import (
 from pipeline.engine.dispatcher import run_dispatcher
 from pipeline.engine.runtime import Engine
 
-CHANNELS = '\n[channels.scripted]\nkind = "scripted"\n[channels.undeletable]\nkind = "undeletable"\n'
-
 
 @pytest.fixture
 def env(make_env, monkeypatch):
-    monkeypatch.setitem(channels.REGISTRY, "scripted", Scripted)
-    monkeypatch.setitem(channels.REGISTRY, "undeletable", Undeletable)
-    Scripted.reset()
-    built = make_env(CHANNELS)
-    built.settings.agencies["tjj"].channels += ["scripted", "undeletable"]
-    return built
+    return scripted_env(make_env, monkeypatch)
 
 
 def statuses(env, item_id: int) -> dict[str, DeliveryStatus]:

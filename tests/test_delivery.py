@@ -18,9 +18,8 @@ from doubles.scripted import (
     THROTTLED,
     TRANSIENT,
     Scripted,
-    Undeletable,
 )
-from helpers import acting, approve_fully, submit
+from helpers import acting, approve_fully, scripted_env, submit
 from sqlmodel import select
 
 import channels
@@ -40,21 +39,10 @@ from pipeline.engine.takedown import take_down, take_down_owed
 from pipeline.items import workflow
 from pipeline.records.audit import verify_trail
 
-CHANNELS = """
-[channels.scripted]
-kind = "scripted"
-[channels.undeletable]
-kind = "undeletable"
-"""
-
 
 @pytest.fixture
 def env(make_env, monkeypatch):
-    monkeypatch.setitem(channels.REGISTRY, "scripted", Scripted)
-    monkeypatch.setitem(channels.REGISTRY, "undeletable", Undeletable)
-    Scripted.reset()
-    built = make_env(CHANNELS)
-    built.settings.agencies["tjj"].channels += ["scripted", "undeletable"]
+    built = scripted_env(make_env, monkeypatch)
     built.settings.queue.max_attempts = 3
     return built
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from doubles.scripted import HAS_IT, LOST_ANSWER, OK, PERMANENT, THROTTLED, TRANSIENT, Scripted
-from test_delivery import CHANNELS, approved, attempts, delivery_of  # noqa: F401  (fixtures below)
+from test_delivery import approved, attempts, delivery_of  # noqa: F401  (fixtures below)
 from test_delivery import env as env  # noqa: F401  (the engine's fixtures)
 
 import channels

@@ -48,16 +48,22 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: {e}") from None
 
 
-def anchored_database_url(url: str, base: Path) -> str:
-    """A SQLite URL's relative file made relative to `base` (the configuration file's folder); other URLs as given.
-    sqlite:///gongkai.db names ./gongkai.db, sqlite:////srv/g.db an absolute path, sqlite:// a database in memory."""
+def sqlite_file(url: str) -> str | None:
+    """The file a SQLite URL names, as written in it: sqlite:///gongkai.db names gongkai.db, sqlite:////srv/g.db
+    /srv/g.db, sqlite:// "" (a database in memory, as sqlite:///:memory:); None for another database."""
     scheme, separator, rest = url.partition("://")
     if not separator or scheme.split("+")[0] != "sqlite":
+        return None
+    return rest.removeprefix("/").partition("?")[0]
+
+
+def anchored_database_url(url: str, base: Path) -> str:
+    """A SQLite URL's relative file made relative to `base` (the configuration file's folder); other URLs as given."""
+    database = sqlite_file(url)
+    if database in (None, "", ":memory:") or Path(database).is_absolute():
         return url
-    database, question, query = rest.removeprefix("/").partition("?")
-    if database in ("", ":memory:") or Path(database).is_absolute():
-        return url
-    return f"{scheme}:///{base / database}{question}{query}"
+    scheme = url.partition("://")[0]
+    return f"{scheme}:///{base / database}" + url[len(f"{scheme}:///{database}"):]
 
 
 def pick_agency(code: str | None, *, default: str, known: list[str]) -> str:

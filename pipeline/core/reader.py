@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+from pipeline.core.config_file import sqlite_file
 from pipeline.core.errors import ConfigError, GongkaiError
 
 PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -83,7 +84,7 @@ def open_reader(url: str, *, busy_timeout_ms: int = 5000) -> Iterator[Reader]:
     scheme, _, rest = url.partition("://")
     backend = scheme.split("+")[0]
     if backend == "sqlite":
-        connection, errors = _sqlite(rest, busy_timeout_ms / 1000), (sqlite3.Error,)
+        connection, errors = _sqlite(url, busy_timeout_ms / 1000), (sqlite3.Error,)
     elif backend in ("postgresql", "postgres"):
         import psycopg  # only for PostgreSQL: an embedded install reads without it
 
@@ -102,8 +103,8 @@ def open_reader(url: str, *, busy_timeout_ms: int = 5000) -> Iterator[Reader]:
         connection.close()
 
 
-def _sqlite(rest: str, timeout: float) -> sqlite3.Connection:
-    database = unquote(rest.removeprefix("/").partition("?")[0])  # as SQLAlchemy reads it: sqlite:///my%20db.db
+def _sqlite(url: str, timeout: float) -> sqlite3.Connection:
+    database = unquote(sqlite_file(url) or "")  # as SQLAlchemy reads it: sqlite:///my%20db.db
     if database in ("", ":memory:"):
         raise ConfigError("database.url: a database in memory holds nothing to read")
     if not Path(database).is_file():

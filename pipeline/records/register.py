@@ -130,14 +130,17 @@ def receive_request(session: Session, *, agency_id: int, received_on: date, chan
 def record_step(session: Session, *, agency_id: int, request_id: int, kind: EventKind, on: date, actor: Actor,
                 today: date, **details: Any) -> dict[str, Any]:
     """record_event, then the request as show_request shows it (what `gongkai request STEP` prints)."""
-    record_event(session, agency_id=agency_id, request_id=request_id, kind=kind, on=on, actor=actor, today=today,
-                 **details)
-    return show_request(session, agency_id=agency_id, request_id=request_id, today=today)
+    request = record_event(session, agency_id=agency_id, request_id=request_id, kind=kind, on=on, actor=actor,
+                           today=today, **details)
+    return _shown(session, request, today=today)
 
 
 def show_request(session: Session, *, agency_id: int, request_id: int, today: date) -> dict[str, Any]:
     """One request of the agency as request_view shows it on `today`, with every recorded step."""
-    request = lock_request(session, agency_id=agency_id, request_id=request_id)
+    return _shown(session, lock_request(session, agency_id=agency_id, request_id=request_id), today=today)
+
+
+def _shown(session: Session, request: DisclosureRequest, *, today: date) -> dict[str, Any]:
     return request_view(request, events_of(session, request.id), today=today, calendar=load_calendar(session))
 
 

@@ -16,6 +16,7 @@ from pipeline.core.errors import GongkaiError
 from pipeline.records.people import Actor
 from pipeline.report.annual import make_documents, make_reports
 from pipeline.report.check import Finding, failures
+from pipeline.report.data import ReportData
 from pipeline.report.explain import explain
 from pipeline.report.frozen import freeze_report
 from pipeline.report.render import Document
@@ -74,8 +75,6 @@ def issue_report(session: Session, *, settings: Settings, codes: list[str], year
             who = actor() if finals else None
             for doc in finals:
                 freeze_report(session, doc=doc, actor=who, how="out", now=now)
-    except ReportStopped:
-        raise
     except GongkaiError as e:
         raise ReportStopped(str(e), issued) from e
     return issued
@@ -100,13 +99,17 @@ def explain_report_cell(session: Session, *, settings: Settings, code: str, year
 def make_website_report(session: Session, *, settings: Settings, code: str, year: int,
                         today: date) -> WebsiteReport:
     """An agency's 政府网站工作年度报表 of `year`, checked against its 年度报告 of that year."""
-    [annual], _ = make_reports(session, settings=settings, codes=[code], year=year, version=None, today=today)
-    return build_website_report(session, settings=settings, annual=annual, today=today)
+    return _website(session, settings=settings, code=code, year=year, today=today)[1]
 
 
 def explain_website_cell(session: Session, *, settings: Settings, code: str, year: int, today: date,
                          cell: str) -> dict[str, Any]:
     """The ledger entries or the figure behind one cell of an agency's 政府网站工作年度报表 (explain_website())."""
-    [annual], _ = make_reports(session, settings=settings, codes=[code], year=year, version=None, today=today)
-    report = build_website_report(session, settings=settings, annual=annual, today=today)
+    annual, report = _website(session, settings=settings, code=code, year=year, today=today)
     return explain_website(session, settings=settings, report=report, annual=annual, cell=cell)
+
+
+def _website(session: Session, *, settings: Settings, code: str, year: int,
+             today: date) -> tuple[ReportData, WebsiteReport]:
+    [annual], _ = make_reports(session, settings=settings, codes=[code], year=year, version=None, today=today)
+    return annual, build_website_report(session, settings=settings, annual=annual, today=today)
