@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-from helpers import add_people
+from helpers import add_people, write_config
 
-from pipeline.core.audit_key import keyed_engine
+from pipeline.core.audit_key import create_key_file, keyed_engine
+from pipeline.core.config import load_settings
 from pipeline.core.models import utcnow
 from pipeline.records.installation import prepare_database
 
@@ -20,12 +20,10 @@ def test_init_on_a_database_with_nobody_says_an_admin_is_missing_until_one_is_ad
     assert again.sealed is None and again.imported == [] and not again.admin_missing
 
 
-def test_an_sqlite_file_in_a_folder_not_made_yet_is_created(make_env, tmp_path, db_url):
-    if not db_url.startswith("sqlite"):
-        pytest.skip("an SQLite file's folder; PostgreSQL has none")
-    env = make_env(people=False)
-    settings = env.settings.model_copy(deep=True)
-    settings.database.url = f"sqlite:///{tmp_path / 'new' / 'folder' / 'gongkai.db'}"
+def test_an_sqlite_file_in_a_folder_not_made_yet_is_created(tmp_path):
+    """SQLite only (a PostgreSQL database has no folder): a configuration of its own, not the tiers' database."""
+    settings = load_settings(write_config(tmp_path, f"sqlite:///{tmp_path / 'new' / 'folder' / 'gongkai.db'}"))
+    create_key_file(settings.audit.key_file)
     engine = keyed_engine(settings)
     try:
         done = prepare_database(engine, settings=settings, now=utcnow())
